@@ -1,0 +1,188 @@
+"""The store contract: a revisioned key-value store of JSON objects.
+
+The API server needs etcd's model, not a CRUD table: every write gets the next global
+revision (which becomes the object's ``resourceVersion``), old revisions stay readable until
+compaction (so paginated lists see one consistent snapshot), and watchers replay every change
+after a given revision in order. Both SQL back ends implement this one class contract, and the
+same contract tests run against both.
+
+Rows form an MVCC log (the design k3s' kine uses): each write appends a version row; the row it
+replaces gets ``superseded = <new revision>``; a delete appends a tombstone. The watch event type
+is stored with the row, so the log *is* the event history.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+EVENT_CODES: dict[EventType, int] = {"ADDED": 0, "MODIFIED": 1, "DELETED": 2}
+EVENT_NAMES: dict[int, EventType] = {v: k for k, v in EVENT_CODES.items()}
+
+
+class StoreError(Exception):
+    """Base class: the API layer maps these onto Status errors."""
+
+
+class KeyNotFound(StoreError):
+    pass
+
+
+class KeyExists(StoreError):
+    pass
+
+
+class RevisionConflict(StoreError):
+    """The object changed since the revision the caller based its write on."""
+
+
+class Compacted(StoreError):
+    """The requested revision is older than the oldest one still kept."""
+
+    def __init__(self, requested: int, compacted: int) -> None:
+        super().__init__(f"revision {requested} has been compacted (oldest kept: {compacted})")
+        self.requested = requested
+        self.compacted = compacted
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """Identifies one object: ``resource`` is ``group/plural`` (``core/namespaces``)."""
+
+    resource: str
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    revision: int
+    key: Key
+    object: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    revision: int
+    """The snapshot revision the page was read at (the list's resourceVersion)."""
+    continue_after: tuple[str, str] | None
+    """``(namespace, name)`` of the last item when more items remain, else None."""
+
+
+Transformer = tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]
+"""(encode, decode) applied to stored values of one resource, e.g. encryption at rest."""
+
+
+def dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def loads(raw: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+def encode_continue(revision: int, after: tuple[str, str]) -> str:
+    """An opaque continue token: the snapshot revision and the last key returned."""
+    raw = json.dumps({"rv": revision, "ns": after[0], "name": after[1]}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    """Inverse of :func:`encode_continue`; raises ValueError on anything malformed."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        rv, ns, name = data["rv"], data["ns"], data["name"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError("invalid continue token") from exc
+    if not (isinstance(rv, int) and isinstance(ns, str) and isinstance(name, str)) or rv < 1:
+        raise ValueError("invalid continue token")
+    return rv, (ns, name)
+
+
+class Store(abc.ABC):
+    """A revisioned object store. All methods are thread-safe; each write is one transaction."""
+
+    def __init__(self) -> None:
+        self._transformers: dict[str, Transformer] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- configuration ---------------------------------------------------------------------
+    def set_transformer(self, resource: str, transformer: Transformer) -> None:
+        """Encode values of ``resource`` before they reach disk (e.g. encrypt Secrets)."""
+        self._transformers[resource] = transformer
+
+    def add_write_listener(self, callback: Callable[[], None]) -> None:
+        """Called after every committed write in this process (wakes the watch hub)."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+    def _encode(self, resource: str, obj: dict[str, Any]) -> bytes:
+        raw = dumps(obj)
+        transformer = self._transformers.get(resource)
+        return transformer[0](raw) if transformer else raw
+
+    def _decode(self, resource: str, raw: bytes) -> dict[str, Any]:
+        transformer = self._transformers.get(resource)
+        return loads(transformer[1](raw) if transformer else raw)
+
+    # -- writes ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store a new object; sets ``metadata.resourceVersion``. Raises KeyExists."""
+
+    @abc.abstractmethod
+    def update(self, key: Key, obj: dict[str, Any], expected_revision: int | None) -> dict[str, Any]:
+        """Replace an object. With ``expected_revision`` the write only succeeds if the current
+        version has exactly that revision (RevisionConflict otherwise). Raises KeyNotFound."""
+
+    @abc.abstractmethod
+    def delete(self, key: Key, expected_revision: int | None = None) -> dict[str, Any]:
+        """Remove an object; returns its last state stamped with the deletion revision."""
+
+    # -- reads -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, key: Key) -> dict[str, Any]:
+        """The current version. Raises KeyNotFound."""
+
+    @abc.abstractmethod
+    def list(self, resource: str, namespace: str | None = None, *, limit: int = 0,
+             after: tuple[str, str] | None = None, revision: int = 0,
+             name: str | None = None) -> Page:
+        """Objects ordered by (namespace, name). ``revision`` 0 reads the latest state;
+        otherwise the state at that revision (Compacted if it is gone). ``after`` continues
+        a previous page; ``limit`` 0 means all."""
+
+    @abc.abstractmethod
+    def iter_list(self, resource: str, namespace: str | None, revision: int,
+                  after: tuple[str, str] | None, batch: int) -> Iterator[dict[str, Any]]:
+        """All objects at ``revision`` after ``after``, fetched in batches (for filtered lists)."""
+
+    @abc.abstractmethod
+    def events_since(self, revision: int, limit: int = 1000) -> list[Event]:
+        """Every change with a revision greater than ``revision``, oldest first.
+        Raises Compacted if changes after ``revision`` may already be gone."""
+
+    @abc.abstractmethod
+    def current_revision(self) -> int: ...
+
+    @abc.abstractmethod
+    def compacted_revision(self) -> int: ...
+
+    @abc.abstractmethod
+    def compact(self, revision: int) -> int:
+        """Forget versions superseded at or before ``revision``; returns rows removed."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,210 @@
+"""The MVCC log on SQL, shared by the SQLite and PostgreSQL stores.
+
+Subclasses supply a transaction (``_write_tx`` serialises writers, ``_read_tx`` gives one
+consistent snapshot) and the DDL; the queries here are portable SQL with ``?`` placeholders
+(the PostgreSQL cursor rewrites them). Writers take the single ``meta`` row first
+(``UPDATE ... RETURNING``), which serialises them, so revisions commit strictly in order and a
+watcher that read up to revision N can never later see a commit below N.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from .base import (
+    EVENT_CODES,
+    EVENT_NAMES,
+    Compacted,
+    Event,
+    Key,
+    KeyExists,
+    KeyNotFound,
+    Page,
+    RevisionConflict,
+    Store,
+)
+
+LIVE = "superseded IS NULL"
+AT_REVISION = "revision <= ? AND (superseded IS NULL OR superseded > ?) AND event != 2"
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class SqlStore(Store):
+    """Implements the store contract on any SQL database with the subclass' transactions."""
+
+    @abc.abstractmethod
+    def _write_tx(self) -> AbstractContextManager[Cursor]: ...
+
+    @abc.abstractmethod
+    def _read_tx(self) -> AbstractContextManager[Cursor]: ...
+
+    # -- writes ----------------------------------------------------------------------------
+    def create(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        with self._write_tx() as cur:
+            if self._live_revision(cur, key) is not None:
+                raise KeyExists(key)
+            revision = self._next_revision(cur)
+            self._append(cur, key, revision, "ADDED", obj)
+        self._notify()
+        return obj
+
+    def update(self, key: Key, obj: dict[str, Any], expected_revision: int | None) -> dict[str, Any]:
+        with self._write_tx() as cur:
+            live = self._live_revision(cur, key)
+            if live is None:
+                raise KeyNotFound(key)
+            if expected_revision is not None and live != expected_revision:
+                raise RevisionConflict(key)
+            revision = self._next_revision(cur)
+            self._supersede(cur, live, revision)
+            self._append(cur, key, revision, "MODIFIED", obj)
+        self._notify()
+        return obj
+
+    def delete(self, key: Key, expected_revision: int | None = None) -> dict[str, Any]:
+        with self._write_tx() as cur:
+            row = cur.execute(
+                f"SELECT revision, value FROM kv WHERE resource = ? AND namespace = ? "
+                f"AND name = ? AND {LIVE}", (key.resource, key.namespace, key.name)).fetchone()
+            if row is None:
+                raise KeyNotFound(key)
+            live, raw = row
+            if expected_revision is not None and live != expected_revision:
+                raise RevisionConflict(key)
+            obj = self._decode(key.resource, bytes(raw))
+            revision = self._next_revision(cur)
+            self._supersede(cur, live, revision)
+            self._append(cur, key, revision, "DELETED", obj, superseded=revision)
+        self._notify()
+        return obj
+
+    def _live_revision(self, cur: Cursor, key: Key) -> int | None:
+        row = cur.execute(
+            f"SELECT revision FROM kv WHERE resource = ? AND namespace = ? AND name = ? AND {LIVE}",
+            (key.resource, key.namespace, key.name)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _next_revision(self, cur: Cursor) -> int:
+        return int(cur.execute(
+            "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision").fetchone()[0])
+
+    @staticmethod
+    def _supersede(cur: Cursor, live: int, revision: int) -> None:
+        cur.execute("UPDATE kv SET superseded = ? WHERE revision = ?", (revision, live))
+
+    def _append(self, cur: Cursor, key: Key, revision: int, event: str, obj: dict[str, Any],
+                superseded: int | None = None) -> None:
+        obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        cur.execute(
+            "INSERT INTO kv (revision, resource, namespace, name, event, superseded, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (revision, key.resource, key.namespace, key.name, EVENT_CODES[event],  # type: ignore[index]
+             superseded, self._encode(key.resource, obj)))
+
+    # -- reads -----------------------------------------------------------------------------
+    def get(self, key: Key) -> dict[str, Any]:
+        with self._read_tx() as cur:
+            row = cur.execute(
+                f"SELECT value FROM kv WHERE resource = ? AND namespace = ? AND name = ? "
+                f"AND {LIVE}", (key.resource, key.namespace, key.name)).fetchone()
+        if row is None:
+            raise KeyNotFound(key)
+        return self._decode(key.resource, bytes(row[0]))
+
+    def list(self, resource: str, namespace: str | None = None, *, limit: int = 0,
+             after: tuple[str, str] | None = None, revision: int = 0,
+             name: str | None = None) -> Page:
+        with self._read_tx() as cur:
+            snapshot = self._snapshot(cur, revision)
+            rows = self._select(cur, resource, namespace, name, after, snapshot, revision != 0,
+                                limit + 1 if limit else 0)
+        items = [self._decode(resource, bytes(r[2])) for r in rows]
+        more = bool(limit) and len(items) > limit
+        if more:
+            items = items[:limit]
+            last = rows[limit - 1]
+            return Page(items, snapshot, (last[0], last[1]))
+        return Page(items, snapshot, None)
+
+    def iter_list(self, resource: str, namespace: str | None, revision: int,
+                  after: tuple[str, str] | None, batch: int) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self.list(resource, namespace, limit=batch, after=after, revision=revision)
+            yield from page.items
+            if page.continue_after is None:
+                return
+            after, revision = page.continue_after, page.revision
+
+    def _snapshot(self, cur: Cursor, revision: int) -> int:
+        current, compacted = cur.execute(
+            "SELECT revision, compacted FROM meta WHERE id = 1").fetchone()
+        if revision == 0:
+            return int(current)
+        if revision < compacted:
+            raise Compacted(revision, int(compacted))
+        return min(revision, int(current))
+
+    @staticmethod
+    def _select(cur: Cursor, resource: str, namespace: str | None, name: str | None,
+                after: tuple[str, str] | None, snapshot: int, historic: bool,
+                limit: int) -> list[Any]:
+        where: list[str] = ["resource = ?"]
+        params: list[Any] = [resource]
+        if namespace is not None:
+            where.append("namespace = ?")
+            params.append(namespace)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        if after is not None:
+            where.append("(namespace > ? OR (namespace = ? AND name > ?))")
+            params += [after[0], after[0], after[1]]
+        if historic:
+            where.append(AT_REVISION)
+            params += [snapshot, snapshot]
+        else:
+            where.append(LIVE)
+        sql = (f"SELECT namespace, name, value FROM kv WHERE {' AND '.join(where)} "
+               "ORDER BY namespace, name")
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return list(cur.execute(sql, tuple(params)).fetchall())
+
+    def events_since(self, revision: int, limit: int = 1000) -> list[Event]:
+        with self._read_tx() as cur:
+            compacted = int(cur.execute("SELECT compacted FROM meta WHERE id = 1").fetchone()[0])
+            if revision < compacted:
+                raise Compacted(revision, compacted)
+            rows = cur.execute(
+                "SELECT revision, resource, namespace, name, event, value FROM kv "
+                f"WHERE revision > ? ORDER BY revision LIMIT {int(limit)}", (revision,)).fetchall()
+        return [Event(EVENT_NAMES[r[4]], int(r[0]), Key(r[1], r[2], r[3]),
+                      self._decode(r[1], bytes(r[5]))) for r in rows]
+
+    def current_revision(self) -> int:
+        with self._read_tx() as cur:
+            return int(cur.execute("SELECT revision FROM meta WHERE id = 1").fetchone()[0])
+
+    def compacted_revision(self) -> int:
+        with self._read_tx() as cur:
+            return int(cur.execute("SELECT compacted FROM meta WHERE id = 1").fetchone()[0])
+
+    def compact(self, revision: int) -> int:
+        with self._write_tx() as cur:
+            current, compacted = cur.execute(
+                "SELECT revision, compacted FROM meta WHERE id = 1").fetchone()
+            target = min(int(revision), int(current))
+            if target <= compacted:
+                return 0
+            removed = cur.execute(
+                "DELETE FROM kv WHERE superseded IS NOT NULL AND superseded <= ?", (target,))
+            cur.execute("UPDATE meta SET compacted = ? WHERE id = 1", (target,))
+            return int(getattr(removed, "rowcount", 0) or 0)

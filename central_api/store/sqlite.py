@@ -1,0 +1,95 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+WAL lets readers run beside the single writer. ``synchronous=NORMAL`` (the default here) makes a
+commit durable against a crash of the process — a ``kill -9`` loses no acknowledged write — while
+a power cut may lose the last commits; ``?synchronous=FULL`` in the store URL trades write
+throughput for durability against power loss as well.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .sql import Cursor, SqlStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    revision INTEGER NOT NULL,
+    compacted INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (id, revision, compacted) VALUES (1, 1, 0);
+CREATE TABLE IF NOT EXISTS kv (
+    revision INTEGER PRIMARY KEY,
+    resource TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    event INTEGER NOT NULL,
+    superseded INTEGER,
+    value BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS kv_live ON kv (resource, namespace, name)
+    WHERE superseded IS NULL;
+CREATE INDEX IF NOT EXISTS kv_history ON kv (resource, namespace, name, revision);
+CREATE INDEX IF NOT EXISTS kv_superseded ON kv (superseded) WHERE superseded IS NOT NULL;
+"""
+
+SYNCHRONOUS_MODES = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+class SqliteStore(SqlStore):
+    """One writer connection (behind a lock) and one reader connection per thread."""
+
+    def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
+        super().__init__()
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}")
+        self.path = str(path)
+        self._synchronous = synchronous.upper()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._writer = self._connect()
+        self._writer.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._writer.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    @contextmanager
+    def _read_tx(self) -> Iterator[Cursor]:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            yield cur
+        finally:
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()

@@ -1,0 +1,14 @@
+"""Resource kinds: each declared once, everything else derived from the declaration."""
+
+from __future__ import annotations
+
+from .kind import ResourceType
+
+
+def builtin_kinds() -> list[ResourceType]:
+    """Every kind this server serves without a CRD."""
+    from .apiextensions import CRD
+    from .core import NAMESPACE, SECRET
+    from .tenancy import TENANT
+
+    return [NAMESPACE, SECRET, TENANT, CRD]

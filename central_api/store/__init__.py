@@ -1,0 +1,46 @@
+"""Revisioned object stores; :func:`open_store` picks the back end from a URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from .base import Store
+
+__all__ = ["Store", "open_store"]
+
+
+def open_store(url: str) -> Store:
+    """Open the store a ``--store`` URL names.
+
+    * ``sqlite:///abs/path.db`` (optionally ``?synchronous=FULL``) or a plain filesystem path:
+      the embedded SQLite store.
+    * ``postgresql://...`` or ``postgres://...``: the PostgreSQL store (the URL goes to libpq
+      unchanged, so ``sslmode=`` and friends work).
+
+    Back ends are imported lazily so that SQLite deployments never load psycopg.
+    """
+    if not url:
+        raise ValueError("store URL is empty")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    from .sqlite import SqliteStore
+
+    if scheme == "sqlite":
+        parts = urlsplit(url)
+        if parts.netloc or not parts.path or parts.path == "/":
+            raise ValueError(f"invalid SQLite store URL {url!r}: use sqlite:///absolute/path.db")
+        options = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        unknown = set(options) - {"synchronous"}
+        if unknown:
+            raise ValueError(f"unknown SQLite store option(s) {sorted(unknown)} in {url!r}; "
+                             "only 'synchronous' is supported")
+        synchronous = options.get("synchronous", ["NORMAL"])[-1]
+        return SqliteStore(parts.path, synchronous=synchronous)
+    if scheme:
+        raise ValueError(f"unsupported store URL scheme {scheme!r} in {url!r}: use "
+                         "sqlite:///path.db, a file path, or postgresql://...")
+    return SqliteStore(Path(url))

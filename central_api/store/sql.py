@@ -204,7 +204,9 @@ class SqlStore(Store):
             target = min(int(revision), int(current))
             if target <= compacted:
                 return 0
-            removed = cur.execute(
-                "DELETE FROM kv WHERE superseded IS NOT NULL AND superseded <= ?", (target,))
+            # Read rowcount before the next statement: the cursor (execute returns it) is reused.
+            removed = int(getattr(cur.execute(
+                "DELETE FROM kv WHERE superseded IS NOT NULL AND superseded <= ?", (target,)),
+                "rowcount", 0) or 0)
             cur.execute("UPDATE meta SET compacted = ? WHERE id = 1", (target,))
-            return int(getattr(removed, "rowcount", 0) or 0)
+            return removed

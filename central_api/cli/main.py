@@ -1,0 +1,70 @@
+"""The ``scs`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+
+from .. import __version__
+from ..kinds import builtin_kinds
+from ..kinds.crd_export import exportable, to_crd
+from .serve import ServeOptions, run_server
+
+app = typer.Typer(help="SCS Central API: one Kubernetes-style API for your cloud.",
+                  no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    listen: Annotated[str, typer.Option(help="Address to listen on, HOST:PORT.")]
+    = "127.0.0.1:6443",
+    data_dir: Annotated[Path, typer.Option(help="Where state, keys and admin.kubeconfig "
+                                                "live.")] = Path("scs-data"),
+    store: Annotated[str, typer.Option(help="Store URL: sqlite:///PATH (default: DATA_DIR/"
+                                            "state.db) or postgresql://...")] = "",
+    tls_cert: Annotated[Path | None, typer.Option(help="Serving certificate (PEM) to use "
+                                                       "instead of the generated one.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Key for --tls-cert (PEM).")] = None,
+    insecure_http: Annotated[bool, typer.Option(
+        "--insecure-http", help="Serve plain HTTP (no TLS). Only for local experiments.")]
+    = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the API server with its embedded store and in-process controllers."""
+    if (tls_cert is None) != (tls_key is None):
+        err.print("[red]--tls-cert and --tls-key must be given together[/red]")
+        raise typer.Exit(2)
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        err.print(f"[red]--listen must be HOST:PORT, got {listen!r}[/red]")
+        raise typer.Exit(2)
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = ServeOptions(host=host.strip("[]") or "127.0.0.1", port=int(port),
+                           data_dir=data_dir, store_url=store, tls_cert=tls_cert,
+                           tls_key=tls_key, insecure_http=insecure_http, log_level=log_level)
+    try:
+        run_server(options, err)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def crds() -> None:
+    """Print the built-in kinds as CustomResourceDefinitions (YAML) for a Kubernetes cluster."""
+    docs = [to_crd(rt) for rt in exportable(builtin_kinds())]
+    typer.echo(yaml.safe_dump_all(docs, sort_keys=False), nl=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)

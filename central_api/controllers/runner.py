@@ -1,0 +1,88 @@
+"""Runs the server's own background loops: garbage collector and store compaction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+
+from ..server.resources import Resources
+from ..server.watch import WatchHub
+from .garbage_collector import GarbageCollector
+
+log = logging.getLogger("central_api.controllers")
+
+RESYNC_SECONDS = 2.0
+COMPACT_EVERY_SECONDS = 60.0
+HISTORY_SECONDS = 300.0
+"""How long watch history is kept; kube-apiserver keeps five minutes as well."""
+
+
+class Compactor:
+    """Compacts the store to the revision it had ``history`` seconds ago."""
+
+    def __init__(self, resources: Resources, history: float = HISTORY_SECONDS) -> None:
+        self.store = resources.store
+        self.history = history
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def tick(self, now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        self.samples.append((now, self.store.current_revision()))
+        target = 0
+        while self.samples and self.samples[0][0] <= now - self.history:
+            target = self.samples.popleft()[1]
+        return self.store.compact(target) if target else 0
+
+
+class InternalControllers:
+    def __init__(self, resources: Resources, hub: WatchHub) -> None:
+        self.resources = resources
+        self.hub = hub
+        self.gc = GarbageCollector(resources)
+        self.compactor = Compactor(resources)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self.gc.rebuild()
+        self._tasks = [asyncio.create_task(self._collect(), name="garbage-collector"),
+                       asyncio.create_task(self._compact(), name="compactor")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _collect(self) -> None:
+        sub = self.hub.subscribe("", None, self.hub.revision)
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
+                    while event is not None:
+                        self.gc.observe(event)
+                        event = sub.queue.get_nowait() if not sub.queue.empty() else None
+                    if sub.overflowed:
+                        self.hub.unsubscribe(sub)
+                        sub = self.hub.subscribe("", None, self.hub.revision)
+                        self.gc.rebuild()
+                try:
+                    self.gc.process()
+                except Exception:
+                    log.exception("garbage collection pass failed; retrying")
+        finally:
+            self.hub.unsubscribe(sub)
+
+    async def _compact(self) -> None:
+        while True:
+            await asyncio.sleep(COMPACT_EVERY_SECONDS)
+            try:
+                removed = self.compactor.tick()
+                if removed:
+                    log.info("compacted %d superseded versions", removed)
+            except Exception:
+                log.exception("compaction failed; retrying")

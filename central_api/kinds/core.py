@@ -1,0 +1,108 @@
+"""Core ``v1`` kinds: Namespace and Secret."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..server.errors import Cause
+from .common import Model
+from .kind import Column, ResourceType, Strategy, declare
+
+NAMESPACE_FINALIZER = "kubernetes"
+
+
+class NamespaceSpec(Model):
+    finalizers: list[str] = Field(
+        default_factory=list,
+        description="Must be empty before the namespace is removed; the server empties it "
+                    "once everything in the namespace is deleted.")
+
+
+class NamespaceStatus(Model):
+    phase: Literal["Active", "Terminating"] = Field("Active", description="Lifecycle phase.")
+
+
+class Namespace(Model):
+    """Namespace provides a scope for names: the unit of isolation inside a tenant."""
+
+    spec: NamespaceSpec = Field(default_factory=NamespaceSpec)
+    status: NamespaceStatus = Field(default_factory=NamespaceStatus)
+
+
+class NamespaceStrategy(Strategy):
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        spec = obj.setdefault("spec", {})
+        if NAMESPACE_FINALIZER not in spec.setdefault("finalizers", []):
+            spec["finalizers"].append(NAMESPACE_FINALIZER)
+        obj["status"] = {"phase": "Active"}
+
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        terminating = new.get("metadata", {}).get("deletionTimestamp")
+        new["status"] = {"phase": "Terminating" if terminating else "Active"}
+
+    def pending_finalizers(self, obj: dict[str, Any]) -> list[str]:
+        return list((obj.get("spec") or {}).get("finalizers") or [])
+
+
+class Secret(Model):
+    """Secret holds sensitive data; values are encrypted at rest."""
+
+    data: dict[str, str] = Field(
+        default_factory=dict, description="Base64-encoded secret values by key.",
+        json_schema_extra={"additionalProperties": {"type": "string", "format": "byte"}})
+    stringData: dict[str, str] = Field(
+        default_factory=dict,
+        description="Write-only plain-text values, merged into data on write.")
+    type: str = Field("Opaque", description="Used to facilitate programmatic handling.")
+    immutable: bool | None = Field(None, description="If true, data cannot be changed.")
+
+
+class SecretStrategy(Strategy):
+    def prepare_for_create(self, obj: dict[str, Any]) -> None:
+        _fold_string_data(obj)
+
+    def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        _fold_string_data(new)
+
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
+        causes = []
+        for key, value in (obj.get("data") or {}).items():
+            if not isinstance(value, str):
+                continue
+            try:
+                base64.b64decode(value, validate=True)
+            except binascii.Error:
+                causes.append(Cause(f"data[{key}]", "Invalid value: must be base64-encoded"))
+        if old is not None and old.get("immutable") and (
+                obj.get("data") != old.get("data") or obj.get("immutable") is not True):
+            causes.append(Cause("data", "Forbidden: field is immutable when `immutable` is set",
+                                "FieldValueForbidden"))
+        return causes
+
+
+def _fold_string_data(obj: dict[str, Any]) -> None:
+    """stringData is write-only: merge it into data, as kube-apiserver does."""
+    string_data = obj.pop("stringData", None) or {}
+    if not isinstance(string_data, dict):
+        return
+    data = obj.setdefault("data", {})
+    for key, value in string_data.items():
+        if isinstance(value, str):
+            data[key] = base64.b64encode(value.encode()).decode()
+
+
+NAMESPACE: ResourceType = declare(
+    "v1", "Namespace", Namespace, namespaced=False, short_names=["ns"],
+    columns=[Column("Status", ".status.phase", description="Lifecycle phase")],
+    strategy=NamespaceStrategy())
+
+SECRET: ResourceType = declare(
+    "v1", "Secret", Secret, status_subresource=False,
+    columns=[Column("Type", ".type"), Column("Data", ".data", "integer",
+                                              "Number of keys in data",
+                                              compute=lambda o: len(o.get("data") or {}))],
+    strategy=SecretStrategy())

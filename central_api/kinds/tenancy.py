@@ -1,0 +1,78 @@
+"""``tenancy.scs.community``: the Tenant, one customer of the cloud provider."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from .common import READY_COLUMN_PATH, Model, Status
+from .kind import Column, ResourceType, declare
+
+SERVICES = ("iaas", "kaas", "iam", "status", "metering")
+
+
+class TenantQuotas(Model):
+    """Upper limits for the tenant as a whole; unset means the operator's default."""
+
+    cores: int | None = Field(None, ge=0, description="vCPUs across all servers.")
+    ramMiB: int | None = Field(None, ge=0, description="RAM across all servers, in MiB.")
+    instances: int | None = Field(None, ge=0, description="Number of servers.")
+    volumes: int | None = Field(None, ge=0, description="Number of volumes.")
+    gigabytes: int | None = Field(None, ge=0, description="Block storage in GiB.")
+    floatingIPs: int | None = Field(None, ge=0, description="Number of floating IPs.")
+    networks: int | None = Field(None, ge=0, description="Number of networks.")
+    clusters: int | None = Field(None, ge=0, description="Number of Kubernetes clusters.")
+    namespaces: int | None = Field(None, ge=1, description="Number of namespaces.")
+
+
+class ClaimMappings(Model):
+    username: str = Field("email", description="Token claim used as the user name.")
+    groups: str = Field("groups", description="Token claim listing the user's groups.")
+
+
+class Federation(Model):
+    """The customer's own OpenID Connect identity provider."""
+
+    issuerURL: str = Field(pattern=r"^https://", description="OIDC issuer URL (https).")
+    clientID: str = Field(min_length=1, description="OAuth client ID registered for SCS.")
+    claimMappings: ClaimMappings = Field(default_factory=ClaimMappings)
+
+
+class TenantSpec(Model):
+    displayName: str = Field(min_length=1, max_length=128,
+                             description="Human-readable customer name.")
+    contact: str = Field("", max_length=254, description="Contact e-mail of the customer.")
+    admins: list[str] = Field(default_factory=list,
+                              description="User names or e-mails granted tenant-admin.",
+                              json_schema_extra={"x-kubernetes-list-type": "set"})
+    quotas: TenantQuotas = Field(default_factory=TenantQuotas)
+    enabledServices: list[str] = Field(
+        default=["iaas", "iam"],
+        description=f"Services the tenant may use: {', '.join(SERVICES)}.",
+        json_schema_extra={"x-kubernetes-list-type": "set",
+                           "items": {"type": "string", "enum": list(SERVICES)}})
+    federation: Federation | None = Field(None, description="Optional customer IdP.")
+
+
+class TenantStatus(Status):
+    namespaces: list[str] = Field(default_factory=list,
+                                  description="Namespaces owned by the tenant.")
+    domainID: str = Field("", description="Keystone domain of the tenant.")
+    projectID: str = Field("", description="Default Keystone project of the tenant.")
+
+
+class Tenant(Model):
+    """A customer of the cloud: its namespaces, quotas, admins and enabled services."""
+
+    spec: TenantSpec
+    status: TenantStatus = Field(default_factory=TenantStatus)
+
+
+TENANT: ResourceType = declare(
+    "tenancy.scs.community/v1alpha1", "Tenant", Tenant, namespaced=False,
+    short_names=["tn"], categories=["scs"],
+    columns=[
+        Column("Display Name", ".spec.displayName"),
+        Column("Ready", READY_COLUMN_PATH),
+        Column("Contact", ".spec.contact", priority=1),
+        Column("Domain", ".status.domainID", priority=1),
+    ])

@@ -1,0 +1,217 @@
+"""The ASGI application: authentication, non-resource endpoints, and dispatch.
+
+Routing is done by hand rather than with a route table because resource paths are dynamic
+(CRDs add kinds at run time) and kube's path grammar is positional, see :mod:`routing`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import platform
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..controllers.runner import InternalControllers
+from ..kinds.apiextensions import resource_types
+from ..kinds.catalog import Catalog
+from ..store.base import Store
+from . import discovery, errors, openapi
+from .auth import ANONYMOUS_PATHS, TokenAuthenticator, User
+from .bodies import parse_object
+from .errors import ApiError
+from .handlers import ResourceHandlers, json_response, media_type, read_body
+from .resources import ListOptions, Resources, WriteOptions
+from .routing import resolve, split_group_version
+from .watch import WatchHub
+
+log = logging.getLogger("central_api.server")
+
+AGGREGATED = "apidiscovery.k8s.io"
+
+
+@dataclass
+class ServerContext:
+    store: Store
+    catalog: Catalog
+    authenticator: TokenAuthenticator
+    resources: Resources = field(init=False)
+    hub: WatchHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.resources = Resources(self.store, self.catalog)
+
+
+def version_info() -> dict[str, str]:
+    return {"major": "1", "minor": "33", "gitVersion": f"v1.33.0+scs.{__version__}",
+            "gitCommit": "", "gitTreeState": "clean", "buildDate": "",
+            "goVersion": f"python{platform.python_version()}", "compiler": "cpython",
+            "platform": f"{platform.system().lower()}/{platform.machine()}"}
+
+
+def _aggregated_version(request: Request) -> str | None:
+    """The apidiscovery version the client accepts (kubectl 1.27 asks for v2beta1)."""
+    for part in request.headers.get("accept", "").split(","):
+        params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
+        if params.get("g") == AGGREGATED and params.get("as") == "APIGroupDiscoveryList":
+            return params.get("v")
+    return None
+
+
+def load_crds(ctx: ServerContext) -> None:
+    """Serve the kinds of every CRD already in the store (at start-up)."""
+    crd_type = ctx.catalog.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    if crd_type is None:
+        return
+    for crd in ctx.resources.list(crd_type, None, ListOptions())["items"]:
+        ctx.catalog.set_crd(crd["metadata"]["name"], resource_types(crd))
+
+
+def ensure_default_namespace(ctx: ServerContext) -> None:
+    """Like Kubernetes, ``default`` always exists: kubeconfig contexts point at it."""
+    ns_type = ctx.catalog.lookup("", "v1", "namespaces")
+    assert ns_type is not None
+    try:
+        ctx.resources.get(ns_type, "", "default")
+    except ApiError:
+        ctx.resources.create(ns_type, "", {"metadata": {"name": "default"}},
+                             WriteOptions(field_manager="scs-server"))
+
+
+class CentralApi:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    async def dispatch(self, request: Request) -> Response:
+        try:
+            return await self._dispatch(request)
+        except ApiError as exc:
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+            return json_response(exc.status(), exc.code, headers)
+        except Exception:
+            log.exception("internal error on %s %s", request.method, request.url.path)
+            return json_response(ApiError(500, "InternalError", "an internal error occurred; "
+                                          "see the server log").status(), 500)
+
+    async def _dispatch(self, request: Request) -> Response:
+        path = request.url.path
+        if path in ANONYMOUS_PATHS:
+            return self.non_resource(path)
+        user = self.ctx.authenticator.authenticate(request.headers.get("authorization"))
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        request.state.user = user
+        parts = [p for p in path.split("/") if p]
+        if parts and parts[0] == "openapi":
+            return self.openapi(parts[1:])
+        if path in ("/api", "/apis"):
+            return self.root_discovery(request, legacy=path == "/api")
+        gv = split_group_version(parts)
+        if gv is None:
+            if len(parts) == 2 and parts[0] == "apis":
+                doc = discovery.api_group(self.ctx.catalog, parts[1])
+                if doc:
+                    return json_response(doc)
+            raise errors.not_found("", "")
+        group, version, rest = gv
+        if not rest:
+            doc = discovery.resource_list(self.ctx.catalog, group, version)
+            if doc is None:
+                raise errors.not_found("", "")
+            return json_response(doc)
+        if group == discovery.AUTHENTICATION_GROUP and rest == ["selfsubjectreviews"]:
+            return await self.self_subject_review(request, version, user)
+        target = resolve(self.ctx.catalog, group, version, rest)
+        response = await self.handlers.handle(request, target)
+        if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
+            self.refresh_crds()
+        return response
+
+    @property
+    def handlers(self) -> ResourceHandlers:
+        return ResourceHandlers(self.ctx.resources, self.ctx.hub)
+
+    def refresh_crds(self) -> None:
+        crd_type = self.ctx.catalog.lookup("apiextensions.k8s.io", "v1",
+                                           "customresourcedefinitions")
+        assert crd_type is not None
+        live = {c["metadata"]["name"]: c for c in
+                self.ctx.resources.list(crd_type, None, ListOptions())["items"]}
+        for name, crd in live.items():
+            self.ctx.catalog.set_crd(name, resource_types(crd))
+        for name in self.ctx.catalog.crd_names():
+            if name not in live:
+                self.ctx.catalog.set_crd(name, [])
+
+    def non_resource(self, path: str) -> Response:
+        if path == "/version":
+            return json_response(version_info())
+        return PlainTextResponse("ok")
+
+    def root_discovery(self, request: Request, legacy: bool) -> Response:
+        version = _aggregated_version(request)
+        if version in ("v2", "v2beta1"):
+            doc = discovery.aggregated(self.ctx.catalog, legacy, version)
+            kind = f"application/json;g={AGGREGATED};v={version};as=APIGroupDiscoveryList"
+            return json_response(doc, media_type=kind)
+        if legacy:
+            return json_response(discovery.api_versions())
+        return json_response(discovery.api_group_list(self.ctx.catalog))
+
+    def openapi(self, parts: list[str]) -> Response:
+        catalog = self.ctx.catalog
+        if parts == ["v2"]:
+            return json_response(openapi.v2(catalog))
+        if parts == ["v3"]:
+            return json_response(openapi.v3_index(catalog))
+        if len(parts) >= 3 and parts[0] == "v3":
+            gv = split_group_version(parts[1:])
+            if gv and not gv[2]:
+                doc = openapi.v3_group_version(catalog, gv[0], gv[1])
+                if doc:
+                    return json_response(doc, headers={"Cache-Control": "no-cache"})
+        raise errors.not_found("", "")
+
+    async def self_subject_review(self, request: Request, version: str, user: User
+                                  ) -> Response:
+        if request.method != "POST" or version not in discovery.SELF_SUBJECT_REVIEW_VERSIONS:
+            raise errors.method_not_allowed("only create is supported")
+        parse_object(await read_body(request), media_type(request))
+        info: dict[str, Any] = {"username": user.name, "groups": user.groups}
+        if user.uid:
+            info["uid"] = user.uid
+        return json_response({"kind": "SelfSubjectReview",
+                              "apiVersion": f"authentication.k8s.io/{version}",
+                              "metadata": {"creationTimestamp": None},
+                              "status": {"userInfo": info}}, 201)
+
+
+def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
+    api = CentralApi(ctx)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx.hub = WatchHub(ctx.store)
+        ctx.hub.start()
+        load_crds(ctx)
+        ensure_default_namespace(ctx)
+        runner = InternalControllers(ctx.resources, ctx.hub) if controllers else None
+        if runner:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner:
+                await runner.stop()
+            await ctx.hub.stop()
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return Starlette(routes=[Route("/{path:path}", api.dispatch, methods=methods)],
+                     lifespan=lifespan)

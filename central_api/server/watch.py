@@ -1,0 +1,146 @@
+"""Watch fan-out: one reader of the store's event log, many subscribers.
+
+A single pump task reads new events from the store (woken by local writes at once, and by a
+short poll for writes of other replicas on a shared PostgreSQL) and hands each event to the
+queues of matching subscribers. Replaying history for a new watcher and attaching it to the
+live stream happen without an ``await`` in between, so no event can fall into the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..store.base import Event, Store
+
+QUEUE_LIMIT = 10_000
+POLL_SECONDS = 0.5
+
+
+@dataclass(eq=False)
+class Subscription:
+    resource: str
+    namespace: str | None
+    predicate: Callable[[dict[str, Any]], bool] | None
+    queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    overflowed: bool = False
+    _matched: set[tuple[str, str]] = field(default_factory=set)
+
+    def offer(self, event: Event) -> None:
+        """Queue the event as this watcher should see it (selector transitions included)."""
+        if self.resource and event.key.resource != self.resource:
+            return  # an empty resource subscribes to everything (the garbage collector)
+        if self.namespace is not None and event.key.namespace != self.namespace:
+            return
+        event = self._through_predicate(event)
+        if event is None or self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True  # the watch ends; the client re-lists, as with kube
+            self.queue = asyncio.Queue(1)
+            self.queue.put_nowait(None)
+
+    def _through_predicate(self, event: Event) -> Event | None:
+        if self.predicate is None:
+            return event
+        ident = (event.key.namespace, event.key.name)
+        was, now = ident in self._matched, self.predicate(event.object)
+        if event.type == "DELETED":
+            self._matched.discard(ident)
+            return event if now or was else None
+        if now:
+            self._matched.add(ident)
+            return event
+        if was:
+            self._matched.discard(ident)
+            return Event("DELETED", event.revision, event.key, event.object)
+        return None
+
+    def seed(self, namespace: str, name: str) -> None:
+        """Mark an object as matching already (it was in the initial list)."""
+        self._matched.add((namespace, name))
+
+
+class WatchHub:
+    def __init__(self, store: Store, poll_seconds: float = POLL_SECONDS) -> None:
+        self.store = store
+        self.revision = store.current_revision()
+        self._subscriptions: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poll = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+        store.add_write_listener(self._on_write)
+
+    def _on_write(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="watch-hub")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for sub in self._subscriptions:
+            sub.queue.put_nowait(None) if not sub.queue.full() else None
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+            self.pump()
+
+    def pump(self) -> None:
+        """Deliver every event committed since the last pump."""
+        while True:
+            events = self.store.events_since(self.revision)
+            if not events:
+                return
+            for event in events:
+                for sub in list(self._subscriptions):
+                    sub.offer(event)
+            self.revision = events[-1].revision
+
+    def subscribe(self, resource: str, namespace: str | None, from_revision: int,
+                  predicate: Callable[[dict[str, Any]], bool] | None = None) -> Subscription:
+        """Events after ``from_revision``; raises Compacted if that history is gone."""
+        sub = Subscription(resource, namespace, predicate)
+        self.pump()
+        position = from_revision
+        while position < self.revision:
+            events = self.store.events_since(position)
+            for event in events:
+                if event.revision > self.revision:
+                    break
+                sub.offer(event)
+            if not events:
+                break
+            position = events[-1].revision
+        self._subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscriptions.discard(sub)
+
+    @property
+    def watchers(self) -> int:
+        return len(self._subscriptions)

@@ -1,0 +1,343 @@
+"""The PostgreSQL store: the same MVCC log as SQLite, shared by several server processes.
+
+Why the transactions look the way they do:
+
+* **Writes** run at READ COMMITTED but first lock the single ``meta`` row
+  (``SELECT ... FOR UPDATE``). That serialises writers across *all* processes before
+  :class:`~central_api.store.sql.SqlStore` reads the live row it is about to replace, exactly
+  like SQLite's ``BEGIN IMMEDIATE``. Without it, two processes could both read "live revision 5",
+  and the loser would hit the live-row unique index instead of getting a clean
+  RevisionConflict/KeyNotFound. Since each READ COMMITTED statement sees everything committed
+  before it, the checks after the lock see the latest state, revisions are handed out gap-free
+  (a rolled-back write also rolls back the counter) and commit strictly in order.
+* **Reads** run at REPEATABLE READ, READ ONLY: one snapshot for the ``meta`` row and the ``kv``
+  rows, so a list page and its resourceVersion always agree.
+* Every successful write transaction sends ``NOTIFY kv_changes`` (delivered at commit), so
+  :meth:`PostgresStore.wait_for_change` wakes watch hubs in other processes within milliseconds
+  instead of making them poll.
+
+Connections come from a small thread-safe pool. After PostgreSQL restarts, the pooled
+connections are dead: a transaction whose ``BEGIN`` fails on a reused connection is retried once
+on a fresh one (nothing has happened yet, so that is safe) and the rest of the idle pool is
+dropped. A transaction that fails after it started raises; the next call reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+import psycopg.errors
+from psycopg.pq import TransactionStatus
+
+from .base import KeyExists, StoreError
+from .sql import Cursor, SqlStore
+
+SCHEMA_LOCK_ID = 0x5C5_C3A7_0001
+"""``pg_advisory_xact_lock`` key: two processes starting at once must not race on the DDL
+(``CREATE ... IF NOT EXISTS`` is not safe against concurrent creators in PostgreSQL)."""
+
+SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        revision BIGINT NOT NULL,
+        compacted BIGINT NOT NULL
+    )""",
+    "INSERT INTO meta (id, revision, compacted) VALUES (1, 1, 0) ON CONFLICT (id) DO NOTHING",
+    # COLLATE "C": list order and continue tokens compare names bytewise, like SQLite and
+    # Python, whatever locale the database was created with.
+    """CREATE TABLE IF NOT EXISTS kv (
+        revision BIGINT PRIMARY KEY,
+        resource TEXT COLLATE "C" NOT NULL,
+        namespace TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        event SMALLINT NOT NULL,
+        superseded BIGINT,
+        value BYTEA NOT NULL
+    )""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS kv_live ON kv (resource, namespace, name)
+        WHERE superseded IS NULL""",
+    "CREATE INDEX IF NOT EXISTS kv_history ON kv (resource, namespace, name, revision)",
+    "CREATE INDEX IF NOT EXISTS kv_superseded ON kv (superseded) WHERE superseded IS NOT NULL",
+)
+
+CHANNEL = "kv_changes"
+LIVE_INDEX = "kv_live"
+BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
+LOCK_WRITERS = "SELECT revision FROM meta WHERE id = 1 FOR UPDATE"
+BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+log = logging.getLogger(__name__)
+
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
+
+
+@lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """``?`` placeholders -> psycopg's ``%s``; literal ``%`` -> ``%%`` (psycopg would read it
+    as a placeholder). A ``?`` inside a quoted SQL string literal is left alone."""
+    parts = _LITERAL.split(sql.replace("%", "%%"))
+    return "".join(part if i % 2 else part.replace("?", "%s") for i, part in enumerate(parts))
+
+
+class PgCursor:
+    """A psycopg cursor behind sql.py's :class:`~central_api.store.sql.Cursor` protocol."""
+
+    __slots__ = ("_cur",)
+
+    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
+        self._cur = cur
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> PgCursor:
+        # Always pass a params tuple, so psycopg always unescapes "%%" the same way.
+        self._cur.execute(translate(sql), params)  # type: ignore[arg-type]
+        return self
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
+
+
+def _usable(conn: psycopg.Connection[Any]) -> bool:
+    return not (conn.closed or conn.broken)
+
+
+class PostgresStore(SqlStore):
+    """The store contract on PostgreSQL 15+; any number of processes may share one database.
+
+    ``url`` is a libpq URL (``postgresql://user:pw@host:5432/db?sslmode=...``). ``pool_size``
+    caps this instance's connections (a caller waits up to ``pool_timeout`` seconds for one),
+    plus one extra connection for LISTEN once :meth:`wait_for_change` is first used.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> None:
+        super().__init__()
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        params = psycopg.conninfo.conninfo_to_dict(url)
+        params.setdefault("application_name", "scs-central-api")
+        params.setdefault("connect_timeout", 10)
+        # Notice a vanished database host within about a minute, not the OS default of hours
+        # (matters most for the otherwise silent LISTEN connection).
+        for option, value in (("keepalives", 1), ("keepalives_idle", 30),
+                              ("keepalives_interval", 10), ("keepalives_count", 3)):
+            params.setdefault(option, value)
+        self._conninfo = psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+        self._pool_timeout = pool_timeout
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
+        # wait_for_change: a listener thread bumps _generation on every notification (and on
+        # every (re)connect, since notifications may have been missed while disconnected).
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._listening = False
+        self._listener: threading.Thread | None = None
+        self._create_schema()
+
+    # -- connections -----------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        # autocommit: transactions are explicit BEGIN/COMMIT statements, so the isolation
+        # level is chosen per transaction and BEGIN doubles as the liveness check.
+        return psycopg.connect(self._conninfo, autocommit=True)
+
+    def _acquire(self) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection and whether it is freshly opened (a reused one may be stale)."""
+        if self._closed:
+            raise StoreError("store is closed")
+        if not self._slots.acquire(timeout=self._pool_timeout):
+            raise StoreError(f"no database connection free within {self._pool_timeout}s")
+        try:
+            while True:
+                with self._pool_lock:
+                    conn = self._idle.pop() if self._idle else None
+                if conn is None:
+                    return self._connect(), True
+                if _usable(conn):
+                    return conn, False
+                conn.close()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _release(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            keep = (not self._closed and _usable(conn)
+                    and conn.info.transaction_status == TransactionStatus.IDLE)
+            if keep:
+                with self._pool_lock:
+                    self._idle.append(conn)
+            else:
+                if not _usable(conn):
+                    self._drop_idle()  # the server probably went away: they are dead too
+                conn.close()
+        finally:
+            self._slots.release()
+
+    def _drop_idle(self) -> None:
+        with self._pool_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self, *begin: str) -> Iterator[tuple[psycopg.Connection[Any], PgCursor]]:
+        """Run ``begin`` statements, yield, COMMIT; ROLLBACK on error. Reconnects once if the
+        BEGIN fails on a reused connection that turned out to be dead."""
+        while True:
+            conn, fresh = self._acquire()
+            try:
+                for statement in begin:
+                    conn.execute(statement)  # type: ignore[arg-type]
+                break
+            except BaseException as exc:
+                dead = not _usable(conn)
+                self._rollback(conn)
+                self._release(conn)
+                if not (dead and not fresh and isinstance(exc, psycopg.OperationalError)):
+                    raise
+                log.info("database connection lost (%s); reconnecting", exc)
+        try:
+            yield conn, PgCursor(conn.cursor(binary=True))
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn)
+            raise
+        finally:
+            self._release(conn)
+
+    @staticmethod
+    def _rollback(conn: psycopg.Connection[Any]) -> None:
+        """Best effort: a connection that cannot even roll back is closed (not reused)."""
+        if _usable(conn) and conn.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:
+                conn.close()
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[Cursor]:
+        with self._transaction(BEGIN_WRITE, LOCK_WRITERS) as (conn, cur):
+            try:
+                yield cur
+            except psycopg.errors.UniqueViolation as exc:
+                # Cannot happen while writers hold the meta lock, but if the live index is
+                # ever what stops a duplicate, the caller must still see the contract's error.
+                if exc.diag.constraint_name == LIVE_INDEX:
+                    raise KeyExists(str(exc.diag.message_detail or exc)) from exc
+                raise
+            conn.execute(f"NOTIFY {CHANNEL}")
+
+    @contextmanager
+    def _read_tx(self) -> Iterator[Cursor]:
+        with self._transaction(BEGIN_READ) as (_conn, cur):
+            yield cur
+
+    def _create_schema(self) -> None:
+        """Create the tables unless they exist. Skipping the DDL when everything is there lets
+        the server run as a role without CREATE on the schema (PostgreSQL 15's default for
+        ``public``) once an administrator or a first privileged start created them."""
+        with self._transaction("BEGIN") as (conn, _cur):
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
+            row = conn.execute(
+                "SELECT to_regclass('meta') IS NOT NULL AND to_regclass('kv') IS NOT NULL "
+                "AND to_regclass('kv_live') IS NOT NULL AND to_regclass('kv_history') IS NOT NULL "
+                "AND to_regclass('kv_superseded') IS NOT NULL").fetchone()
+            if row is not None and row[0]:
+                return
+            for statement in SCHEMA:
+                conn.execute(statement)  # type: ignore[arg-type]
+
+    # -- cross-process wake-ups ------------------------------------------------------------
+    def wait_for_change(self, revision: int, timeout: float) -> None:
+        """Block until a revision greater than ``revision`` may exist, or ``timeout`` passes.
+
+        Why: a watch hub learns about writes of its own process from :meth:`add_write_listener`,
+        but with several API server processes on one database it would otherwise have to poll
+        for the others' writes. Every write transaction sends ``NOTIFY kv_changes``; a listener
+        thread (one extra connection, opened on first use, reconnecting on its own) wakes the
+        waiters. Returns immediately if the store is already past ``revision``. Spurious
+        returns are allowed (e.g. after the listener reconnected, when notifications may have
+        been lost), so callers re-check with ``events_since``. While the database is
+        unreachable this simply waits out ``timeout``.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        self._start_listener()
+        with self._cond:
+            self._cond.wait_for(lambda: self._listening or self._closed,
+                                max(0.0, deadline - time.monotonic()))
+            if not self._listening:
+                return
+            generation = self._generation
+        # Checked after LISTEN is active and the generation is taken: a commit after this
+        # point bumps the generation, so no wake-up can fall between check and wait.
+        try:
+            if self.current_revision() > revision:
+                return
+        except psycopg.OperationalError:
+            pass  # database unreachable: the listener's reconnect will wake us (or the timeout)
+        with self._cond:
+            self._cond.wait_for(lambda: self._generation != generation or self._closed,
+                                max(0.0, deadline - time.monotonic()))
+
+    def _start_listener(self) -> None:
+        with self._cond:
+            if self._listener is None and not self._closed:
+                self._listener = threading.Thread(target=self._listen, daemon=True,
+                                                  name="pg-store-listener")
+                self._listener.start()
+
+    def _wake(self, listening: bool) -> None:
+        with self._cond:
+            self._listening = listening
+            self._generation += 1
+            self._cond.notify_all()
+
+    def _listen(self) -> None:
+        backoff = 0.05
+        while not self._closed:
+            try:
+                conn = psycopg.connect(self._conninfo, autocommit=True)
+            except psycopg.Error:
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            try:
+                with conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake(True)
+                    backoff = 0.05
+                    while not self._closed:
+                        for _notify in conn.notifies(timeout=0.5):
+                            self._wake(True)
+            except psycopg.Error as exc:
+                log.info("LISTEN connection lost (%s); reconnecting", exc)
+            except Exception:
+                log.exception("LISTEN connection failed; reconnecting")
+                time.sleep(backoff)
+            self._wake(False)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._closed = True
+        self._drop_idle()
+        with self._cond:
+            self._cond.notify_all()
+            listener = self._listener
+        if listener is not None:
+            listener.join(timeout=2)

@@ -1,0 +1,27 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.pg import PostgresServer, find_pg_bin
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL 15 for the whole session; tests create their own databases.
+
+    Fails (never skips) without ``initdb``: CI installs PostgreSQL, and a silently skipped
+    back end would let PostgreSQL regressions through.
+    """
+    if find_pg_bin("initdb") is None or find_pg_bin("pg_ctl") is None:
+        pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are not installed or not on "
+                    "PATH; install PostgreSQL 15 to run the PostgreSQL tests")
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()

@@ -98,7 +98,7 @@ def _fold_string_data(obj: dict[str, Any]) -> None:
 NAMESPACE: ResourceType = declare(
     "v1", "Namespace", Namespace, namespaced=False, short_names=["ns"],
     columns=[Column("Status", ".status.phase", description="Lifecycle phase")],
-    strategy=NamespaceStrategy())
+    strategy=NamespaceStrategy(), dns_label_names=True)
 
 SECRET: ResourceType = declare(
     "v1", "Secret", Secret, status_subresource=False,

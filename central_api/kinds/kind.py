@@ -96,6 +96,8 @@ class ResourceType:
     builtin: bool = True
     """Built-in kinds accept strategic merge patches; custom resources answer 415, like k8s."""
     storage_version: bool = True
+    dns_label_names: bool = False
+    """Names must be RFC 1123 labels (they become namespaces or backend identifiers)."""
 
     def __post_init__(self) -> None:
         if not self.list_kind:
@@ -128,7 +130,8 @@ class ResourceType:
 def declare(api_version: str, kind: str, model: type[BaseModel], *, plural: str = "",
             namespaced: bool = True, columns: list[Column] | None = None,
             short_names: list[str] | None = None, categories: list[str] | None = None,
-            status_subresource: bool = True, strategy: Strategy | None = None) -> ResourceType:
+            status_subresource: bool = True, strategy: Strategy | None = None,
+            dns_label_names: bool = False) -> ResourceType:
     """Declare a built-in kind from a pydantic model of its top-level fields.
 
     ``model`` describes what sits beside apiVersion/kind/metadata, usually ``spec`` and
@@ -153,4 +156,4 @@ def declare(api_version: str, kind: str, model: type[BaseModel], *, plural: str 
         singular=kind.lower(), namespaced=namespaced, schema=schema,
         columns=columns or [], short_names=short_names or [], categories=categories or [],
         status_subresource=status_subresource, strategy=strategy or Strategy(),
-        description=schema["description"])
+        description=schema["description"], dns_label_names=dns_label_names)

@@ -69,7 +69,7 @@ class Tenant(Model):
 
 TENANT: ResourceType = declare(
     "tenancy.scs.community/v1alpha1", "Tenant", Tenant, namespaced=False,
-    short_names=["tn"], categories=["scs"],
+    short_names=["tn"], categories=["scs"], dns_label_names=True,
     columns=[
         Column("Display Name", ".spec.displayName"),
         Column("Ready", READY_COLUMN_PATH),

@@ -350,9 +350,7 @@ def _element_kind(*lists: list[Any]) -> str:
     kinds = {"map" if isinstance(i, dict) else "list" if isinstance(i, list) else "scalar"
              for items in lists for i in items}
     if "list" in kinds:
-        raise ApiError(422, "Invalid", "the server rejected our request due to an error in "
-                       "our request", causes=[Cause(field="", message="lists of lists are not "
-                                                    "supported", reason="UnexpectedServerResponse")])
+        raise _json_patch_failed("lists of lists are not supported")
     if len(kinds) > 1:
         raise bad_request("mismatched element types in a list to merge")
     return kinds.pop() if kinds else "scalar"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
-from ..kinds.structural import CompiledSchema
+from ..kinds.structural import CompiledSchema, unknown_field_message
 from ..store.base import (
     Compacted,
     Key,
@@ -259,14 +259,17 @@ class Resources:
         schema = self.compiled(rt)
         unknown = schema.prune(obj)
         name = obj.get("metadata", {}).get("name", "")
-        if unknown and opts.field_validation == "Strict":
-            raise errors.invalid(rt.kind, name, [Cause("", f'unknown field "{path.lstrip(".")}"',
-                                                       "FieldValueInvalid") for path in unknown],
-                                 rt.group)
-        if unknown and opts.field_validation == "Warn":
-            opts.warnings += [f'unknown field "{path.lstrip(".")}"' for path in unknown]
+        messages = [unknown_field_message(path) for path in unknown]
+        if messages and opts.field_validation == "Strict":
+            raise ApiError(400, "BadRequest", f"{rt.kind} in version \"{rt.version}\" cannot be "
+                           f"handled as a {rt.kind}: strict decoding error: "
+                           f"{', '.join(messages)}",
+                           causes=[Cause(p.lstrip("."), m, "FieldValueInvalid")
+                                   for p, m in zip(unknown, messages, strict=True)])
+        if messages and opts.field_validation == "Warn":
+            opts.warnings += messages
         schema.apply_defaults(obj)
-        causes = validate_metadata(obj.get("metadata"), dns_label=not rt.namespaced)
+        causes = validate_metadata(obj.get("metadata"), dns_label=rt.dns_label_names)
         causes += schema.validate(obj, old)
         causes += rt.strategy.validate(obj, old)
         if causes:

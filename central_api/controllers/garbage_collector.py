@@ -20,7 +20,6 @@ from collections import defaultdict
 from typing import Any
 
 from ..kinds.core import NAMESPACE_FINALIZER
-from ..store.base import Event, Key
 from ..server.errors import ApiError
 from ..server.resources import (
     FOREGROUND,
@@ -30,6 +29,7 @@ from ..server.resources import (
     Resources,
     WriteOptions,
 )
+from ..store.base import Event, Key
 
 log = logging.getLogger("central_api.gc")
 

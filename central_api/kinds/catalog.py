@@ -44,7 +44,8 @@ class Catalog:
         """The storage version's type for a store key prefix (``core/secrets``)."""
         matches = [rt for rt in self._types.values() if rt.storage_resource == resource]
         preferred = [rt for rt in matches if rt.storage_version]
-        return (preferred or matches or [None])[0]
+        found = preferred or matches
+        return found[0] if found else None
 
     def namespaced_storage_resources(self) -> list[str]:
         return sorted({rt.storage_resource for rt in self._types.values() if rt.namespaced})

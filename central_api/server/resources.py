@@ -8,6 +8,7 @@ and in-process controllers (garbage collector, namespace finalizer) use them dir
 
 from __future__ import annotations
 
+import builtins
 import copy
 import uuid
 from collections.abc import Callable
@@ -45,7 +46,7 @@ class WriteOptions:
     dry_run: bool = False
     field_manager: str = ""
     field_validation: str = "Warn"  # Strict | Warn | Ignore
-    warnings: list[str] = field(default_factory=list)
+    warnings: builtins.list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -154,10 +155,10 @@ class Resources:
 
     def _list_filtered(self, rt: ResourceType, ns: str | None, name: str | None,
                        opts: ListOptions, revision: int, after: tuple[str, str] | None
-                       ) -> tuple[list[dict[str, Any]], int, tuple[str, str] | None]:
+                       ) -> tuple[builtins.list[dict[str, Any]], int, tuple[str, str] | None]:
         """Scan in batches until ``limit`` matches; the continue key is the last scanned."""
         snapshot = revision or self.store.current_revision()
-        items: list[dict[str, Any]] = []
+        items: builtins.list[dict[str, Any]] = []
         while True:
             page = self.store.list(rt.storage_resource, ns, limit=FILTER_BATCH, after=after,
                                    revision=snapshot, name=name)
@@ -360,9 +361,9 @@ class Resources:
         """Apply a patch to the live object; retried on concurrent writes like kube."""
         if content_type == "application/strategic-merge-patch+json" and not rt.builtin:
             raise errors.unsupported_media_type(
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: application/json-patch+json, application/merge-patch+json, "
-                f"application/apply-patch+yaml")
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml")
         for _ in range(PATCH_RETRIES):
             try:
                 return self._patch_once(rt, namespace, name, content_type, body, opts,

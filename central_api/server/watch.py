@@ -35,11 +35,11 @@ class Subscription:
             return  # an empty resource subscribes to everything (the garbage collector)
         if self.namespace is not None and event.key.namespace != self.namespace:
             return
-        event = self._through_predicate(event)
-        if event is None or self.overflowed:
+        delivered = self._through_predicate(event)
+        if delivered is None or self.overflowed:
             return
         try:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(delivered)
         except asyncio.QueueFull:
             self.overflowed = True  # the watch ends; the client re-lists, as with kube
             self.queue = asyncio.Queue(1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import base64
+import builtins
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict[str, Any]]
+    items: builtins.list[dict[str, Any]]
     revision: int
     """The snapshot revision the page was read at (the list's resourceVersion)."""
     continue_after: tuple[str, str] | None
@@ -113,7 +114,7 @@ class Store(abc.ABC):
 
     def __init__(self) -> None:
         self._transformers: dict[str, Transformer] = {}
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: builtins.list[Callable[[], None]] = []
 
     # -- configuration ---------------------------------------------------------------------
     def set_transformer(self, resource: str, transformer: Transformer) -> None:
@@ -143,7 +144,8 @@ class Store(abc.ABC):
         """Store a new object; sets ``metadata.resourceVersion``. Raises KeyExists."""
 
     @abc.abstractmethod
-    def update(self, key: Key, obj: dict[str, Any], expected_revision: int | None) -> dict[str, Any]:
+    def update(self, key: Key, obj: dict[str, Any],
+               expected_revision: int | None) -> dict[str, Any]:
         """Replace an object. With ``expected_revision`` the write only succeeds if the current
         version has exactly that revision (RevisionConflict otherwise). Raises KeyNotFound."""
 
@@ -170,7 +172,7 @@ class Store(abc.ABC):
         """All objects at ``revision`` after ``after``, fetched in batches (for filtered lists)."""
 
     @abc.abstractmethod
-    def events_since(self, revision: int, limit: int = 1000) -> list[Event]:
+    def events_since(self, revision: int, limit: int = 1000) -> builtins.list[Event]:
         """Every change with a revision greater than ``revision``, oldest first.
         Raises Compacted if changes after ``revision`` may already be gone."""
 

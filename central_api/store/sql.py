@@ -10,6 +10,7 @@ watcher that read up to revision N can never later see a commit below N.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -28,13 +29,14 @@ from .base import (
 )
 
 LIVE = "superseded IS NULL"
+BY_KEY = "FROM kv WHERE resource = ? AND namespace = ? AND name = ? AND superseded IS NULL"
 AT_REVISION = "revision <= ? AND (superseded IS NULL OR superseded > ?) AND event != 2"
 
 
 class Cursor(Protocol):
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any: ...
     def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
+    def fetchall(self) -> builtins.list[Any]: ...
 
 
 class SqlStore(Store):
@@ -56,7 +58,8 @@ class SqlStore(Store):
         self._notify()
         return obj
 
-    def update(self, key: Key, obj: dict[str, Any], expected_revision: int | None) -> dict[str, Any]:
+    def update(self, key: Key, obj: dict[str, Any],
+               expected_revision: int | None) -> dict[str, Any]:
         with self._write_tx() as cur:
             live = self._live_revision(cur, key)
             if live is None:
@@ -72,8 +75,8 @@ class SqlStore(Store):
     def delete(self, key: Key, expected_revision: int | None = None) -> dict[str, Any]:
         with self._write_tx() as cur:
             row = cur.execute(
-                f"SELECT revision, value FROM kv WHERE resource = ? AND namespace = ? "
-                f"AND name = ? AND {LIVE}", (key.resource, key.namespace, key.name)).fetchone()
+                "SELECT revision, value " + BY_KEY,
+                (key.resource, key.namespace, key.name)).fetchone()
             if row is None:
                 raise KeyNotFound(key)
             live, raw = row
@@ -88,13 +91,13 @@ class SqlStore(Store):
 
     def _live_revision(self, cur: Cursor, key: Key) -> int | None:
         row = cur.execute(
-            f"SELECT revision FROM kv WHERE resource = ? AND namespace = ? AND name = ? AND {LIVE}",
-            (key.resource, key.namespace, key.name)).fetchone()
+            "SELECT revision " + BY_KEY, (key.resource, key.namespace, key.name)).fetchone()
         return None if row is None else int(row[0])
 
     def _next_revision(self, cur: Cursor) -> int:
         return int(cur.execute(
-            "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision").fetchone()[0])
+            "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision"
+        ).fetchone()[0])
 
     @staticmethod
     def _supersede(cur: Cursor, live: int, revision: int) -> None:
@@ -113,8 +116,7 @@ class SqlStore(Store):
     def get(self, key: Key) -> dict[str, Any]:
         with self._read_tx() as cur:
             row = cur.execute(
-                f"SELECT value FROM kv WHERE resource = ? AND namespace = ? AND name = ? "
-                f"AND {LIVE}", (key.resource, key.namespace, key.name)).fetchone()
+                "SELECT value " + BY_KEY, (key.resource, key.namespace, key.name)).fetchone()
         if row is None:
             raise KeyNotFound(key)
         return self._decode(key.resource, bytes(row[0]))
@@ -155,9 +157,9 @@ class SqlStore(Store):
     @staticmethod
     def _select(cur: Cursor, resource: str, namespace: str | None, name: str | None,
                 after: tuple[str, str] | None, snapshot: int, historic: bool,
-                limit: int) -> list[Any]:
-        where: list[str] = ["resource = ?"]
-        params: list[Any] = [resource]
+                limit: int) -> builtins.list[Any]:
+        where: builtins.list[str] = ["resource = ?"]
+        params: builtins.list[Any] = [resource]
         if namespace is not None:
             where.append("namespace = ?")
             params.append(namespace)
@@ -172,20 +174,22 @@ class SqlStore(Store):
             params += [snapshot, snapshot]
         else:
             where.append(LIVE)
-        sql = (f"SELECT namespace, name, value FROM kv WHERE {' AND '.join(where)} "
+        # Only constant clauses are joined; every value is a bound parameter.
+        sql = (f"SELECT namespace, name, value FROM kv WHERE {' AND '.join(where)} "  # noqa: S608
                "ORDER BY namespace, name")
         if limit:
             sql += f" LIMIT {int(limit)}"
         return list(cur.execute(sql, tuple(params)).fetchall())
 
-    def events_since(self, revision: int, limit: int = 1000) -> list[Event]:
+    def events_since(self, revision: int, limit: int = 1000) -> builtins.list[Event]:
         with self._read_tx() as cur:
             compacted = int(cur.execute("SELECT compacted FROM meta WHERE id = 1").fetchone()[0])
             if revision < compacted:
                 raise Compacted(revision, compacted)
             rows = cur.execute(
-                "SELECT revision, resource, namespace, name, event, value FROM kv "
-                f"WHERE revision > ? ORDER BY revision LIMIT {int(limit)}", (revision,)).fetchall()
+                "SELECT revision, resource, namespace, name, event, value FROM kv "  # noqa: S608
+                f"WHERE revision > ? ORDER BY revision LIMIT {int(limit)}",
+                (revision,)).fetchall()
         return [Event(EVENT_NAMES[r[4]], int(r[0]), Key(r[1], r[2], r[3]),
                       self._decode(r[1], bytes(r[5]))) for r in rows]
 

@@ -22,8 +22,8 @@ from .. import __version__
 from ..controllers.runner import InternalControllers
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
-from ..store.base import Store
-from . import discovery, errors, openapi
+from ..store.base import Store, StoreUnavailable
+from . import discovery, errors, openapi, openapi_pb
 from .auth import ANONYMOUS_PATHS, TokenAuthenticator, User
 from .bodies import parse_object
 from .errors import ApiError
@@ -92,13 +92,21 @@ class CentralApi:
     async def dispatch(self, request: Request) -> Response:
         try:
             return await self._dispatch(request)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return self._error(ApiError(503, "ServiceUnavailable", "the store is unavailable; "
+                                        "retry shortly", retry_after=1))
         except ApiError as exc:
-            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-            return json_response(exc.status(), exc.code, headers)
+            return self._error(exc)
         except Exception:
             log.exception("internal error on %s %s", request.method, request.url.path)
             return json_response(ApiError(500, "InternalError", "an internal error occurred; "
                                           "see the server log").status(), 500)
+
+    @staticmethod
+    def _error(exc: ApiError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return json_response(exc.status(), exc.code, headers)
 
     async def _dispatch(self, request: Request) -> Response:
         path = request.url.path
@@ -110,7 +118,7 @@ class CentralApi:
         request.state.user = user
         parts = [p for p in path.split("/") if p]
         if parts and parts[0] == "openapi":
-            return self.openapi(parts[1:])
+            return self.openapi(parts[1:], request.headers.get("accept", ""))
         if path in ("/api", "/apis"):
             return self.root_discovery(request, legacy=path == "/api")
         gv = split_group_version(parts)
@@ -165,9 +173,12 @@ class CentralApi:
             return json_response(discovery.api_versions())
         return json_response(discovery.api_group_list(self.ctx.catalog))
 
-    def openapi(self, parts: list[str]) -> Response:
+    def openapi(self, parts: list[str], accept: str = "") -> Response:
         catalog = self.ctx.catalog
         if parts == ["v2"]:
+            if "protobuf" in accept and "application/json" not in accept:
+                return Response(openapi_pb.document(openapi.v2(catalog)),
+                                media_type=openapi_pb.MEDIA_TYPE)
             return json_response(openapi.v2(catalog))
         if parts == ["v3"]:
             return json_response(openapi.v3_index(catalog))

@@ -13,7 +13,9 @@ import json
 import struct
 from typing import Any
 
-MEDIA_TYPE = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+# Kubernetes answers the protobuf document as octet-stream: Go cannot parse the "@" in the
+# media type clients ask for.
+MEDIA_TYPE = "application/octet-stream"
 
 _STRINGS = {"$ref": 1, "format": 2, "title": 3, "description": 4, "pattern": 13,
             "discriminator": 26}

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store.base import Event, Store
+from ..store.base import Event, Store, StoreError
+
+log = logging.getLogger("central_api.watch")
 
 QUEUE_LIMIT = 10_000
 POLL_SECONDS = 0.5
@@ -93,6 +98,20 @@ class WatchHub:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="watch-hub")
+        if hasattr(self.store, "wait_for_change"):
+            threading.Thread(target=self._listen_remote, name="watch-hub-listener",
+                             daemon=True).start()
+
+    def _listen_remote(self) -> None:
+        """Wake the pump when another replica commits (PostgreSQL LISTEN/NOTIFY)."""
+        wait = self.store.wait_for_change  # type: ignore[attr-defined]
+        while self._task is not None and not self._task.done():
+            try:
+                wait(self.revision, 1.0)
+            except Exception:  # the store reconnects by itself; keep listening
+                time.sleep(1.0)
+                continue
+            self._on_write()
 
     async def stop(self) -> None:
         if self._task:
@@ -107,7 +126,10 @@ class WatchHub:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll)
             self._wake.clear()
-            self.pump()
+            try:
+                self.pump()
+            except StoreError as exc:  # e.g. the database restarts: try again next round
+                log.warning("watch pump failed, retrying: %s", exc)
 
     def pump(self) -> None:
         """Deliver every event committed since the last pump."""

@@ -42,6 +42,10 @@ class RevisionConflict(StoreError):
     """The object changed since the revision the caller based its write on."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached; the request may succeed when retried."""
+
+
 class Compacted(StoreError):
     """The requested revision is older than the oldest one still kept."""
 

@@ -38,7 +38,7 @@ import psycopg.conninfo
 import psycopg.errors
 from psycopg.pq import TransactionStatus
 
-from .base import KeyExists, StoreError
+from .base import KeyExists, StoreError, StoreUnavailable
 from .sql import Cursor, SqlStore
 
 SCHEMA_LOCK_ID = 0x5C5_C3A7_0001
@@ -200,7 +200,10 @@ class PostgresStore(SqlStore):
         """Run ``begin`` statements, yield, COMMIT; ROLLBACK on error. Reconnects once if the
         BEGIN fails on a reused connection that turned out to be dead."""
         while True:
-            conn, fresh = self._acquire()
+            try:
+                conn, fresh = self._acquire()
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"database unavailable: {exc}") from exc
             try:
                 for statement in begin:
                     conn.execute(statement)  # type: ignore[arg-type]
@@ -209,12 +212,17 @@ class PostgresStore(SqlStore):
                 dead = not _usable(conn)
                 self._rollback(conn)
                 self._release(conn)
+                if isinstance(exc, psycopg.OperationalError) and not (dead and not fresh):
+                    raise StoreUnavailable(f"database unavailable: {exc}") from exc
                 if not (dead and not fresh and isinstance(exc, psycopg.OperationalError)):
                     raise
                 log.info("database connection lost (%s); reconnecting", exc)
         try:
             yield conn, PgCursor(conn.cursor(binary=True))
             conn.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            self._rollback(conn)
+            raise StoreUnavailable(f"database unavailable: {exc}") from exc
         except BaseException:
             self._rollback(conn)
             raise

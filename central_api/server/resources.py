@@ -200,7 +200,8 @@ class Resources:
         self._admit(rt, obj, None, opts)
         meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
         if opts.field_manager:
-            obj = update_managed_fields(None, obj, opts.field_manager, now())
+            obj = update_managed_fields(None, obj, opts.field_manager, now(),
+                                        schema=rt.schema)
         self._check_namespace_open(rt, namespace)
         return self._store_create(rt, obj, opts)
 
@@ -314,7 +315,8 @@ class Resources:
         if spec_changed(old, obj):
             obj["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         if managed and opts.field_manager:
-            obj = update_managed_fields(old, obj, opts.field_manager, now(), subresource)
+            obj = update_managed_fields(old, obj, opts.field_manager, now(), subresource,
+                                        schema=rt.schema)
         if obj == old:
             return self.present(rt, old)  # no-op updates keep the resourceVersion, like k8s
         if opts.dry_run:

@@ -35,6 +35,7 @@ from central_api.store.base import (
     KeyNotFound,
     RevisionConflict,
     Store,
+    StoreUnavailable,
 )
 from central_api.store.postgres import PostgresStore, translate
 from central_api.store.sqlite import SqliteStore
@@ -640,7 +641,7 @@ def test_postgres_store_reconnects_after_the_server_restarts(
             thread.join()
         store.wait_for_change(store.current_revision(), timeout=0.1)  # starts the listener
         getattr(own_server, how)()
-        with pytest.raises(psycopg.OperationalError):
+        with pytest.raises(StoreUnavailable):
             store.create(key("down"), cm("down"))
         own_server.start()
         # the next calls work: dead pooled connections are replaced

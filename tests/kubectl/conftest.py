@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -73,6 +74,11 @@ class Kubectl:
         return (f"kubectl {self.version} {' '.join(args)} exited {result.returncode}\n"
                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
                 f"server log:\n{self.server.log_tail(20)}")
+
+
+def manifest(file: str, **values: str) -> str:
+    """A YAML fixture from ``manifests/`` with ``$name``-style placeholders filled in."""
+    return string.Template((MANIFESTS / file).read_text()).substitute(values)
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15, interval: float = 0.1,

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from ..server.errors import Cause
+from .catalog import Catalog
 from .kind import Column, ResourceType, Strategy
 from .objectmeta import OBJECT_META_SCHEMA
 from .structural import check_structural, compile_cel_rules
@@ -81,8 +82,16 @@ class CrdStrategy(Strategy):
     def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         new["status"] = accepted_status(new)
 
-    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
-        return validate_crd(obj)
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None,
+                 catalog: Catalog) -> list[Cause]:
+        causes = validate_crd(obj)
+        spec = obj.get("spec") or {}
+        group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
+        if not causes and catalog.conflicts_with(group, plural, obj["metadata"]["name"]):
+            causes.append(Cause("spec.names.plural", f'Invalid value: "{plural}": '
+                                f"{plural}.{group} is already served by this API",
+                                "FieldValueDuplicate"))
+        return causes
 
 
 def accepted_status(crd: dict[str, Any]) -> dict[str, Any]:

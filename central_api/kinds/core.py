@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..server.errors import Cause
+from .catalog import Catalog
 from .common import Model
 from .kind import Column, ResourceType, Strategy, declare
 
@@ -68,7 +69,8 @@ class SecretStrategy(Strategy):
     def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         _fold_string_data(new)
 
-    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None,
+                 catalog: Catalog) -> list[Cause]:
         causes = []
         for key, value in (obj.get("data") or {}).items():
             if not isinstance(value, str):

@@ -22,6 +22,7 @@ from .schema import model_schema
 
 if TYPE_CHECKING:
     from ..server.errors import Cause
+    from .catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ class Strategy:
     def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         """Normalise an update before validation."""
 
-    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
-        """Checks beyond the schema."""
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None,
+                 catalog: Catalog) -> list[Cause]:
+        """Checks beyond the schema; ``catalog`` tells what else is served."""
         return []
 
     def pending_finalizers(self, obj: dict[str, Any]) -> list[str]:

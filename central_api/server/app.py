@@ -7,6 +7,7 @@ Routing is done by hand rather than with a route table because resource paths ar
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import platform
 from collections.abc import AsyncIterator
@@ -142,8 +143,9 @@ class CentralApi:
             self.refresh_crds()
         return response
 
-    @property
+    @functools.cached_property
     def handlers(self) -> ResourceHandlers:
+        """Built on first use: the watch hub only exists once the app has started."""
         return ResourceHandlers(self.ctx.resources, self.ctx.hub)
 
     def refresh_crds(self) -> None:

@@ -172,7 +172,7 @@ class ResourceHandlers:
         if kind == "application/apply-patch+yaml" and not request.query_params.get(
                 "fieldManager"):
             opts.field_manager = ""
-        existed = self._exists(target)
+        existed = kind != "application/apply-patch+yaml" or self._exists(target)
         obj = self.resources.patch(target.rt, target.namespace or "", target.name, kind, raw,
                                    opts, target.subresource, force)
         return self._render(request, target, obj, 200 if existed else 201, _warnings(opts))

@@ -273,7 +273,7 @@ class Resources:
         schema.apply_defaults(obj)
         causes = validate_metadata(obj.get("metadata"), dns_label=rt.dns_label_names)
         causes += schema.validate(obj, old)
-        causes += rt.strategy.validate(obj, old)
+        causes += rt.strategy.validate(obj, old, self.catalog)
         if causes:
             raise errors.invalid(rt.kind, name, causes, rt.group)
 

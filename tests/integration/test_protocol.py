@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import TENANTS, secret, tenant, unique
+from tests.integration.conftest import TENANTS, secret, tenant, unique, wait_for
 from tests.server import ScsServer
 
 pytestmark = pytest.mark.slow
@@ -126,12 +126,14 @@ def test_openapi_v3_index_links_group_version_documents(http: httpx.Client) -> N
                for schema in body["components"]["schemas"].values())
 
 
-def test_openapi_v2_is_a_swagger_document_with_definitions(http: httpx.Client) -> None:
+def test_openapi_v2_is_a_swagger_document_with_kind_definitions(http: httpx.Client) -> None:
     response = http.get("/openapi/v2")
     assert response.status_code == 200
     body = response.json()
     assert body["swagger"] == "2.0"
-    assert body["definitions"] and body["paths"]
+    kinds = {gvk["kind"] for schema in body["definitions"].values()
+             for gvk in schema.get("x-kubernetes-group-version-kind", [])}
+    assert {"Namespace", "Secret", "Tenant"} <= kinds
 
 
 @pytest.mark.parametrize("path", ["/api", "/apis"])
@@ -243,15 +245,30 @@ def test_warn_field_validation_creates_and_sends_a_warning_header(http: httpx.Cl
     assert "colour" not in response.json()["spec"]  # the unknown field was pruned
 
 
-def test_strategic_merge_patch_on_a_custom_kind_is_415(http: httpx.Client) -> None:
-    name = unique("smp")
-    assert http.post(TENANTS, json=tenant(name)).status_code == 201
+def test_strategic_merge_patch_on_a_custom_resource_is_415(http: httpx.Client) -> None:
+    """Kubernetes serves strategic merge patch for built-in kinds only; CRDs answer 415."""
+    group = "smp.example.com"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                        "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                            "type": "object",
+                            "properties": {"size": {"type": "integer"}}}}}}}]}}
+    assert http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                     json=crd).status_code == 201
+    widgets = f"/apis/{group}/v1/namespaces/default/widgets"
+    wait_for(lambda: http.get(widgets).status_code == 200, what="the CRD to be served")
+    response = http.post(widgets, json={"apiVersion": f"{group}/v1", "kind": "Widget",
+                                        "metadata": {"name": "w"}, "spec": {"size": 1}})
+    assert response.status_code == 201, response.text
 
-    response = http.patch(f"{TENANTS}/{name}", content=b'{"spec":{"contact":"x@y.example"}}',
+    response = http.patch(f"{widgets}/w", content=b'{"spec":{"size":2}}',
                           headers={"Content-Type": "application/strategic-merge-patch+json"})
 
     assert_status(response, 415, "UnsupportedMediaType")
-    assert http.get(f"{TENANTS}/{name}").json()["spec"]["contact"] == ""
+    assert http.get(f"{widgets}/w").json()["spec"]["size"] == 1
 
 
 # -- lists --------------------------------------------------------------------------------------

@@ -364,13 +364,21 @@ def test_watch_timeout_seconds_ends_the_stream(http: httpx.Client, namespace: st
 
 # -- names and namespaces -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("segment", ["..", "%2E%2E", "a%2Fb", "..%2F..%2Fnamespaces"])
-def test_path_traversal_in_a_name_is_refused(server: ScsServer, http: httpx.Client,
-                                             segment: str) -> None:
+@pytest.mark.parametrize("path", [
+    "/api/v1/namespaces/default/secrets/..",
+    "/api/v1/namespaces/default/secrets/%2E%2E",
+    "/api/v1/namespaces/default/secrets/a%2Fb",
+    "/api/v1/namespaces/default/secrets/..%2F..%2Fnamespaces",
+    "/api/v1/namespaces/../secrets",
+    "/api/v1/namespaces/%2E%2E/secrets",
+    "/api/v1/namespaces/default/secrets/../../namespaces/default",
+])
+def test_path_traversal_in_a_name_or_namespace_is_refused(server: ScsServer, http: httpx.Client,
+                                                          path: str) -> None:
     assert http.post(secrets_path("default"), json=secret(unique("victim"), k="v")
                      ).status_code == 201
 
-    status, body = raw_get(server, f"{secrets_path('default')}/{segment}")
+    status, body = raw_get(server, path)
 
     assert status in (400, 404)
     assert json.loads(body)["kind"] == "Status"

@@ -78,8 +78,10 @@ class ScsServer:
     def _ready(self) -> bool:
         if not self.ca_file.exists():
             return False
-        context = ssl.create_default_context(cafile=str(self.ca_file))
         try:
+            # Inside the try: the server may still be writing ca.crt (an empty or partial
+            # file makes the SSL context raise SSLError, an OSError).
+            context = ssl.create_default_context(cafile=str(self.ca_file))
             with urllib.request.urlopen(f"{self.url}/readyz", context=context,  # noqa: S310
                                         timeout=1) as response:
                 return bool(response.status == 200)

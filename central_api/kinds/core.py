@@ -87,7 +87,12 @@ class SecretStrategy(Strategy):
 
 
 def _fold_string_data(obj: dict[str, Any]) -> None:
-    """stringData is write-only: merge it into data, as kube-apiserver does."""
+    """stringData is write-only: merge it into data, as kube-apiserver does.
+
+    An empty ``type`` (protobuf bodies always carry the field) defaults to Opaque, as in kube.
+    """
+    if not obj.get("type"):
+        obj["type"] = "Opaque"
     string_data = obj.pop("stringData", None) or {}
     if not isinstance(string_data, dict):
         return

@@ -48,6 +48,8 @@ def _fields(data: bytes) -> Fields:
             value, pos = data[pos:pos + size], pos + size
         elif wire in (1, 5):
             width = 8 if wire == 1 else 4
+            if pos + width > len(data):
+                raise ValueError("truncated field")
             value, pos = data[pos:pos + width], pos + width
         else:
             raise ValueError(f"unsupported wire type {wire}")
@@ -147,5 +149,7 @@ def decode(body: bytes) -> dict[str, Any]:
         if decoder is None:
             raise bad_request(f"protobuf is not supported for kind {kind!r}; send JSON")
         return decoder(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
+        # TypeError/AttributeError: a field has another wire type than its message declares
+        # (e.g. a varint where an embedded message or a string belongs).
         raise bad_request(f"the protobuf body is malformed: {exc}") from None

@@ -16,8 +16,10 @@ from .jsonpath import column_value
 def human_duration(seconds: float) -> str:
     """Kubernetes' duration.HumanDuration: 45s, 5m30s, 3h, 2d4h, 400d, 3y."""
     s = int(seconds)
-    if s < 0:
+    if s < -1:
         return "<invalid>"
+    if s < 0:
+        return "0s"  # kube tolerates one second of clock skew as "now"
     if s < 120:
         return f"{s}s"
     minutes = s // 60

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -57,9 +58,14 @@ def wait_for(check: Callable[[], T | None], timeout: float = 10.0, interval: flo
         time.sleep(interval)
 
 
+def tls(server: ScsServer) -> ssl.SSLContext:
+    """Trust exactly the server's generated CA."""
+    return ssl.create_default_context(cafile=str(server.ca_file))
+
+
 def client_for(server: ScsServer, **kwargs: Any) -> httpx.Client:
     """An HTTPS client that trusts the server's CA and sends the admin token."""
-    return httpx.Client(base_url=server.url, verify=str(server.ca_file), timeout=30,
+    return httpx.Client(base_url=server.url, verify=tls(server), timeout=30,
                         headers={"Authorization": f"Bearer {server.token}"}, **kwargs)
 
 

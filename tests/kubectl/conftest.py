@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import string
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
 from tests.server import ScsServer
 
-KUBECTL_DIR = Path("/usr/lib/google-cloud-sdk/bin")
+KUBECTL_DIR = Path(os.environ.get("SCS_KUBECTL_DIR", "/usr/lib/google-cloud-sdk/bin"))
 VERSIONS = ["1.27", "1.33"]
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 
@@ -92,6 +94,29 @@ def eventually(check: Callable[[], Any], timeout: float = 15, interval: float = 
             return last
         time.sleep(interval)
     pytest.fail(f"{message} (after {timeout}s; last value: {last!r})")
+
+
+class Lines:
+    """Collects the lines of a background kubectl's stdout or stderr as they come."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        assert stream is not None
+        self.stream = stream
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 15) -> str:
+        def check() -> str | None:
+            while not self.lines.empty():
+                self.seen.append(self.lines.get())
+            return next((line for line in self.seen if text in line), None)
+        return str(eventually(check, timeout, message=f"output never showed {text!r}: "
+                                                      f"{self.seen}"))
 
 
 @pytest.fixture(scope="session", params=VERSIONS, ids=[f"kubectl{v}" for v in VERSIONS])

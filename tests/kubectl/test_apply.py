@@ -74,3 +74,24 @@ def test_diff_exits_1_with_a_diff_when_changed_and_0_when_not(
     assert "-  displayName: Diff Corp" in changed.stdout
     assert "+  displayName: Diff GmbH" in changed.stdout
     assert kubectl.json("get", "tenant", name)["spec"]["displayName"] == "Diff Corp"
+
+
+def test_client_side_apply_of_a_builtin_kind_uses_a_strategic_merge_patch(
+        kubectl: Kubectl, namespace: str) -> None:
+    doc = f"""apiVersion: v1
+kind: Secret
+metadata:
+  name: smp
+  namespace: {namespace}
+  labels: {{app: web, tier: front}}
+stringData: {{user: admin, password: one}}
+"""
+    assert kubectl.apply(doc).stdout.strip() == "secret/smp created"
+    changed = doc.replace(", tier: front", "").replace("password: one", "password: two")
+    result = kubectl.ok("apply", "-f", "-", "-v=8", input=changed)
+    assert result.stdout.strip() == "secret/smp configured"
+    assert "application/strategic-merge-patch+json" in result.stderr
+    secret = kubectl.json("-n", namespace, "get", "secret", "smp")
+    assert secret["metadata"]["labels"] == {"app": "web"}
+    assert secret["data"] == {"user": "YWRtaW4=", "password": "dHdv"}
+    assert "stringData" not in secret

@@ -27,6 +27,11 @@ def test_explain_shows_field_descriptions_from_the_schema(kubectl: Kubectl) -> N
     quotas = kubectl.ok("explain", "tenant.spec.quotas").stdout
     assert "cores" in quotas and "vCPUs across all servers." in quotas
     assert "ramMiB" in quotas and "RAM across all servers, in MiB." in quotas
+    # The Swagger 2.0 document, which kubectl fetches as protobuf, documents the same fields.
+    v2 = kubectl.ok("explain", "tenant.spec.quotas", "--output=plaintext-openapiv2").stdout
+    assert "vCPUs across all servers." in v2
+    secret = kubectl.ok("explain", "secret", "--output=plaintext-openapiv2").stdout
+    assert "data\t<map[string]string>" in secret
     missing = kubectl.fails("explain", "tenant.spec.nonsense")
     assert "nonsense" in missing.stderr
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import queue
-import subprocess
-import threading
-
 import pytest
 import yaml
 
-from .conftest import Kubectl, eventually, manifest
+from .conftest import Kubectl, Lines, manifest
 
 pytestmark = pytest.mark.slow
 
@@ -97,34 +93,11 @@ def test_get_all_namespaces_lists_secrets_everywhere(kubectl: Kubectl, name: str
     assert {(f"{name}-a", "s-a"), (f"{name}-b", "s-b")} <= found
 
 
-class Lines:
-    """Collects a background process's stdout lines (for ``kubectl get -w``)."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, text: str, timeout: float = 15) -> str:
-        def check() -> str | None:
-            while not self.lines.empty():
-                self.seen.append(self.lines.get())
-            return next((line for line in self.seen if text in line), None)
-        return str(eventually(check, timeout, message=f"watch output never showed {text!r}: "
-                                                      f"{self.seen}"))
-
-
 def test_get_watch_prints_an_event_line_per_change(kubectl: Kubectl, name: str) -> None:
     kubectl.apply(manifest("tenant.yaml", name=name, display="Watched Corp"))
     proc = kubectl.popen("get", "tenant", name, "-w", "--output-watch-events")
     try:
-        lines = Lines(proc)
+        lines = Lines(proc.stdout)
         first = lines.wait_for(name)
         assert first.split()[:2] == ["ADDED", name]
         kubectl.ok("patch", "tenant", name, "--type=merge",

@@ -36,6 +36,9 @@ def serve(
         "--insecure-http", help="Serve plain HTTP (no TLS). Only for local experiments.")]
     = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    encryption_key_file: Annotated[Path | None, typer.Option(
+        help="Base64 32-byte key for secrets at rest (default: DATA_DIR/encryption.key). "
+             "Replicas sharing a PostgreSQL store must use the same key.")] = None,
 ) -> None:
     """Run the API server with its embedded store and in-process controllers."""
     if (tls_cert is None) != (tls_key is None):
@@ -49,7 +52,8 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ServeOptions(host=host.strip("[]") or "127.0.0.1", port=int(port),
                            data_dir=data_dir, store_url=store, tls_cert=tls_cert,
-                           tls_key=tls_key, insecure_http=insecure_http, log_level=log_level)
+                           tls_key=tls_key, insecure_http=insecure_http, log_level=log_level,
+                           encryption_key_file=encryption_key_file)
     try:
         run_server(options, err)
     except ValueError as exc:

@@ -16,6 +16,7 @@ from ..server.auth import BOOTSTRAP_ADMIN, TokenAuthenticator
 from ..server.bootstrap import (
     DataDir,
     SecretBox,
+    WrongEncryptionKey,
     ensure_admin_token,
     ensure_ca,
     ensure_encryption_key,
@@ -36,12 +37,19 @@ class ServeOptions:
     tls_key: Path | None = None
     insecure_http: bool = False
     log_level: str = "info"
+    encryption_key_file: Path | None = None
 
 
 def open_configured_store(options: ServeOptions, data: DataDir) -> Store:
     store = open_store(options.store_url or f"sqlite:///{data.database.resolve()}")
-    box = SecretBox(ensure_encryption_key(data))
+    box = SecretBox(ensure_encryption_key(data, options.encryption_key_file))
     store.set_transformer("core/secrets", (box.encrypt, box.decrypt))
+    try:
+        store.list("core/secrets", limit=1)
+    except WrongEncryptionKey:
+        store.close()
+        raise ValueError("the store holds secrets written with another encryption key: give "
+                         "every replica the same key (--encryption-key-file)") from None
     return store
 
 

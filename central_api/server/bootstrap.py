@@ -16,11 +16,13 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..store.base import StoreError
 from .auth import hash_token
 
 CA_DAYS = 3650
@@ -162,10 +164,19 @@ def write_kubeconfig(data: DataDir, server_url: str, token: str, ca_file: Path |
     write_private(data.kubeconfig, yaml.safe_dump(config, sort_keys=False).encode())
 
 
-def ensure_encryption_key(data: DataDir) -> bytes:
-    if not data.encryption_key.exists():
-        write_private(data.encryption_key, base64.b64encode(AESGCM.generate_key(256)))
-    return base64.b64decode(data.encryption_key.read_bytes())
+def ensure_encryption_key(data: DataDir, key_file: Path | None = None) -> bytes:
+    """The key for values at rest: ``key_file`` if given (replicas sharing one PostgreSQL
+    store must share the key), else ``DATA_DIR/encryption.key``, generated on first start."""
+    path = key_file or data.encryption_key
+    if key_file is None and not path.exists():
+        write_private(path, base64.b64encode(AESGCM.generate_key(256)))
+    try:
+        key = base64.b64decode(path.read_bytes(), validate=True)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the encryption key {path}: {exc}") from None
+    if len(key) != 32:
+        raise ValueError(f"{path} must hold a base64-encoded 32-byte key")
+    return key
 
 
 class SecretBox:
@@ -182,4 +193,12 @@ class SecretBox:
         if not stored.startswith(ENCRYPTION_PREFIX):
             return stored  # written before encryption was enabled
         body = stored[len(ENCRYPTION_PREFIX):]
-        return self._aead.decrypt(body[:12], body[12:], ENCRYPTION_PREFIX)
+        try:
+            return self._aead.decrypt(body[:12], body[12:], ENCRYPTION_PREFIX)
+        except InvalidTag:
+            raise WrongEncryptionKey("a stored value cannot be decrypted with this server's "
+                                     "encryption key") from None
+
+
+class WrongEncryptionKey(StoreError):
+    """Another replica wrote with a different key: every replica must share one key."""

@@ -234,3 +234,31 @@ def test_secret_values_are_not_stored_in_plain_text_in_postgresql(replicas: Repl
         stored = bytes(raw)
         assert value.encode() not in stored
         assert base64.b64encode(value.encode()) not in stored
+
+
+def test_a_replica_with_another_encryption_key_refuses_to_start(replicas: Replicas) -> None:
+    with client_for(replicas.a) as via_a:
+        assert via_a.post("/api/v1/namespaces/default/secrets", json={
+            "metadata": {"name": unique("keyed")}, "stringData": {"k": "v"}}).status_code == 201
+    stranger = ScsServer(store=replicas.store)
+    try:
+        with pytest.raises(RuntimeError, match="another encryption key"):
+            stranger.start()
+    finally:
+        stranger.cleanup()
+
+
+def test_a_shared_key_file_lets_a_replica_read_secrets(replicas: Replicas) -> None:
+    name = unique("shared-key")
+    with client_for(replicas.a) as via_a:
+        assert via_a.post("/api/v1/namespaces/default/secrets", json={
+            "metadata": {"name": name}, "stringData": {"k": "v"}}).status_code == 201
+    key = replicas.a.data_dir / "encryption.key"
+    third = ScsServer(store=replicas.store, extra_args=["--encryption-key-file", str(key)])
+    try:
+        third.start()
+        with client_for(third) as via_third:
+            read = via_third.get(f"/api/v1/namespaces/default/secrets/{name}")
+        assert read.status_code == 200 and read.json()["data"]["k"] == "dg=="
+    finally:
+        third.cleanup()

@@ -183,13 +183,28 @@ def _json_patch_failed(detail: str) -> ApiError:
                                              reason="UnexpectedServerResponse")])
 
 
+def _test_failure(op: dict[str, Any], document: Any) -> str:
+    """kube's wording for a failed ``test`` op, without the library's Python type names."""
+    try:
+        actual = jsonpointer.resolve_pointer(document, op.get("path", ""))
+    except jsonpointer.JsonPointerException:
+        return f"testing value {op.get('path')} failed: path not found"
+    return (f"testing value {op.get('path')} failed: expected {json.dumps(op.get('value'))}, "
+            f"found {json.dumps(actual)}")
+
+
 def json_patch(target: dict[str, Any], operations: Any) -> dict[str, Any]:
     """RFC 6902. A document that is not a list of objects is a 400, a failing operation a 422."""
     if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
         raise bad_request("json: cannot unmarshal the JSON patch: it must be an array of "
                           "operation objects")
+    result: Any = copy.deepcopy(target)
     try:
-        result = jsonpatch.JsonPatch(operations).apply(target, in_place=False)
+        for op in operations:  # one at a time, so a failed test can show the value it saw
+            try:
+                result = jsonpatch.JsonPatch([op]).apply(result, in_place=True)
+            except jsonpatch.JsonPatchTestFailed as exc:
+                raise _json_patch_failed(_test_failure(op, result)) from exc
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise _json_patch_failed(str(exc)) from exc
     except (TypeError, ValueError, IndexError, KeyError) as exc:

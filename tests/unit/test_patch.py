@@ -465,3 +465,11 @@ def test_smp_finalizers_merge_is_a_duplicate_free_union(live: list[str],
                                    {})["metadata"]["finalizers"]
     assert sorted(result) == sorted(set(live) | set(added))
     assert [f for f in result if f in added] == added
+
+
+def test_json_patch_failed_test_op_names_the_value_seen_after_earlier_ops() -> None:
+    ops = [{"op": "replace", "path": "/a/b", "value": 2},
+           {"op": "test", "path": "/a/b", "value": 3}]
+    with pytest.raises(ApiError) as info:
+        json_patch({"a": {"b": 1}}, ops)
+    assert info.value.causes[0].message == "testing value /a/b failed: expected 3, found 2"

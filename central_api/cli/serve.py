@@ -9,10 +9,12 @@ import uvicorn
 import yaml
 from rich.console import Console
 
+from ..auth.authn import AuthenticatorChain
+from ..auth.tokens import TokenAuthenticator
+from ..auth.user import BOOTSTRAP_ADMIN
 from ..kinds import builtin_kinds
 from ..kinds.catalog import Catalog
 from ..server.app import ServerContext, build_app
-from ..server.auth import BOOTSTRAP_ADMIN, TokenAuthenticator
 from ..server.bootstrap import (
     DataDir,
     SecretBox,
@@ -89,7 +91,8 @@ def run_server(options: ServeOptions, console: Console) -> None:
     prepare_kubeconfig(options, data, ca, console)
     token_hash = data.token_hash.read_text().strip()
     ctx = ServerContext(store=store, catalog=Catalog(builtin_kinds()),
-                        authenticator=TokenAuthenticator({token_hash: BOOTSTRAP_ADMIN}))
+                        authenticator=AuthenticatorChain(
+                            [TokenAuthenticator({token_hash: BOOTSTRAP_ADMIN})]))
     scheme = "http" if options.insecure_http else "https"
     console.print(f"SCS Central API on {scheme}://{options.host}:{options.port} "
                   f"(store: {options.store_url or data.database})")

@@ -20,12 +20,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from ..auth.authn import AuthenticatorChain
+from ..auth.user import User
 from ..controllers.runner import InternalControllers
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
 from ..store.base import Store, StoreUnavailable
 from . import discovery, errors, openapi, openapi_pb
-from .auth import ANONYMOUS_PATHS, TokenAuthenticator, User
 from .bodies import parse_object
 from .errors import ApiError
 from .handlers import ResourceHandlers, json_response, media_type, read_body
@@ -36,13 +37,14 @@ from .watch import WatchHub
 log = logging.getLogger("central_api.server")
 
 AGGREGATED = "apidiscovery.k8s.io"
+ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 
 @dataclass
 class ServerContext:
     store: Store
     catalog: Catalog
-    authenticator: TokenAuthenticator
+    authenticator: AuthenticatorChain
     resources: Resources = field(init=False)
     hub: WatchHub = field(init=False)
 
@@ -113,7 +115,8 @@ class CentralApi:
         path = request.url.path
         if path in ANONYMOUS_PATHS:
             return self.non_resource(path)
-        user = self.ctx.authenticator.authenticate(request.headers.get("authorization"))
+        user = await self.ctx.authenticator.authenticate(
+            request.headers.get("authorization"))
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         request.state.user = user
@@ -197,7 +200,7 @@ class CentralApi:
         if request.method != "POST" or version not in discovery.SELF_SUBJECT_REVIEW_VERSIONS:
             raise errors.method_not_allowed("only create is supported")
         parse_object(await read_body(request), media_type(request))
-        info: dict[str, Any] = {"username": user.name, "groups": user.groups}
+        info: dict[str, Any] = {"username": user.name, "groups": list(user.groups)}
         if user.uid:
             info["uid"] = user.uid
         return json_response({"kind": "SelfSubjectReview",

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..auth.tokens import hash_token
 from ..store.base import StoreError
-from .auth import hash_token
 
 CA_DAYS = 3650
 CERT_DAYS = 365

@@ -1,0 +1,1 @@
+"""Authentication, authorization and audit: who is calling, and may they do this."""

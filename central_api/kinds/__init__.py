@@ -8,7 +8,7 @@ from .kind import ResourceType
 def builtin_kinds() -> list[ResourceType]:
     """Every kind this server serves without a CRD."""
     from .apiextensions import CRD
-    from .core import NAMESPACE, SECRET
+    from .core import NAMESPACE, SECRET, SERVICE_ACCOUNT
     from .tenancy import TENANT
 
-    return [NAMESPACE, SECRET, TENANT, CRD]
+    return [NAMESPACE, SECRET, SERVICE_ACCOUNT, TENANT, CRD]

@@ -102,6 +102,16 @@ def _fold_string_data(obj: dict[str, Any]) -> None:
             data[key] = base64.b64encode(value.encode()).decode()
 
 
+class ServiceAccount(Model):
+    """An identity for automation (CI pipelines, Terraform, controllers) in one namespace.
+
+    Tokens come from the ``token`` subresource (``kubectl create token``); deleting the
+    ServiceAccount invalidates them at once."""
+
+    automountServiceAccountToken: bool | None = Field(
+        None, description="Kept for compatibility with Kubernetes clients; unused here.")
+
+
 NAMESPACE: ResourceType = declare(
     "v1", "Namespace", Namespace, namespaced=False, short_names=["ns"],
     columns=[Column("Status", ".status.phase", description="Lifecycle phase")],
@@ -113,3 +123,6 @@ SECRET: ResourceType = declare(
                                               "Number of keys in data",
                                               compute=lambda o: len(o.get("data") or {}))],
     strategy=SecretStrategy())
+
+SERVICE_ACCOUNT: ResourceType = declare(
+    "v1", "ServiceAccount", ServiceAccount, short_names=["sa"], status_subresource=False)

@@ -689,7 +689,7 @@ def test_postgres_acknowledged_writes_survive_a_crash(own_server: PostgresServer
                 attempts[0] += 1
             try:
                 obj = store.create(key(name), cm(name, i=str(i)))
-            except psycopg.Error:
+            except (psycopg.Error, StoreUnavailable):
                 if crashed.is_set():
                     return
                 raise

@@ -126,3 +126,4 @@ SECRET: ResourceType = declare(
 
 SERVICE_ACCOUNT: ResourceType = declare(
     "v1", "ServiceAccount", ServiceAccount, short_names=["sa"], status_subresource=False)
+SERVICE_ACCOUNT.action_subresources["token"] = ("TokenRequest", ("create",))

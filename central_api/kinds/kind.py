@@ -100,6 +100,16 @@ class ResourceType:
     storage_version: bool = True
     dns_label_names: bool = False
     """Names must be RFC 1123 labels (they become namespaces or backend identifiers)."""
+    action_subresources: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    """Subresources answered by a handler, e.g. a ServiceAccount's ``token``:
+    name → (kind it returns, verbs)."""
+
+    def subresources(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Every subresource with the kind it answers and its verbs (for discovery)."""
+        subs = dict(self.action_subresources)
+        if self.status_subresource:
+            subs["status"] = (self.kind, ("get", "patch", "update"))
+        return subs
 
     def __post_init__(self) -> None:
         if not self.list_kind:

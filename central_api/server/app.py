@@ -12,7 +12,6 @@ import logging
 import platform
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,17 +20,20 @@ from starlette.routing import Route
 
 from .. import __version__
 from ..auth.authn import AuthenticatorChain
+from ..auth.authz import Attributes, Authorizer, Decision, MastersAuthorizer
 from ..auth.user import User
 from ..controllers.runner import InternalControllers
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
 from ..store.base import Store, StoreUnavailable
-from . import discovery, errors, openapi, openapi_pb
+from . import discovery, errors, openapi, openapi_pb, reviews
 from .bodies import parse_object
 from .errors import ApiError
 from .handlers import ResourceHandlers, json_response, media_type, read_body
+from .requestinfo import RequestInfo, request_info
 from .resources import ListOptions, Resources, WriteOptions
-from .routing import resolve, split_group_version
+from .reviews import RulesFor
+from .routing import Target, resolve, split_group_version
 from .watch import WatchHub
 
 log = logging.getLogger("central_api.server")
@@ -40,11 +42,20 @@ AGGREGATED = "apidiscovery.k8s.io"
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 
+class DenyAll:
+    """The authorizer of last resort: nobody but system:masters may do anything."""
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        return Decision(False, "no authorizer allowed the request")
+
+
 @dataclass
 class ServerContext:
     store: Store
     catalog: Catalog
     authenticator: AuthenticatorChain
+    authorizer: Authorizer = field(default_factory=lambda: MastersAuthorizer(DenyAll()))
+    rules_for: RulesFor | None = None
     resources: Resources = field(init=False)
     hub: WatchHub = field(init=False)
 
@@ -88,6 +99,25 @@ def ensure_default_namespace(ctx: ServerContext) -> None:
                              WriteOptions(field_manager="scs-server"))
 
 
+def forbidden(attrs: Attributes, reason: str) -> ApiError:
+    """kube's wording: who cannot do what, where (no hint whether the object exists)."""
+    who = f'User "{attrs.user.name}"'
+    if not attrs.is_resource:
+        return ApiError(403, "Forbidden", f'forbidden: {who} cannot {attrs.verb} path '
+                        f'"{attrs.path}"')
+    resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+    qualified = f"{attrs.resource}.{attrs.api_group}" if attrs.api_group else attrs.resource
+    subject = f'{qualified} "{attrs.name}"' if attrs.name else qualified
+    scope = f'in the namespace "{attrs.namespace}"' if attrs.namespace else \
+        "at the cluster scope"
+    message = (f'{subject} is forbidden: {who} cannot {attrs.verb} resource "{resource}" in '
+               f'API group "{attrs.api_group}" {scope}')
+    if reason:
+        message += f": {reason}"
+    return ApiError(403, "Forbidden", message, group=attrs.api_group, kind=attrs.resource,
+                    name=attrs.name)
+
+
 class CentralApi:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
@@ -120,31 +150,66 @@ class CentralApi:
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         request.state.user = user
+        info = request_info(request.method, path,
+                            request.query_params.get("watch") in ("1", "true", "True"))
+        request.state.info = info
+        self.authorize(info.attributes(user))
         parts = [p for p in path.split("/") if p]
-        if parts and parts[0] == "openapi":
-            return self.openapi(parts[1:], request.headers.get("accept", ""))
-        if path in ("/api", "/apis"):
-            return self.root_discovery(request, legacy=path == "/api")
-        gv = split_group_version(parts)
-        if gv is None:
-            if len(parts) == 2 and parts[0] == "apis":
-                doc = discovery.api_group(self.ctx.catalog, parts[1])
-                if doc:
-                    return json_response(doc)
-            raise errors.not_found("", "")
-        group, version, rest = gv
-        if not rest:
-            doc = discovery.resource_list(self.ctx.catalog, group, version)
-            if doc is None:
-                raise errors.not_found("", "")
-            return json_response(doc)
-        if group == discovery.AUTHENTICATION_GROUP and rest == ["selfsubjectreviews"]:
-            return await self.self_subject_review(request, version, user)
-        target = resolve(self.ctx.catalog, group, version, rest)
+        if not info.is_resource:
+            return self.non_resource_authenticated(request, parts)
+        target = self.virtual_or_target(info)
+        if target is None:
+            return await self.review(request, info, user)
         response = await self.handlers.handle(request, target)
         if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
             self.refresh_crds()
         return response
+
+    def authorize(self, attrs: Attributes) -> None:
+        decision = self.ctx.authorizer.authorize(attrs)
+        if not decision.allowed:
+            raise forbidden(attrs, decision.reason)
+
+    def virtual_or_target(self, info: RequestInfo) -> Target | None:
+        """The stored resource a path names; None for a review resource."""
+        if discovery.virtual(info.api_group, info.api_version, info.resource) and \
+                not info.namespace and not info.name:
+            return None
+        rest = [info.resource, info.name, info.subresource]
+        rest = [p for p in rest if p]
+        if info.namespace and not (info.resource == "namespaces" and info.name == info.namespace):
+            rest = ["namespaces", info.namespace, *rest]
+        return resolve(self.ctx.catalog, info.api_group, info.api_version, rest)
+
+    def non_resource_authenticated(self, request: Request, parts: list[str]) -> Response:
+        if parts and parts[0] == "openapi":
+            return self.openapi(parts[1:], request.headers.get("accept", ""))
+        if request.url.path in ("/api", "/apis"):
+            return self.root_discovery(request, legacy=request.url.path == "/api")
+        if len(parts) == 2 and parts[0] == "apis":
+            doc = discovery.api_group(self.ctx.catalog, parts[1])
+            if doc:
+                return json_response(doc)
+        gv = split_group_version(parts)
+        if gv is not None and not gv[2]:
+            doc = discovery.resource_list(self.ctx.catalog, gv[0], gv[1])
+            if doc:
+                return json_response(doc)
+        raise errors.not_found("", "")
+
+    async def review(self, request: Request, info: RequestInfo, user: User) -> Response:
+        if request.method != "POST":
+            raise errors.method_not_allowed("only create is supported")
+        body = parse_object(await read_body(request), media_type(request))
+        if info.resource == "selfsubjectreviews":
+            return json_response(reviews.self_subject_review(user, info.api_version), 201)
+        if info.resource == "selfsubjectaccessreviews":
+            return json_response(reviews.self_subject_access_review(
+                user, body, self.ctx.authorizer), 201)
+        if self.ctx.rules_for is None:
+            raise ApiError(501, "NotImplemented", "rules reviews need the RBAC authorizer")
+        return json_response(reviews.self_subject_rules_review(user, body, self.ctx.rules_for),
+                             201)
 
     @functools.cached_property
     def handlers(self) -> ResourceHandlers:
@@ -194,19 +259,6 @@ class CentralApi:
                 if doc:
                     return json_response(doc, headers={"Cache-Control": "no-cache"})
         raise errors.not_found("", "")
-
-    async def self_subject_review(self, request: Request, version: str, user: User
-                                  ) -> Response:
-        if request.method != "POST" or version not in discovery.SELF_SUBJECT_REVIEW_VERSIONS:
-            raise errors.method_not_allowed("only create is supported")
-        parse_object(await read_body(request), media_type(request))
-        info: dict[str, Any] = {"username": user.name, "groups": list(user.groups)}
-        if user.uid:
-            info["uid"] = user.uid
-        return json_response({"kind": "SelfSubjectReview",
-                              "apiVersion": f"authentication.k8s.io/{version}",
-                              "metadata": {"creationTimestamp": None},
-                              "status": {"userInfo": info}}, 201)
 
 
 def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:

@@ -7,14 +7,40 @@ asks for) are computed from the catalog.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
 
-# Served outside the catalog: not stored, answered by a handler.
-SELF_SUBJECT_REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")
-AUTHENTICATION_GROUP = "authentication.k8s.io"
+
+@dataclass(frozen=True)
+class VirtualResource:
+    """A create-only review resource answered by a handler, never stored."""
+
+    group: str
+    versions: tuple[str, ...]
+    plural: str
+    kind: str
+
+    def entry(self) -> dict[str, Any]:
+        return {"name": self.plural, "singularName": self.kind.lower(), "namespaced": False,
+                "kind": self.kind, "verbs": ["create"]}
+
+
+VIRTUAL_RESOURCES = (
+    VirtualResource("authentication.k8s.io", ("v1", "v1beta1", "v1alpha1"),
+                    "selfsubjectreviews", "SelfSubjectReview"),
+    VirtualResource("authorization.k8s.io", ("v1",), "selfsubjectaccessreviews",
+                    "SelfSubjectAccessReview"),
+    VirtualResource("authorization.k8s.io", ("v1",), "selfsubjectrulesreviews",
+                    "SelfSubjectRulesReview"),
+)
+
+
+def virtual(group: str, version: str, plural: str = "") -> list[VirtualResource]:
+    return [v for v in VIRTUAL_RESOURCES if v.group == group and version in v.versions
+            and plural in ("", v.plural)]
 
 
 def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
@@ -27,15 +53,10 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
     if rt.categories:
         main["categories"] = rt.categories
     out = [main]
-    if rt.status_subresource:
-        out.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced":
-                    rt.namespaced, "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+    for sub, (kind, verbs) in rt.subresources().items():
+        out.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced":
+                    rt.namespaced, "kind": kind, "verbs": list(verbs)})
     return out
-
-
-def _review_entry() -> dict[str, Any]:
-    return {"name": "selfsubjectreviews", "singularName": "selfsubjectreview",
-            "namespaced": False, "kind": "SelfSubjectReview", "verbs": ["create"]}
 
 
 def api_versions() -> dict[str, Any]:
@@ -45,20 +66,20 @@ def api_versions() -> dict[str, Any]:
 
 def resource_list(catalog: Catalog, group: str, version: str) -> dict[str, Any] | None:
     gv = f"{group}/{version}" if group else version
-    if group == AUTHENTICATION_GROUP and version in SELF_SUBJECT_REVIEW_VERSIONS:
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-                "resources": [_review_entry()]}
-    types = catalog.in_version(group, version)
-    if not types:
+    entries = [e for rt in catalog.in_version(group, version) for e in _resource_entries(rt)]
+    entries += [v.entry() for v in virtual(group, version)]
+    if not entries:
         return None
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": [e for rt in types for e in _resource_entries(rt)]}
+            "resources": entries}
 
 
 def _group_versions(catalog: Catalog, group: str) -> list[str]:
-    if group == AUTHENTICATION_GROUP:
-        return list(SELF_SUBJECT_REVIEW_VERSIONS)
-    return catalog.versions(group)
+    versions = catalog.versions(group)
+    for v in VIRTUAL_RESOURCES:
+        if v.group == group:
+            versions += [ver for ver in v.versions if ver not in versions]
+    return versions
 
 
 def api_group(catalog: Catalog, group: str) -> dict[str, Any] | None:
@@ -71,7 +92,8 @@ def api_group(catalog: Catalog, group: str) -> dict[str, Any] | None:
 
 
 def _named_groups(catalog: Catalog) -> list[str]:
-    return [g for g in catalog.groups() if g] + [AUTHENTICATION_GROUP]
+    extra = [v.group for v in VIRTUAL_RESOURCES if v.group not in catalog.groups()]
+    return [g for g in catalog.groups() if g] + list(dict.fromkeys(extra))
 
 
 def api_group_list(catalog: Catalog) -> dict[str, Any]:
@@ -86,10 +108,9 @@ def aggregated(catalog: Catalog, legacy: bool, version: str) -> dict[str, Any]:
     for group in groups:
         versions = []
         for v in _group_versions(catalog, group):
-            if group == AUTHENTICATION_GROUP:
-                resources = [_aggregated_resource_from(_review_entry(), group, v)]
-            else:
-                resources = [_aggregated_resource(rt) for rt in catalog.in_version(group, v)]
+            resources = [_aggregated_resource(rt) for rt in catalog.in_version(group, v)]
+            resources += [_aggregated_resource_from(vr.entry(), group, v)
+                          for vr in virtual(group, v)]
             versions.append({"version": v, "resources": resources, "freshness": "Current"})
         items.append({"metadata": {"name": group, "creationTimestamp": None},
                       "versions": versions})
@@ -99,10 +120,12 @@ def aggregated(catalog: Catalog, legacy: bool, version: str) -> dict[str, Any]:
 
 def _aggregated_resource(rt: ResourceType) -> dict[str, Any]:
     entry = _aggregated_resource_from(_resource_entries(rt)[0], rt.group, rt.version)
-    if rt.status_subresource:
-        entry["subresources"] = [{"subresource": "status", "responseKind": {
-            "group": rt.group, "version": rt.version, "kind": rt.kind},
-            "verbs": ["get", "patch", "update"]}]
+    subresources = rt.subresources()
+    if subresources:
+        entry["subresources"] = [
+            {"subresource": sub, "responseKind": {"group": rt.group, "version": rt.version,
+                                                   "kind": kind}, "verbs": list(verbs)}
+            for sub, (kind, verbs) in subresources.items()]
     return entry
 
 

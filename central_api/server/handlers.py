@@ -74,7 +74,7 @@ def write_options(request: Request) -> WriteOptions:
     if len(manager) > MAX_FIELD_MANAGER:
         raise errors.bad_request("fieldManager: Too long: may not be longer than 128")
     return WriteOptions(dry_run=bool(dry_run), field_manager=manager,
-                        field_validation=validation)
+                        field_validation=validation, user=getattr(request.state, "user", None))
 
 
 def default_field_manager(request: Request) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..auth.user import User
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
 from ..kinds.structural import CompiledSchema, unknown_field_message
@@ -47,6 +48,12 @@ class WriteOptions:
     field_manager: str = ""
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     warnings: builtins.list[str] = field(default_factory=list)
+    user: User | None = None
+    """Who writes; admission plugins (e.g. RBAC escalation checks) decide with it."""
+
+
+Admission = Callable[[ResourceType, dict[str, Any], dict[str, Any] | None, WriteOptions], None]
+"""A check on the final object of a write; raises ApiError to refuse it (nothing is stored)."""
 
 
 @dataclass
@@ -74,6 +81,7 @@ class Resources:
         self.store = store
         self.catalog = catalog
         self._schemas: dict[int, CompiledSchema] = {}
+        self.admission: builtins.list[Admission] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def compiled(self, rt: ResourceType) -> CompiledSchema:
@@ -276,6 +284,8 @@ class Resources:
         causes += rt.strategy.validate(obj, old, self.catalog)
         if causes:
             raise errors.invalid(rt.kind, name, causes, rt.group)
+        for check in self.admission:
+            check(rt, obj, old, opts)
 
     # -- update ----------------------------------------------------------------------------
     def update(self, rt: ResourceType, namespace: str, name: str, body: dict[str, Any],

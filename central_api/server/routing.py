@@ -12,8 +12,6 @@ from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
 from .errors import ApiError, not_found
 
-SUBRESOURCES = ("status",)
-
 
 @dataclass(frozen=True)
 class Target:
@@ -48,7 +46,7 @@ def resolve(catalog: Catalog, group: str, version: str, rest: list[str]) -> Targ
         raise _no_route()  # a namespaced object needs its namespace in the path
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
-    if sub and (sub not in SUBRESOURCES or not rt.status_subresource):
+    if sub and sub not in rt.subresources():
         raise _no_route()
     for segment in (name, namespace or ""):
         if segment in (".", "..") or "/" in segment or "%" in segment:

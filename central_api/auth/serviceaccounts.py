@@ -20,7 +20,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +49,8 @@ MAX_EXPIRATION_SECONDS = 48 * 3600
 HARD_MAX_EXPIRATION_SECONDS = 1 << 32
 """Beyond this kube refuses the request instead of shortening it."""
 
-TOKEN_REQUEST_API_VERSION = "authentication.k8s.io/v1"
-TOKEN_REQUEST_GROUP = "authentication.k8s.io"
+AUTHENTICATION_API_VERSION = "authentication.k8s.io/v1"
+AUTHENTICATION_GROUP = "authentication.k8s.io"
 OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/openid/v1/jwks"
 JWKS_CONTENT_TYPE = "application/jwk-set+json"
@@ -258,12 +258,12 @@ class ServiceAccountAuthenticator:
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self.clock()
-        exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
-        if not _is_number(exp):
+        exp, nbf = _number(claims.get("exp")), _number(claims.get("nbf", claims.get("iat")))
+        if exp is None:
             raise InvalidToken("token has no valid exp claim")
         if now > exp + LEEWAY_SECONDS:
             raise InvalidToken("token has expired")
-        if nbf is not None and (not _is_number(nbf) or now < nbf - LEEWAY_SECONDS):
+        if nbf is not None and now < nbf - LEEWAY_SECONDS:
             raise InvalidToken("token is not valid yet")
 
     def _check_audience(self, claims: Mapping[str, Any]) -> None:
@@ -284,12 +284,12 @@ def _unverified_claims(token: str) -> dict[str, Any] | None:
 def _decode_with_any(token: str, keys: list[ec.EllipticCurvePublicKey]) -> dict[str, Any]:
     """Verify the signature only (ES256 pinned); the claims are checked by the caller against
     its own clock."""
-    options = {"verify_signature": True, "verify_exp": False, "verify_nbf": False,
-               "verify_iat": False, "verify_aud": False, "verify_iss": False}
     reason = "no verification key"
     for key in keys:
         try:
-            claims = jwt.decode(token, key, algorithms=[ALGORITHM], options=options)  # type: ignore[arg-type]
+            claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={
+                "verify_signature": True, "verify_exp": False, "verify_nbf": False,
+                "verify_iat": False, "verify_aud": False, "verify_iss": False})
         except jwt.InvalidSignatureError:
             reason = "signature verification failed"
             continue
@@ -299,8 +299,11 @@ def _decode_with_any(token: str, keys: list[ec.EllipticCurvePublicKey]) -> dict[
     raise InvalidToken(reason)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _number(value: object) -> float | None:
+    """A NumericDate claim; a missing or non-numeric one is None (bool is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def _service_account(claims: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -309,17 +312,23 @@ def _service_account(claims: Mapping[str, Any]) -> tuple[str, str, str]:
     account = kube.get("serviceaccount") if isinstance(kube, dict) else None
     if not isinstance(kube, dict) or not isinstance(account, dict):
         raise InvalidToken("token lacks the kubernetes.io service account claim")
-    namespace, name, uid = kube.get("namespace"), account.get("name"), account.get("uid")
-    if not all(isinstance(v, str) and v for v in (namespace, name, uid)):
+    namespace, name, uid = (_text(kube.get("namespace")), _text(account.get("name")),
+                            _text(account.get("uid")))
+    if not (namespace and name and uid):
         raise InvalidToken("token has an incomplete kubernetes.io claim")
-    assert isinstance(namespace, str) and isinstance(name, str) and isinstance(uid, str)
     if claims.get("sub") != service_account_username(namespace, name):
         raise InvalidToken("token subject does not match its service account claim")
     return namespace, name, uid
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _user(namespace: str, name: str, uid: str, jti: object) -> User:
-    extra = {CREDENTIAL_ID: (f"JTI={jti}",)} if isinstance(jti, str) and jti else {}
+    extra: dict[str, tuple[str, ...]] = {}
+    if isinstance(jti, str) and jti:
+        extra[CREDENTIAL_ID] = (f"JTI={jti}",)
     return User(service_account_username(namespace, name),
                 (SA_GROUP, f"{SA_GROUP}:{namespace}"), uid, extra)
 
@@ -349,9 +358,9 @@ def parse_token_request(body: Any, default_audiences: list[str],
 
 def _check_kind(body: Mapping[str, Any]) -> None:
     api_version, kind = body.get("apiVersion"), body.get("kind")
-    if api_version not in (None, "", TOKEN_REQUEST_API_VERSION) or \
+    if api_version not in (None, "", AUTHENTICATION_API_VERSION) or \
             kind not in (None, "", "TokenRequest"):
-        raise bad_request(f"expected {TOKEN_REQUEST_API_VERSION} TokenRequest, got "
+        raise bad_request(f"expected {AUTHENTICATION_API_VERSION} TokenRequest, got "
                           f"{str(api_version)[:60]} {str(kind)[:60]}")
 
 
@@ -384,7 +393,7 @@ def _expiration(spec: Mapping[str, Any], name: str) -> int:
 def _invalid(name: str, field: str, message: str,
              reason: str = "FieldValueInvalid") -> ApiError:
     return invalid("TokenRequest", name, [Cause(field, message, reason)],
-                   group=TOKEN_REQUEST_GROUP)
+                   group=AUTHENTICATION_GROUP)
 
 
 def token_request_response(name: str, namespace: str, audiences: list[str],
@@ -393,7 +402,7 @@ def token_request_response(name: str, namespace: str, audiences: list[str],
     """The TokenRequest object answered to ``POST .../serviceaccounts/<name>/token``; kubectl
     create token prints its ``status.token``."""
     return {
-        "kind": "TokenRequest", "apiVersion": TOKEN_REQUEST_API_VERSION,
+        "kind": "TokenRequest", "apiVersion": AUTHENTICATION_API_VERSION,
         "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
         "spec": {"audiences": list(audiences), "expirationSeconds": expiration_seconds,
                  "boundObjectRef": None},
@@ -419,7 +428,3 @@ def openid_configuration(issuer: str, jwks_uri: str | None = None) -> dict[str, 
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [ALGORITHM],
     }
-
-
-def token_lifetime(expiration_seconds: int) -> timedelta:
-    return timedelta(seconds=expiration_seconds)

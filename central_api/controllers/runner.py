@@ -7,15 +7,20 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from ..server.resources import Resources
 from ..server.watch import WatchHub
+from ..store.base import Event
 from .garbage_collector import GarbageCollector
+from .tenant_access import TenantAccessController
 
 log = logging.getLogger("central_api.controllers")
 
 RESYNC_SECONDS = 2.0
 COMPACT_EVERY_SECONDS = 60.0
+ACCESS_RESYNC_SECONDS = 30.0
+TENANCY_RESOURCES = frozenset({"tenancy.scs.community/tenants", "core/namespaces"})
 HISTORY_SECONDS = 300.0
 """How long watch history is kept; kube-apiserver keeps five minutes as well."""
 
@@ -42,6 +47,9 @@ class InternalControllers:
         self.resources = resources
         self.hub = hub
         self.gc = GarbageCollector(resources)
+        self.tenant_access = TenantAccessController(resources)
+        self.listeners: list[Callable[[Event], None]] = []
+        """Called with every event (cache invalidation for authorization data)."""
         self.compactor = Compactor(resources)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -59,12 +67,16 @@ class InternalControllers:
 
     async def _collect(self) -> None:
         sub = self.hub.subscribe("", None, self.hub.revision)
+        tenancy_changed, last_access_sync = True, 0.0
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
                     event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
                     while event is not None:
                         self.gc.observe(event)
+                        for listener in self.listeners:
+                            listener(event)
+                        tenancy_changed |= event.key.resource in TENANCY_RESOURCES
                         event = sub.queue.get_nowait() if not sub.queue.empty() else None
                     if sub.overflowed:
                         self.hub.unsubscribe(sub)
@@ -74,6 +86,12 @@ class InternalControllers:
                     self.gc.process()
                 except Exception:
                     log.exception("garbage collection pass failed; retrying")
+                if tenancy_changed or time.monotonic() - last_access_sync > ACCESS_RESYNC_SECONDS:
+                    tenancy_changed, last_access_sync = False, time.monotonic()
+                    try:
+                        self.tenant_access.sync()
+                    except Exception:
+                        log.exception("tenant access pass failed; retrying")
         finally:
             self.hub.unsubscribe(sub)
 

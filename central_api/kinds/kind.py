@@ -100,6 +100,9 @@ class ResourceType:
     storage_version: bool = True
     dns_label_names: bool = False
     """Names must be RFC 1123 labels (they become namespaces or backend identifiers)."""
+    path_segment_names: bool = False
+    """Names only need to be a valid URL path segment (kube's ValidatePathSegmentName), so RBAC
+    objects can be called ``system:basic-user`` like in Kubernetes."""
     action_subresources: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     """Subresources answered by a handler, e.g. a ServiceAccount's ``token``:
     name → (kind it returns, verbs)."""
@@ -143,7 +146,7 @@ def declare(api_version: str, kind: str, model: type[BaseModel], *, plural: str 
             namespaced: bool = True, columns: list[Column] | None = None,
             short_names: list[str] | None = None, categories: list[str] | None = None,
             status_subresource: bool = True, strategy: Strategy | None = None,
-            dns_label_names: bool = False) -> ResourceType:
+            dns_label_names: bool = False, path_segment_names: bool = False) -> ResourceType:
     """Declare a built-in kind from a pydantic model of its top-level fields.
 
     ``model`` describes what sits beside apiVersion/kind/metadata, usually ``spec`` and
@@ -168,4 +171,5 @@ def declare(api_version: str, kind: str, model: type[BaseModel], *, plural: str 
         singular=kind.lower(), namespaced=namespaced, schema=schema,
         columns=columns or [], short_names=short_names or [], categories=categories or [],
         status_subresource=status_subresource, strategy=strategy or Strategy(),
-        description=schema["description"], dns_label_names=dns_label_names)
+        description=schema["description"], dns_label_names=dns_label_names,
+        path_segment_names=path_segment_names)

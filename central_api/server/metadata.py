@@ -20,8 +20,14 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def name_problem(name: str, dns_label: bool) -> str | None:
-    """Why ``name`` is not a valid object name, or None."""
+def name_problem(name: str, dns_label: bool, path_segment: bool = False) -> str | None:
+    """Why ``name`` is not a valid object name, or None.
+
+    ``path_segment`` is kube's ValidatePathSegmentName (RBAC objects): any name that stays one
+    URL path segment, so ``system:basic-user`` is valid.
+    """
+    if path_segment:
+        return path_segment_problem(name)
     if dns_label:
         if len(name) > 63 or not DNS_LABEL.match(name):
             return ("a lowercase RFC 1123 label must consist of lower case alphanumeric "
@@ -35,7 +41,15 @@ def name_problem(name: str, dns_label: bool) -> str | None:
     return None
 
 
-def validate_metadata(meta: Any, dns_label: bool) -> list[Cause]:
+def path_segment_problem(name: str) -> str | None:
+    """Kubernetes' IsValidPathSegmentName: not "." or "..", no "/" or "%"."""
+    if name in (".", ".."):
+        return f"may not be '{name}'"
+    bad = [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+    return ", ".join(bad) or None
+
+
+def validate_metadata(meta: Any, dns_label: bool, path_segment: bool = False) -> list[Cause]:
     if not isinstance(meta, dict):
         return [Cause("metadata", "Invalid value: must be an object", "FieldValueTypeInvalid")]
     causes: list[Cause] = []
@@ -43,7 +57,7 @@ def validate_metadata(meta: Any, dns_label: bool) -> list[Cause]:
     if not name:
         causes.append(Cause("metadata.name", "Required value: name or generateName is required",
                             "FieldValueRequired"))
-    elif problem := name_problem(name, dns_label):
+    elif problem := name_problem(name, dns_label, path_segment):
         causes.append(Cause("metadata.name", f'Invalid value: "{name}": {problem}'))
     for key, value in (meta.get("labels") or {}).items():
         if problem := validate_label_key(key):

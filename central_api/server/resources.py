@@ -279,7 +279,8 @@ class Resources:
         if messages and opts.field_validation == "Warn":
             opts.warnings += messages
         schema.apply_defaults(obj)
-        causes = validate_metadata(obj.get("metadata"), dns_label=rt.dns_label_names)
+        causes = validate_metadata(obj.get("metadata"), dns_label=rt.dns_label_names,
+                                   path_segment=rt.path_segment_names)
         causes += schema.validate(obj, old)
         causes += rt.strategy.validate(obj, old, self.catalog)
         if causes:

@@ -1,0 +1,123 @@
+"""The tenant boundary: what a Tenant's admins (the SCS domain managers) may do beyond RBAC.
+
+RBAC grants ``tenant-admin`` inside the tenant's namespaces (a controller keeps a RoleBinding
+in each). Two things RBAC cannot express are decided here:
+
+- creating a namespace *for their tenant*: allowed to a tenant admin, and admission then
+  requires the tenant label to name a tenant the caller administers and enforces the tenant's
+  namespace quota;
+- reading their own Tenant object (``get`` by name only: no list, which would leak others).
+
+A namespace belongs to the tenant named by its ``tenancy.scs.community/tenant`` label; only
+whoever may ``update tenants`` (the operator) can set or change that label afterwards.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..kinds.kind import ResourceType
+from ..server import errors
+from ..server.resources import ListOptions, Resources, WriteOptions
+from .authz import Attributes, Authorizer, Decision
+from .user import User
+
+TENANT_LABEL = "tenancy.scs.community/tenant"
+TENANCY_GROUP = "tenancy.scs.community"
+REFRESH_SECONDS = 5.0
+
+
+class TenantDirectory:
+    """Tenants and their admins, cached; ``invalidate()`` after any Tenant change."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self._lock = threading.Lock()
+        self._admins: dict[str, set[str]] = {}
+        self._quotas: dict[str, int | None] = {}
+        self._loaded = 0.0
+
+    def invalidate(self) -> None:
+        self._loaded = 0.0
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self._loaded < REFRESH_SECONDS:
+            return
+        rt = self.resources.catalog.lookup(TENANCY_GROUP, "v1alpha1", "tenants")
+        tenants = self.resources.list(rt, None, ListOptions())["items"] if rt else []
+        with self._lock:
+            self._admins = {t["metadata"]["name"]: set(t["spec"].get("admins") or [])
+                            for t in tenants}
+            self._quotas = {t["metadata"]["name"]: (t["spec"].get("quotas") or {})
+                            .get("namespaces") for t in tenants}
+            self._loaded = time.monotonic()
+
+    def administered_by(self, user: User) -> set[str]:
+        self._refresh()
+        return {name for name, admins in self._admins.items() if user.name in admins}
+
+    def namespace_quota(self, tenant: str) -> int | None:
+        self._refresh()
+        return self._quotas.get(tenant)
+
+
+class TenantAuthorizer:
+    def __init__(self, directory: TenantDirectory) -> None:
+        self.directory = directory
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        if not attrs.is_resource or attrs.subresource:
+            return Decision(False)
+        if (attrs.api_group, attrs.resource, attrs.verb) == ("", "namespaces", "create"):
+            if self.directory.administered_by(attrs.user):
+                return Decision(True, "tenant admins may create namespaces for their tenant")
+        if (attrs.api_group, attrs.resource, attrs.verb) == (TENANCY_GROUP, "tenants", "get"):
+            if attrs.name and attrs.name in self.directory.administered_by(attrs.user):
+                return Decision(True, f"admin of tenant {attrs.name}")
+        return Decision(False)
+
+
+class NamespaceTenancyAdmission:
+    """Keeps namespaces inside their tenant: label checks and the namespace quota."""
+
+    def __init__(self, directory: TenantDirectory, authorizer: Authorizer) -> None:
+        self.directory = directory
+        self.authorizer = authorizer
+
+    def __call__(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
+                 opts: WriteOptions) -> None:
+        if rt.storage_resource != "core/namespaces" or opts.user is None:
+            return
+        tenant = (obj["metadata"].get("labels") or {}).get(TENANT_LABEL)
+        old_tenant = ((old or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+        if self._is_operator(opts.user) or (old is not None and tenant == old_tenant):
+            return
+        if old is not None:
+            raise self._forbidden(obj, f"only the operator may change the {TENANT_LABEL} "
+                                       "label")
+        if tenant not in self.directory.administered_by(opts.user):
+            raise self._forbidden(obj, f"set the label {TENANT_LABEL} to a tenant you "
+                                       "administer")
+        self._check_quota(rt, tenant, obj)
+
+    def _is_operator(self, user: User) -> bool:
+        return self.authorizer.authorize(Attributes(
+            user, "update", TENANCY_GROUP, "tenants")).allowed
+
+    def _check_quota(self, rt: ResourceType, tenant: str, obj: dict[str, Any]) -> None:
+        quota = self.directory.namespace_quota(tenant)
+        if quota is None:
+            return
+        used = sum(1 for ns in self.directory.resources.list(rt, None, ListOptions())["items"]
+                   if (ns["metadata"].get("labels") or {}).get(TENANT_LABEL) == tenant)
+        if used >= quota:
+            raise self._forbidden(obj, f"exceeded quota: tenant {tenant} may have {quota} "
+                                       f"namespaces, has {used}")
+
+    @staticmethod
+    def _forbidden(obj: dict[str, Any], why: str) -> errors.ApiError:
+        name = obj["metadata"].get("name", "")
+        return errors.ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: {why}',
+                               kind="namespaces", name=name)

@@ -14,6 +14,8 @@ from rich.console import Console
 from .. import __version__
 from ..kinds import builtin_kinds
 from ..kinds.crd_export import exportable, to_crd
+from .login import login as login_command
+from .login import token as token_command
 from .serve import ServeOptions, run_server
 
 app = typer.Typer(help="SCS Central API: one Kubernetes-style API for your cloud.",
@@ -39,6 +41,17 @@ def serve(
     encryption_key_file: Annotated[Path | None, typer.Option(
         help="Base64 32-byte key for secrets at rest (default: DATA_DIR/encryption.key). "
              "Replicas sharing a PostgreSQL store must use the same key.")] = None,
+    oidc_config: Annotated[Path | None, typer.Option(
+        help="YAML file listing trusted OpenID Connect issuers; their ID tokens are "
+             "accepted as bearer tokens.")] = None,
+    service_account_issuer: Annotated[str, typer.Option(
+        help="Issuer (and default audience) of ServiceAccount tokens; default: the server "
+             "URL. Replicas must agree.")] = "",
+    audit_log: Annotated[Path | None, typer.Option(
+        help="Also write the audit log (JSON lines, rotated at 100 MiB) to this file.")] = None,
+    rate_limit: Annotated[float, typer.Option(
+        help="Requests per second allowed per identity (bootstrap admin exempt).")] = 50.0,
+    rate_burst: Annotated[int, typer.Option(help="Burst size of the rate limit.")] = 200,
 ) -> None:
     """Run the API server with its embedded store and in-process controllers."""
     if (tls_cert is None) != (tls_key is None):
@@ -53,12 +66,18 @@ def serve(
     options = ServeOptions(host=host.strip("[]") or "127.0.0.1", port=int(port),
                            data_dir=data_dir, store_url=store, tls_cert=tls_cert,
                            tls_key=tls_key, insecure_http=insecure_http, log_level=log_level,
-                           encryption_key_file=encryption_key_file)
+                           encryption_key_file=encryption_key_file, oidc_config=oidc_config,
+                           service_account_issuer=service_account_issuer, audit_log=audit_log,
+                           rate_limit=rate_limit, rate_burst=rate_burst)
     try:
         run_server(options, err)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+app.command("login")(login_command)
+app.command("token")(token_command)
 
 
 @app.command()

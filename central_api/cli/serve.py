@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +10,16 @@ import uvicorn
 import yaml
 from rich.console import Console
 
-from ..auth.authn import AuthenticatorChain
+from ..auth.audit import AuditLog
+from ..auth.authn import Authenticator, AuthenticatorChain
+from ..auth.oidc import OidcAuthenticator, load_oidc_config
+from ..auth.ratelimit import RateLimiter
+from ..auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
 from ..auth.tokens import TokenAuthenticator
 from ..auth.user import BOOTSTRAP_ADMIN
 from ..kinds import builtin_kinds
 from ..kinds.catalog import Catalog
-from ..server.app import ServerContext, build_app
+from ..server.app import ServerContext, ServiceAccountTokens, build_app
 from ..server.bootstrap import (
     DataDir,
     SecretBox,
@@ -25,6 +30,7 @@ from ..server.bootstrap import (
     ensure_server_cert,
     write_kubeconfig,
 )
+from ..server.errors import ApiError
 from ..store import open_store
 from ..store.base import Store
 
@@ -40,6 +46,18 @@ class ServeOptions:
     insecure_http: bool = False
     log_level: str = "info"
     encryption_key_file: Path | None = None
+    oidc_config: Path | None = None
+    service_account_issuer: str = ""
+    audit_log: Path | None = None
+    rate_limit: float = 50.0
+    rate_burst: int = 200
+
+
+def server_url(options: ServeOptions) -> str:
+    scheme = "http" if options.insecure_http else "https"
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{options.port}"
 
 
 def open_configured_store(options: ServeOptions, data: DataDir) -> Store:
@@ -66,10 +84,7 @@ def prepare_tls(options: ServeOptions, data: DataDir) -> tuple[Path, Path, Path 
 
 def prepare_kubeconfig(options: ServeOptions, data: DataDir, ca: Path | None,
                        console: Console) -> None:
-    scheme = "http" if options.insecure_http else "https"
-    host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104
-    host = f"[{host}]" if ":" in host else host
-    url = f"{scheme}://{host}:{options.port}"
+    url = server_url(options)
     token = ensure_admin_token(data)
     if token is None and data.kubeconfig.exists():
         config = yaml.safe_load(data.kubeconfig.read_text())
@@ -78,7 +93,39 @@ def prepare_kubeconfig(options: ServeOptions, data: DataDir, ca: Path | None,
         console.print(f"[yellow]{data.kubeconfig} is missing and the admin token cannot be "
                       f"recovered; delete {data.token_hash} to issue a new one[/yellow]")
         return
-    write_kubeconfig(data, url, token, ca if scheme == "https" else None)
+    write_kubeconfig(data, url, token, None if options.insecure_http else ca)
+
+
+def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContext:
+    """Authentication, authorization, audit and limits around the store and kinds."""
+    token_hash = data.token_hash.read_text().strip()
+    authenticators: list[Authenticator] = [TokenAuthenticator({token_hash: BOOTSTRAP_ADMIN})]
+    if options.oidc_config:  # parsed before serving: a bad file stops the start (ValueError)
+        authenticators.append(OidcAuthenticator(load_oidc_config(options.oidc_config)))
+    ctx = ServerContext(store=store, catalog=Catalog(builtin_kinds()),
+                        authenticator=AuthenticatorChain(authenticators),
+                        audit=AuditLog(options.audit_log),
+                        rate_limiter=RateLimiter(options.rate_limit, options.rate_burst))
+    issuer = options.service_account_issuer or server_url(options)
+    tokens = ServiceAccountTokens(SigningKeys.load_or_create(data.root), issuer, [issuer])
+    ctx.service_accounts = tokens
+    ctx.authenticator.authenticators.append(ServiceAccountAuthenticator(
+        tokens.keys, issuer, tokens.audiences, service_account_lookup(ctx)))
+    return ctx
+
+
+def service_account_lookup(ctx: ServerContext) -> Callable[[str, str], str | None]:
+    """The current UID of a ServiceAccount: a deleted or re-created one revokes its tokens."""
+    rt = ctx.catalog.lookup("", "v1", "serviceaccounts")
+    assert rt is not None
+
+    def lookup(namespace: str, name: str) -> str | None:
+        try:
+            return str(ctx.resources.get(rt, namespace, name)["metadata"]["uid"])
+        except ApiError:
+            return None
+
+    return lookup
 
 
 def run_server(options: ServeOptions, console: Console) -> None:
@@ -89,10 +136,7 @@ def run_server(options: ServeOptions, console: Console) -> None:
     if not options.insecure_http:
         cert, key, ca = prepare_tls(options, data)
     prepare_kubeconfig(options, data, ca, console)
-    token_hash = data.token_hash.read_text().strip()
-    ctx = ServerContext(store=store, catalog=Catalog(builtin_kinds()),
-                        authenticator=AuthenticatorChain(
-                            [TokenAuthenticator({token_hash: BOOTSTRAP_ADMIN})]))
+    ctx = assemble(options, data, store)
     scheme = "http" if options.insecure_http else "https"
     console.print(f"SCS Central API on {scheme}://{options.host}:{options.port} "
                   f"(store: {options.store_url or data.database})")

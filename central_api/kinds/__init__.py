@@ -9,6 +9,7 @@ def builtin_kinds() -> list[ResourceType]:
     """Every kind this server serves without a CRD."""
     from .apiextensions import CRD
     from .core import NAMESPACE, SECRET, SERVICE_ACCOUNT
+    from .rbac import RBAC_KINDS
     from .tenancy import TENANT
 
-    return [NAMESPACE, SECRET, SERVICE_ACCOUNT, TENANT, CRD]
+    return [NAMESPACE, SECRET, SERVICE_ACCOUNT, TENANT, CRD, *RBAC_KINDS]

@@ -10,7 +10,8 @@ import contextlib
 import functools
 import logging
 import platform
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -19,13 +20,26 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from ..auth.audit import AuditEvent, AuditLog
 from ..auth.authn import AuthenticatorChain
 from ..auth.authz import Attributes, Authorizer, Decision, MastersAuthorizer
-from ..auth.user import User
+from ..auth.ratelimit import RateLimiter, retry_after_seconds
+from ..auth.serviceaccounts import (
+    DISCOVERY_CACHE_CONTROL,
+    JWKS_CONTENT_TYPE,
+    JWKS_PATH,
+    OPENID_CONFIGURATION_PATH,
+    SigningKeys,
+    TokenIssuer,
+    openid_configuration,
+    parse_token_request,
+    token_request_response,
+)
+from ..auth.user import MASTERS, User
 from ..controllers.runner import InternalControllers
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
-from ..store.base import Store, StoreUnavailable
+from ..store.base import Event, Store, StoreUnavailable
 from . import discovery, errors, openapi, openapi_pb, reviews
 from .bodies import parse_object
 from .errors import ApiError
@@ -50,12 +64,30 @@ class DenyAll:
 
 
 @dataclass
+class ServiceAccountTokens:
+    """Issues and describes ServiceAccount tokens (TokenRequest, issuer discovery)."""
+
+    keys: SigningKeys
+    issuer: str
+    audiences: list[str]
+
+    @functools.cached_property
+    def issuer_for_tokens(self) -> TokenIssuer:
+        return TokenIssuer(self.keys, self.issuer)
+
+
+@dataclass
 class ServerContext:
     store: Store
     catalog: Catalog
     authenticator: AuthenticatorChain
     authorizer: Authorizer = field(default_factory=lambda: MastersAuthorizer(DenyAll()))
     rules_for: RulesFor | None = None
+    service_accounts: ServiceAccountTokens | None = None
+    audit: AuditLog | None = None
+    rate_limiter: RateLimiter | None = None
+    event_listeners: list[Callable[[Event], None]] = field(default_factory=list)
+    """Told about every stored change (e.g. to invalidate authorization caches)."""
     resources: Resources = field(init=False)
     hub: WatchHub = field(init=False)
 
@@ -123,6 +155,13 @@ class CentralApi:
         self.ctx = ctx
 
     async def dispatch(self, request: Request) -> Response:
+        started = time.monotonic()
+        response = await self._answer(request)
+        if self.ctx.audit is not None:
+            self.ctx.audit.record(self._audit_event(request, response.status_code, started))
+        return response
+
+    async def _answer(self, request: Request) -> Response:
         try:
             return await self._dispatch(request)
         except StoreUnavailable as exc:
@@ -137,6 +176,24 @@ class CentralApi:
                                           "see the server log").status(), 500)
 
     @staticmethod
+    def _audit_event(request: Request, code: int, started: float) -> AuditEvent:
+        user: User | None = getattr(request.state, "user", None)
+        info: RequestInfo | None = getattr(request.state, "info", None)
+        decision: tuple[str, str] = getattr(request.state, "decision", ("", ""))
+        return AuditEvent(
+            user=user.name if user else "system:anonymous",
+            verb=info.verb if info else request.method.lower(),
+            groups=user.groups if user else (),
+            source_ip=request.client.host if request.client else "",
+            user_agent=request.headers.get("user-agent", ""),
+            api_group=info.api_group if info else "", resource=info.resource if info else "",
+            subresource=info.subresource if info else "",
+            namespace=info.namespace if info else "", name=info.name if info else "",
+            path=request.url.path, query_keys=tuple(request.query_params.keys()),
+            response_code=code, latency_ms=(time.monotonic() - started) * 1000,
+            decision=decision[0], reason=decision[1])
+
+    @staticmethod
     def _error(exc: ApiError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return json_response(exc.status(), exc.code, headers)
@@ -145,30 +202,69 @@ class CentralApi:
         path = request.url.path
         if path in ANONYMOUS_PATHS:
             return self.non_resource(path)
+        if path in (OPENID_CONFIGURATION_PATH, JWKS_PATH) and self.ctx.service_accounts:
+            return self.issuer_discovery(path, self.ctx.service_accounts)
         user = await self.ctx.authenticator.authenticate(
             request.headers.get("authorization"))
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         request.state.user = user
+        self.rate_limit(user)
         info = request_info(request.method, path,
                             request.query_params.get("watch") in ("1", "true", "True"))
         request.state.info = info
-        self.authorize(info.attributes(user))
+        self.authorize(info.attributes(user), request)
         parts = [p for p in path.split("/") if p]
         if not info.is_resource:
             return self.non_resource_authenticated(request, parts)
         target = self.virtual_or_target(info)
         if target is None:
             return await self.review(request, info, user)
+        if target.subresource == "token":
+            return await self.token_request(request, target)
         response = await self.handlers.handle(request, target)
         if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
             self.refresh_crds()
         return response
 
-    def authorize(self, attrs: Attributes) -> None:
+    def rate_limit(self, user: User) -> None:
+        limiter = self.ctx.rate_limiter
+        if limiter is None or MASTERS in user.groups:
+            return
+        delay = limiter.check(user.name)
+        if delay is not None:
+            raise ApiError(429, "TooManyRequests", "too many requests, please try again later",
+                           retry_after=retry_after_seconds(delay))
+
+    def authorize(self, attrs: Attributes, request: Request | None = None) -> None:
         decision = self.ctx.authorizer.authorize(attrs)
+        if request is not None:
+            request.state.decision = ("allow" if decision.allowed else "forbid",
+                                      decision.reason)
         if not decision.allowed:
             raise forbidden(attrs, decision.reason)
+
+    @staticmethod
+    def issuer_discovery(path: str, tokens: ServiceAccountTokens) -> Response:
+        headers = {"Cache-Control": DISCOVERY_CACHE_CONTROL}
+        if path == JWKS_PATH:
+            return json_response(tokens.keys.jwks(), headers=headers,
+                                 media_type=JWKS_CONTENT_TYPE)
+        return json_response(openid_configuration(tokens.issuer), headers=headers)
+
+    async def token_request(self, request: Request, target: Target) -> Response:
+        """``kubectl create token``: a signed, audience-bound, expiring token for the SA."""
+        tokens = self.ctx.service_accounts
+        if tokens is None or request.method != "POST":
+            raise errors.method_not_allowed("only create is supported on serviceaccounts/token")
+        body = parse_object(await read_body(request), media_type(request))
+        audiences, seconds = parse_token_request(body, tokens.audiences, target.name)
+        account = self.ctx.resources.get(target.rt, target.namespace or "", target.name)
+        meta = account["metadata"]
+        token, expiry = tokens.issuer_for_tokens.issue(meta["namespace"], meta["name"],
+                                                       meta["uid"], audiences, seconds)
+        return json_response(token_request_response(meta["name"], meta["namespace"],
+                                                    audiences, seconds, token, expiry), 201)
 
     def virtual_or_target(self, info: RequestInfo) -> Target | None:
         """The stored resource a path names; None for a review resource."""
@@ -272,6 +368,7 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
         ensure_default_namespace(ctx)
         runner = InternalControllers(ctx.resources, ctx.hub) if controllers else None
         if runner:
+            runner.listeners += ctx.event_listeners
             runner.start()
         try:
             yield
@@ -279,6 +376,8 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
             if runner:
                 await runner.stop()
             await ctx.hub.stop()
+            if ctx.audit is not None:
+                ctx.audit.close()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return Starlette(routes=[Route("/{path:path}", api.dispatch, methods=methods)],

@@ -13,6 +13,7 @@
 //               back to authorization code + PKCE)
 //   users       {login: {email, groups}}; any other login also signs in, with no groups
 //   interval    device-flow polling interval announced to clients, seconds
+//   extraKeys   private JWKs to publish as well (tests sign their crafted tokens with them)
 //
 // Signing keys (one RSA, one P-256) are generated on every start, so restarting the provider
 // on the same port is a key rotation with new key ids.
@@ -55,6 +56,9 @@ const provider = new Provider(config.issuer, {
     keys: [
       signingKey('rsa', { modulusLength: 2048 }, 'RS256'),
       signingKey('ec', { namedCurve: 'P-256' }, 'ES256'),
+      // Keys the tests hold the private half of (published, never chosen for signing: no
+      // client uses their algorithm).
+      ...(config.extraKeys || []),
     ],
   },
   cookies: { keys: [randomBytes(32).toString('hex')] },

@@ -47,3 +47,17 @@ class MastersAuthorizer:
         if MASTERS in attrs.user.groups:
             return Decision(True, "member of system:masters")
         return self.next.authorize(attrs)
+
+
+class UnionAuthorizer:
+    """Allowed if any member allows (Kubernetes' authorizer chain without explicit deny)."""
+
+    def __init__(self, *members: Authorizer) -> None:
+        self.members = members
+
+    def authorize(self, attrs: Attributes) -> Decision:
+        for member in self.members:
+            decision = member.authorize(attrs)
+            if decision.allowed:
+                return decision
+        return Decision(False)

@@ -5,39 +5,39 @@ Each role is meant to be bound in a tenant's namespaces with a RoleBinding (a co
 make sense in a ClusterRoleBinding. Rights of a RoleBinding end at its namespace, so none of
 the tenant roles reaches cluster-scoped objects (Tenants, Namespaces, CRDs, ClusterRoles).
 
-=================  ==========================================================================
-role               may
-=================  ==========================================================================
-``cloud-admin``    everything: every verb on every resource of every group, and every
-                   non-resource URL (the cloud operator)
-``tenant-admin``   the SCS domain manager, in its tenant's namespaces: create, get, list,
-                   watch, update, patch, delete, deletecollection of the kinds of
-                   ``iaas``, ``kaas`` and ``iam.scs.community`` (users, groups, role
-                   assignments) and their action subresources; get/list/watch of
-                   ``status`` and ``metering.scs.community``; the same full control of
-                   Secrets, ServiceAccounts, Roles and RoleBindings; create
-                   ``serviceaccounts/token``; get/list/watch its Namespace. Never Tenants,
-                   CRDs, ClusterRoles, ClusterRoleBindings or deleting Namespaces; never
-                   granting more than it holds (RBAC escalation checks)
-``member``         create, get, list, watch, update, patch, delete of the kinds of ``iaas``
-                   and ``kaas.scs.community`` (and their action subresources), Secrets and
-                   ServiceAccounts; create ``serviceaccounts/token``; get/list/watch of
-                   ``iam``, ``status``, ``metering.scs.community``, Roles, RoleBindings and
-                   its Namespace. No RBAC writes
-``viewer``         get, list, watch of the kinds of all SCS groups above (and their
-                   ``/status``), ServiceAccounts, Roles, RoleBindings and its Namespace. Not
-                   Secrets, no action subresources (they can hand out credentials)
-``scs:basic-user`` bound to every authenticated user (group ``system:authenticated``):
-                   create SelfSubjectReview, SelfSubjectAccessReview and
-                   SelfSubjectRulesReview (``kubectl auth whoami`` / ``can-i``); get of
-                   ``/api``, ``/apis``, ``/openapi`` (and below), ``/version``,
-                   ``/healthz``, ``/readyz``, ``/livez`` (discovery)
-=================  ==========================================================================
+====================  ==========================================================================
+role                  may
+====================  ==========================================================================
+``cloud-admin``       everything: every verb on every resource of every group, and every
+                      non-resource URL (the cloud operator)
+``tenant-admin``      the SCS domain manager, in its tenant's namespaces: create, get, list,
+                      watch, update, patch, delete, deletecollection of the kinds of
+                      ``iaas``, ``kaas`` and ``iam.scs.community`` (users, groups, role
+                      assignments) and their action subresources; get/list/watch of
+                      ``status`` and ``metering.scs.community``; the same full control of
+                      Secrets, ServiceAccounts, Roles and RoleBindings; create
+                      ``serviceaccounts/token``; get/list/watch its Namespace. Never Tenants,
+                      CRDs, ClusterRoles, ClusterRoleBindings or deleting Namespaces; never
+                      granting more than it holds (RBAC escalation checks)
+``member``            create, get, list, watch, update, patch, delete of the kinds of ``iaas``
+                      and ``kaas.scs.community`` (and their action subresources), Secrets and
+                      ServiceAccounts; create ``serviceaccounts/token``; get/list/watch of
+                      ``iam``, ``status``, ``metering.scs.community``, Roles, RoleBindings and
+                      its Namespace. No RBAC writes
+``viewer``            get, list, watch of the kinds of all SCS groups above (and their
+                      ``/status``), ServiceAccounts, Roles, RoleBindings and its Namespace. Not
+                      Secrets, no action subresources (they can hand out credentials)
+``scs:basic-user``    bound to every authenticated user (group ``system:authenticated``):
+                      create SelfSubjectReview, SelfSubjectAccessReview and
+                      SelfSubjectRulesReview (``kubectl auth whoami`` / ``can-i``); get of
+                      ``/api``, ``/apis``, ``/openapi`` (and below), ``/version``,
+                      ``/healthz``, ``/readyz``, ``/livez`` (discovery)
+====================  ==========================================================================
 
 The SCS roles list the kinds the server serves when it starts, not ``*``: a wildcard would
 also match subresources, and a viewer must not ``get`` e.g. a cluster's kubeconfig. Status
-subresources are never writable by tenants (controllers own status). Kinds a CRD adds to an
-SCS group later are covered at the next start.
+subresources are readable by every tenant role and writable by none (controllers own status).
+Kinds a CRD adds to an SCS group later are covered at the next start.
 
 Every object carries the label ``scs.community/bootstrapping: rbac-defaults``. Drift is reset
 at start unless the object is annotated ``rbac.authorization.kubernetes.io/autoupdate:

@@ -362,7 +362,7 @@ class OidcAuthenticator:
         if claims is None:
             raise InvalidToken(last_error)
         if claims["iat"] > self.clock() + LEEWAY:  # PyJWT < 2.10 does not check this
-            raise InvalidToken("issued in the future")
+            raise InvalidToken("token issued in the future (iat)")
         return self._user(issuer, claims)
 
     @staticmethod

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..kinds.kind import ResourceType
 from ..kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, GROUP, ROLE, ROLE_BINDING
 from ..server.errors import ApiError
 from ..server.resources import ListOptions, Resources
@@ -247,7 +248,7 @@ class StoreRuleSource:
             return self._snapshot
 
     def _load(self) -> _Snapshot:
-        def items(rt: Any) -> list[dict[str, Any]]:
+        def items(rt: ResourceType) -> list[dict[str, Any]]:
             if self.resources.catalog.lookup(rt.group, rt.version, rt.plural) is None:
                 return []
             return list(self.resources.list(rt, None, ListOptions())["items"])

@@ -40,7 +40,7 @@ import typer
 import yaml
 from rich.console import Console
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never break a command or URL over lines
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 REFRESH_MARGIN = 30
@@ -263,7 +263,8 @@ def auth_code_flow(client: httpx.Client, discovery: dict[str, Any], client_id: s
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        err.print(f"\nTo sign in, open this address in a browser on this machine:\n\n{url}\n")
+        err.print(f"\nTo sign in, open this address in a browser on this machine:\n\n{url}\n",
+                  highlight=False)
         if open_browser:
             with contextlib.suppress(webbrowser.Error):
                 webbrowser.open(url)

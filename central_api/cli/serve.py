@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,15 +11,20 @@ import uvicorn
 import yaml
 from rich.console import Console
 
+from ..auth.admission import RbacEscalationAdmission
 from ..auth.audit import AuditLog
 from ..auth.authn import Authenticator, AuthenticatorChain
+from ..auth.authz import MastersAuthorizer, UnionAuthorizer
 from ..auth.oidc import OidcAuthenticator, load_oidc_config
 from ..auth.ratelimit import RateLimiter
+from ..auth.rbac import RbacAuthorizer, StoreRuleSource, rules_for
 from ..auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
+from ..auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory
 from ..auth.tokens import TokenAuthenticator
 from ..auth.user import BOOTSTRAP_ADMIN
 from ..kinds import builtin_kinds
 from ..kinds.catalog import Catalog
+from ..kinds.rbac import GROUP as RBAC_GROUP
 from ..server.app import ServerContext, ServiceAccountTokens, build_app
 from ..server.bootstrap import (
     DataDir,
@@ -32,7 +38,7 @@ from ..server.bootstrap import (
 )
 from ..server.errors import ApiError
 from ..store import open_store
-from ..store.base import Store
+from ..store.base import Event, Store
 
 
 @dataclass
@@ -111,7 +117,27 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
     ctx.service_accounts = tokens
     ctx.authenticator.authenticators.append(ServiceAccountAuthenticator(
         tokens.keys, issuer, tokens.audiences, service_account_lookup(ctx)))
+    install_authorization(ctx)
     return ctx
+
+
+def install_authorization(ctx: ServerContext) -> None:
+    """RBAC plus the tenant boundary; caches follow every change through the watch hub."""
+    rules = StoreRuleSource(ctx.resources)
+    tenants = TenantDirectory(ctx.resources)
+    ctx.authorizer = MastersAuthorizer(UnionAuthorizer(RbacAuthorizer(rules),
+                                                       TenantAuthorizer(tenants)))
+    ctx.rules_for = functools.partial(rules_for, rules)
+    ctx.resources.admission += [RbacEscalationAdmission(ctx.authorizer, rules),
+                                NamespaceTenancyAdmission(tenants, ctx.authorizer)]
+
+    def invalidate(event: Event) -> None:
+        if event.key.resource.startswith(RBAC_GROUP + "/"):
+            rules.invalidate()
+        elif event.key.resource == "tenancy.scs.community/tenants":
+            tenants.invalidate()
+
+    ctx.event_listeners.append(invalidate)
 
 
 def service_account_lookup(ctx: ServerContext) -> Callable[[str, str], str | None]:

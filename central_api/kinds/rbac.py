@@ -132,24 +132,32 @@ class RbacStrategy(Strategy):
         if self.binding:
             return self._validate_binding(obj, old)
         causes: list[Cause] = []
-        for i, rule in enumerate(obj.get("rules") or []):
+        for i, rule in _dicts(obj.get("rules")):
             causes += validate_policy_rule(rule, self.namespaced, f"rules[{i}]")
         return causes
 
     def _validate_binding(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
-        causes = validate_role_ref(obj.get("roleRef") or {}, allow_role=self.namespaced)
-        for i, subject in enumerate(obj.get("subjects") or []):
+        ref = obj.get("roleRef")
+        causes = validate_role_ref(ref if isinstance(ref, dict) else {},
+                                   allow_role=self.namespaced)
+        for i, subject in _dicts(obj.get("subjects")):
             causes += validate_subject(subject, self.namespaced, f"subjects[{i}]")
         if old is not None and (old.get("roleRef") or {}) != (obj.get("roleRef") or {}):
             causes.append(Cause("roleRef", "Invalid value: cannot change roleRef"))
         return causes
 
 
+def _dicts(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of a list field with their index; the schema reports anything malformed."""
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
 def _default_subjects(obj: dict[str, Any]) -> None:
     """Kube's SetDefaults_Subject: User and Group subjects belong to the RBAC group."""
-    for subject in obj.get("subjects") or []:
-        if isinstance(subject, dict) and not subject.get("apiGroup") \
-                and subject.get("kind") in ("User", "Group"):
+    for _, subject in _dicts(obj.get("subjects")):
+        if not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
             subject["apiGroup"] = GROUP
 
 

@@ -23,6 +23,7 @@ from .. import __version__
 from ..auth.audit import AuditEvent, AuditLog
 from ..auth.authn import AuthenticatorChain
 from ..auth.authz import Attributes, Authorizer, Decision, MastersAuthorizer
+from ..auth.bootstrap_roles import ensure_bootstrap_roles
 from ..auth.ratelimit import RateLimiter, retry_after_seconds
 from ..auth.serviceaccounts import (
     DISCOVERY_CACHE_CONTROL,
@@ -225,6 +226,7 @@ class CentralApi:
         response = await self.handlers.handle(request, target)
         if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
             self.refresh_crds()
+            ensure_bootstrap_roles(self.ctx.resources)  # roles cover the kinds now served
         return response
 
     def rate_limit(self, user: User) -> None:
@@ -366,6 +368,7 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
         ctx.hub.start()
         load_crds(ctx)
         ensure_default_namespace(ctx)
+        ensure_bootstrap_roles(ctx.resources)
         runner = InternalControllers(ctx.resources, ctx.hub) if controllers else None
         if runner:
             runner.listeners += ctx.event_listeners

@@ -10,7 +10,7 @@ of kinds this server serves natively are decoded; field numbers are those of k8s
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import bad_request
@@ -56,81 +56,110 @@ def _fields(data: bytes) -> Fields:
         yield number, wire, value
 
 
+Spec = dict[int, tuple[str, Any, bool]]
+"""field number → (JSON name, type, repeated). A type is "string", "bool", "int", "bytes"
+(base64 in JSON), ("map", value type) or a nested Spec."""
+
+
+def _decode_message(raw: bytes, spec: Spec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for number, wire, value in _fields(raw):
+        if number not in spec:
+            continue  # fields this server does not use (status, selfLink, timestamps, ...)
+        name, kind, repeated = spec[number]
+        if isinstance(kind, tuple):
+            key, item = _map_entry(value)
+            out.setdefault(name, {})[key] = _scalar(item, kind[1], wire=2)
+            continue
+        decoded = _decode_message(value, kind) if isinstance(kind, dict) else \
+            _scalar(value, kind, wire)
+        if repeated:
+            out.setdefault(name, []).append(decoded)
+        else:
+            out[name] = decoded
+    return out
+
+
+def _scalar(value: Any, kind: str, wire: int) -> Any:
+    if kind in ("string", "bytes") and wire != 2:
+        raise ValueError(f"expected a length-delimited {kind} field")
+    if kind == "string":
+        return bytes(value).decode()
+    if kind == "bytes":
+        return base64.b64encode(bytes(value)).decode()
+    if wire != 0:
+        raise ValueError(f"expected a varint for a {kind} field")
+    return bool(value) if kind == "bool" else int(value)
+
+
 def _map_entry(raw: bytes) -> tuple[str, bytes]:
     key, value = "", b""
     for number, _, item in _fields(raw):
         if number == 1:
-            key = item.decode()
+            key = bytes(item).decode()
         elif number == 2:
             value = item
     return key, value
 
 
-def _owner_reference(raw: bytes) -> dict[str, Any]:
-    names = {1: "kind", 3: "name", 4: "uid", 5: "apiVersion"}
-    ref: dict[str, Any] = {}
-    for number, _, value in _fields(raw):
-        if number in names:
-            ref[names[number]] = value.decode()
-        elif number == 6:
-            ref["controller"] = bool(value)
-        elif number == 7:
-            ref["blockOwnerDeletion"] = bool(value)
-    return ref
+OWNER_REFERENCE: Spec = {1: ("kind", "string", False), 3: ("name", "string", False),
+                         4: ("uid", "string", False), 5: ("apiVersion", "string", False),
+                         6: ("controller", "bool", False),
+                         7: ("blockOwnerDeletion", "bool", False)}
+OBJECT_META: Spec = {1: ("name", "string", False), 2: ("generateName", "string", False),
+                     3: ("namespace", "string", False), 5: ("uid", "string", False),
+                     6: ("resourceVersion", "string", False),
+                     11: ("labels", ("map", "string"), False),
+                     12: ("annotations", ("map", "string"), False),
+                     13: ("ownerReferences", OWNER_REFERENCE, True),
+                     14: ("finalizers", "string", True)}
+POLICY_RULE: Spec = {1: ("verbs", "string", True), 2: ("apiGroups", "string", True),
+                     3: ("resources", "string", True), 4: ("resourceNames", "string", True),
+                     5: ("nonResourceURLs", "string", True)}
+LABEL_SELECTOR: Spec = {1: ("matchLabels", ("map", "string"), False),
+                        2: ("matchExpressions", {1: ("key", "string", False),
+                                                 2: ("operator", "string", False),
+                                                 3: ("values", "string", True)}, True)}
+SUBJECT: Spec = {1: ("kind", "string", False), 2: ("apiGroup", "string", False),
+                 3: ("name", "string", False), 4: ("namespace", "string", False)}
+ROLE_REF: Spec = {1: ("apiGroup", "string", False), 2: ("kind", "string", False),
+                  3: ("name", "string", False)}
+BINDING: Spec = {1: ("metadata", OBJECT_META, False), 2: ("subjects", SUBJECT, True),
+                 3: ("roleRef", ROLE_REF, False)}
+RESOURCE_ATTRIBUTES: Spec = {1: ("namespace", "string", False), 2: ("verb", "string", False),
+                             3: ("group", "string", False), 4: ("version", "string", False),
+                             5: ("resource", "string", False),
+                             6: ("subresource", "string", False), 7: ("name", "string", False)}
 
-
-def _object_meta(raw: bytes) -> dict[str, Any]:
-    strings = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
-    meta: dict[str, Any] = {}
-    for number, _, value in _fields(raw):
-        if number in strings:
-            meta[strings[number]] = value.decode()
-        elif number in (11, 12):
-            key, item = _map_entry(value)
-            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = item.decode()
-        elif number == 13:
-            meta.setdefault("ownerReferences", []).append(_owner_reference(value))
-        elif number == 14:
-            meta.setdefault("finalizers", []).append(value.decode())
-    return meta
-
-
-def _namespace(raw: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Namespace"}
-    for number, _, value in _fields(raw):
-        if number == 1:
-            obj["metadata"] = _object_meta(value)
-        elif number == 2:
-            obj["spec"] = {"finalizers": [v.decode() for n, _, v in _fields(value) if n == 1]}
-    return obj
-
-
-def _secret(raw: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret"}
-    for number, _, value in _fields(raw):
-        if number == 1:
-            obj["metadata"] = _object_meta(value)
-        elif number == 2:
-            key, item = _map_entry(value)
-            obj.setdefault("data", {})[key] = base64.b64encode(item).decode()
-        elif number == 3:
-            obj["type"] = value.decode()
-        elif number == 4:
-            key, item = _map_entry(value)
-            obj.setdefault("stringData", {})[key] = item.decode()
-        elif number == 5:
-            obj["immutable"] = bool(value)
-    return obj
-
-
-def _empty(kind: str, api_version: str) -> Callable[[bytes], dict[str, Any]]:
-    return lambda raw: {"apiVersion": api_version, "kind": kind}
-
-
-DECODERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
-    "Namespace": _namespace,
-    "Secret": _secret,
-    "SelfSubjectReview": _empty("SelfSubjectReview", "authentication.k8s.io/v1"),
+MESSAGES: dict[str, tuple[str, Spec]] = {
+    "Namespace": ("v1", {1: ("metadata", OBJECT_META, False),
+                         2: ("spec", {1: ("finalizers", "string", True)}, False)}),
+    "Secret": ("v1", {1: ("metadata", OBJECT_META, False), 2: ("data", ("map", "bytes"), False),
+                      3: ("type", "string", False),
+                      4: ("stringData", ("map", "string"), False),
+                      5: ("immutable", "bool", False)}),
+    "ServiceAccount": ("v1", {1: ("metadata", OBJECT_META, False),
+                              4: ("automountServiceAccountToken", "bool", False)}),
+    "TokenRequest": ("authentication.k8s.io/v1", {
+        1: ("metadata", OBJECT_META, False),
+        2: ("spec", {1: ("audiences", "string", True), 4: ("expirationSeconds", "int", False),
+                     3: ("boundObjectRef", {2: ("kind", "string", False),
+                                            3: ("name", "string", False)}, False)}, False)}),
+    "SelfSubjectReview": ("authentication.k8s.io/v1", {}),
+    "SelfSubjectAccessReview": ("authorization.k8s.io/v1", {
+        2: ("spec", {1: ("resourceAttributes", RESOURCE_ATTRIBUTES, False),
+                     2: ("nonResourceAttributes", {1: ("path", "string", False),
+                                                   2: ("verb", "string", False)}, False)},
+            False)}),
+    "SelfSubjectRulesReview": ("authorization.k8s.io/v1", {
+        2: ("spec", {1: ("namespace", "string", False)}, False)}),
+    "Role": ("rbac.authorization.k8s.io/v1", {1: ("metadata", OBJECT_META, False),
+                                              2: ("rules", POLICY_RULE, True)}),
+    "ClusterRole": ("rbac.authorization.k8s.io/v1", {
+        1: ("metadata", OBJECT_META, False), 2: ("rules", POLICY_RULE, True),
+        3: ("aggregationRule", {1: ("clusterRoleSelectors", LABEL_SELECTOR, True)}, False)}),
+    "RoleBinding": ("rbac.authorization.k8s.io/v1", BINDING),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io/v1", BINDING),
 }
 
 
@@ -145,10 +174,10 @@ def decode(body: bytes) -> dict[str, Any]:
                 kind = next((v.decode() for n, _, v in _fields(value) if n == 2), "")
             elif number == 2:
                 raw = value
-        decoder = DECODERS.get(kind)
-        if decoder is None:
+        if kind not in MESSAGES:
             raise bad_request(f"protobuf is not supported for kind {kind!r}; send JSON")
-        return decoder(raw)
+        api_version, spec = MESSAGES[kind]
+        return {"apiVersion": api_version, "kind": kind, **_decode_message(raw, spec)}
     except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as exc:
         # TypeError/AttributeError: a field has another wire type than its message declares
         # (e.g. a varint where an embedded message or a string belongs).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import stat
@@ -98,16 +99,24 @@ class Home:
         return dict(json.loads(result.stdout))
 
     def login(self, idp: OidcProvider, username: str, *args: str,
-              pattern: str = r"enter the code (\S+)") -> tuple[int, str]:
+              device: bool = True) -> tuple[int, str]:
         """Run ``scs login``; when it shows what to open, approve as ``username`` in a thread,
         the way the person at the keyboard would in a browser."""
         proc = subprocess.Popen(
             [str(BIN / "scs"), "login", "--issuer", idp.issuer, "--client-id", CLIENT_ID,
              "--kubeconfig", str(self.kubeconfig), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
-        assert proc.stderr is not None
-        seen: list[str] = []
-        approvals: list[threading.Thread] = []
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        seen = ""
+        approval: threading.Thread | None = None
         errors: list[BaseException] = []
 
         def approve(url: str, user_code: str | None) -> None:
@@ -117,27 +126,33 @@ class Home:
                 errors.append(exc)
 
         deadline = time.monotonic() + 60
-        for line in proc.stderr:
-            seen.append(line)
-            text = "".join(seen)
-            if not approvals:
-                device = re.search(pattern, text)
-                uri = re.search(r"open (http://\S+)", text)
-                if device and uri:
-                    user_code = device.group(1) if device.groups() else None
-                    url = device.group(0) if not device.groups() else uri.group(1)
-                    approvals.append(threading.Thread(target=approve,
-                                                      args=(url, user_code)))
-                    approvals[0].start()
-            if time.monotonic() > deadline:
-                proc.kill()
-                break
-        code = proc.wait(30)
-        for thread in approvals:
-            thread.join(30)
+        try:
+            while True:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                if line is None:
+                    break
+                seen += line
+                if approval is not None:
+                    continue
+                if device:
+                    user_code = re.search(r"enter the code (\S+)", seen)
+                    uri = re.search(r"open (http://\S+)", seen)
+                    target = (uri.group(1), user_code.group(1)) if user_code and uri else None
+                else:
+                    url = re.search(rf"{re.escape(idp.url)}/auth\?\S+", seen)
+                    target = (url.group(0), None) if url else None
+                if target:
+                    approval = threading.Thread(target=approve, args=target)
+                    approval.start()
+        except queue.Empty:
+            proc.kill()
+            raise AssertionError(f"scs login hung; output so far:\n{seen}") from None
+        returncode = proc.wait(30)
+        if approval is not None:
+            approval.join(30)
         assert not errors, errors
-        assert approvals, "".join(seen)
-        return code, "".join(seen)
+        assert approval is not None, seen
+        return returncode, seen
 
 
 @pytest.fixture
@@ -227,7 +242,7 @@ def test_loopback_login_without_device_endpoint(home: Home, browser_idp: OidcPro
     shutil.copy(server.kubeconfig, home.kubeconfig)
     admin = yaml.safe_load(home.kubeconfig.read_text())
     code, output = home.login(browser_idp, "bob", "--no-browser", "--context", "bob",
-                              pattern=rf"{re.escape(browser_idp.url)}/auth\?\S+")
+                              device=False)
     assert code == 0, output
     config = yaml.safe_load(home.kubeconfig.read_text())
     assert config["current-context"] == "bob"

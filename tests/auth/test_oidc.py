@@ -361,3 +361,21 @@ def test_discovery_issuer_mismatch_is_refused(caplog: pytest.LogCaptureFixture) 
         assert auth.issuer_keys(provider.url).fetches == 0  # never fetched its keys
     finally:
         provider.cleanup()
+
+
+def test_serve_refuses_a_bad_oidc_config(tmp_path: Path) -> None:
+    """A broken --oidc-config stops `scs serve` at start with the reason, exit code 2."""
+    import subprocess
+    import sys
+
+    from tests.server import REPO, free_port
+
+    config = tmp_path / "oidc.yaml"
+    config.write_text("- {issuer: http://idp.example, audience: scs-cli}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "central_api.cli", "serve", "--listen",
+         f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"),
+         "--oidc-config", str(config)],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "plain http is only allowed on a loopback address" in " ".join(result.stderr.split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,17 @@ class ServeOptions:
     rate_burst: int = 200
 
 
+def _unspecified(host: str) -> bool:
+    """0.0.0.0 or :: — listening everywhere; clients still need one concrete address."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def server_url(options: ServeOptions) -> str:
     scheme = "http" if options.insecure_http else "https"
-    host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104
+    host = "127.0.0.1" if _unspecified(options.host) else options.host
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}:{options.port}"
 
@@ -142,8 +151,7 @@ def install_authorization(ctx: ServerContext) -> None:
 
 def service_account_lookup(ctx: ServerContext) -> Callable[[str, str], str | None]:
     """The current UID of a ServiceAccount: a deleted or re-created one revokes its tokens."""
-    rt = ctx.catalog.lookup("", "v1", "serviceaccounts")
-    assert rt is not None
+    rt = ctx.catalog.require("", "v1", "serviceaccounts")
 
     def lookup(namespace: str, name: str) -> str | None:
         try:

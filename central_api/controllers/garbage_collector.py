@@ -179,7 +179,8 @@ class GarbageCollector:
         remaining = 0
         for resource in self.resources.catalog.namespaced_storage_resources():
             rt = self.resources.catalog.by_storage_resource(resource)
-            assert rt is not None
+            if rt is None:
+                continue  # its CRD went away meanwhile
             for obj in self.resources.list(rt, name, ListOptions())["items"]:
                 remaining += 1
                 if not obj["metadata"].get("deletionTimestamp"):

@@ -25,6 +25,13 @@ class Catalog:
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self._types.get((group, version, plural))
 
+    def require(self, group: str, version: str, plural: str) -> ResourceType:
+        """A kind the server cannot work without (e.g. namespaces)."""
+        rt = self.lookup(group, version, plural)
+        if rt is None:
+            raise LookupError(f"{plural}.{group or 'core'}/{version} is not served")
+        return rt
+
     def all(self) -> list[ResourceType]:
         return sorted(self._types.values(), key=lambda rt: (rt.group, rt.version, rt.plural))
 

@@ -123,8 +123,7 @@ def load_crds(ctx: ServerContext) -> None:
 
 def ensure_default_namespace(ctx: ServerContext) -> None:
     """Like Kubernetes, ``default`` always exists: kubeconfig contexts point at it."""
-    ns_type = ctx.catalog.lookup("", "v1", "namespaces")
-    assert ns_type is not None
+    ns_type = ctx.catalog.require("", "v1", "namespaces")
     try:
         ctx.resources.get(ns_type, "", "default")
     except ApiError:
@@ -315,9 +314,8 @@ class CentralApi:
         return ResourceHandlers(self.ctx.resources, self.ctx.hub)
 
     def refresh_crds(self) -> None:
-        crd_type = self.ctx.catalog.lookup("apiextensions.k8s.io", "v1",
-                                           "customresourcedefinitions")
-        assert crd_type is not None
+        crd_type = self.ctx.catalog.require("apiextensions.k8s.io", "v1",
+                                            "customresourcedefinitions")
         live = {c["metadata"]["name"]: c for c in
                 self.ctx.resources.list(crd_type, None, ListOptions())["items"]}
         for name, crd in live.items():

@@ -39,7 +39,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 
 def parse_yaml_object(raw: bytes) -> dict[str, Any]:
     try:
-        value = yaml.load(raw, Loader=_NoAliasLoader)  # noqa: S506 - safe loader subclass
+        value = yaml.load(raw, Loader=_NoAliasLoader)  # noqa: S506  # nosec B506
     except yaml.YAMLError as exc:
         raise bad_request(f"the body of the request is not valid YAML: {exc}") from None
     return _require_object(value)

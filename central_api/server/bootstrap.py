@@ -117,7 +117,8 @@ def ensure_server_cert(data: DataDir, hosts: list[str]) -> None:
             return
     ca_key = serialization.load_pem_private_key(data.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(data.ca_cert.read_bytes())
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{data.ca_key} is not an EC private key")
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     alt: list[x509.GeneralName] = []

@@ -175,8 +175,8 @@ class SqlStore(Store):
         else:
             where.append(LIVE)
         # Only constant clauses are joined; every value is a bound parameter.
-        sql = (f"SELECT namespace, name, value FROM kv WHERE {' AND '.join(where)} "  # noqa: S608
-               "ORDER BY namespace, name")
+        conditions = " AND ".join(where)
+        sql = f"SELECT namespace, name, value FROM kv WHERE {conditions} ORDER BY namespace, name"  # noqa: S608,E501
         if limit:
             sql += f" LIMIT {int(limit)}"
         return list(cur.execute(sql, tuple(params)).fetchall())
@@ -188,7 +188,7 @@ class SqlStore(Store):
                 raise Compacted(revision, compacted)
             rows = cur.execute(
                 "SELECT revision, resource, namespace, name, event, value FROM kv "  # noqa: S608
-                f"WHERE revision > ? ORDER BY revision LIMIT {int(limit)}",
+                f"WHERE revision > ? ORDER BY revision LIMIT {int(limit)}",  # nosec B608
                 (revision,)).fetchall()
         return [Event(EVENT_NAMES[r[4]], int(r[0]), Key(r[1], r[2], r[3]),
                       self._decode(r[1], bytes(r[5]))) for r in rows]

@@ -176,7 +176,7 @@ class SqlStore(Store):
             where.append(LIVE)
         # Only constant clauses are joined; every value is a bound parameter.
         conditions = " AND ".join(where)
-        sql = f"SELECT namespace, name, value FROM kv WHERE {conditions} ORDER BY namespace, name"  # noqa: S608,E501
+        sql = f"SELECT namespace, name, value FROM kv WHERE {conditions} ORDER BY namespace, name"  # noqa: S608,E501  # nosec
         if limit:
             sql += f" LIMIT {int(limit)}"
         return list(cur.execute(sql, tuple(params)).fetchall())

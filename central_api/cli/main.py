@@ -12,8 +12,10 @@ import yaml
 from rich.console import Console
 
 from .. import __version__
+from ..config import load_config
 from ..kinds import builtin_kinds
 from ..kinds.crd_export import exportable, to_crd
+from .controllers import controllers_command
 from .login import login as login_command
 from .login import token as token_command
 from .serve import ServeOptions, run_server
@@ -41,6 +43,9 @@ def serve(
     encryption_key_file: Annotated[Path | None, typer.Option(
         help="Base64 32-byte key for secrets at rest (default: DATA_DIR/encryption.key). "
              "Replicas sharing a PostgreSQL store must use the same key.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="Operator configuration (YAML): enabled services, providers; see "
+             "docs/operator.md.")] = None,
     oidc_config: Annotated[Path | None, typer.Option(
         help="YAML file listing trusted OpenID Connect issuers; their ID tokens are "
              "accepted as bearer tokens.")] = None,
@@ -63,13 +68,14 @@ def serve(
         raise typer.Exit(2)
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ServeOptions(host=host.strip("[]") or "127.0.0.1", port=int(port),
-                           data_dir=data_dir, store_url=store, tls_cert=tls_cert,
-                           tls_key=tls_key, insecure_http=insecure_http, log_level=log_level,
-                           encryption_key_file=encryption_key_file, oidc_config=oidc_config,
-                           service_account_issuer=service_account_issuer, audit_log=audit_log,
-                           rate_limit=rate_limit, rate_burst=rate_burst)
     try:
+        options = ServeOptions(host=host.strip("[]") or "127.0.0.1", port=int(port),
+                               data_dir=data_dir, store_url=store, tls_cert=tls_cert,
+                               tls_key=tls_key, insecure_http=insecure_http, log_level=log_level,
+                               encryption_key_file=encryption_key_file, oidc_config=oidc_config,
+                               service_account_issuer=service_account_issuer, audit_log=audit_log,
+                               rate_limit=rate_limit, rate_burst=rate_burst,
+                               config=load_config(config))
         run_server(options, err)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
@@ -77,6 +83,7 @@ def serve(
 
 
 app.command("login")(login_command)
+app.command("controllers")(controllers_command)
 app.command("token")(token_command)
 
 

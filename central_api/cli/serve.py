@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -23,9 +23,11 @@ from ..auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
 from ..auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory
 from ..auth.tokens import TokenAuthenticator
 from ..auth.user import BOOTSTRAP_ADMIN
+from ..config import Config
 from ..kinds import builtin_kinds
 from ..kinds.catalog import Catalog
 from ..kinds.rbac import GROUP as RBAC_GROUP
+from ..providers import build_provider
 from ..server.app import ServerContext, ServiceAccountTokens, build_app
 from ..server.bootstrap import (
     DataDir,
@@ -58,6 +60,7 @@ class ServeOptions:
     audit_log: Path | None = None
     rate_limit: float = 50.0
     rate_burst: int = 200
+    config: Config = field(default_factory=Config)
 
 
 def _unspecified(host: str) -> bool:
@@ -117,7 +120,9 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
     authenticators: list[Authenticator] = [TokenAuthenticator({token_hash: BOOTSTRAP_ADMIN})]
     if options.oidc_config:  # parsed before serving: a bad file stops the start (ValueError)
         authenticators.append(OidcAuthenticator(load_oidc_config(options.oidc_config)))
-    ctx = ServerContext(store=store, catalog=Catalog(builtin_kinds()),
+    config = options.config
+    ctx = ServerContext(store=store,
+                        catalog=Catalog([k for k in builtin_kinds() if config.serves(k)]),
                         authenticator=AuthenticatorChain(authenticators),
                         audit=AuditLog(options.audit_log),
                         rate_limiter=RateLimiter(options.rate_limit, options.rate_burst))
@@ -127,6 +132,9 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
     ctx.authenticator.authenticators.append(ServiceAccountAuthenticator(
         tokens.keys, issuer, tokens.audiences, service_account_lookup(ctx)))
     install_authorization(ctx)
+    iaas = config.provider("iaas")
+    if iaas is not None and config.controllers == "in-process":
+        ctx.provider = build_provider(iaas, store)
     return ctx
 
 
@@ -175,6 +183,10 @@ def run_server(options: ServeOptions, console: Console) -> None:
     console.print(f"SCS Central API on {scheme}://{options.host}:{options.port} "
                   f"(store: {options.store_url or data.database})")
     console.print(f"  export KUBECONFIG={data.kubeconfig}")
+    if ctx.provider is not None:
+        simulated = " — SIMULATED cloud, nothing real is created" \
+            if ctx.provider.simulated else ""
+        console.print(f"  IaaS provider: {ctx.provider.name}{simulated}")
     if options.insecure_http:
         console.print("[yellow]  serving plain HTTP: tokens cross the network in clear text"
                       "[/yellow]")

@@ -8,9 +8,11 @@ from .kind import ResourceType
 def builtin_kinds() -> list[ResourceType]:
     """Every kind this server serves without a CRD."""
     from .apiextensions import CRD
+    from .coordination import LEASE
     from .core import NAMESPACE, SECRET, SERVICE_ACCOUNT
     from .iaas import IAAS_KINDS
     from .rbac import RBAC_KINDS
     from .tenancy import TENANT
 
-    return [NAMESPACE, SECRET, SERVICE_ACCOUNT, TENANT, CRD, *RBAC_KINDS, *IAAS_KINDS]
+    return [NAMESPACE, SECRET, SERVICE_ACCOUNT, TENANT, CRD, LEASE, *RBAC_KINDS,
+            *IAAS_KINDS]

@@ -11,7 +11,8 @@ from typing import Any
 
 from .kind import AGE, ResourceType
 
-NATIVE_GROUPS = ("", "apiextensions.k8s.io", "rbac.authorization.k8s.io")
+NATIVE_GROUPS = ("", "apiextensions.k8s.io", "rbac.authorization.k8s.io",
+                 "coordination.k8s.io")
 
 
 def exportable(types: list[ResourceType]) -> list[ResourceType]:

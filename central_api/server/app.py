@@ -6,6 +6,7 @@ Routing is done by hand rather than with a route table because resource paths ar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -37,9 +38,16 @@ from ..auth.serviceaccounts import (
     token_request_response,
 )
 from ..auth.user import MASTERS, User
+from ..controllers.client import LocalClient
+from ..controllers.iaas import iaas_reconcilers
+from ..controllers.leader import LEASE_NAMESPACE
+from ..controllers.manager import Manager
+from ..controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..controllers.metrics import ControllerMetrics
 from ..controllers.runner import InternalControllers
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
+from ..providers.base import Provider
 from ..store.base import Event, Store, StoreUnavailable
 from . import discovery, errors, openapi, openapi_pb, reviews
 from .bodies import parse_object
@@ -54,6 +62,7 @@ from .watch import WatchHub
 log = logging.getLogger("central_api.server")
 
 AGGREGATED = "apidiscovery.k8s.io"
+SANDBOX_INVENTORY = "/sandbox/v1/inventory"
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 
@@ -89,6 +98,9 @@ class ServerContext:
     rate_limiter: RateLimiter | None = None
     event_listeners: list[Callable[[Event], None]] = field(default_factory=list)
     """Told about every stored change (e.g. to invalidate authorization caches)."""
+    provider: Provider | None = None
+    """The IaaS provider the in-process controllers drive (None: controllers run elsewhere)."""
+    metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
     resources: Resources = field(init=False)
     hub: WatchHub = field(init=False)
 
@@ -121,14 +133,16 @@ def load_crds(ctx: ServerContext) -> None:
         ctx.catalog.set_crd(crd["metadata"]["name"], resource_types(crd))
 
 
-def ensure_default_namespace(ctx: ServerContext) -> None:
-    """Like Kubernetes, ``default`` always exists: kubeconfig contexts point at it."""
+def ensure_system_namespaces(ctx: ServerContext) -> None:
+    """Like Kubernetes, ``default`` always exists (kubeconfig contexts point at it), and
+    ``scs-system`` holds the server's own objects (controller leases)."""
     ns_type = ctx.catalog.require("", "v1", "namespaces")
-    try:
-        ctx.resources.get(ns_type, "", "default")
-    except ApiError:
-        ctx.resources.create(ns_type, "", {"metadata": {"name": "default"}},
-                             WriteOptions(field_manager="scs-server"))
+    for name in ("default", LEASE_NAMESPACE):
+        try:
+            ctx.resources.get(ns_type, "", name)
+        except ApiError:
+            ctx.resources.create(ns_type, "", {"metadata": {"name": name}},
+                                 WriteOptions(field_manager="scs-server"))
 
 
 def forbidden(attrs: Attributes, reason: str) -> ApiError:
@@ -216,7 +230,7 @@ class CentralApi:
         self.authorize(info.attributes(user), request)
         parts = [p for p in path.split("/") if p]
         if not info.is_resource:
-            return self.non_resource_authenticated(request, parts)
+            return await self.non_resource_authenticated(request, parts)
         target = self.virtual_or_target(info)
         if target is None:
             return await self.review(request, info, user)
@@ -278,7 +292,16 @@ class CentralApi:
             rest = ["namespaces", info.namespace, *rest]
         return resolve(self.ctx.catalog, info.api_group, info.api_version, rest)
 
-    def non_resource_authenticated(self, request: Request, parts: list[str]) -> Response:
+    async def non_resource_authenticated(self, request: Request, parts: list[str]
+                                         ) -> Response:
+        if request.url.path == "/metrics":
+            return Response(self.ctx.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+        if request.url.path == SANDBOX_INVENTORY and self.ctx.provider \
+                and self.ctx.provider.simulated:
+            from ..providers.sandbox import inventory
+
+            return json_response({"simulated": True,
+                                  "resources": await inventory(self.ctx.store)})
         if parts and parts[0] == "openapi":
             return self.openapi(parts[1:], request.headers.get("accept", ""))
         if request.url.path in ("/api", "/apis"):
@@ -357,6 +380,21 @@ class CentralApi:
         raise errors.not_found("", "")
 
 
+async def run_controllers(ctx: ServerContext) -> None:
+    """The IaaS controllers in this process, leader-elected among replicas."""
+    if ctx.provider is None:
+        return
+    client = LocalClient(ctx.resources, ctx.hub)
+    manager = Manager(client, iaas_reconcilers(client, ctx.provider), ctx.metrics)
+    try:
+        await manager.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the controllers stopped")
+        raise
+
+
 def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
     api = CentralApi(ctx)
 
@@ -365,15 +403,21 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
         ctx.hub = WatchHub(ctx.store)
         ctx.hub.start()
         load_crds(ctx)
-        ensure_default_namespace(ctx)
+        ensure_system_namespaces(ctx)
         ensure_bootstrap_roles(ctx.resources)
         runner = InternalControllers(ctx.resources, ctx.hub) if controllers else None
         if runner:
             runner.listeners += ctx.event_listeners
             runner.start()
+        manager = asyncio.create_task(run_controllers(ctx), name="controllers") \
+            if controllers and ctx.provider else None
         try:
             yield
         finally:
+            if manager:
+                manager.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await manager
             if runner:
                 await runner.stop()
             await ctx.hub.stop()

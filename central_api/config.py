@@ -1,0 +1,81 @@
+"""The operator's configuration file (``scs serve --config FILE``).
+
+```yaml
+services: [tenancy, iaas]        # API services to offer; disabled kinds are not served at all
+controllers: in-process          # or "external" when `scs controllers` runs them elsewhere
+providers:
+  iaas:
+    type: sandbox                # the default: a simulated cloud in the server's own store
+    speed: 1.0                   # sandbox only: 0 makes lifecycles instant
+  # iaas: {type: openstack, cloudsYaml: /etc/scs/clouds.yaml, cloud: scs}
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .kinds.kind import ResourceType
+
+SERVICE_GROUPS = {
+    "tenancy": "tenancy.scs.community",
+    "iaas": "iaas.scs.community",
+    "iam": "iam.scs.community",
+    "kaas": "kaas.scs.community",
+    "status": "status.scs.community",
+    "metering": "metering.scs.community",
+}
+
+
+class ProviderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["sandbox", "openstack", "none"] = "sandbox"
+    speed: float = Field(1.0, ge=0, description="Sandbox: multiplier of simulated delays.")
+    store: str = Field("", description="Sandbox in `scs controllers`: its own store URL.")
+    clouds_yaml: str = Field("", alias="cloudsYaml")
+    cloud: str = ""
+    external_network: str = Field("", alias="externalNetwork")
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    services: list[str] = Field(default_factory=lambda: list(SERVICE_GROUPS))
+    controllers: Literal["in-process", "external"] = "in-process"
+    providers: dict[str, ProviderConfig] = Field(
+        default_factory=lambda: {"iaas": ProviderConfig()})
+
+    def model_post_init(self, __context: Any) -> None:
+        unknown = sorted(set(self.services) - set(SERVICE_GROUPS))
+        if unknown:
+            raise ValueError(f"unknown services {unknown}; known: {sorted(SERVICE_GROUPS)}")
+
+    def serves(self, rt: ResourceType) -> bool:
+        """Kubernetes' own groups are always served; SCS groups only when enabled."""
+        groups = {SERVICE_GROUPS[s] for s in self.services}
+        return rt.group not in SERVICE_GROUPS.values() or rt.group in groups
+
+    def provider(self, service: str) -> ProviderConfig | None:
+        if service not in self.services:
+            return None
+        found = self.providers.get(service)
+        return found if found is None or found.type != "none" else None
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        return Config.model_validate(raw)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read config {path}: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in exc.errors())
+        raise ValueError(f"invalid config {path}: {problems}") from None

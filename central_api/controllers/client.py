@@ -1,0 +1,276 @@
+"""How controllers reach the API: one small async client interface, two implementations.
+
+Reconcilers only use :class:`Client`, so the same controllers run in-process (``scs serve``,
+:class:`LocalClient` straight on the registry and watch hub) or as a separate process against
+any KRM API (``scs controllers``, :class:`HttpClient` with a kubeconfig).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import yaml
+
+from ..server import errors
+from ..server.errors import ApiError
+from ..server.resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from ..server.watch import WatchHub
+
+MANAGER = "scs-controllers"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Which resource a controller works on."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str = "", name: str = "", sub: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else "/api/v1"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED | MODIFIED | DELETED | BOOKMARK
+    object: dict[str, Any]
+
+
+class Client(Protocol):
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def list(self, kind: Kind, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
+        """All objects (every namespace when ``namespace`` is empty) and the list's
+        resourceVersion to watch from."""
+
+    def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[WatchEvent]: ...
+
+    async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def update(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        """Replace (optimistic: ``metadata.resourceVersion`` must be current, else 409)."""
+
+    async def update_status(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        """Delete; a missing object is not an error."""
+
+
+class Gone(Exception):
+    """The watch's resourceVersion is too old: list again."""
+
+
+class LocalClient:
+    """In-process: calls the registry directly and streams from the watch hub."""
+
+    def __init__(self, resources: Resources, hub: WatchHub) -> None:
+        self.resources = resources
+        self.hub = hub
+
+    def _type(self, kind: Kind) -> Any:
+        return self.resources.catalog.require(kind.group, kind.version, kind.plural)
+
+    def _opts(self) -> WriteOptions:
+        return WriteOptions(field_manager=MANAGER, field_validation="Strict")
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.resources.get(self._type(kind), namespace, name)
+        except ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    async def list(self, kind: Kind, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
+        listed = self.resources.list(self._type(kind), namespace or None, ListOptions())
+        return listed["items"], listed["metadata"]["resourceVersion"]
+
+    async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[WatchEvent]:
+        rt = self._type(kind)
+        from ..store.base import Compacted
+
+        try:
+            sub = self.hub.subscribe(rt.storage_resource, None, int(resource_version))
+        except Compacted as exc:
+            raise Gone(str(exc)) from None
+        try:
+            while True:
+                event = await sub.queue.get()
+                if event is None:
+                    raise Gone("watch fell behind")
+                yield WatchEvent(event.type, self.resources.present(rt, event.object))
+        finally:
+            self.hub.unsubscribe(sub)
+
+    async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        namespace = obj["metadata"].get("namespace", "")
+        return self.resources.create(self._type(kind), namespace, obj, self._opts())
+
+    async def update(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return self.resources.update(self._type(kind), meta.get("namespace", ""), meta["name"],
+                                     obj, self._opts())
+
+    async def update_status(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return self.resources.update(self._type(kind), meta.get("namespace", ""), meta["name"],
+                                     obj, self._opts(), subresource="status")
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        try:
+            self.resources.delete(self._type(kind), namespace, name, DeleteOptions())
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+
+
+class HttpClient:
+    """Any KRM API over HTTPS, configured from a kubeconfig (token or client certificate)."""
+
+    def __init__(self, kubeconfig: Path, context: str = "") -> None:
+        server, verify, headers, cert = _from_kubeconfig(kubeconfig, context)
+        self._http = httpx.AsyncClient(base_url=server, verify=verify, headers=headers,
+                                       cert=cert, timeout=httpx.Timeout(30, read=None))
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, body: Any = None,
+                    params: dict[str, str] | None = None) -> dict[str, Any]:
+        response = await self._http.request(method, path, json=body, params=params)
+        if response.status_code >= 400:
+            raise _api_error(response)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("GET", kind.path(namespace, name))
+        except ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    async def list(self, kind: Kind, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
+        items: list[dict[str, Any]] = []
+        params = {"limit": "500"}
+        while True:
+            page = await self._call("GET", kind.path(namespace), params=params)
+            items += page.get("items") or []
+            token = page["metadata"].get("continue")
+            if not token:
+                return items, page["metadata"]["resourceVersion"]
+            params = {"limit": "500", "continue": token}
+
+    async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[WatchEvent]:
+        params = {"watch": "true", "resourceVersion": resource_version,
+                  "allowWatchBookmarks": "true", "timeoutSeconds": "600"}
+        async with self._http.stream("GET", kind.path(), params=params) as response:
+            if response.status_code == 410:
+                raise Gone("resource version too old")
+            if response.status_code >= 400:
+                await response.aread()
+                raise _api_error(response)
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    if event["object"].get("code") == 410:
+                        raise Gone(event["object"].get("message", ""))
+                    raise ApiError(int(event["object"].get("code", 500)), "WatchError",
+                                   str(event["object"].get("message", "")))
+                yield WatchEvent(event["type"], event["object"])
+
+    async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", kind.path(obj["metadata"].get("namespace", "")), obj,
+                                {"fieldManager": MANAGER})
+
+    async def update(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return await self._call("PUT", kind.path(meta.get("namespace", ""), meta["name"]), obj,
+                                {"fieldManager": MANAGER})
+
+    async def update_status(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return await self._call("PUT", kind.path(meta.get("namespace", ""), meta["name"],
+                                                 "status"), obj, {"fieldManager": MANAGER})
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        try:
+            await self._call("DELETE", kind.path(namespace, name))
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        status = response.json()
+        return ApiError(response.status_code, status.get("reason", "Unknown"),
+                        status.get("message", response.text[:200]))
+    except ValueError:
+        return ApiError(response.status_code, "Unknown", response.text[:200])
+
+
+def _from_kubeconfig(path: Path, context_name: str
+                     ) -> tuple[str, ssl.SSLContext | bool, dict[str, str], Any]:
+    config = yaml.safe_load(path.read_text())
+    context_name = context_name or config.get("current-context", "")
+    context = _named(config, "contexts", context_name)["context"]
+    cluster = _named(config, "clusters", context["cluster"])["cluster"]
+    user = _named(config, "users", context["user"])["user"]
+    verify: ssl.SSLContext | bool = True
+    if cluster.get("insecure-skip-tls-verify"):
+        verify = False
+    elif cluster.get("certificate-authority-data"):
+        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
+        verify = ssl.create_default_context(cadata=ca)
+    elif cluster.get("certificate-authority"):
+        verify = ssl.create_default_context(cafile=cluster["certificate-authority"])
+    headers = {"User-Agent": "scs-controllers"}
+    if user.get("token"):
+        headers["Authorization"] = f"Bearer {user['token']}"
+    cert = None
+    if user.get("client-certificate-data") and user.get("client-key-data"):
+        cert = _temp_pair(user["client-certificate-data"], user["client-key-data"])
+    return cluster["server"], verify, headers, cert
+
+
+def _named(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
+    for entry in config.get(section) or []:
+        if entry.get("name") == name:
+            return dict(entry)
+    raise errors.bad_request(f"kubeconfig has no {section[:-1]} named {name!r}")
+
+
+def _temp_pair(cert_b64: str, key_b64: str) -> tuple[str, str]:
+    directory = Path(tempfile.mkdtemp(prefix="scs-client-"))
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    for path, data in ((cert, cert_b64), (key, key_b64)):
+        path.write_bytes(base64.b64decode(data))
+        path.chmod(0o600)
+    return str(cert), str(key)
+

@@ -1,0 +1,177 @@
+"""One reconciler for every IaaS kind: resolve references, converge the backend, report.
+
+The kinds differ only in which spec fields name other objects (``networkRef`` → the backend
+ID of that Network) and which backend observations show up in status; both are data here.
+Conditions: ``ReferencesResolved`` (all referenced objects exist and are Ready), ``Synced``
+(the backend accepted the desired state) and ``Ready`` (the backend resource is usable).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..kinds.iaas import API_VERSION, IAAS_KINDS
+from ..kinds.kind import ResourceType
+from ..providers.base import BackendResource, Provider, ProviderError, Scope
+from .client import Client, Kind
+from .conditions import is_true, set_condition
+from .runtime import Result
+
+log = logging.getLogger("central_api.iaas")
+
+FINALIZER = "iaas.scs.community/backend"
+GROUP, VERSION = API_VERSION.split("/")
+WAIT_FOR_REFERENCES = 2.0
+POLL_PENDING = 1.0
+
+
+@dataclass(frozen=True)
+class Ref:
+    field: str
+    """Spec field holding a LocalRef (or a list of them)."""
+    plural: str
+    """Kind of the referenced objects."""
+    desired_key: str
+    """Key of the resolved backend ID(s) in the provider's desired dict."""
+    many: bool = False
+
+
+REFERENCES: dict[str, list[Ref]] = {
+    "Subnet": [Ref("networkRef", "networks", "networkID")],
+    "Router": [Ref("interfaces", "subnets", "subnetIDs", many=True)],
+    "Server": [Ref("networks", "networks", "networkIDs", many=True),
+               Ref("securityGroups", "securitygroups", "securityGroupIDs", many=True),
+               Ref("volumes", "volumes", "volumeIDs", many=True),
+               Ref("keypairRef", "keypairs", "keypairID")],
+    "FloatingIP": [Ref("serverRef", "servers", "serverID")],
+    "LoadBalancer": [Ref("subnetRef", "subnets", "subnetID")],
+}
+
+
+class MissingReference(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class IaasReconciler:
+    finalizer = FINALIZER
+
+    def __init__(self, client: Client, provider: Provider, rt: ResourceType) -> None:
+        self.client = client
+        self.provider = provider
+        self.rt = rt
+        self.kind = Kind(GROUP, VERSION, rt.plural)
+        status = rt.schema["properties"].get("status", {}).get("properties", {})
+        self.status_fields = set(status) - {"conditions", "observedGeneration", "backendID",
+                                            "provider"}
+
+    @property
+    def provider_label(self) -> str:
+        return f"{self.provider.name} (simulated)" if self.provider.simulated \
+            else self.provider.name
+
+    # -- reconcile -----------------------------------------------------------------------
+    async def reconcile(self, obj: dict[str, Any]) -> Result:
+        new = copy.deepcopy(obj)
+        scope = Scope(obj["metadata"]["namespace"])
+        try:
+            desired = await self._desired(scope.namespace, obj)
+        except MissingReference as exc:
+            set_condition(new, "ReferencesResolved", False, exc.reason, str(exc))
+            set_condition(new, "Ready", False, exc.reason, str(exc))
+            await self._write_status(obj, new)
+            return Result(requeue_after=WAIT_FOR_REFERENCES)
+        set_condition(new, "ReferencesResolved", True, "Resolved")
+        service = self.provider.service(self.rt.kind)
+        uid = obj["metadata"]["uid"]
+        try:
+            backend = await service.find(scope, uid)
+            if backend is None:
+                backend = await service.create(scope, uid, desired)
+            elif backend.desired != desired and backend.state != "DELETING":
+                backend = await service.update(scope, backend, desired)
+        except ProviderError as exc:
+            set_condition(new, "Synced", False, exc.reason, f"{self.provider_label}: {exc}")
+            set_condition(new, "Ready", False, exc.reason, f"{self.provider_label}: {exc}")
+            await self._write_status(obj, new)
+            if exc.retryable:
+                raise
+            return Result()  # only a spec change (or the periodic resync) helps
+        set_condition(new, "Synced", True, "Synced")
+        self._report(new, backend)
+        await self._write_status(obj, new)
+        return Result(requeue_after=POLL_PENDING if backend.state == "PENDING" else None)
+
+    def _report(self, new: dict[str, Any], backend: BackendResource) -> None:
+        status = new.setdefault("status", {})
+        status.update(backendID=backend.id, provider=self.provider_label,
+                      observedGeneration=new["metadata"].get("generation"))
+        for key, value in backend.observed.items():
+            if key in self.status_fields:
+                status[key] = value
+        messages = {"PENDING": "the backend is creating the resource",
+                    "ACTIVE": "the resource is ready", "ERROR": backend.message or "failed",
+                    "DELETING": "the backend is deleting the resource"}
+        reason = {"PENDING": "Creating", "ACTIVE": "Active", "ERROR": "BackendError",
+                  "DELETING": "Deleting"}[backend.state]
+        message = messages[backend.state]
+        if backend.message and backend.state != "ERROR":
+            message += f" ({backend.message})"
+        set_condition(new, "Ready", backend.state == "ACTIVE", reason,
+                      f"{self.provider_label}: {message}")
+
+    async def _write_status(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if new.get("status") != old.get("status"):
+            await self.client.update_status(self.kind, new)
+
+    # -- references ----------------------------------------------------------------------
+    async def _desired(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+        desired = copy.deepcopy(obj.get("spec") or {})
+        for ref in REFERENCES.get(self.rt.kind, []):
+            value = desired.pop(ref.field, None)
+            if ref.many:
+                desired[ref.desired_key] = [await self._backend_id(namespace, ref.plural,
+                                                                   item["name"])
+                                            for item in value or []]
+            else:
+                desired[ref.desired_key] = (await self._backend_id(
+                    namespace, ref.plural, value["name"]) if value else
+                    (None if ref.plural == "servers" else ""))
+        if self.rt.kind == "LoadBalancer":
+            for pool in desired.get("pools") or []:
+                for member in pool.get("members") or []:
+                    server = member.pop("serverRef")["name"]
+                    member["serverID"] = await self._backend_id(namespace, "servers", server)
+        return desired
+
+    async def _backend_id(self, namespace: str, plural: str, name: str) -> str:
+        target = await self.client.get(Kind(GROUP, VERSION, plural), namespace, name)
+        if target is None:
+            raise MissingReference("ReferenceNotFound", f"{plural} {name!r} does not exist "
+                                                        f"in namespace {namespace}")
+        if target["metadata"].get("deletionTimestamp"):
+            raise MissingReference("ReferenceDeleting", f"{plural} {name!r} is being deleted")
+        backend_id = (target.get("status") or {}).get("backendID")
+        if not backend_id or not is_true(target, "Ready"):
+            raise MissingReference("ReferenceNotReady", f"{plural} {name!r} is not Ready yet")
+        return str(backend_id)
+
+    # -- finalize ------------------------------------------------------------------------
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        scope = Scope(obj["metadata"]["namespace"])
+        service = self.provider.service(self.rt.kind)
+        backend = await service.find(scope, obj["metadata"]["uid"])
+        if backend is None:
+            return True
+        if backend.state != "DELETING":
+            await service.delete(scope, backend)
+        return False
+
+
+def iaas_reconcilers(client: Client, provider: Provider) -> list[IaasReconciler]:
+    return [IaasReconciler(client, provider, rt) for rt in IAAS_KINDS
+            if rt.kind in provider.services]

@@ -1,0 +1,169 @@
+"""The controller runtime: watch → queue → ``reconcile(object) -> Result`` (controller-runtime).
+
+A :class:`Controller` lists and watches one kind, queues the keys of changed objects, and
+runs a bounded number of workers. Each worker reads the object fresh, keeps the reconciler's
+finalizer on live objects, and calls ``reconcile`` or, once the object is being deleted,
+``finalize`` until the backend resources are gone — only then is the finalizer removed, so
+nothing leaks. Errors back off per key; a periodic resync re-queues everything, which is how
+drift in the backend is noticed and repaired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..server.errors import ApiError
+from .client import Client, Gone, Kind
+from .metrics import ControllerMetrics
+from .queue import WorkQueue
+
+log = logging.getLogger("central_api.controllers")
+
+Key = tuple[str, str]
+RELIST_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class Result:
+    requeue_after: float | None = None
+    """Reconcile again after this many seconds (e.g. while the backend builds)."""
+
+
+class Reconciler(Protocol):
+    kind: Kind
+    finalizer: str
+
+    async def reconcile(self, obj: dict[str, Any]) -> Result:
+        """Converge the backend to ``obj``; write status through the status subresource."""
+
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        """Delete the backend resources of ``obj``; True once they are gone."""
+
+
+class Controller:
+    def __init__(self, client: Client, reconciler: Reconciler, metrics: ControllerMetrics,
+                 workers: int = 4, resync_seconds: float = 30.0,
+                 finalize_poll_seconds: float = 1.0) -> None:
+        self.client = client
+        self.reconciler = reconciler
+        self.kind = reconciler.kind
+        self.metrics = metrics
+        self.workers = workers
+        self.resync_seconds = resync_seconds
+        self.finalize_poll = finalize_poll_seconds
+        self.queue = WorkQueue()
+        self.known: set[Key] = set()
+        self.synced = asyncio.Event()
+
+    @property
+    def label(self) -> str:
+        return self.kind.plural
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._inform(), name=f"{self.label}-informer"),
+                 asyncio.create_task(self._resync(), name=f"{self.label}-resync")]
+        tasks += [asyncio.create_task(self._work(), name=f"{self.label}-worker-{i}")
+                  for i in range(self.workers)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.queue.shutdown()
+
+    # -- informer ------------------------------------------------------------------------
+    async def _inform(self) -> None:
+        while True:
+            try:
+                items, revision = await self.client.list(self.kind)
+                self.known = {_key(obj) for obj in items}
+                for key in self.known:
+                    self.queue.add(key)
+                self.synced.set()
+                async for event in self.client.watch(self.kind, revision):
+                    self._observe(event.type, event.object)
+            except Gone:
+                log.info("%s watch expired; listing again", self.label)
+            except (ApiError, OSError, ValueError) as exc:
+                log.warning("%s watch failed (%s); listing again", self.label, exc)
+                await asyncio.sleep(RELIST_DELAY)
+
+    def _observe(self, event_type: str, obj: dict[str, Any]) -> None:
+        if event_type == "BOOKMARK":
+            return
+        key = _key(obj)
+        if event_type == "DELETED":
+            self.known.discard(key)
+            self.queue.forget(key)
+            return
+        self.known.add(key)
+        self.queue.add(key)
+        self.metrics.queue_depth.labels(self.label).set(len(self.queue))
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_seconds)
+            for key in list(self.known):
+                self.queue.add(key)
+
+    # -- workers -------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            key: Any = await self.queue.get()
+            started = time.monotonic()
+            try:
+                await self._process(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is retried with backoff
+                delay = self.queue.add_rate_limited(key)
+                reason = getattr(exc, "reason", type(exc).__name__)
+                self.metrics.errors.labels(self.label, str(reason)).inc()
+                self.metrics.reconciles.labels(self.label, "error").inc()
+                log.info("%s %s/%s failed (%s); retry in %.2fs", self.label, key[0], key[1],
+                         exc, delay)
+            finally:
+                self.queue.done(key)
+                self.metrics.reconcile_seconds.labels(self.label).observe(
+                    time.monotonic() - started)
+                self.metrics.queue_depth.labels(self.label).set(len(self.queue))
+
+    async def _process(self, key: Key) -> None:
+        obj = await self.client.get(self.kind, *key)
+        if obj is None:
+            self.queue.forget(key)
+            return
+        finalizers = obj["metadata"].get("finalizers") or []
+        finalizer = self.reconciler.finalizer
+        if obj["metadata"].get("deletionTimestamp"):
+            if finalizer not in finalizers:
+                return
+            if await self.reconciler.finalize(obj):
+                obj["metadata"]["finalizers"] = [f for f in finalizers if f != finalizer]
+                await self.client.update(self.kind, obj)
+                self.queue.forget(key)
+                self.metrics.reconciles.labels(self.label, "finalized").inc()
+            else:
+                self.queue.add_after(key, self.finalize_poll)
+            return
+        if finalizer not in finalizers:
+            obj["metadata"]["finalizers"] = [*finalizers, finalizer]
+            obj = await self.client.update(self.kind, obj)
+        result = await self.reconciler.reconcile(obj)
+        self.queue.forget(key)
+        self.metrics.reconciles.labels(self.label, "success").inc()
+        if result.requeue_after is not None:
+            self.queue.add_after(key, result.requeue_after)
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return meta.get("namespace", ""), meta["name"]

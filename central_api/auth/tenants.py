@@ -79,6 +79,16 @@ class TenantAuthorizer:
         return Decision(False)
 
 
+def tenant_rules(directory: TenantDirectory, user: User) -> list[dict[str, Any]]:
+    """What :class:`TenantAuthorizer` grants, as rules for SelfSubjectRulesReview."""
+    tenants = sorted(directory.administered_by(user))
+    if not tenants:
+        return []
+    return [{"verbs": ["create"], "apiGroups": [""], "resources": ["namespaces"]},
+            {"verbs": ["get"], "apiGroups": [TENANCY_GROUP], "resources": ["tenants"],
+             "resourceNames": tenants}]
+
+
 class NamespaceTenancyAdmission:
     """Keeps namespaces inside their tenant: label checks and the namespace quota."""
 

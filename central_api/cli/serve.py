@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 import yaml
@@ -20,9 +20,14 @@ from ..auth.oidc import OidcAuthenticator, load_oidc_config
 from ..auth.ratelimit import RateLimiter
 from ..auth.rbac import RbacAuthorizer, StoreRuleSource, rules_for
 from ..auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
-from ..auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory
+from ..auth.tenants import (
+    NamespaceTenancyAdmission,
+    TenantAuthorizer,
+    TenantDirectory,
+    tenant_rules,
+)
 from ..auth.tokens import TokenAuthenticator
-from ..auth.user import BOOTSTRAP_ADMIN
+from ..auth.user import BOOTSTRAP_ADMIN, User
 from ..config import Config
 from ..kinds import builtin_kinds
 from ..kinds.catalog import Catalog
@@ -144,7 +149,12 @@ def install_authorization(ctx: ServerContext) -> None:
     tenants = TenantDirectory(ctx.resources)
     ctx.authorizer = MastersAuthorizer(UnionAuthorizer(RbacAuthorizer(rules),
                                                        TenantAuthorizer(tenants)))
-    ctx.rules_for = functools.partial(rules_for, rules)
+    def all_rules(user: User, namespace: str) -> tuple[list[dict[str, Any]],
+                                                      list[dict[str, Any]]]:
+        resource_rules, non_resource_rules = rules_for(rules, user, namespace)
+        return resource_rules + tenant_rules(tenants, user), non_resource_rules
+
+    ctx.rules_for = all_rules
     ctx.resources.admission += [RbacEscalationAdmission(ctx.authorizer, rules),
                                 NamespaceTenancyAdmission(tenants, ctx.authorizer)]
 

@@ -65,8 +65,8 @@ class WorkQueue:
         """Queue after this key's backoff; returns the delay chosen."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        delay = min(self.max_delay, self.base_delay * (2 ** failures))
-        delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+        jitter = random.uniform(0.8, 1.2)  # noqa: S311  # nosec B311 - jitter, not crypto
+        delay = min(self.max_delay, self.base_delay * (2 ** min(failures, 32)) * jitter)
         self.add_after(key, delay)
         return delay
 

@@ -252,6 +252,12 @@ TRAVERSALS = [
     f"/api/v1/namespaces/{OWN}/secrets/./target",
     f"/api/v1/namespaces/{OWN}//secrets/target/../../../{FOREIGN}/secrets/target",
     f"/api/v1/namespaces/{OWN}/secrets/target%00",
+    # a cluster-scoped kind below a namespace the caller may read (tenant roles may get
+    # their Namespace): must not turn into "get any Namespace"
+    f"/api/v1/namespaces/{OWN}/namespaces",
+    f"/api/v1/namespaces/{OWN}/namespaces/{FOREIGN}",
+    f"/apis/tenancy.scs.community/v1alpha1/namespaces/{OWN}/tenants/globex",
+    f"/api/v1/watch/namespaces/{FOREIGN}/secrets",
 ]
 
 
@@ -276,6 +282,63 @@ def test_objects_with_path_like_names_cannot_be_created(target: Target, name: st
     names = [s["metadata"]["name"] for s in
              target.admin.get(f"/api/v1/namespaces/{OWN}/secrets").json()["items"]]
     assert name not in names, f"a secret named {name!r} was stored"
+
+
+def test_a_body_naming_another_namespace_is_refused(target: Target) -> None:
+    name = unique("smuggled")
+    body = secret(name)
+    body["metadata"]["namespace"] = FOREIGN
+    response = target.member.post(f"/api/v1/namespaces/{OWN}/secrets", json=body)
+    assert 400 <= response.status_code < 500, \
+        f"a body for {FOREIGN} posted to {OWN} must be refused: {describe(response)}"
+    for ns in (OWN, FOREIGN):
+        stored = target.admin.get(f"/api/v1/namespaces/{ns}/secrets/{name}")
+        assert stored.status_code == 404, f"the smuggled secret was stored: {describe(stored)}"
+
+
+def test_an_update_whose_body_names_another_object_is_refused(target: Target) -> None:
+    body = secret("target", k="overwritten")
+    body["metadata"]["namespace"] = FOREIGN
+    response = target.member.put(f"/api/v1/namespaces/{OWN}/secrets/target", json=body)
+    assert 400 <= response.status_code < 500, describe(response)
+    other = secret(unique("renamed"), k="x")
+    response = target.member.put(f"/api/v1/namespaces/{OWN}/secrets/target", json=other)
+    assert 400 <= response.status_code < 500, describe(response)
+    foreign = target.admin.get(f"/api/v1/namespaces/{FOREIGN}/secrets/target").json()
+    assert foreign["metadata"]["resourceVersion"] == \
+        target.foreign_secret["metadata"]["resourceVersion"], "globex's secret was changed"
+
+
+@pytest.mark.parametrize("headers", [
+    {"Impersonate-User": "scs:bootstrap-admin"},
+    {"Impersonate-User": "system:admin", "Impersonate-Group": "system:masters"},
+    {"Impersonate-Uid": "0", "Impersonate-Group": "system:masters"},
+], ids=["user", "user-and-masters", "group-only"])
+def test_impersonation_headers_grant_nothing(target: Target, headers: dict[str, str]) -> None:
+    response = target.member.get(f"/api/v1/namespaces/{FOREIGN}/secrets/target",
+                                 headers=headers)
+    assert_forbidden(response, f"member impersonating with {headers}")
+
+
+def test_member_cannot_mint_tokens_for_another_tenants_service_accounts(target: Target) -> None:
+    create_service_account(target.admin, FOREIGN, "globex-robot")
+    response = target.member.post(
+        f"/api/v1/namespaces/{FOREIGN}/serviceaccounts/globex-robot/token",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+    assert_forbidden(response, "member requesting a token for globex's service account")
+
+
+def test_tokens_for_another_audience_do_not_authenticate_here(target: Target) -> None:
+    create_service_account(target.admin, OWN, "vault-client")
+    response = target.member.post(
+        f"/api/v1/namespaces/{OWN}/serviceaccounts/vault-client/token",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"audiences": ["https://vault.example"]}})
+    review = created(response, "a token for vault")
+    assert review["spec"]["audiences"] == ["https://vault.example"], review["spec"]
+    with client(target.server, review["status"]["token"]) as vault_token:
+        assert_unauthorized(vault_token.get(f"/api/v1/namespaces/{OWN}/secrets"),
+                            "a token minted for another audience")
 
 
 # --- watches across tenants --------------------------------------------------------------------
@@ -321,6 +384,31 @@ def test_watch_in_own_namespace_sees_only_that_namespace(target: Target) -> None
                   if e["type"] != "BOOKMARK"}
     assert namespaces == {OWN}, f"the watch in {OWN} delivered events of {namespaces}"
     assert events and events[-1]["object"]["metadata"]["name"] == marker, events
+
+
+def test_watch_history_replay_in_own_namespace_holds_no_foreign_events(target: Target) -> None:
+    """A watch from an old resourceVersion replays history: only its own namespace's."""
+    start = target.admin.get(f"/api/v1/namespaces/{OWN}/secrets").json()
+    version = start["metadata"]["resourceVersion"]
+    foreign, marker = unique("old-foreign"), unique("old-mark")
+    created(target.admin.post(f"/api/v1/namespaces/{FOREIGN}/secrets", json=secret(foreign)),
+            "a foreign secret")
+    created(target.admin.post(f"/api/v1/namespaces/{OWN}/secrets", json=secret(marker)),
+            "the marker secret")
+    events: list[dict[str, Any]] = []
+    params = {"watch": "1", "resourceVersion": version, "timeoutSeconds": "10"}
+    with target.member.stream("GET", f"/api/v1/namespaces/{OWN}/secrets",
+                              params=params) as stream:
+        assert stream.status_code == 200, stream.read()
+        for line in stream.iter_lines():
+            if line.strip():
+                events.append(json.loads(line))
+                if events[-1]["object"]["metadata"].get("name") == marker:
+                    break
+    names = [e["object"]["metadata"].get("name") for e in events]
+    assert foreign not in names and {e["object"]["metadata"].get("namespace")
+                                     for e in events} == {OWN}, events
+    assert names[-1] == marker, names
 
 
 # --- rate limiting -----------------------------------------------------------------------------
@@ -431,6 +519,10 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
                                params={"token": sa_token}), "list", robot_user)
                 made(robot.get("/api/v1/namespaces/kube-system/secrets"), "list", robot_user)
             made(admin.delete(f"/api/v1/namespaces/{ns}/secrets/db"), "delete", admin_user)
+            bad = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"},
+                   "data": {"password": SECRET_VALUE + "!*"}}  # not base64: refused
+            made(admin.put(f"/api/v1/namespaces/{ns}/secrets/bad", json=bad), "update",
+                 admin_user)
             bogus = "bogus-" + "t" * 30
             with client(server, bogus) as stranger:
                 made(stranger.get(f"/api/v1/namespaces/{ns}/configmaps"), "get",
@@ -473,6 +565,12 @@ def test_audit_records_refusals_with_their_decision(audited: Audited) -> None:
     refused = [line for line in lines if line["path"] == "/api/v1/namespaces/kube-system/secrets"]
     assert refused and refused[0]["code"] == 403, refused
     assert refused[0]["decision"] == "forbid", refused
+
+
+def test_the_audit_file_is_private(audited: Audited) -> None:
+    _wait_for_audit(audited)
+    mode = audited.audit.stat().st_mode & 0o777
+    assert mode == 0o600, f"the audit log names users and objects; mode {oct(mode)}"
 
 
 def test_neither_secret_values_nor_tokens_reach_the_audit_log_or_the_server_log(

@@ -311,6 +311,40 @@ def test_real_secret_requests_agree_with_the_role_table_and_the_access_review(
     assert gone.status_code == 404, f"a refused {verb} created {missing}: {describe(gone)}"
 
 
+def namespace_cases() -> Iterator[Any]:
+    for identity in IDENTITIES:
+        for scope in ("own", "foreign"):
+            for verb in ("get", "patch", "delete"):
+                yield pytest.param(identity, scope, verb, id=f"{identity}-{verb}-{scope}")
+
+
+@pytest.mark.parametrize(("identity", "scope", "verb"), list(namespace_cases()))
+def test_real_requests_on_the_namespace_object_agree_with_the_role_table(
+        world: World, identity: str, scope: str, verb: str) -> None:
+    """Writes use dryRun=All, so even an allowed delete leaves the namespace in place."""
+    ns = SCOPES[scope]
+    http = world.clients[identity]
+    path = f"/api/v1/namespaces/{ns}"
+    dry = {"dryRun": "All"}
+    if verb == "get":
+        response = http.get(path)
+    elif verb == "patch":
+        response = http.patch(path, params=dry, json={"metadata": {"labels": {"x": "y"}}},
+                              headers={"Content-Type": "application/merge-patch+json"})
+    else:
+        response = http.delete(path, params=dry)
+    allowed = verb in expected(identity, "namespaces", scope)
+    assert can_i(http, verb, "namespaces", "", ns, ns) == allowed, \
+        f"SelfSubjectAccessReview disagrees with the table for {identity} {verb} {ns}"
+    if allowed:
+        assert response.status_code == 200, f"{identity} may {verb} {ns}: {describe(response)}"
+    else:
+        assert_forbidden(response, f"{identity} doing {verb} on namespace {ns}")
+    after = world.admin.get(path).json()
+    assert not after["metadata"].get("deletionTimestamp") and \
+        "x" not in (after["metadata"].get("labels") or {}), f"{ns} was changed: {after}"
+
+
 def test_refusals_name_the_identity_the_verb_and_the_namespace(world: World) -> None:
     response = world.clients["member"].get(secrets_path(FOREIGN, "anything"))
     status = assert_forbidden(response, "member reading a foreign secret")

@@ -11,7 +11,7 @@ claim as the user name.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -169,6 +169,42 @@ def test_a_user_who_administers_no_tenant_cannot_create_namespaces(story: Story)
     assert_forbidden(response, "bob (no tenant admin) creating a namespace")
 
 
+def test_namespace_quota_holds_under_concurrent_creates(story: Story) -> None:
+    """Ten simultaneous creates against a quota of one: exactly one namespace."""
+    name = unique("rush")
+    created(story.admin.post(TENANTS, json=tenant(name, admins=[ALICE], namespaces=1)),
+            f"tenant {name}")
+    wait_for(lambda: can_i(story.alice, "get", "tenants", "tenancy.scs.community", "", name),
+             what=f"alice to administer {name}")
+
+    def attempt(i: int) -> int:
+        return story.alice.post("/api/v1/namespaces",
+                                json=namespace(f"{name}-{i}", name)).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(attempt, range(10)))
+    listed = story.admin.get("/api/v1/namespaces",
+                             params={"labelSelector": f"{TENANT_LABEL}={name}"}).json()
+    assert len(listed["items"]) == 1, (
+        f"quota 1 but {len(listed['items'])} namespaces were created concurrently "
+        f"(answers {sorted(codes)})")
+    assert sorted(codes) == [201] + [403] * 9, codes
+
+
+def test_tenant_admin_cannot_take_over_another_tenants_namespace(story: Story) -> None:
+    """Creating a namespace whose name another tenant already uses changes nothing."""
+    name = unique("hooli")
+    created(story.admin.post(TENANTS, json=tenant(name, admins=[ALICE], namespaces=5)),
+            f"tenant {name}")
+    wait_for(lambda: can_i(story.alice, "get", "tenants", "tenancy.scs.community", "", name),
+             what=f"alice to administer {name}")
+    response = story.alice.post("/api/v1/namespaces", json=namespace(FOREIGN, name))
+    assert response.status_code in (403, 409), describe(response)
+    assert labels_of(story, FOREIGN).get(TENANT_LABEL) == "globex"
+    assert not can_i(story.alice, "get", "secrets", "", FOREIGN), \
+        f"alice must not gain rights in {FOREIGN}"
+
+
 # --- tenant-admin in the tenant's namespaces ---------------------------------------------------
 
 def test_tenant_admin_holds_tenant_admin_in_her_new_namespace_within_seconds(
@@ -294,6 +330,37 @@ def test_tenant_admin_cannot_create_a_role_with_verbs_she_lacks(
     assert story.admin.get(f"{RBAC}/namespaces/{alice_admin}/roles/{name}").status_code == 404
 
 
+@pytest.mark.parametrize("patch_type", ["merge", "json", "apply"])
+def test_tenant_admin_cannot_widen_a_role_after_creating_it(
+        story: Story, alice_admin: str, patch_type: str) -> None:
+    name = unique("widen")
+    path = f"{RBAC}/namespaces/{alice_admin}/roles"
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}
+    created(story.alice.post(path, json=role), f"role {name}")
+    extra = {"apiGroups": ["tenancy.scs.community"], "resources": ["tenants"],
+             "verbs": ["list"]}
+    if patch_type == "merge":
+        response = story.alice.patch(
+            f"{path}/{name}", json={"rules": [role["rules"][0], extra]},
+            headers={"Content-Type": "application/merge-patch+json"})
+    elif patch_type == "json":
+        response = story.alice.patch(
+            f"{path}/{name}", json=[{"op": "add", "path": "/rules/-", "value": extra}],
+            headers={"Content-Type": "application/json-patch+json"})
+    else:
+        applied = {**role, "rules": [role["rules"][0], extra]}
+        response = story.alice.patch(
+            f"{path}/{name}", params={"fieldManager": "alice", "force": "true"},
+            content=yaml.safe_dump(applied),
+            headers={"Content-Type": "application/apply-patch+yaml"})
+    status = assert_forbidden(response, f"alice widening her role by {patch_type} patch")
+    assert "not currently held" in status["message"], status
+    stored = story.admin.get(f"{path}/{name}").json()
+    assert stored["rules"] == role["rules"], f"the role was widened: {stored['rules']}"
+
+
 # --- the Tenant objects ------------------------------------------------------------------------
 
 def test_tenant_admin_gets_her_own_tenant(story: Story) -> None:
@@ -387,10 +454,6 @@ def test_rules_review_lists_nothing_for_the_tenant_admin_in_another_tenants_name
             f"alice must hold no secrets rights in {FOREIGN}: {rules}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SelfSubjectRulesReview is answered from RBAC alone and says incomplete=false, but the "
-    "TenantAuthorizer additionally grants tenant admins 'create namespaces' and 'get "
-    "tenants/<own tenant>'; kube marks such answers incomplete=true (or lists the rules)"))
 def test_rules_review_does_not_hide_what_the_tenant_boundary_grants(
         story: Story, alice_admin: str) -> None:
     status = rules_review(story.alice, alice_admin)
@@ -423,7 +486,7 @@ def test_changing_the_tenant_admins_moves_tenant_admin_rights(story: Story) -> N
                      "alice reading a tenant she no longer administers")
 
 
-def test_oidc_user_names_come_from_the_email_claim(story: Story, tmp_path: Path) -> None:
+def test_oidc_user_names_come_from_the_email_claim(story: Story) -> None:
     review = story.bob.post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
                             json={"apiVersion": "authentication.k8s.io/v1",
                                   "kind": "SelfSubjectReview"})

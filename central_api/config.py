@@ -3,6 +3,7 @@
 ```yaml
 services: [tenancy, iaas]        # API services to offer; disabled kinds are not served at all
 controllers: in-process          # or "external" when `scs controllers` runs them elsewhere
+resyncSeconds: 30                # reconcile everything this often: repairs backend drift
 providers:
   iaas:
     type: sandbox                # the default: a simulated cloud in the server's own store
@@ -43,10 +44,13 @@ class ProviderConfig(BaseModel):
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     services: list[str] = Field(default_factory=lambda: list(SERVICE_GROUPS))
     controllers: Literal["in-process", "external"] = "in-process"
+    resync_seconds: float = Field(30.0, gt=0, alias="resyncSeconds",
+                                  description="How often every object is reconciled again "
+                                              "(repairs drift in the backend).")
     providers: dict[str, ProviderConfig] = Field(
         default_factory=lambda: {"iaas": ProviderConfig()})
 

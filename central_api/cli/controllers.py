@@ -44,14 +44,15 @@ def controllers_command(
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    asyncio.run(_run(kubeconfig, context, provider, leader_elect))
+    asyncio.run(_run(kubeconfig, context, provider, leader_elect, settings.resync_seconds))
 
 
-async def _run(kubeconfig: Path, context: str, provider: Provider, leader_elect: bool) -> None:
+async def _run(kubeconfig: Path, context: str, provider: Provider, leader_elect: bool,
+               resync_seconds: float) -> None:
     client = HttpClient(kubeconfig, context)
     try:
         manager = Manager(client, iaas_reconcilers(client, provider),
-                          leader_election=leader_elect)
+                          leader_election=leader_elect, resync_seconds=resync_seconds)
         err.print(f"scs controllers: provider {provider.name}, identity "
                   f"{manager.identity}")
         await manager.run()

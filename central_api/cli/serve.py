@@ -140,6 +140,7 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
     iaas = config.provider("iaas")
     if iaas is not None and config.controllers == "in-process":
         ctx.provider = build_provider(iaas, store)
+        ctx.resync_seconds = config.resync_seconds
     return ctx
 
 

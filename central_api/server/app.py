@@ -101,6 +101,7 @@ class ServerContext:
     provider: Provider | None = None
     """The IaaS provider the in-process controllers drive (None: controllers run elsewhere)."""
     metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
+    resync_seconds: float = 30.0
     resources: Resources = field(init=False)
     hub: WatchHub = field(init=False)
 
@@ -385,7 +386,8 @@ async def run_controllers(ctx: ServerContext) -> None:
     if ctx.provider is None:
         return
     client = LocalClient(ctx.resources, ctx.hub)
-    manager = Manager(client, iaas_reconcilers(client, ctx.provider), ctx.metrics)
+    manager = Manager(client, iaas_reconcilers(client, ctx.provider), ctx.metrics,
+                      resync_seconds=ctx.resync_seconds)
     try:
         await manager.run()
     except asyncio.CancelledError:

@@ -1,0 +1,159 @@
+"""The controller runtime in-process: registry + watch hub + sandbox, no HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from central_api.controllers.client import Kind, LocalClient
+from central_api.controllers.conditions import condition
+from central_api.controllers.iaas import FINALIZER, iaas_reconcilers
+from central_api.controllers.leader import LEASE_NAMESPACE, LEASES, LeaderElector
+from central_api.controllers.manager import Manager
+from central_api.kinds import builtin_kinds
+from central_api.kinds.catalog import Catalog
+from central_api.providers.sandbox import SandboxSettings, inject_fault, sandbox_provider
+from central_api.server.resources import Resources, WriteOptions
+from central_api.server.watch import WatchHub
+from central_api.store.sqlite import SqliteStore
+
+NETWORKS = Kind("iaas.scs.community", "v1alpha1", "networks")
+SUBNETS = Kind("iaas.scs.community", "v1alpha1", "subnets")
+
+
+def network(name: str) -> dict[str, Any]:
+    return {"apiVersion": "iaas.scs.community/v1alpha1", "kind": "Network",
+            "metadata": {"name": name, "namespace": "default"}, "spec": {}}
+
+
+def subnet(name: str, net: str) -> dict[str, Any]:
+    return {"apiVersion": "iaas.scs.community/v1alpha1", "kind": "Subnet",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"networkRef": {"name": net}, "cidr": "10.1.0.0/24"}}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+def with_controllers(tmp_path: Path, scenario: Callable[[LocalClient, SqliteStore],
+                                                        Awaitable[None]]) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        resources = Resources(store, Catalog(builtin_kinds()))
+        namespaces = resources.catalog.require("", "v1", "namespaces")
+        for name in ("default", LEASE_NAMESPACE):
+            resources.create(namespaces, "", {"metadata": {"name": name}}, WriteOptions())
+        hub = WatchHub(store)
+        hub.start()
+        client = LocalClient(resources, hub)
+        provider = sandbox_provider(store, SandboxSettings(speed=0))
+        manager = Manager(client, iaas_reconcilers(client, provider), resync_seconds=1)
+        task = asyncio.create_task(manager.run())
+        try:
+            await scenario(client, store)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await hub.stop()
+            store.close()
+
+    asyncio.run(main())
+
+
+async def ready(client: LocalClient, kind: Kind, name: str) -> bool:
+    obj = await client.get(kind, "default", name)
+    found = condition(obj or {}, "Ready")
+    return found is not None and found["status"] == "True"
+
+
+def test_declared_objects_become_ready_with_finalizer_and_backend_id(tmp_path: Path) -> None:
+    async def scenario(client: LocalClient, store: SqliteStore) -> None:
+        await client.create(NETWORKS, network("net"))
+        await client.create(SUBNETS, subnet("sub", "net"))
+        await eventually(lambda: ready(client, SUBNETS, "sub"))
+        obj = await client.get(SUBNETS, "default", "sub")
+        assert obj is not None
+        assert FINALIZER in obj["metadata"]["finalizers"]
+        assert obj["status"]["backendID"] and obj["status"]["networkID"]
+        assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+
+    with_controllers(tmp_path, scenario)
+
+
+def test_a_missing_reference_is_reported_then_resolved(tmp_path: Path) -> None:
+    async def scenario(client: LocalClient, store: SqliteStore) -> None:
+        await client.create(SUBNETS, subnet("sub", "later"))
+
+        async def waiting() -> bool:
+            found = condition(await client.get(SUBNETS, "default", "sub") or {},
+                              "ReferencesResolved")
+            return found is not None and found["reason"] == "ReferenceNotFound"
+
+        await eventually(waiting)
+        await client.create(NETWORKS, network("later"))
+        await eventually(lambda: ready(client, SUBNETS, "sub"))
+
+    with_controllers(tmp_path, scenario)
+
+
+def test_provider_errors_are_retried_until_the_object_converges(tmp_path: Path) -> None:
+    async def scenario(client: LocalClient, store: SqliteStore) -> None:
+        inject_fault(store, "flaky", kind="Network", operation="create",
+                     error="BackendUnavailable", times=2)
+        await client.create(NETWORKS, network("net"))
+        await eventually(lambda: ready(client, NETWORKS, "net"))
+
+    with_controllers(tmp_path, scenario)
+
+
+def test_deleting_removes_the_backend_before_the_object(tmp_path: Path) -> None:
+    async def scenario(client: LocalClient, store: SqliteStore) -> None:
+        await client.create(NETWORKS, network("net"))
+        await eventually(lambda: ready(client, NETWORKS, "net"))
+        await client.delete(NETWORKS, "default", "net")
+
+        async def gone() -> bool:
+            return await client.get(NETWORKS, "default", "net") is None
+
+        await eventually(gone)
+        assert store.list("sandbox/networks").items == []
+
+    with_controllers(tmp_path, scenario)
+
+
+def test_only_one_of_two_candidates_holds_the_lease(tmp_path: Path) -> None:
+    async def scenario(client: LocalClient, store: SqliteStore) -> None:
+        a = LeaderElector(client, "test-lease", "a", lease_seconds=2, retry=0.1)
+        b = LeaderElector(client, "test-lease", "b", lease_seconds=2, retry=0.1)
+        stop = asyncio.Event()
+
+        async def lead() -> None:
+            await stop.wait()
+
+        tasks = [asyncio.create_task(a.run(lead)), asyncio.create_task(b.run(lead))]
+        await eventually(lambda: _async(a.leading or b.leading))
+        await asyncio.sleep(0.5)
+        assert a.leading != b.leading
+        lease = await client.get(LEASES, LEASE_NAMESPACE, "test-lease")
+        assert lease is not None
+        assert lease["spec"]["holderIdentity"] == ("a" if a.leading else "b")
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    with_controllers(tmp_path, scenario)
+
+
+async def _async(value: bool) -> bool:
+    return value

@@ -95,8 +95,9 @@ class IaasReconciler:
             elif backend.desired != desired and backend.state != "DELETING":
                 backend = await service.update(scope, backend, desired)
         except ProviderError as exc:
-            set_condition(new, "Synced", False, exc.reason, f"{self.provider_label}: {exc}")
-            set_condition(new, "Ready", False, exc.reason, f"{self.provider_label}: {exc}")
+            message = self._labelled(str(exc))
+            set_condition(new, "Synced", False, exc.reason, message)
+            set_condition(new, "Ready", False, exc.reason, message)
             await self._write_status(obj, new)
             if exc.retryable:
                 raise
@@ -121,8 +122,12 @@ class IaasReconciler:
         message = messages[backend.state]
         if backend.message and backend.state != "ERROR":
             message += f" ({backend.message})"
-        set_condition(new, "Ready", backend.state == "ACTIVE", reason,
-                      f"{self.provider_label}: {message}")
+        set_condition(new, "Ready", backend.state == "ACTIVE", reason, self._labelled(message))
+
+    def _labelled(self, message: str) -> str:
+        """Messages name the provider once (the sandbox's own already say "simulated")."""
+        return message if message.startswith(self.provider.name) \
+            else f"{self.provider_label}: {message}"
 
     async def _write_status(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         if new.get("status") != old.get("status"):

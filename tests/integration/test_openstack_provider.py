@@ -429,7 +429,8 @@ def test_load_balancer_with_listener_pool_and_member(conn: Connection, provider:
     assert result.observed["vipAddress"]
     backend = conn.load_balancer.get_load_balancer(lb.id)
     assert (backend.provider, owner_tag(lb.owner_uid) in backend.tags) == ("ovn", True)
-    listeners = list(conn.load_balancer.listeners(load_balancer_id=lb.id))
+    listeners = [conn.load_balancer.get_listener(ref["id"])
+                 for ref in backend.listeners]
     assert [(li.protocol, li.protocol_port) for li in listeners] == [("TCP", 80)]
     pool = conn.load_balancer.get_pool(listeners[0].default_pool_id)
     members = list(conn.load_balancer.members(pool.id))

@@ -135,9 +135,8 @@ def test_terminal_errors_are_not_retried() -> None:
 
 
 # -- flavors and images ------------------------------------------------------------------------
-def flavor(name: str, vcpus: int, ram: int, disk: int = 10, **extra_specs: str
-           ) -> SimpleNamespace:
-    return SimpleNamespace(id=f"id-{name}", name=name, vcpus=vcpus, ram=ram, disk=disk,
+def flavor(name: str, vcpus: int, ram: int, **extra_specs: str) -> SimpleNamespace:
+    return SimpleNamespace(id=f"id-{name}", name=name, vcpus=vcpus, ram=ram, disk=10,
                            is_disabled=False, extra_specs=extra_specs)
 
 

@@ -107,7 +107,8 @@ class KeypairService:
 def find_server(conn: Connection, owner_uid: str) -> Any | None:
     """The server for ``owner_uid``: by tag, else by exact name (both checked for ownership)."""
     for server in conn.compute.servers(tags=owner_tag(owner_uid)):
-        return server
+        if is_owned_by(server, owner_uid):  # old Nova ignores the tags filter
+            return server
     name = resource_name(owner_uid)
     for server in conn.compute.servers(name=f"^{re.escape(name)}$"):
         if is_owned_by(server, owner_uid):

@@ -63,12 +63,15 @@ class LoadBalancerService:
     @staticmethod
     def _children(conn: Connection, lb: Any, owner_uid: str
                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
+        # The load balancer lists its children's IDs; list filters by load balancer are
+        # spelled differently across Octavia resources and releases.
         prefix = resource_name(owner_uid, "")
         listeners = {str(li.name)[len(prefix):]: li
-                     for li in conn.load_balancer.listeners(load_balancer_id=lb.id)
+                     for li in (conn.load_balancer.get_listener(ref["id"])
+                                for ref in lb.listeners or [])
                      if str(li.name or "").startswith(prefix)}
         pools = {str(p.name)[len(prefix):]: p
-                 for p in conn.load_balancer.pools(loadbalancer_id=lb.id)
+                 for p in (conn.load_balancer.get_pool(ref["id"]) for ref in lb.pools or [])
                  if str(p.name or "").startswith(prefix)}
         members = {name: list(conn.load_balancer.members(pool.id))
                    for name, pool in pools.items()}
@@ -158,7 +161,7 @@ class LoadBalancerService:
 
     def _wait_active(self, conn: Connection, lb: Any, deadline: float) -> Any:
         lb = conn.load_balancer.get_load_balancer(lb.id)
-        while lb.provisioning_status.startswith("PENDING") and time.monotonic() < deadline:
+        while str(lb.provisioning_status).startswith("PENDING") and time.monotonic() < deadline:
             time.sleep(self.POLL_SECONDS)
             lb = conn.load_balancer.get_load_balancer(lb.id)
         return lb

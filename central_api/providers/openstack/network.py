@@ -25,12 +25,16 @@ def find_owned(lister: Callable[..., Iterable[Any]], owner_uid: str,
                name_field: str = "name") -> Any | None:
     """The Neutron/Octavia object owned by ``owner_uid``: by tag, else by exact name.
 
-    ``name_field`` is ``description`` for floating IPs, which have no name.
+    ``name_field`` is ``description`` for floating IPs, which have no name. Every hit is
+    checked again here: a service that ignores an unknown filter would otherwise hand back
+    somebody else's resource.
     """
     for item in lister(tags=owner_tag(owner_uid)):
-        return item
+        if owner_tag(owner_uid) in (getattr(item, "tags", None) or []):
+            return item
     for item in lister(**{name_field: resource_name(owner_uid)}):
-        return item
+        if getattr(item, name_field, None) == resource_name(owner_uid):
+            return item
     return None
 
 

@@ -15,10 +15,13 @@ from typing import Any
 
 from openstack.connection import Connection
 
-from ..base import BackendResource, InvalidRequest, Scope
+from ..base import BackendResource, Conflict, InvalidRequest, Scope
 from .connection import Connections
 from .errors import map_state
 from .ownership import is_owned_by, owner_metadata, resource_name
+
+BUSY = {"in-use", "attaching", "detaching", "reserved", "creating", "downloading",
+        "extending", "retyping", "maintenance", "backing-up", "restoring-backup"}
 
 
 def find_volume(conn: Connection, owner_uid: str) -> Any | None:
@@ -92,5 +95,12 @@ class VolumeService:
         return await self.connections.run(scope, update)
 
     async def delete(self, scope: Scope, resource: BackendResource) -> None:
-        await self.connections.run(scope, lambda conn: conn.block_storage.delete_volume(
-            resource.id, ignore_missing=True))
+        def delete(conn: Connection) -> None:
+            volume = conn.block_storage.find_volume(resource.id, ignore_missing=True)
+            if volume is None or volume.status == "deleting":
+                return
+            if volume.attachments or volume.status in BUSY:
+                # Cinder would answer 400 (terminal); this is a wait for the server to let go.
+                raise Conflict(f"volume is {volume.status}; it is deleted once detached")
+            conn.block_storage.delete_volume(volume.id, ignore_missing=True)
+        await self.connections.run(scope, delete)

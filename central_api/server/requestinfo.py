@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..auth.authz import Attributes
 from ..auth.user import User
+from .routing import split_group_version
 
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "GET": "get", "DELETE": "delete"}
@@ -36,7 +37,7 @@ class RequestInfo:
 
 def request_info(method: str, path: str, watch: bool) -> RequestInfo:
     parts = [p for p in path.split("/") if p]
-    prefix = _api_prefix(parts)
+    prefix = split_group_version(parts)
     method_verb = VERBS.get(method, method.lower())
     if prefix is None:
         return RequestInfo(False, method_verb, path=path)
@@ -54,14 +55,6 @@ def request_info(method: str, path: str, watch: bool) -> RequestInfo:
     verb = _resource_verb(method_verb, bool(name), watch)
     return RequestInfo(True, verb, api_group=group, api_version=version, namespace=namespace,
                        resource=resource, subresource=sub, name=name)
-
-
-def _api_prefix(parts: list[str]) -> tuple[str, str, list[str]] | None:
-    if len(parts) >= 2 and parts[0] == "api":
-        return "", parts[1], parts[2:]
-    if len(parts) >= 3 and parts[0] == "apis":
-        return parts[1], parts[2], parts[3:]
-    return None
 
 
 def _resource_verb(verb: str, named: bool, watch: bool) -> str:

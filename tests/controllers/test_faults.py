@@ -10,13 +10,23 @@ fault-injection path. Every fault is scoped to the test's namespace.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
 from central_api.providers.sandbox import clear_faults, inject_fault, set_quota
+from central_api.store.base import Store
 from tests.controllers.conftest import Cluster, Recorder, condition, eventually, server
 
 pytestmark = pytest.mark.slow
+
+FAULT_CACHE_SECONDS = 0.5
+"""``SandboxSettings.fault_cache_seconds``: another process' fault shows up within this."""
+
+
+def inject(store: Store, name: str, **fault: Any) -> None:
+    inject_fault(store, name, **fault)
+    time.sleep(FAULT_CACHE_SECONDS + 0.2)
 
 
 def errors_total(cluster: Cluster, reason: str) -> float:
@@ -29,7 +39,7 @@ def test_a_backend_unavailable_three_times_is_retried_with_backoff_until_the_ser
     cluster.network_with_subnet(ns)
     store = cluster.store()
     fault = f"unavailable-{ns}"
-    inject_fault(store, fault, kind="Server", operation="create", scope=ns,
+    inject(store, fault, kind="Server", operation="create", scope=ns,
                  error="BackendUnavailable", times=3)
     before = errors_total(cluster, "BackendUnavailable")
     try:
@@ -56,7 +66,7 @@ def test_a_backend_timeout_is_retried_until_the_server_is_ready(cluster: Cluster
     cluster.network_with_subnet(ns)
     store = cluster.store()
     fault = f"timeout-{ns}"
-    inject_fault(store, fault, kind="Server", operation="create", scope=ns, error="Timeout",
+    inject(store, fault, kind="Server", operation="create", scope=ns, error="Timeout",
                  timeout_seconds=0.5, times=2)
     started = time.monotonic()
     try:
@@ -78,7 +88,7 @@ def test_a_server_that_goes_to_error_in_the_backend_is_reported_not_ready_with_b
     cluster.network_with_subnet(ns)
     store = cluster.store()
     fault = f"goerror-{ns}"
-    inject_fault(store, fault, kind="Server", operation="create", scope=ns, goToError=True,
+    inject(store, fault, kind="Server", operation="create", scope=ns, goToError=True,
                  times=1, message="hypervisor on fire")
     try:
         cluster.create(ns, server("vm", "net"))

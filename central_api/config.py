@@ -9,6 +9,12 @@ providers:
     type: sandbox                # the default: a simulated cloud in the server's own store
     speed: 1.0                   # sandbox only: 0 makes lifecycles instant
   # iaas: {type: openstack, cloudsYaml: /etc/scs/clouds.yaml, cloud: scs}
+identity:                        # Keystone for tenant onboarding and IAM (default: none)
+  type: keystone
+  authURL: https://keystone.example:5000/v3
+  username: scs-central-api      # needs the admin role (creates domains and limits)
+  passwordFile: /etc/scs/keystone-password
+  region: RegionOne
 ```
 """
 
@@ -43,6 +49,39 @@ class ProviderConfig(BaseModel):
     external_network: str = Field("", alias="externalNetwork")
 
 
+class IdentityConfig(BaseModel):
+    """The identity backend the onboarding and IAM controllers drive (Keystone).
+
+    The account needs the cloud ``admin`` role: creating domains, unified limits and
+    federation is beyond a domain manager. A password file keeps the secret out of the
+    config file that is often world-readable.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["keystone", "none"] = "none"
+    auth_url: str = Field("", alias="authURL")
+    username: str = "admin"
+    password: str = ""
+    password_file: str = Field("", alias="passwordFile")
+    user_domain: str = Field("Default", alias="userDomain")
+    project: str = "admin"
+    project_domain: str = Field("Default", alias="projectDomain")
+    region: str = "RegionOne"
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.type == "keystone" and not self.auth_url:
+            raise ValueError("identity.authURL is required for type keystone")
+
+    def auth(self) -> dict[str, str]:
+        """A keystoneauth ``password`` auth block (what clouds.yaml calls ``auth``)."""
+        password = self.password or (Path(self.password_file).read_text().strip()
+                                     if self.password_file else "")
+        return {"auth_url": self.auth_url, "username": self.username, "password": password,
+                "user_domain_name": self.user_domain, "project_name": self.project,
+                "project_domain_name": self.project_domain}
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -53,6 +92,7 @@ class Config(BaseModel):
                                               "(repairs drift in the backend).")
     providers: dict[str, ProviderConfig] = Field(
         default_factory=lambda: {"iaas": ProviderConfig()})
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
 
     def model_post_init(self, __context: Any) -> None:
         unknown = sorted(set(self.services) - set(SERVICE_GROUPS))

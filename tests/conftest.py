@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.keystone import KeystoneServer, keystone_fixture
 from tests.pg import PostgresServer, find_pg_bin
 
 
@@ -25,3 +26,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def keystone() -> Iterator[KeystoneServer]:
+    """One real Keystone (Debian's, installed if missing) for the session; fails if it cannot
+    be installed or started. See tests/keystone.py."""
+    yield from keystone_fixture()

@@ -19,6 +19,7 @@ from .controllers import controllers_command
 from .login import login as login_command
 from .login import token as token_command
 from .serve import ServeOptions, run_server
+from .tenant import tenant_app
 
 app = typer.Typer(help="SCS Central API: one Kubernetes-style API for your cloud.",
                   no_args_is_help=True, add_completion=False)
@@ -85,6 +86,7 @@ def serve(
 app.command("login")(login_command)
 app.command("controllers")(controllers_command)
 app.command("token")(token_command)
+app.add_typer(tenant_app, name="tenant")
 
 
 @app.command()

@@ -141,6 +141,12 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
     if iaas is not None and config.controllers == "in-process":
         ctx.provider = build_provider(iaas, store)
         ctx.resync_seconds = config.resync_seconds
+    if config.controllers == "in-process" and "tenancy" in config.services:
+        from ..controllers.tenants import build_identity
+
+        ctx.identity = build_identity(config.identity)
+        ctx.identity_region = config.identity.region
+        ctx.resync_seconds = config.resync_seconds
     return ctx
 
 
@@ -198,6 +204,9 @@ def run_server(options: ServeOptions, console: Console) -> None:
         simulated = " — SIMULATED cloud, nothing real is created" \
             if ctx.provider.simulated else ""
         console.print(f"  IaaS provider: {ctx.provider.name}{simulated}")
+    if ctx.identity is not None:
+        console.print(f"  identity: Keystone at {options.config.identity.auth_url} "
+                      "(tenant onboarding and IAM)")
     if options.insecure_http:
         console.print("[yellow]  serving plain HTTP: tokens cross the network in clear text"
                       "[/yellow]")

@@ -45,9 +45,11 @@ from ..controllers.manager import Manager
 from ..controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..controllers.metrics import ControllerMetrics
 from ..controllers.runner import InternalControllers
+from ..controllers.runtime import Reconciler
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
 from ..providers.base import Provider
+from ..providers.identity import IdentityService
 from ..store.base import Event, Store, StoreUnavailable
 from . import discovery, errors, openapi, openapi_pb, reviews
 from .bodies import parse_object
@@ -100,6 +102,9 @@ class ServerContext:
     """Told about every stored change (e.g. to invalidate authorization caches)."""
     provider: Provider | None = None
     """The IaaS provider the in-process controllers drive (None: controllers run elsewhere)."""
+    identity: IdentityService | None = None
+    """The identity backend (Keystone) of the onboarding and IAM controllers, if any."""
+    identity_region: str = ""
     metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
     resync_seconds: float = 30.0
     resources: Resources = field(init=False)
@@ -382,12 +387,22 @@ class CentralApi:
 
 
 async def run_controllers(ctx: ServerContext) -> None:
-    """The IaaS controllers in this process, leader-elected among replicas."""
-    if ctx.provider is None:
+    """The IaaS, onboarding and IAM controllers in this process, leader-elected among
+    replicas (one Manager: one lease for all of them)."""
+    if ctx.provider is None and ctx.identity is None:
         return
     client = LocalClient(ctx.resources, ctx.hub)
-    manager = Manager(client, iaas_reconcilers(client, ctx.provider), ctx.metrics,
-                      resync_seconds=ctx.resync_seconds)
+    reconcilers: list[Reconciler] = []
+    if ctx.provider is not None:
+        reconcilers += iaas_reconcilers(client, ctx.provider)
+    if ctx.identity is not None:
+        from ..controllers.iam import iam_reconcilers
+        from ..controllers.tenants import TenantReconciler
+
+        reconcilers.append(TenantReconciler(client, ctx.identity, ctx.identity_region))
+        if ctx.catalog.lookup("iam.scs.community", "v1alpha1", "users") is not None:
+            reconcilers += iam_reconcilers(client, ctx.identity)
+    manager = Manager(client, reconcilers, ctx.metrics, resync_seconds=ctx.resync_seconds)
     try:
         await manager.run()
     except asyncio.CancelledError:
@@ -412,7 +427,7 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
             runner.listeners += ctx.event_listeners
             runner.start()
         manager = asyncio.create_task(run_controllers(ctx), name="controllers") \
-            if controllers and ctx.provider else None
+            if controllers and (ctx.provider or ctx.identity) else None
         try:
             yield
         finally:

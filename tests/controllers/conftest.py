@@ -40,6 +40,7 @@ EXAMPLES = REPO / "examples" / "iaas"
 IAAS = "/apis/iaas.scs.community/v1alpha1"
 API_VERSION = "iaas.scs.community/v1alpha1"
 INVENTORY = "/sandbox/v1/inventory"
+FINALIZER = "iaas.scs.community/backend"
 _counter = itertools.count()
 
 
@@ -249,7 +250,7 @@ class Recorder:
         self._stop = threading.Event()
         self._started = threading.Event()
         self._client = httpx.Client(
-            base_url=cluster.server.url, timeout=httpx.Timeout(30, read=None),
+            base_url=cluster.server.url, timeout=httpx.Timeout(30, read=0.3),
             verify=ssl.create_default_context(cafile=str(cluster.server.ca_file)),
             headers={"Authorization": f"Bearer {cluster.server.token}"})
         self._path = f"{IAAS}/namespaces/{namespace}/{plural}"
@@ -262,21 +263,30 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._client.close()
         self._thread.join(5)
+        self._client.close()
 
     def _run(self) -> None:
-        params = {"watch": "true", "resourceVersion": "0"}
-        try:
-            with self._client.stream("GET", self._path, params=params) as response:
+        """Watch from the last seen resourceVersion; a short read timeout lets the thread
+        notice ``_stop`` (a blocked read cannot be interrupted from another thread)."""
+        version = "0"
+        while not self._stop.is_set():
+            params = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "60"}
+            try:
+                with self._client.stream("GET", self._path, params=params) as response:
+                    self._started.set()
+                    for line in response.iter_lines():
+                        if line.strip():
+                            item = json.loads(line)["object"]
+                            version = item["metadata"]["resourceVersion"]
+                            self.seen.append(item)
+                        if self._stop.is_set():
+                            return
+            except httpx.ReadTimeout:
+                continue
+            except (httpx.HTTPError, ValueError, KeyError):
                 self._started.set()
-                for line in response.iter_lines():
-                    if self._stop.is_set():
-                        return
-                    if line.strip():
-                        self.seen.append(json.loads(line)["object"])
-        except (httpx.HTTPError, RuntimeError, ValueError):
-            self._started.set()
+                time.sleep(0.1)
 
     def conditions(self, name: str, type_: str) -> list[dict[str, Any]]:
         """Every distinct state of condition ``type_`` that object ``name`` went through."""

@@ -1,0 +1,239 @@
+"""``scs tenant``: onboard a customer with one command and watch it become usable.
+
+``onboard`` creates the Tenant through the API (the current kubeconfig, like kubectl) and then
+follows its conditions — one per onboarding step — until ``Ready``, so the operator sees which
+step is running or why it is stuck instead of a silent wait. ``show`` prints the same
+conditions and the Keystone IDs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from ..controllers.client import HttpClient
+from ..controllers.tenants import STEPS, TENANTS
+from ..kinds.tenancy import TenantQuotas
+from ..server.errors import ApiError
+
+tenant_app = typer.Typer(help="Onboard and inspect tenants (customers).",
+                         no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+POLL_SECONDS = 1.0
+KubeconfigOption = Annotated[Path | None, typer.Option(
+    help="Kubeconfig (default: $KUBECONFIG or ~/.kube/config).")]
+ContextOption = Annotated[str, typer.Option(help="Kubeconfig context (default: current).")]
+
+
+# -- commands ----------------------------------------------------------------------------------
+@tenant_app.command("onboard")
+def onboard(
+    name: Annotated[str | None, typer.Argument(help="Tenant name (a DNS label).")] = None,
+    display_name: Annotated[str | None, typer.Option(help="Customer name.")] = None,
+    admin: Annotated[list[str] | None, typer.Option(
+        help="Admin user name or e-mail (repeatable).")] = None,
+    contact: Annotated[str | None, typer.Option(help="Contact e-mail.")] = None,
+    quota: Annotated[list[str] | None, typer.Option(
+        help="Quota as KEY=N, e.g. cores=8 (repeatable): "
+             f"{', '.join(TenantQuotas.model_fields)}.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the onboarding until Ready.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Ready.")] = 300.0,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = "",
+) -> None:
+    """Create a Tenant and follow its onboarding until Ready (prompts for what is missing)."""
+    try:
+        tenant = tenant_object(
+            name or _ask("Tenant name"), display_name or _ask("Display name"),
+            admin or _ask_list("Admins (comma-separated user names or e-mails)"),
+            contact if contact is not None else _ask("Contact e-mail", default=""),
+            parse_quotas(quota or []))
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    code = asyncio.run(_onboard(tenant, wait, timeout, kubeconfig, context))
+    raise typer.Exit(code)
+
+
+@tenant_app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = "",
+) -> None:
+    """Print a tenant's onboarding conditions and its Keystone IDs."""
+    raise typer.Exit(asyncio.run(_show(name, kubeconfig, context)))
+
+
+# -- building the Tenant -----------------------------------------------------------------------
+def tenant_object(name: str, display_name: str, admins: list[str], contact: str,
+                  quotas: dict[str, int]) -> dict[str, Any]:
+    spec: dict[str, Any] = {"displayName": display_name, "admins": admins}
+    if contact:
+        spec["contact"] = contact
+    if quotas:
+        spec["quotas"] = quotas
+    return {"apiVersion": TENANTS.api_version, "kind": "Tenant", "metadata": {"name": name},
+            "spec": spec}
+
+
+def parse_quotas(items: list[str]) -> dict[str, int]:
+    """``["cores=8", "ramMiB=16384"]`` → dict; unknown keys and non-numbers are errors."""
+    quotas: dict[str, int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in TenantQuotas.model_fields or not value.isdigit():
+            raise ValueError(f"--quota {item!r}: expected KEY=N with KEY one of "
+                             f"{', '.join(TenantQuotas.model_fields)}")
+        quotas[key] = int(value)
+    return quotas
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _ask(label: str, default: str | None = None) -> str:
+    """Prompt on a terminal; without one a missing value is an error (scripts must say it)."""
+    if not _interactive():
+        if default is not None:
+            return default
+        raise ValueError(f"missing {label.lower()} (pass it as an option; stdin is no "
+                         "terminal)")
+    return str(typer.prompt(label, default=default))
+
+
+def _ask_list(label: str) -> list[str]:
+    return [part.strip() for part in _ask(label).split(",") if part.strip()]
+
+
+# -- talking to the API ------------------------------------------------------------------------
+def open_client(kubeconfig: Path | None, context: str) -> HttpClient:
+    """An API client for the kubeconfig kubectl would use, including ``scs login``'s exec
+    plugin (HttpClient itself only knows static tokens and client certificates)."""
+    path = kubeconfig or _default_kubeconfig()
+    client = HttpClient(path, context)
+    token = _exec_token(path, context)
+    if token:
+        client._http.headers["Authorization"] = f"Bearer {token}"
+    client._http.headers["User-Agent"] = "scs-tenant"
+    return client
+
+
+def _default_kubeconfig() -> Path:
+    configured = os.environ.get("KUBECONFIG", "")
+    first = configured.split(os.pathsep)[0] if configured else ""
+    return Path(first) if first else Path.home() / ".kube" / "config"
+
+
+def _exec_token(path: Path, context_name: str) -> str:
+    config = yaml.safe_load(path.read_text()) or {}
+    context_name = context_name or config.get("current-context", "")
+    contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
+    users = {u["name"]: u["user"] for u in config.get("users") or []}
+    user = users.get(contexts.get(context_name, {}).get("user", ""), {})
+    plugin = user.get("exec")
+    if not plugin or user.get("token"):
+        return ""
+    env = {**os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or []}}
+    done = subprocess.run([plugin["command"], *(plugin.get("args") or [])], env=env,
+                          capture_output=True, text=True, check=True, timeout=300)
+    return str(yaml.safe_load(done.stdout)["status"]["token"])
+
+
+async def _onboard(tenant: dict[str, Any], wait: bool, timeout: float,
+                   kubeconfig: Path | None, context: str) -> int:
+    client = open_client(kubeconfig, context)
+    name = tenant["metadata"]["name"]
+    try:
+        try:
+            await client.create(TENANTS, tenant)
+            out.print(f"tenant {name} created")
+        except ApiError as exc:
+            if exc.code != 409:
+                err.print(f"[red]{exc.message}[/red]")
+                return 1
+            out.print(f"tenant {name} exists; following its onboarding")
+        return await follow(client, name, timeout) if wait else 0
+    finally:
+        await client.close()
+
+
+async def _show(name: str, kubeconfig: Path | None, context: str) -> int:
+    client = open_client(kubeconfig, context)
+    try:
+        tenant = await client.get(TENANTS, "", name)
+    except ApiError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        return 1
+    finally:
+        await client.close()
+    if tenant is None:
+        err.print(f"[red]tenant {name} not found[/red]")
+        return 1
+    out.print(render(tenant))
+    return 0
+
+
+async def follow(client: HttpClient, name: str, timeout: float) -> int:
+    """Redraw the conditions until Ready (0), or until the timeout (1, with the last view)."""
+    deadline = time.monotonic() + timeout
+    tenant: dict[str, Any] | None = None
+    with Live(console=out, auto_refresh=False, transient=False) as live:
+        while time.monotonic() < deadline:
+            tenant = await client.get(TENANTS, "", name)
+            if tenant is None:
+                err.print(f"[red]tenant {name} disappeared[/red]")
+                return 1
+            live.update(render(tenant), refresh=True)
+            if _is_ready(tenant):
+                return 0
+            await asyncio.sleep(POLL_SECONDS)
+    err.print(f"[yellow]tenant {name} not Ready after {timeout:g}s[/yellow]")
+    return 1
+
+
+# -- display -----------------------------------------------------------------------------------
+MARKS = {"True": "[green]✓[/green]", "False": "[red]✗[/red]", "Unknown": "[yellow]…[/yellow]"}
+
+
+def render(tenant: dict[str, Any]) -> Table:
+    status = tenant.get("status") or {}
+    conditions = {c["type"]: c for c in status.get("conditions") or []}
+    table = Table(title=f"Tenant {tenant['metadata']['name']} "
+                        f"({(tenant.get('spec') or {}).get('displayName', '')})",
+                  caption=_caption(status), caption_justify="left")
+    table.add_column("")
+    table.add_column("Step")
+    table.add_column("Reason")
+    table.add_column("Message", overflow="fold")
+    extra = [t for t in conditions if t not in (*STEPS, "Ready")]
+    for type_ in (*STEPS, *extra, "Ready"):
+        found = conditions.get(type_)
+        mark = MARKS.get(found["status"], "?") if found else "[dim]·[/dim]"
+        table.add_row(mark, type_, (found or {}).get("reason", "pending"),
+                      (found or {}).get("message", ""))
+    return table
+
+
+def _caption(status: dict[str, Any]) -> str:
+    return (f"domain: {status.get('domainID') or '-'}   project: "
+            f"{status.get('projectID') or '-'}   namespaces: "
+            f"{', '.join(status.get('namespaces') or []) or '-'}")
+
+
+def _is_ready(tenant: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (tenant.get("status") or {}).get("conditions") or [])

@@ -1,0 +1,338 @@
+"""Reconcilers of the IAM kinds: mirror a tenant's people and rights into Keystone.
+
+Every object lives in a namespace of a tenant; the tenant's Keystone domain (and default
+project) come from the Tenant's status, so an IAM object waits (condition ``TenantReady``
+False) until onboarding has created them. All Keystone calls are ``ensure``/``grant`` by name,
+so the periodic resync recreates what was deleted behind our back.
+
+A RoleAssignment is written to Keystone and to Central API RoleBindings in the same pass:
+``tenant-admin`` → Keystone ``manager``, ``member`` → ``member``, ``viewer`` → ``reader``; scope
+``namespace`` → the default project and a RoleBinding in this namespace, scope ``tenant`` → the
+domain and a RoleBinding in every namespace of the tenant (namespaces added later get theirs on
+the next resync).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..auth.tenants import TENANT_LABEL
+from ..kinds.iam import API_VERSION
+from ..providers.base import NotFound
+from ..providers.identity import IdentityService, RoleGrant
+from .client import Client, Kind
+from .conditions import set_condition
+from .runtime import Result
+from .tenants import NAMESPACES, TENANTS, tenant_namespaces
+
+log = logging.getLogger("central_api.iam")
+
+GROUP, VERSION = API_VERSION.split("/")
+FINALIZER = "iam.scs.community/keystone"
+USERS = Kind(GROUP, VERSION, "users")
+GROUPS = Kind(GROUP, VERSION, "groups")
+ROLE_ASSIGNMENTS = Kind(GROUP, VERSION, "roleassignments")
+IDENTITY_PROVIDERS = Kind(GROUP, VERSION, "identityproviders")
+ROLEBINDINGS = Kind("rbac.authorization.k8s.io", "v1", "rolebindings")
+RBAC_GROUP = "rbac.authorization.k8s.io"
+KEYSTONE_ROLES = {"tenant-admin": "manager", "member": "member", "viewer": "reader"}
+SOURCE_LABEL = "iam.scs.community/role-assignment"
+SOURCE_NS_LABEL = "iam.scs.community/role-assignment-namespace"
+WAIT_FOR_TENANT = 2.0
+
+
+class NotReady(Exception):
+    """Something this object depends on is missing or not ready yet; retried soon."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    """The tenant a namespace belongs to and its Keystone objects."""
+
+    tenant: str
+    domain_id: str
+    project_id: str
+
+
+async def tenant_scope(client: Client, namespace: str) -> TenantScope:
+    ns = await client.get(NAMESPACES, "", namespace)
+    tenant = ((ns or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+    if not tenant:
+        raise NotReady("NoTenant", f"namespace {namespace} belongs to no tenant (label "
+                                   f"{TENANT_LABEL})")
+    obj = await client.get(TENANTS, "", tenant)
+    status = (obj or {}).get("status") or {}
+    if not status.get("domainID") or not status.get("projectID"):
+        raise NotReady("TenantNotReady", f"tenant {tenant} has no Keystone domain yet")
+    return TenantScope(tenant, status["domainID"], status["projectID"])
+
+
+def login_name(user: dict[str, Any]) -> str:
+    return str((user.get("spec") or {}).get("name") or user["metadata"]["name"])
+
+
+class IamReconciler:
+    """Shared flow: find the tenant, converge, write ``TenantReady``/``Synced``/``Ready``."""
+
+    kind: Kind
+    finalizer = FINALIZER
+
+    def __init__(self, client: Client, identity: IdentityService) -> None:
+        self.client = client
+        self.identity = identity
+
+    async def reconcile(self, obj: dict[str, Any]) -> Result:
+        new = copy.deepcopy(obj)
+        try:
+            scope = await tenant_scope(self.client, obj["metadata"]["namespace"])
+            set_condition(new, "TenantReady", True, "Found", f"tenant {scope.tenant}")
+            message = await self.converge(scope, obj, new)
+        except NotReady as exc:
+            return await self._not_ready(obj, new, exc)
+        except Exception as exc:  # the backend said no or did not answer: say so, retry
+            reason = str(getattr(exc, "reason", type(exc).__name__))
+            set_condition(new, "Synced", False, reason, str(exc))
+            set_condition(new, "Ready", False, reason, str(exc))
+            await self._write(obj, new)
+            raise
+        set_condition(new, "Synced", True, "Synced", message)
+        set_condition(new, "Ready", True, "Ready", message)
+        await self._write(obj, new)
+        return Result()
+
+    async def _not_ready(self, obj: dict[str, Any], new: dict[str, Any],
+                         exc: NotReady) -> Result:
+        target = "TenantReady" if exc.reason in ("NoTenant", "TenantNotReady") else "Synced"
+        set_condition(new, target, False, exc.reason, str(exc))
+        set_condition(new, "Ready", False, exc.reason, str(exc))
+        await self._write(obj, new)
+        return Result(requeue_after=WAIT_FOR_TENANT)
+
+    async def _write(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        new.setdefault("status", {})["observedGeneration"] = old["metadata"].get("generation")
+        if new.get("status") != old.get("status"):
+            await self.client.update_status(self.kind, new)
+
+    async def converge(self, scope: TenantScope, obj: dict[str, Any],
+                       new: dict[str, Any]) -> str:
+        """Bring Keystone (and RBAC) to ``obj``; a one-line summary for the condition."""
+        raise NotImplementedError
+
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        """Remove what ``converge`` created; True once it is gone."""
+        raise NotImplementedError
+
+
+class UserReconciler(IamReconciler):
+    kind = USERS
+
+    async def converge(self, scope: TenantScope, obj: dict[str, Any],
+                       new: dict[str, Any]) -> str:
+        spec = obj.get("spec") or {}
+        user = await self.identity.ensure_user(scope.domain_id, login_name(obj),
+                                               spec.get("email", ""))
+        new["status"]["keystoneID"] = user.id
+        return f"Keystone user {user.name} ({user.id})"
+
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        user_id = (obj.get("status") or {}).get("keystoneID")
+        if user_id:
+            await _ignore_missing(self.identity.delete_user(user_id))
+        return True
+
+
+class GroupReconciler(IamReconciler):
+    kind = GROUPS
+
+    async def converge(self, scope: TenantScope, obj: dict[str, Any],
+                       new: dict[str, Any]) -> str:
+        namespace = obj["metadata"]["namespace"]
+        member_ids = [await self._member_id(scope, namespace, name)
+                      for name in (obj.get("spec") or {}).get("members") or []]
+        group = await self.identity.ensure_group(scope.domain_id, obj["metadata"]["name"],
+                                                 member_ids)
+        new["status"].update(keystoneID=group.id, memberIDs=member_ids)
+        return f"Keystone group {group.name} with {len(member_ids)} member(s)"
+
+    async def _member_id(self, scope: TenantScope, namespace: str, name: str) -> str:
+        user = await self.client.get(USERS, namespace, name)
+        if user is None:
+            raise NotReady("MemberNotFound", f"user {name!r} does not exist in namespace "
+                                             f"{namespace}")
+        # ensure, not status: the member may have been created a moment ago
+        found = await self.identity.ensure_user(scope.domain_id, login_name(user),
+                                                (user.get("spec") or {}).get("email", ""))
+        return found.id
+
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        group_id = (obj.get("status") or {}).get("keystoneID")
+        if group_id:
+            await _ignore_missing(self.identity.delete_group(group_id))
+        return True
+
+
+class RoleAssignmentReconciler(IamReconciler):
+    kind = ROLE_ASSIGNMENTS
+
+    async def converge(self, scope: TenantScope, obj: dict[str, Any],
+                       new: dict[str, Any]) -> str:
+        grant = await self._grant(scope, obj)
+        await self.identity.grant(grant)
+        namespaces = await self._bind(scope, obj)
+        new["status"].update(keystoneRole=grant.role, bindings=namespaces)
+        where = "domain" if grant.domain_id else "default project"
+        return (f"Keystone role {grant.role} on the tenant's {where}; RoleBinding in "
+                f"{len(namespaces)} namespace(s)")
+
+    async def _grant(self, scope: TenantScope, obj: dict[str, Any]) -> RoleGrant:
+        spec = obj["spec"]
+        subject_id = await self._subject_id(obj["metadata"]["namespace"], spec["subject"])
+        role = KEYSTONE_ROLES[spec["role"]]
+        target = ({"domain_id": scope.domain_id} if spec.get("scope") == "tenant"
+                  else {"project_id": scope.project_id})
+        who = {"user_id": subject_id} if spec["subject"]["kind"] == "User" \
+            else {"group_id": subject_id}
+        return RoleGrant(role, **who, **target)
+
+    async def _subject_id(self, namespace: str, subject: dict[str, Any]) -> str:
+        """The subject's Keystone ID, once its own controller has created it."""
+        kind = USERS if subject["kind"] == "User" else GROUPS
+        found = await self.client.get(kind, namespace, subject["name"])
+        keystone_id = ((found or {}).get("status") or {}).get("keystoneID")
+        if not keystone_id:
+            raise NotReady("SubjectNotReady", f"{subject['kind']} {subject['name']!r} is not "
+                                              "in Keystone yet")
+        return str(keystone_id)
+
+    async def _bind(self, scope: TenantScope, obj: dict[str, Any]) -> list[str]:
+        """The RoleBindings this assignment needs, and none it no longer needs."""
+        namespace = obj["metadata"]["namespace"]
+        if obj["spec"].get("scope") == "tenant":
+            targets = sorted(ns["metadata"]["name"] for ns in
+                             await tenant_namespaces(self.client, scope.tenant)
+                             if not ns["metadata"].get("deletionTimestamp"))
+        else:
+            targets = [namespace]
+        desired = {ns: await self._binding(obj, ns) for ns in targets}
+        for ns, binding in desired.items():
+            await self._apply_binding(ns, binding)
+        await self._prune(obj, set(desired))
+        return targets
+
+    async def _binding(self, obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+        source_ns, source = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        subject = obj["spec"]["subject"]
+        if subject["kind"] == "User":
+            user = await self.client.get(USERS, source_ns, subject["name"]) or {}
+            rbac_subject = {"apiGroup": RBAC_GROUP, "kind": "User",
+                            "name": login_name(user) if user else subject["name"]}
+        else:
+            rbac_subject = {"apiGroup": RBAC_GROUP, "kind": "Group", "name": subject["name"]}
+        return {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "RoleBinding",
+                "metadata": {"name": binding_name(source_ns, source, namespace),
+                             "namespace": namespace,
+                             "labels": {SOURCE_LABEL: source, SOURCE_NS_LABEL: source_ns}},
+                "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole",
+                            "name": obj["spec"]["role"]},
+                "subjects": [rbac_subject]}
+
+    async def _apply_binding(self, namespace: str, desired: dict[str, Any]) -> None:
+        name = desired["metadata"]["name"]
+        current = await self.client.get(ROLEBINDINGS, namespace, name)
+        if current is None:
+            await self.client.create(ROLEBINDINGS, desired)
+        elif current.get("roleRef") != desired["roleRef"]:
+            # roleRef is immutable (as in Kubernetes): replace the binding
+            await self.client.delete(ROLEBINDINGS, namespace, name)
+            await self.client.create(ROLEBINDINGS, desired)
+        elif current.get("subjects") != desired["subjects"]:
+            desired["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            await self.client.update(ROLEBINDINGS, desired)
+
+    async def _prune(self, obj: dict[str, Any], keep: set[str]) -> None:
+        for binding in await self._owned_bindings(obj):
+            if binding["metadata"]["namespace"] not in keep:
+                await self.client.delete(ROLEBINDINGS, binding["metadata"]["namespace"],
+                                         binding["metadata"]["name"])
+
+    async def _owned_bindings(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        items, _ = await self.client.list(ROLEBINDINGS)
+        meta = obj["metadata"]
+        return [b for b in items
+                if (b["metadata"].get("labels") or {}).get(SOURCE_LABEL) == meta["name"]
+                and b["metadata"]["labels"].get(SOURCE_NS_LABEL) == meta["namespace"]]
+
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        """Revoke in Keystone (if the tenant still exists) and drop every RoleBinding."""
+        try:
+            scope = await tenant_scope(self.client, obj["metadata"]["namespace"])
+            grant = await self._grant(scope, obj)
+        except NotReady:
+            grant = None  # tenant or subject gone: so is the Keystone assignment
+        if grant is not None:
+            await _ignore_missing(self.identity.revoke(grant))
+        await self._prune(obj, set())
+        return True
+
+
+class IdentityProviderReconciler(IamReconciler):
+    kind = IDENTITY_PROVIDERS
+
+    async def converge(self, scope: TenantScope, obj: dict[str, Any],
+                       new: dict[str, Any]) -> str:
+        spec = obj["spec"]
+        name = idp_name(scope.tenant, obj)
+        await self.identity.ensure_federation(scope.domain_id, name, spec["issuerURL"],
+                                              mapping_rules(spec, scope.domain_id))
+        new["status"]["keystoneID"] = name
+        return (f"Keystone identity provider {name} (protocol openid) for "
+                f"{spec['issuerURL']}")
+
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        name = (obj.get("status") or {}).get("keystoneID")
+        if name:
+            await _ignore_missing(self.identity.delete_federation(name))
+        return True
+
+
+def idp_name(tenant: str, obj: dict[str, Any]) -> str:
+    """Keystone IdP IDs are global: prefix with the tenant so tenants never collide."""
+    return f"{tenant}-{obj['metadata']['name']}"
+
+
+def mapping_rules(spec: dict[str, Any], domain_id: str) -> list[dict[str, object]]:
+    """Every user of the IdP becomes a shadow user of the tenant's domain (the IdP's domain)
+    and joins the tenant's Keystone groups named in the groups claim. Two rules, because
+    Keystone merges what all matching rules yield and a user without groups must still log
+    in."""
+    claims = spec.get("claimMappings") or {}
+    username, groups = claims.get("username", "email"), claims.get("groups", "groups")
+    return [{"local": [{"user": {"name": "{0}"}}],
+             "remote": [{"type": f"OIDC-{username}"}]},
+            {"local": [{"groups": "{0}", "domain": {"id": domain_id}}],
+             "remote": [{"type": f"OIDC-{groups}"}]}]
+
+
+def binding_name(source_ns: str, source: str, namespace: str) -> str:
+    """``scs:iam:NAME`` in its own namespace, ``scs:iam:SOURCE_NS.NAME`` elsewhere."""
+    return f"scs:iam:{source}" if namespace == source_ns else f"scs:iam:{source_ns}.{source}"
+
+
+async def _ignore_missing(call: Any) -> None:
+    try:
+        await call
+    except NotFound:
+        pass
+
+
+def iam_reconcilers(client: Client, identity: IdentityService) -> list[IamReconciler]:
+    return [UserReconciler(client, identity), GroupReconciler(client, identity),
+            RoleAssignmentReconciler(client, identity),
+            IdentityProviderReconciler(client, identity)]

@@ -1,0 +1,394 @@
+"""Onboarding: one Tenant object becomes a working, isolated customer account.
+
+For a Tenant ``acme`` the reconciler converges, step by step and idempotently (every step is
+an ``ensure`` keyed by names, so a retry or a restart never duplicates anything):
+
+1. ``NamespaceReady``   the namespace ``acme`` labelled ``tenancy.scs.community/tenant=acme``
+                        (the tenant-access controller then binds the admins there);
+2. ``DomainReady``      the Keystone domain ``acme`` and its default project ``acme-default``;
+3. ``AdminsReady``      the admins as Keystone users holding ``manager`` (the SCS domain
+                        manager) on the domain — or, with ``spec.federation``, the customer's
+                        IdP mapped so its admins land in a group holding ``manager``;
+4. ``QuotasApplied``    the quotas as unified limits on the default project;
+5. ``CredentialsReady`` an application credential of a service user, as a clouds.yaml in the
+                        Secret ``openstack-credentials`` of the namespace (encrypted at rest).
+
+Each step reports one condition, then ``Ready``. A failing step stops the pass (later steps
+depend on it), says why in its condition and is retried with backoff; the periodic resync
+repeats everything, which recreates what was deleted in Keystone behind our back.
+
+Offboarding is deliberately hard to do by accident: deletion waits in the finalizer until the
+Tenant carries ``tenancy.scs.community/confirm-deletion: <name>``, and refuses while the
+tenant's namespaces still hold Servers unless ``tenancy.scs.community/cascade: "true"`` asks
+to delete them too. Then the backend goes in reverse order, and the namespaces last.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..auth.tenants import TENANT_LABEL
+from ..config import IdentityConfig
+from ..providers.base import NotFound
+from ..providers.identity import AppCredential, Domain, IdentityService, Project, RoleGrant
+from .client import Client, Kind
+from .conditions import condition, set_condition
+from .runtime import Result
+
+log = logging.getLogger("central_api.tenants")
+
+FINALIZER = "tenancy.scs.community/onboarding"
+CONFIRM = "tenancy.scs.community/confirm-deletion"
+CASCADE = "tenancy.scs.community/cascade"
+TENANTS = Kind("tenancy.scs.community", "v1alpha1", "tenants", namespaced=False)
+NAMESPACES = Kind("", "v1", "namespaces", namespaced=False)
+SECRETS = Kind("", "v1", "secrets")
+SERVERS = Kind("iaas.scs.community", "v1alpha1", "servers")
+OWNED_KINDS = (SERVERS,)
+"""What offboarding refuses to delete silently (clusters join when KaaS arrives)."""
+CREDENTIALS_SECRET = "openstack-credentials"  # noqa: S105 - the Secret's name
+CREDENTIAL_ID = "tenancy.scs.community/application-credential-id"
+SERVICE_USER = "scs-provider"
+"""The tenant's own provider identity: owner of the application credential."""
+APP_CREDENTIAL = "scs-central-api"
+ADMINS_GROUP = "tenant-admins"
+"""With federation, admins are shadow users: the IdP mapping puts them in this group."""
+MANAGER_ROLE = "manager"
+QUOTA_LIMITS = {"cores": "compute:cores", "ramMiB": "compute:ram_mib",
+                "instances": "compute:instances", "volumes": "block-storage:volumes",
+                "gigabytes": "block-storage:gigabytes", "floatingIPs": "network:floatingip",
+                "networks": "network:network"}
+"""Tenant quota → Keystone unified limit (service:resource); the rest are Central API's own."""
+STEPS = ("NamespaceReady", "DomainReady", "AdminsReady", "QuotasApplied", "CredentialsReady")
+RETRY_BLOCKED = 2.0
+
+
+def build_identity(config: IdentityConfig) -> IdentityService | None:
+    """The configured identity backend, or None (then no onboarding controllers run)."""
+    if config.type == "none":
+        return None
+    from ..providers.keystone import KeystoneIdentity
+
+    service: IdentityService = KeystoneIdentity(config.auth(), config.region)
+    return service
+
+
+def quota_limits(quotas: dict[str, Any]) -> dict[str, int]:
+    """The unified limits for ``spec.quotas``; unset quotas are not limited in Keystone."""
+    return {limit: int(quotas[field]) for field, limit in QUOTA_LIMITS.items()
+            if quotas.get(field) is not None}
+
+
+def project_name(tenant: str) -> str:
+    return f"{tenant}-default"
+
+
+async def tenant_namespaces(client: Client, tenant: str) -> list[dict[str, Any]]:
+    """Every namespace labelled as the tenant's (the label is the ownership record)."""
+    items, _ = await client.list(NAMESPACES)
+    return [ns for ns in items if (ns["metadata"].get("labels") or {}).get(TENANT_LABEL)
+            == tenant]
+
+
+class StepFailed(Exception):
+    """A step could not complete; ``retry`` asks for backoff (the backend may come back)."""
+
+    def __init__(self, reason: str, message: str, retry: bool = True) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry = retry
+
+
+@dataclass
+class Pass:
+    """What one reconcile pass learned so far; later steps use earlier results."""
+
+    tenant: dict[str, Any]
+    new: dict[str, Any]
+    domain: Domain | None = None
+    project: Project | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.tenant["metadata"]["name"])
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.tenant.get("spec") or {})
+
+
+class TenantReconciler:
+    kind = TENANTS
+    finalizer = FINALIZER
+
+    def __init__(self, client: Client, identity: IdentityService, region: str = "") -> None:
+        self.client = client
+        self.identity = identity
+        self.region = region
+
+    # -- reconcile -----------------------------------------------------------------------
+    async def reconcile(self, obj: dict[str, Any]) -> Result:
+        run = Pass(obj, copy.deepcopy(obj))
+        steps: list[Callable[[Pass], Awaitable[str]]] = [
+            self._namespace, self._domain, self._admins, self._quotas, self._credentials]
+        for type_, step in zip(STEPS, steps, strict=True):
+            try:
+                message = await step(run)
+            except StepFailed as exc:
+                return await self._failed(obj, run, type_, exc)
+            except Exception as exc:  # an unexpected backend error is a condition too
+                failed = StepFailed(getattr(exc, "reason", type(exc).__name__), str(exc))
+                return await self._failed(obj, run, type_, failed)
+            set_condition(run.new, type_, True, "Done", message)
+        set_condition(run.new, "Ready", True, "Onboarded", "the tenant is ready to use")
+        await self._write_status(obj, run)
+        return Result()
+
+    async def _failed(self, obj: dict[str, Any], run: Pass, type_: str,
+                      exc: StepFailed) -> Result:
+        """Report the failed step (and that Ready waits for it); retry with backoff."""
+        message = f"{exc}" or exc.reason
+        set_condition(run.new, type_, False, exc.reason, message)
+        set_condition(run.new, "Ready", False, exc.reason, f"{type_}: {message}")
+        await self._write_status(obj, run)
+        if exc.retry:
+            raise exc
+        return Result(requeue_after=RETRY_BLOCKED)
+
+    async def _write_status(self, obj: dict[str, Any], run: Pass) -> None:
+        status = run.new.setdefault("status", {})
+        status["observedGeneration"] = obj["metadata"].get("generation")
+        if run.domain is not None:
+            status["domainID"] = run.domain.id
+        if run.project is not None:
+            status["projectID"] = run.project.id
+        status["namespaces"] = sorted(ns["metadata"]["name"] for ns in
+                                      await tenant_namespaces(self.client, run.name))
+        if status != (obj.get("status") or {}):
+            await self.client.update_status(TENANTS, run.new)
+
+    # -- steps ---------------------------------------------------------------------------
+    async def _namespace(self, run: Pass) -> str:
+        """The default namespace; a same-named namespace of someone else is never taken."""
+        current = await self.client.get(NAMESPACES, "", run.name)
+        if current is None:
+            await self.client.create(NAMESPACES, {
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": run.name, "labels": {TENANT_LABEL: run.name}}})
+            return f"namespace {run.name} created"
+        owner = (current["metadata"].get("labels") or {}).get(TENANT_LABEL)
+        if owner != run.name:
+            raise StepFailed("NamespaceTaken", f"namespace {run.name} exists and does not "
+                             f"belong to this tenant (label {TENANT_LABEL}={owner!r})",
+                             retry=False)
+        if current["metadata"].get("deletionTimestamp"):
+            raise StepFailed("NamespaceTerminating", f"namespace {run.name} is being deleted")
+        return f"namespace {run.name}"
+
+    async def _domain(self, run: Pass) -> str:
+        run.domain = await self.identity.ensure_domain(
+            run.name, run.spec.get("displayName") or run.name)
+        run.project = await self.identity.ensure_project(run.domain.id, project_name(run.name))
+        return f"domain {run.name} ({run.domain.id}), project {run.project.name}"
+
+    async def _admins(self, run: Pass) -> str:
+        assert run.domain is not None  # noqa: S101 - set by the previous step
+        admins = list(run.spec.get("admins") or [])
+        if run.spec.get("federation"):
+            return await self._federated_admins(run, run.domain, admins)
+        wanted: set[str] = set()
+        for admin in admins:
+            user = await self.identity.ensure_user(run.domain.id, admin,
+                                                   admin if "@" in admin else "")
+            await self.identity.grant(RoleGrant(MANAGER_ROLE, user_id=user.id,
+                                                domain_id=run.domain.id))
+            wanted.add(user.id)
+        await self._revoke_managers(run.domain, wanted)
+        return f"{len(admins)} admin(s) hold {MANAGER_ROLE} on the domain"
+
+    async def _federated_admins(self, run: Pass, domain: Domain, admins: list[str]) -> str:
+        """Federated admins exist in Keystone only after their first login, so the mapping
+        puts them into a group that holds the role (Keystone's way of pre-authorising)."""
+        federation = run.spec["federation"]
+        group = await self.identity.ensure_group(domain.id, ADMINS_GROUP, [])
+        await self.identity.grant(RoleGrant(MANAGER_ROLE, group_id=group.id,
+                                            domain_id=domain.id))
+        claim = (federation.get("claimMappings") or {}).get("username", "email")
+        rules: list[dict[str, object]] = [{
+            "local": [{"user": {"name": "{0}"}},
+                      {"group": {"name": ADMINS_GROUP, "domain": {"id": domain.id}}}],
+            "remote": [{"type": f"OIDC-{claim}", "any_one_of": admins}]}]
+        await self.identity.ensure_federation(domain.id, run.name, federation["issuerURL"],
+                                              rules)
+        return f"{len(admins)} federated admin(s) from {federation['issuerURL']}"
+
+    async def _revoke_managers(self, domain: Domain, wanted: set[str]) -> None:
+        """An admin removed from the spec loses the domain-manager role (not the user)."""
+        for grant in await self.identity.grants(domain.id):
+            if (grant.role == MANAGER_ROLE and grant.user_id and grant.domain_id == domain.id
+                    and grant.user_id not in wanted):
+                await self.identity.revoke(grant)
+
+    async def _quotas(self, run: Pass) -> str:
+        assert run.project is not None  # noqa: S101 - set by an earlier step
+        limits = quota_limits(run.spec.get("quotas") or {})
+        await self.identity.set_limits(run.project.id, limits)
+        return f"{len(limits)} limit(s) on project {run.project.name}"
+
+    async def _credentials(self, run: Pass) -> str:
+        """Keystone shows a credential's secret only once: the Secret is its only copy, so a
+        lost Secret means a new credential (the old one is deleted, never left dangling)."""
+        assert run.domain is not None and run.project is not None  # noqa: S101
+        user = await self.identity.ensure_user(run.domain.id, SERVICE_USER)
+        await self.identity.grant(RoleGrant("member", user_id=user.id,
+                                            project_id=run.project.id))
+        secret = await self.client.get(SECRETS, run.name, CREDENTIALS_SECRET)
+        credential = await self.identity.ensure_app_credential(user.id, run.project.id,
+                                                               APP_CREDENTIAL)
+        if not credential.secret and _credential_id(secret) != credential.id:
+            await self.identity.delete_app_credential(user.id, credential.id)
+            credential = await self.identity.ensure_app_credential(user.id, run.project.id,
+                                                                   APP_CREDENTIAL)
+        if credential.secret:
+            await self._store_credential(run, secret, credential)
+        return f"application credential {credential.id} in Secret {CREDENTIALS_SECRET}"
+
+    async def _store_credential(self, run: Pass, current: dict[str, Any] | None,
+                                credential: AppCredential) -> None:
+        desired = credentials_secret(run.name, credential, self.region)
+        if current is None:
+            await self.client.create(SECRETS, desired)
+            return
+        desired["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        await self.client.update(SECRETS, desired)
+
+    # -- offboarding ---------------------------------------------------------------------
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        name = obj["metadata"]["name"]
+        annotations = obj["metadata"].get("annotations") or {}
+        if annotations.get(CONFIRM) != name:
+            await self._block(obj, "ConfirmationRequired",
+                              f"deleting tenant {name} removes its Keystone domain, users and "
+                              f"namespaces; confirm with: kubectl annotate tenant {name} "
+                              f"{CONFIRM}={name}")
+            return False
+        owned = await self._owned(name)
+        if owned:
+            if annotations.get(CASCADE) != "true":
+                await self._block(obj, "ResourcesRemain",
+                                  f"the tenant still owns {', '.join(owned)}; delete them "
+                                  f"first or annotate {CASCADE}=true to delete them too")
+                return False
+            await self._delete_owned(name)
+            await self._block(obj, "DeletingResources", f"deleting {', '.join(owned)}",
+                              blocked=False)
+            return False
+        await self._remove_backend(obj)
+        return await self._remove_namespaces(name)
+
+    async def _block(self, obj: dict[str, Any], reason: str, message: str,
+                     blocked: bool = True) -> None:
+        new = copy.deepcopy(obj)
+        set_condition(new, "DeletionBlocked", blocked, reason, message)
+        set_condition(new, "Ready", False, "Deleting", message)
+        if new.get("status") != obj.get("status"):
+            await self.client.update_status(TENANTS, new)
+
+    async def _owned(self, tenant: str) -> list[str]:
+        """``"2 servers in acme"``-style descriptions of what the tenant still holds."""
+        found = []
+        for ns in await tenant_namespaces(self.client, tenant):
+            namespace = ns["metadata"]["name"]
+            for kind in OWNED_KINDS:
+                count = len(await _list_or_empty(self.client, kind, namespace))
+                if count:
+                    found.append(f"{count} {kind.plural} in {namespace}")
+        return found
+
+    async def _delete_owned(self, tenant: str) -> None:
+        for ns in await tenant_namespaces(self.client, tenant):
+            namespace = ns["metadata"]["name"]
+            for kind in OWNED_KINDS:
+                for item in await _list_or_empty(self.client, kind, namespace):
+                    if not item["metadata"].get("deletionTimestamp"):
+                        await self.client.delete(kind, namespace, item["metadata"]["name"])
+
+    async def _remove_backend(self, obj: dict[str, Any]) -> None:
+        """Reverse order of onboarding; deleting the domain takes its users, groups and
+        their credentials with it. Missing objects count as removed."""
+        name = obj["metadata"]["name"]
+        status = obj.get("status") or {}
+        await self.client.delete(SECRETS, name, CREDENTIALS_SECRET)
+        domain_id = status.get("domainID") or ""
+        project_id = status.get("projectID") or ""
+        if not domain_id and condition(obj, "DomainReady") is None:
+            return  # the domain step never ran: nothing was created in Keystone
+        if not domain_id:
+            domain_id = (await self.identity.ensure_domain(name, name)).id
+        if project_id:
+            await _ignore_missing(self.identity.set_limits(project_id, {}))
+            await _ignore_missing(self.identity.delete_project(project_id))
+        if (obj.get("spec") or {}).get("federation"):
+            await _ignore_missing(self.identity.delete_federation(name))
+        await _ignore_missing(self.identity.delete_domain(domain_id))
+
+    async def _remove_namespaces(self, tenant: str) -> bool:
+        """True once every namespace of the tenant is gone (their finalizers may take a
+        while: the garbage collector empties them first)."""
+        remaining = await tenant_namespaces(self.client, tenant)
+        for ns in remaining:
+            if not ns["metadata"].get("deletionTimestamp"):
+                await self.client.delete(NAMESPACES, "", ns["metadata"]["name"])
+        return not remaining
+
+
+def credentials_secret(tenant: str, credential: AppCredential, region: str
+                       ) -> dict[str, Any]:
+    """A Secret with a clouds.yaml for the tenant's own tools (cloud name = tenant)."""
+    auth = dict(credential.auth)
+    auth.setdefault("application_credential_id", credential.id)
+    auth.setdefault("application_credential_secret", credential.secret)
+    cloud: dict[str, Any] = {"auth_type": "v3applicationcredential", "auth": auth,
+                             "identity_api_version": 3}
+    if region:
+        cloud["region_name"] = region
+    clouds = yaml.safe_dump({"clouds": {tenant: cloud}}, sort_keys=False)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": CREDENTIALS_SECRET, "namespace": tenant,
+                         "annotations": {CREDENTIAL_ID: credential.id}},
+            "data": {"clouds.yaml": base64.b64encode(clouds.encode()).decode()}}
+
+
+def _credential_id(secret: dict[str, Any] | None) -> str:
+    if secret is None:
+        return ""
+    return str((secret["metadata"].get("annotations") or {}).get(CREDENTIAL_ID, ""))
+
+
+async def _list_or_empty(client: Client, kind: Kind, namespace: str) -> list[dict[str, Any]]:
+    """Objects of a kind that may not be served at all (an operator offering no IaaS)."""
+    from ..server.errors import ApiError
+
+    try:
+        items, _ = await client.list(kind, namespace)
+    except LookupError:  # LocalClient: the kind is not in the catalog
+        return []
+    except ApiError as exc:  # HttpClient: the API does not serve it
+        if exc.code == 404:
+            return []
+        raise
+    return items
+
+
+async def _ignore_missing(call: Awaitable[None]) -> None:
+    try:
+        await call
+    except NotFound:
+        pass

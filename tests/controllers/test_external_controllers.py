@@ -1,0 +1,68 @@
+"""``controllers: external``: the API server runs no IaaS controllers, and ``scs controllers``
+as a separate process reconciles through the public API with its own sandbox store."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from central_api.providers.sandbox import inventory
+from central_api.store.sqlite import SqliteStore
+from tests.controllers.conftest import REPO, Launcher, network, write_config
+
+pytestmark = pytest.mark.slow
+
+NETWORK = """apiVersion: iaas.scs.community/v1alpha1
+kind: Network
+metadata: {name: outside, namespace: default}
+spec: {description: reconciled by a separate process}
+"""
+
+
+def test_a_separate_scs_controllers_process_reconciles_what_an_external_mode_server_serves(
+        launch: Launcher, tmp_path: Path) -> None:
+    cluster = launch.start({"controllers": "external"})
+    cluster.kubectl("apply", "-f", "-", input=NETWORK)
+    time.sleep(2.0)
+    untouched = cluster.get("networks", "default", "outside")
+    assert untouched is not None
+    assert not untouched.get("status", {}).get("conditions"), untouched.get("status")
+    assert not untouched["metadata"].get("finalizers"), untouched["metadata"]
+    assert cluster.metric("scs_controller_leader") == 0.0
+
+    sandbox_db = tmp_path / "sandbox.db"
+    config = write_config(tmp_path / "controllers.yaml", {"providers": {"iaas": {
+        "type": "sandbox", "speed": 10, "store": f"sqlite:///{sandbox_db}"}}})
+    log = (tmp_path / "controllers.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "central_api.cli", "controllers",
+                             "--kubeconfig", str(cluster.server.kubeconfig),
+                             "--config", str(config), "--log-level", "warning"],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ready = cluster.wait_ready("networks", "default", "outside", timeout=20)
+        assert ready["status"]["provider"] == "sandbox (simulated)"
+        cluster.create("default", network("later"))
+        cluster.wait_ready("networks", "default", "later", timeout=10)
+    finally:
+        proc.terminate()
+        try:
+            code = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("scs controllers did not stop on SIGTERM")
+        log.close()
+    assert proc.poll() is not None and code is not None
+
+    store = SqliteStore(sandbox_db)
+    try:
+        networks = asyncio.run(inventory(store))["Network"]
+    finally:
+        store.close()
+    assert {n["ownerUID"] for n in networks} == {
+        ready["metadata"]["uid"], cluster.get("networks", "default", "later")["metadata"]["uid"]}

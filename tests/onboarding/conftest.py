@@ -1,0 +1,167 @@
+"""Harness for the onboarding suite: a real ``scs serve`` wired to the real Keystone fixture.
+
+The server runs with ``identity: {type: keystone, ...}`` (the bootstrap admin of the test
+Keystone), ``resyncSeconds: 2`` so drift repair is observable quickly, IaaS served without a
+provider (Servers only need to exist for the offboarding safeguards) and IAM enabled.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+
+from tests.keystone import KeystoneServer
+from tests.server import ScsServer
+
+T = TypeVar("T")
+TENANCY = "/apis/tenancy.scs.community/v1alpha1"
+IAM = "/apis/iam.scs.community/v1alpha1"
+IAAS = "/apis/iaas.scs.community/v1alpha1"
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.3,
+               what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def identity_config(keystone: KeystoneServer) -> dict[str, Any]:
+    return {"services": ["tenancy", "iaas", "iam"], "resyncSeconds": 2,
+            "providers": {"iaas": {"type": "none"}},
+            "identity": {"type": "keystone", "authURL": keystone.auth_url,
+                         "username": "admin", "password": keystone.admin_password,
+                         "userDomain": "Default", "project": "admin",
+                         "projectDomain": "Default", "region": keystone.region}}
+
+
+class Api:
+    """One ``scs serve`` with identity configured, and admin HTTPS calls against it."""
+
+    def __init__(self, keystone: KeystoneServer, workdir: Path) -> None:
+        config = workdir / "config.yaml"
+        config.write_text(yaml.safe_dump(identity_config(keystone)))
+        self.keystone = keystone
+        self.server = ScsServer(data_dir=workdir / "data",
+                                extra_args=["--config", str(config)])
+        (workdir / "data").mkdir()
+        self._http: httpx.Client | None = None
+
+    def start(self) -> Api:
+        self.server.start()
+        self._http = None
+        return self
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.server.url, timeout=30,
+                                      verify=str(self.server.ca_file),
+                                      headers={"Authorization": f"Bearer {self.server.token}"})
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        self.server.cleanup()
+
+    # -- objects -------------------------------------------------------------------------
+    def get(self, path: str) -> dict[str, Any] | None:
+        response = self.http.get(path)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(path, json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.patch(path, json=body,
+                                   headers={"Content-Type": "application/merge-patch+json"})
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def delete(self, path: str) -> None:
+        response = self.http.delete(path)
+        assert response.status_code in (200, 202), response.text
+
+    # -- tenants -------------------------------------------------------------------------
+    def tenant(self, name: str) -> dict[str, Any] | None:
+        return self.get(f"{TENANCY}/tenants/{name}")
+
+    def onboard(self, name: str, admins: list[str], **spec: Any) -> dict[str, Any]:
+        return self.create(f"{TENANCY}/tenants", {
+            "apiVersion": "tenancy.scs.community/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": name},
+            "spec": {"displayName": f"Customer {name}", "admins": admins, **spec}})
+
+    def wait_condition(self, path: str, type_: str, status: str = "True",
+                       timeout: float = 90) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            current = self.get(path)
+            found = condition(current, type_)
+            return current if found and found["status"] == status else None
+
+        try:
+            return eventually(check, timeout, what=f"{path} {type_}={status}")
+        except pytest.fail.Exception:
+            pytest.fail(f"{path}: no {type_}={status} after {timeout}s; status "
+                        f"{(self.get(path) or {}).get('status')}\nserver log:\n"
+                        f"{self.server.log_tail(20)}\nkeystone:\n{self.keystone.log_tail(10)}")
+
+    def wait_ready(self, name: str, timeout: float = 90) -> dict[str, Any]:
+        return self.wait_condition(f"{TENANCY}/tenants/{name}", "Ready", timeout=timeout)
+
+    def clouds_yaml(self, namespace: str) -> dict[str, Any]:
+        secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/openstack-credentials")
+        assert secret is not None, "the credentials Secret is missing"
+        return dict(yaml.safe_load(base64.b64decode(secret["data"]["clouds.yaml"])))
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for entry in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if entry.get("type") == type_:
+            return dict(entry)
+    return None
+
+
+@pytest.fixture(scope="module")
+def api(keystone: KeystoneServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One server for the module's tests; each test onboards its own tenant."""
+    started = Api(keystone, tmp_path_factory.mktemp("onboarding")).start()
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture
+def conn(keystone: KeystoneServer) -> Iterator[Any]:
+    """openstacksdk as the Keystone admin: the independent view of what onboarding did."""
+    connection = keystone.connection()
+    try:
+        yield connection
+    finally:
+        connection.close()

@@ -7,7 +7,7 @@ resyncSeconds: 30                # reconcile everything this often: repairs back
 providers:
   iaas:
     type: sandbox                # the default: a simulated cloud in the server's own store
-    speed: 1.0                   # sandbox only: 0 makes lifecycles instant
+    speed: 1.0                   # sandbox only: delays are divided by it; 0 = instant
   # iaas: {type: openstack, cloudsYaml: /etc/scs/clouds.yaml, cloud: scs}
 identity:                        # Keystone for tenant onboarding and IAM (default: none)
   type: keystone
@@ -42,7 +42,8 @@ class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: Literal["sandbox", "openstack", "none"] = "sandbox"
-    speed: float = Field(1.0, ge=0, description="Sandbox: multiplier of simulated delays.")
+    speed: float = Field(1.0, ge=0, description="Sandbox: simulated delays are divided by "
+                                                "this (2 = twice as fast, 0 = instant).")
     store: str = Field("", description="Sandbox in `scs controllers`: its own store URL.")
     clouds_yaml: str = Field("", alias="cloudsYaml")
     cloud: str = ""
@@ -120,6 +121,7 @@ def load_config(path: Path | None) -> Config:
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"cannot read config {path}: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in exc.errors())
+        problems = "; ".join(
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise ValueError(f"invalid config {path}: {problems}") from None

@@ -173,7 +173,14 @@ class IaasReconciler:
         if backend is None:
             return True
         if backend.state != "DELETING":
-            await service.delete(scope, backend)
+            try:
+                await service.delete(scope, backend)
+            except ProviderError as exc:  # e.g. a network that still has subnets
+                new = copy.deepcopy(obj)
+                set_condition(new, "Ready", False, f"Deletion{exc.reason}",
+                              self._labelled(f"deletion waits: {exc}"))
+                await self._write_status(obj, new)
+                raise
         return False
 
 

@@ -688,8 +688,22 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
         await asyncio.wait_for(done.wait(), max(1.0, deadline - time.monotonic()))
     except TimeoutError:
         pass
-    finished = max(ready.values(), default=started)
+    watch_ended = watch_task.done()  # e.g. disconnected for falling 10,000 events behind
     watch_task.cancel()
+    # The watch gives the timing; the final state comes from a paginated list.
+    listed_ready, token = 0, ""
+    while True:
+        page = await conn.json("GET", SERVERS.format(ns="recon") + "?limit=500"
+                               + (f"&continue={token}" if token else ""))
+        listed_ready += sum(1 for item in page["items"] if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (item.get("status") or {}).get("conditions") or []))
+        token = page["metadata"].get("continue", "")
+        if not token:
+            break
+    finished = max(ready.values(), default=started)
+    if listed_ready > len(ready):  # the watch missed some: count them at the deadline
+        finished = time.monotonic()
     peak = await sampler.stop()
     for c in conns:
         c.close()
@@ -697,9 +711,11 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
     conn.close()
     elapsed = finished - started
     return {"servers": n, "applied": applied_count[0], "apply_seconds": round(applied, 2),
-            "apply_rate": round(applied_count[0] / applied, 1), "ready": len(ready),
-            "ready_seconds": round(elapsed, 2),
-            "ready_rate": round(len(ready) / elapsed, 1) if elapsed > 0 else 0,
+            "apply_rate": round(applied_count[0] / applied, 1),
+            "ready": max(listed_ready, len(ready)), "ready_seen_by_watch": len(ready),
+            "watch_ended_early": watch_ended, "ready_seconds": round(elapsed, 2),
+            "ready_rate": round(max(listed_ready, len(ready)) / elapsed, 1)
+            if elapsed > 0 else 0,
             "peak_rss_mib": peak, "rss_after_mib": rss_mib(pid),
             "timed_out": len(ready) < n}
 
@@ -749,7 +765,7 @@ def _fmt(value: Any) -> str:
 
 def markdown(report: Report, meta: dict[str, Any]) -> str:
     lines = [f"# Benchmark results {meta['started']}{' (quick)' if meta['quick'] else ''}", "",
-             f"Machine: {meta['machine']}", "",
+             f"Machine: {meta['machine']}", "", f"Source: {meta.get('source', '')}", "",
              "| benchmark | metric | value | baseline | ratio | target | met |",
              "|---|---|---:|---:|---:|---|---|"]
     for row in report.rows:
@@ -775,6 +791,20 @@ def machine() -> str:
             f"{platform.release()}, Python {platform.python_version()}")
 
 
+def source_version() -> str:
+    """The commit measured, and whether central_api/ had uncommitted changes (read-only git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                                capture_output=True, text=True, timeout=10,
+                                check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "central_api"],
+                               cwd=REPO, capture_output=True, text=True, timeout=10,
+                               check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return f"{commit or 'unknown'}{' + uncommitted central_api changes' if dirty else ''}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -791,6 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     meta: dict[str, Any] = {"started": stamp, "quick": args.quick, "machine": machine(),
+                            "source": source_version(),
             "sizes": sizes.__dict__}
     report = Report()
     names = args.only or list(BENCHMARKS)

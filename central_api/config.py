@@ -14,6 +14,7 @@ identity:                        # Keystone for tenant onboarding and IAM (defau
   authURL: https://keystone.example:5000/v3
   username: scs-central-api      # needs the admin role (creates domains and limits)
   passwordFile: /etc/scs/keystone-password
+  systemScope: true              # a system-scoped admin token (needed for unified limits)
   region: RegionOne
 ```
 """
@@ -68,6 +69,10 @@ class IdentityConfig(BaseModel):
     user_domain: str = Field("Default", alias="userDomain")
     project: str = "admin"
     project_domain: str = Field("Default", alias="projectDomain")
+    system_scope: bool = Field(False, alias="systemScope",
+                               description="Use a system-scoped token (system: all) instead "
+                                           "of the project; Keystone lists other projects' "
+                                           "unified limits only for system scope.")
     region: str = "RegionOne"
 
     def model_post_init(self, __context: Any) -> None:
@@ -78,8 +83,11 @@ class IdentityConfig(BaseModel):
         """A keystoneauth ``password`` auth block (what clouds.yaml calls ``auth``)."""
         password = self.password or (Path(self.password_file).read_text().strip()
                                      if self.password_file else "")
-        return {"auth_url": self.auth_url, "username": self.username, "password": password,
-                "user_domain_name": self.user_domain, "project_name": self.project,
+        auth = {"auth_url": self.auth_url, "username": self.username, "password": password,
+                "user_domain_name": self.user_domain}
+        if self.system_scope:
+            return {**auth, "system_scope": "all"}
+        return {**auth, "project_name": self.project,
                 "project_domain_name": self.project_domain}
 
 

@@ -262,8 +262,12 @@ enforcement_model = flat
 """)
 
     def _manage(self, *args: str) -> str:
-        return _run(["keystone-manage", "--config-file", str(self.config_file), *args],
-                    f"keystone-manage {args[0]}", timeout=300)
+        try:
+            return _run(["keystone-manage", "--config-file", str(self.config_file), *args],
+                        f"keystone-manage {args[0]}", timeout=300)
+        except KeystoneError as exc:
+            # keystone-manage logs its real error to the log file, not to stderr.
+            raise KeystoneError(f"{exc}\n{self.log_tail(15)}") from None
 
     def _bootstrap(self) -> None:
         import grp

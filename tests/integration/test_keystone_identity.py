@@ -45,6 +45,12 @@ def identity(keystone: KeystoneServer) -> KeystoneIdentity:
     return KeystoneIdentity(keystone.admin_auth, timeout=30)
 
 
+def assign(conn: Any, target: str, actor: str, role: str) -> int:
+    """PUT a role assignment and return Keystone's status (openstacksdk's assign_* helpers
+    swallow refusals, so they cannot show that the policy said no)."""
+    return int(conn.identity.put(f"{target}{actor}/roles/{role}").status_code)
+
+
 def role_id(admin: Any, role: str) -> str:
     return next(iter(admin.identity.roles(name=role))).id
 
@@ -179,7 +185,7 @@ def test_application_credential_authenticates(identity: KeystoneIdentity, admin:
     assert list(admin.identity.application_credentials(user.id)) == []
     conn = openstack.connect(auth=dict(cred.auth), auth_type="v3applicationcredential",
                              load_yaml_config=False, load_envvars=False)
-    with pytest.raises(Exception, match="(?i)unauthorized|401"):
+    with pytest.raises(Exception, match="(?i)unauthorized|401|could not find"):
         conn.session.get_token()
     run(identity.delete_domain(domain.id))
 
@@ -274,25 +280,35 @@ def test_domain_manager_policy(keystone: KeystoneServer, identity: KeystoneIdent
     project = ident.create_project(domain_id=dom_a.id, name="a-project")
     group = ident.create_group(domain_id=dom_a.id, name="a-group")
     ident.add_user_to_group(new_user, group)
-    ident.assign_project_role_to_user(project, new_user, roles["member"])
-    ident.assign_domain_role_to_group(dom_a.id, group, roles["reader"])
+    assert assign(conn, f"/projects/{project.id}", f"/users/{new_user.id}",
+                  roles["member"]) == 204
+    assert assign(conn, f"/domains/{dom_a.id}", f"/groups/{group.id}", roles["reader"]) == 204
+    assert assign(conn, f"/domains/{dom_a.id}", f"/users/{new_user.id}",
+                  roles["manager"]) == 204
     assert ident.validate_user_has_project_role(project, new_user, roles["member"])
     assert {u.id for u in ident.users(domain_id=dom_a.id)} == {mgr.id, new_user.id}
     assert ident.get_domain(dom_a.id).id == dom_a.id
     ident.unassign_project_role_from_user(project, new_user, roles["member"])
 
     # never admin, not even inside A
-    with pytest.raises(os_exc.ForbiddenException):
-        ident.assign_project_role_to_user(project, new_user, roles["admin"])
-    with pytest.raises(os_exc.ForbiddenException):
-        ident.assign_domain_role_to_user(dom_a.id, new_user, roles["admin"])
+    assert assign(conn, f"/projects/{project.id}", f"/users/{new_user.id}",
+                  roles["admin"]) == 403
+    assert assign(conn, f"/domains/{dom_a.id}", f"/users/{new_user.id}", roles["admin"]) == 403
+    assert assign(conn, f"/domains/{dom_a.id}", f"/groups/{group.id}", roles["admin"]) == 403
     # never domain B: not readable, not writable, no cross-domain grants
     with pytest.raises(os_exc.ForbiddenException):
         ident.get_domain(dom_b.id)
-    with pytest.raises(os_exc.ForbiddenException):
-        list(ident.users(domain_id=dom_b.id))
-    with pytest.raises(os_exc.ForbiddenException):
-        list(ident.projects(domain_id=dom_b.id))
+    # Keystone answers some lists for another domain with 403 and others (users) with the
+    # token's domain filter applied, i.e. an empty list: either way nothing of B is seen.
+    for listing in (lambda: ident.users(domain_id=dom_b.id),
+                    lambda: ident.projects(domain_id=dom_b.id),
+                    lambda: ident.groups(domain_id=dom_b.id),
+                    lambda: ident.role_assignments(scope_domain_id=dom_b.id),
+                    lambda: ident.role_assignments(scope_project_id=project_b.id)):
+        try:
+            assert list(listing()) == []
+        except os_exc.ForbiddenException:
+            pass
     with pytest.raises(os_exc.ForbiddenException):
         ident.get_user(user_b.id)
     with pytest.raises(os_exc.ForbiddenException):
@@ -303,10 +319,14 @@ def test_domain_manager_policy(keystone: KeystoneServer, identity: KeystoneIdent
         ident.create_project(domain_id=dom_b.id, name="intruder")
     with pytest.raises(os_exc.ForbiddenException):
         ident.delete_user(user_b.id)
-    with pytest.raises(os_exc.ForbiddenException):
-        ident.assign_project_role_to_user(project_b.id, new_user, roles["member"])
-    with pytest.raises(os_exc.ForbiddenException):
-        ident.assign_project_role_to_user(project, user_b.id, roles["member"])
+    assert assign(conn, f"/projects/{project_b.id}", f"/users/{new_user.id}",
+                  roles["member"]) == 403
+    assert assign(conn, f"/projects/{project.id}", f"/users/{user_b.id}",
+                  roles["member"]) == 403
+    assert assign(conn, f"/domains/{dom_b.id}", f"/users/{new_user.id}",
+                  roles["member"]) == 403
+    assert not [a for a in admin.identity.role_assignments(user_id=new_user.id)
+                if a.role["id"] == roles["admin"]]
     # no new domains or roles
     with pytest.raises(os_exc.ForbiddenException):
         ident.create_domain(name=name("rogue"))

@@ -50,8 +50,8 @@ def identity_config(keystone: KeystoneServer) -> dict[str, Any]:
             "providers": {"iaas": {"type": "none"}},
             "identity": {"type": "keystone", "authURL": keystone.auth_url,
                          "username": "admin", "password": keystone.admin_password,
-                         "userDomain": "Default", "project": "admin",
-                         "projectDomain": "Default", "region": keystone.region}}
+                         "userDomain": "Default", "systemScope": True,
+                         "region": keystone.region}}
 
 
 class Api:
@@ -160,7 +160,7 @@ def api(keystone: KeystoneServer, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.fixture
 def conn(keystone: KeystoneServer) -> Iterator[Any]:
     """openstacksdk as the Keystone admin: the independent view of what onboarding did."""
-    connection = keystone.connection()
+    connection = keystone.connection(keystone.system_auth)
     try:
         yield connection
     finally:

@@ -190,7 +190,7 @@ def test_keystone_outage_is_reported_and_heals_without_duplicates(
         keystone.start()
     api.wait_ready(name, timeout=120)
 
-    conn = keystone.connection()
+    conn = keystone.connection(keystone.system_auth)
     domains = [d for d in conn.identity.domains() if d.name == name]
     assert len(domains) == 1
     users = [u for u in conn.identity.users(domain_id=domains[0].id)

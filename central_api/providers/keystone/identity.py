@@ -30,10 +30,12 @@ gets nothing, which is the safe default for a customer-facing quota.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import openstack
+from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 from openstack.connection import Connection
 from openstack.identity.v3._proxy import Proxy as IdentityV3
@@ -237,21 +239,24 @@ class KeystoneIdentity:
         if bool(grant.domain_id) == bool(grant.project_id):
             raise InvalidRequest("a role grant needs exactly one of domain_id and project_id")
 
+    @staticmethod
+    def _assignment_path(grant: RoleGrant, role_id: str) -> str:
+        target = (f"/domains/{grant.domain_id}" if grant.domain_id
+                  else f"/projects/{grant.project_id}")
+        actor = f"/users/{grant.user_id}" if grant.user_id else f"/groups/{grant.group_id}"
+        return f"{target}{actor}/roles/{role_id}"
+
+    # openstacksdk's assign_*/unassign_* role helpers return False instead of raising when
+    # Keystone refuses (403 for a role outside the managed list, 404 for a missing user), so
+    # a refused grant would look like success. The assignment calls are made directly here.
     async def grant(self, grant: RoleGrant) -> None:
         """Assign the role (assigning twice is a no-op in Keystone)."""
         self._check(grant)
 
         def run(conn: Connection) -> None:
-            role = self._role_id(conn, grant.role)
             ident = _v3(conn)
-            if grant.user_id and grant.domain_id:
-                ident.assign_domain_role_to_user(grant.domain_id, grant.user_id, role)
-            elif grant.user_id:
-                ident.assign_project_role_to_user(grant.project_id, grant.user_id, role)
-            elif grant.domain_id:
-                ident.assign_domain_role_to_group(grant.domain_id, grant.group_id, role)
-            else:
-                ident.assign_project_role_to_group(grant.project_id, grant.group_id, role)
+            path = self._assignment_path(grant, self._role_id(conn, grant.role))
+            os_exc.raise_from_response(ident.put(path))
         await self._call(run)
 
     async def revoke(self, grant: RoleGrant) -> None:
@@ -259,22 +264,11 @@ class KeystoneIdentity:
         self._check(grant)
 
         def run(conn: Connection) -> None:
-            role = self._role_id(conn, grant.role)
             ident = _v3(conn)
-            try:
-                if grant.user_id and grant.domain_id:
-                    ident.unassign_domain_role_from_user(grant.domain_id, grant.user_id, role)
-                elif grant.user_id:
-                    ident.unassign_project_role_from_user(grant.project_id, grant.user_id,
-                                                          role)
-                elif grant.domain_id:
-                    ident.unassign_domain_role_from_group(grant.domain_id, grant.group_id,
-                                                          role)
-                else:
-                    ident.unassign_project_role_from_group(grant.project_id, grant.group_id,
-                                                           role)
-            except os_exc.NotFoundException:
-                pass
+            path = self._assignment_path(grant, self._role_id(conn, grant.role))
+            response = ident.delete(path)
+            if response.status_code != 404:
+                os_exc.raise_from_response(response)
         await self._call(run)
 
     async def grants(self, domain_id: str) -> list[RoleGrant]:
@@ -417,20 +411,37 @@ class KeystoneIdentity:
                                      "application credentials for it on its behalf")
             password = secrets.token_urlsafe(32)
             _v3(conn).update_user(user, password=password)
-            as_user = openstack.connect(
-                auth={"auth_url": auth_url, "user_id": user_id, "password": password,
-                      "project_id": project_id},
-                region_name=self.region or None, load_yaml_config=False, load_envvars=False)
-            try:
-                cred = _v3(as_user).create_application_credential(
-                    user_id, name=name, description="SCS Central API provider credential")
-            finally:
-                as_user.close()
+            cred = self._create_as_user(auth_url, user_id, password, project_id, name)
             secret = str(cred.secret or "")
             return AppCredential(id=cred.id, name=name, secret=secret, auth={
                 "auth_url": auth_url, "application_credential_id": cred.id,
                 "application_credential_secret": secret})
         return await self._call(run)
+
+    def _create_as_user(self, auth_url: str, user_id: str, password: str, project_id: str,
+                        name: str) -> Any:
+        """Authenticate as the user and create the credential, retrying a 401 for up to 3 s.
+
+        Changing a password revokes the user's tokens issued up to that moment, and Keystone
+        compares at whole-second precision: a token issued in the same second as the change
+        counts as revoked and the next request answers 401. A moment later it works.
+        """
+        deadline = time.monotonic() + 3.0
+        while True:
+            as_user = openstack.connect(
+                auth={"auth_url": auth_url, "user_id": user_id, "password": password,
+                      "project_id": project_id},
+                region_name=self.region or None, load_yaml_config=False, load_envvars=False)
+            try:
+                return _v3(as_user).create_application_credential(
+                    user_id, name=name, description="SCS Central API provider credential")
+            except (os_exc.HttpException, ks_exc.Unauthorized) as exc:
+                status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
+                if status != 401 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+            finally:
+                as_user.close()
 
     async def delete_app_credential(self, user_id: str, credential_id: str) -> None:
         def run(conn: Connection) -> None:

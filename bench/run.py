@@ -690,7 +690,10 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
         pass
     watch_ended = watch_task.done()  # e.g. disconnected for falling 10,000 events behind
     watch_task.cancel()
-    # The watch gives the timing; the final state comes from a paginated list.
+    # The watch gives the timing; the final state comes from a paginated list (on a new
+    # connection: the first one has been idle longer than uvicorn's keep-alive timeout).
+    conn.close()
+    conn = await connect(server)
     listed_ready, token = 0, ""
     while True:
         page = await conn.json("GET", SERVERS.format(ns="recon") + "?limit=500"

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -121,36 +119,14 @@ def _ask_list(label: str) -> list[str]:
 
 # -- talking to the API ------------------------------------------------------------------------
 def open_client(kubeconfig: Path | None, context: str) -> HttpClient:
-    """An API client for the kubeconfig kubectl would use, including ``scs login``'s exec
-    plugin (HttpClient itself only knows static tokens and client certificates)."""
-    path = kubeconfig or _default_kubeconfig()
-    client = HttpClient(path, context)
-    token = _exec_token(path, context)
-    if token:
-        client._http.headers["Authorization"] = f"Bearer {token}"
-    client._http.headers["User-Agent"] = "scs-tenant"
-    return client
+    """An API client for the kubeconfig kubectl would use (``scs login``'s included)."""
+    return HttpClient(kubeconfig or _default_kubeconfig(), context, user_agent="scs-tenant")
 
 
 def _default_kubeconfig() -> Path:
     configured = os.environ.get("KUBECONFIG", "")
     first = configured.split(os.pathsep)[0] if configured else ""
     return Path(first) if first else Path.home() / ".kube" / "config"
-
-
-def _exec_token(path: Path, context_name: str) -> str:
-    config = yaml.safe_load(path.read_text()) or {}
-    context_name = context_name or config.get("current-context", "")
-    contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
-    users = {u["name"]: u["user"] for u in config.get("users") or []}
-    user = users.get(contexts.get(context_name, {}).get("user", ""), {})
-    plugin = user.get("exec")
-    if not plugin or user.get("token"):
-        return ""
-    env = {**os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or []}}
-    done = subprocess.run([plugin["command"], *(plugin.get("args") or [])], env=env,
-                          capture_output=True, text=True, check=True, timeout=300)
-    return str(yaml.safe_load(done.stdout)["status"]["token"])
 
 
 async def _onboard(tenant: dict[str, Any], wait: bool, timeout: float,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
+import subprocess  # nosec B404 - runs kubeconfig exec plugins
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -149,8 +151,10 @@ class LocalClient:
 class HttpClient:
     """Any KRM API over HTTPS, configured from a kubeconfig (token or client certificate)."""
 
-    def __init__(self, kubeconfig: Path, context: str = "") -> None:
+    def __init__(self, kubeconfig: Path, context: str = "",
+                 user_agent: str = "scs-controllers") -> None:
         server, verify, headers, cert = _from_kubeconfig(kubeconfig, context)
+        headers["User-Agent"] = user_agent
         self._http = httpx.AsyncClient(base_url=server, verify=verify, headers=headers,
                                        cert=cert, timeout=httpx.Timeout(30, read=None))
 
@@ -250,13 +254,24 @@ def _from_kubeconfig(path: Path, context_name: str
         verify = ssl.create_default_context(cadata=ca)
     elif cluster.get("certificate-authority"):
         verify = ssl.create_default_context(cafile=cluster["certificate-authority"])
-    headers = {"User-Agent": "scs-controllers"}
-    if user.get("token"):
-        headers["Authorization"] = f"Bearer {user['token']}"
+    headers: dict[str, str] = {}
+    token = user.get("token") or (_exec_token(user["exec"]) if user.get("exec") else "")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     cert = None
     if user.get("client-certificate-data") and user.get("client-key-data"):
         cert = _temp_pair(user["client-certificate-data"], user["client-key-data"])
     return cluster["server"], verify, headers, cert
+
+
+def _exec_token(plugin: dict[str, Any]) -> str:
+    """Run a kubeconfig ``exec`` credential plugin (e.g. ``scs token``) like kubectl does.
+
+    The command comes from the user's own kubeconfig, which is as trusted as the user."""
+    env = {**os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or []}}
+    done = subprocess.run([plugin["command"], *(plugin.get("args") or [])], env=env,  # noqa: S603  # nosec B603
+                          capture_output=True, text=True, check=True, timeout=300)
+    return str(json.loads(done.stdout)["status"]["token"])
 
 
 def _named(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -53,7 +53,7 @@ SECRETS = Kind("", "v1", "secrets")
 SERVERS = Kind("iaas.scs.community", "v1alpha1", "servers")
 OWNED_KINDS = (SERVERS,)
 """What offboarding refuses to delete silently (clusters join when KaaS arrives)."""
-CREDENTIALS_SECRET = "openstack-credentials"  # noqa: S105 - the Secret's name
+CREDENTIALS_SECRET = "openstack-credentials"  # noqa: S105  # nosec B105 - a Secret's name
 CREDENTIAL_ID = "tenancy.scs.community/application-credential-id"
 SERVICE_USER = "scs-provider"
 """The tenant's own provider identity: owner of the application credential."""
@@ -78,6 +78,16 @@ def build_identity(config: IdentityConfig) -> IdentityService | None:
 
     service: IdentityService = KeystoneIdentity(config.auth(), config.region)
     return service
+
+
+T = TypeVar("T")
+
+
+def _set(value: T | None, what: str) -> T:
+    """A value an earlier step of the same pass produced (steps run in order)."""
+    if value is None:
+        raise RuntimeError(f"onboarding step ran before the {what} was known")
+    return value
 
 
 def quota_limits(quotas: dict[str, Any]) -> dict[str, int]:
@@ -199,18 +209,18 @@ class TenantReconciler:
         return f"domain {run.name} ({run.domain.id}), project {run.project.name}"
 
     async def _admins(self, run: Pass) -> str:
-        assert run.domain is not None  # noqa: S101 - set by the previous step
+        domain = _set(run.domain, "domain")
         admins = list(run.spec.get("admins") or [])
         if run.spec.get("federation"):
-            return await self._federated_admins(run, run.domain, admins)
+            return await self._federated_admins(run, domain, admins)
         wanted: set[str] = set()
         for admin in admins:
-            user = await self.identity.ensure_user(run.domain.id, admin,
+            user = await self.identity.ensure_user(domain.id, admin,
                                                    admin if "@" in admin else "")
             await self.identity.grant(RoleGrant(MANAGER_ROLE, user_id=user.id,
-                                                domain_id=run.domain.id))
+                                                domain_id=domain.id))
             wanted.add(user.id)
-        await self._revoke_managers(run.domain, wanted)
+        await self._revoke_managers(domain, wanted)
         return f"{len(admins)} admin(s) hold {MANAGER_ROLE} on the domain"
 
     async def _federated_admins(self, run: Pass, domain: Domain, admins: list[str]) -> str:
@@ -237,24 +247,24 @@ class TenantReconciler:
                 await self.identity.revoke(grant)
 
     async def _quotas(self, run: Pass) -> str:
-        assert run.project is not None  # noqa: S101 - set by an earlier step
+        project = _set(run.project, "project")
         limits = quota_limits(run.spec.get("quotas") or {})
-        await self.identity.set_limits(run.project.id, limits)
-        return f"{len(limits)} limit(s) on project {run.project.name}"
+        await self.identity.set_limits(project.id, limits)
+        return f"{len(limits)} limit(s) on project {project.name}"
 
     async def _credentials(self, run: Pass) -> str:
         """Keystone shows a credential's secret only once: the Secret is its only copy, so a
         lost Secret means a new credential (the old one is deleted, never left dangling)."""
-        assert run.domain is not None and run.project is not None  # noqa: S101
-        user = await self.identity.ensure_user(run.domain.id, SERVICE_USER)
+        domain, project = _set(run.domain, "domain"), _set(run.project, "project")
+        user = await self.identity.ensure_user(domain.id, SERVICE_USER)
         await self.identity.grant(RoleGrant("member", user_id=user.id,
-                                            project_id=run.project.id))
+                                            project_id=project.id))
         secret = await self.client.get(SECRETS, run.name, CREDENTIALS_SECRET)
-        credential = await self.identity.ensure_app_credential(user.id, run.project.id,
+        credential = await self.identity.ensure_app_credential(user.id, project.id,
                                                                APP_CREDENTIAL)
         if not credential.secret and _credential_id(secret) != credential.id:
             await self.identity.delete_app_credential(user.id, credential.id)
-            credential = await self.identity.ensure_app_credential(user.id, run.project.id,
+            credential = await self.identity.ensure_app_credential(user.id, project.id,
                                                                    APP_CREDENTIAL)
         if credential.secret:
             await self._store_credential(run, secret, credential)

@@ -435,6 +435,14 @@ class KeystoneIdentity:
             try:
                 return _v3(as_user).create_application_credential(
                     user_id, name=name, description="SCS Central API provider credential")
+            except os_exc.ConflictException:
+                # An earlier attempt created it but its answer (and the secret, which
+                # Keystone shows only once) was lost: replace it.
+                for stale in _v3(as_user).application_credentials(user_id):
+                    if stale.name == name:
+                        _v3(as_user).delete_application_credential(user_id, stale.id)
+                if time.monotonic() > deadline:
+                    raise
             except (os_exc.HttpException, ks_exc.Unauthorized) as exc:
                 status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
                 if status != 401 or time.monotonic() > deadline:

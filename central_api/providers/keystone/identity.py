@@ -400,7 +400,9 @@ class KeystoneIdentity:
         """
         def run(conn: Connection) -> AppCredential:
             auth_url = str(self.auth["auth_url"])
-            for cred in _v3(conn).application_credentials(user_id, name=name):
+            for cred in _v3(conn).application_credentials(user_id):
+                if not _credential_named(cred.name, name):
+                    continue
                 if cred.project_id == project_id:
                     return AppCredential(id=cred.id, name=cred.name or name, auth={
                         "auth_url": auth_url, "application_credential_id": cred.id})
@@ -411,9 +413,12 @@ class KeystoneIdentity:
                                      "application credentials for it on its behalf")
             password = secrets.token_urlsafe(32)
             _v3(conn).update_user(user, password=password)
-            cred = self._create_as_user(auth_url, user_id, password, project_id, name)
+            # A fresh suffix per creation: a credential whose creation answer (and with it the
+            # secret) was lost can never block its replacement with a name clash.
+            unique = f"{name}-{secrets.token_hex(4)}"
+            cred = self._create_as_user(auth_url, user_id, password, project_id, unique)
             secret = str(cred.secret or "")
-            return AppCredential(id=cred.id, name=name, secret=secret, auth={
+            return AppCredential(id=cred.id, name=unique, secret=secret, auth={
                 "auth_url": auth_url, "application_credential_id": cred.id,
                 "application_credential_secret": secret})
         return await self._call(run)
@@ -436,13 +441,12 @@ class KeystoneIdentity:
                 return _v3(as_user).create_application_credential(
                     user_id, name=name, description="SCS Central API provider credential")
             except os_exc.ConflictException:
-                # An earlier attempt created it but its answer (and the secret, which
-                # Keystone shows only once) was lost: replace it.
-                for stale in _v3(as_user).application_credentials(user_id):
-                    if stale.name == name:
-                        _v3(as_user).delete_application_credential(user_id, stale.id)
+                # The request was sent twice (a client-side retry) and the first one stored
+                # it: its secret is lost, so replace it under a new name.
+                self._drop_credential(as_user, user_id, name)
                 if time.monotonic() > deadline:
                     raise
+                name = f"{name.rsplit('-', 1)[0]}-{secrets.token_hex(4)}"
             except (os_exc.HttpException, ks_exc.Unauthorized) as exc:
                 status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
                 if status != 401 or time.monotonic() > deadline:
@@ -450,6 +454,12 @@ class KeystoneIdentity:
                 time.sleep(0.5)
             finally:
                 as_user.close()
+
+    @staticmethod
+    def _drop_credential(conn: Connection, user_id: str, name: str) -> None:
+        for cred in _v3(conn).application_credentials(user_id):
+            if cred.name == name:
+                _v3(conn).delete_application_credential(user_id, cred.id, ignore_missing=True)
 
     async def delete_app_credential(self, user_id: str, credential_id: str) -> None:
         def run(conn: Connection) -> None:
@@ -520,3 +530,8 @@ def _get(fetch: Callable[[], T]) -> T | None:
         return None
 
 
+
+
+def _credential_named(actual: str | None, name: str) -> bool:
+    """Credentials are created as ``<name>-<suffix>`` (see ensure_app_credential)."""
+    return actual is not None and (actual == name or actual.startswith(name + "-"))

@@ -166,9 +166,13 @@ class SqlStore(Store):
         if name is not None:
             where.append("name = ?")
             params.append(name)
-        if after is not None:
-            where.append("(namespace > ? OR (namespace = ? AND name > ?))")
-            params += [after[0], after[0], after[1]]
+        if after is not None:  # written so both databases seek the index, not rescan it
+            if namespace is not None:
+                where.append("name > ?")
+                params.append(after[1])
+            else:
+                where.append("(namespace, name) > (?, ?)")
+                params += [after[0], after[1]]
         if historic:
             where.append(AT_REVISION)
             params += [snapshot, snapshot]

@@ -113,9 +113,13 @@ class ServerService(SandboxService):
             self.require("SecurityGroup", namespace, sg, "server")
         if desired.get("keypairID"):
             self.require("Keypair", namespace, str(desired["keypairID"]), "server")
+        volumes = desired.get("volumeIDs") or []
         me = current["id"] if current else None
-        others = [s for s in self.records.live("Server", namespace) if s["id"] != me]
-        for vid in desired.get("volumeIDs") or []:
+        # Only servers with volumes need the scan of every other server (it dominated
+        # reconcile profiles at thousands of servers per namespace).
+        others = [s for s in self.records.live("Server", namespace)
+                  if s["id"] != me] if volumes else []
+        for vid in volumes:
             self.require("Volume", namespace, vid, "server", active=True)
             holder = next((s["id"] for s in others
                            if vid in (s["desired"].get("volumeIDs") or [])), None)

@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from central_api.store.base import Store
+from tests.polling import poll
 from tests.server import ScsServer
 
 T = TypeVar("T")
@@ -51,16 +52,7 @@ def unique(prefix: str) -> str:
 
 def eventually(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1,
                what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail with the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
+    return poll(check, timeout, interval, what)
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import ssl
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ import psycopg
 import pytest
 
 from tests.pg import PostgresServer
+from tests.polling import poll
 from tests.server import ScsServer
 
 T = TypeVar("T")
@@ -47,15 +47,7 @@ def secret(name: str, **string_data: str) -> dict[str, Any]:
 
 def wait_for(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05,
              what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return poll(check, timeout, interval, what)
 
 
 def tls(server: ScsServer) -> ssl.SSLContext:

@@ -8,7 +8,6 @@ provider (Servers only need to exist for the offboarding safeguards) and IAM ena
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.keystone import KeystoneServer
+from tests.polling import poll
 from tests.server import ScsServer
 
 T = TypeVar("T")
@@ -34,15 +34,7 @@ def unique(prefix: str) -> str:
 
 def eventually(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.3,
                what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
+    return poll(check, timeout, interval, what)
 
 
 def identity_config(keystone: KeystoneServer) -> dict[str, Any]:

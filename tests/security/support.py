@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import ssl
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.polling import poll
 from tests.server import ScsServer
 
 T = TypeVar("T")
@@ -61,15 +61,7 @@ def client(server: ScsServer, token: str | None, **kwargs: Any) -> httpx.Client:
 
 def wait_for(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05,
              what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return poll(check, timeout, interval, what)
 
 
 def created(response: httpx.Response, what: str) -> dict[str, Any]:

@@ -16,6 +16,10 @@ identity:                        # Keystone for tenant onboarding and IAM (defau
   passwordFile: /etc/scs/keystone-password
   systemScope: true              # a system-scoped admin token (needed for unified limits)
   region: RegionOne
+federation:                      # customer IdPs (Tenant.spec.federation, IdentityProviders)
+  enabled: true                  # trust them for Central API login, users as <tenant>:<name>
+  allowPrivateIssuers: false     # true only in labs: lets tenants name non-public IdP hosts
+  caFile: ""                     # CA bundle for tenant IdPs (default: the system's CAs)
 ```
 """
 
@@ -91,6 +95,18 @@ class IdentityConfig(BaseModel):
                 "project_domain_name": self.project_domain}
 
 
+class FederationConfig(BaseModel):
+    """Tenant identity providers trusted for Central API login (see auth/federation.py)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool = True
+    allow_private_issuers: bool = Field(
+        False, alias="allowPrivateIssuers",
+        description="Let tenant IdPs resolve to loopback/private addresses (labs, tests).")
+    ca_file: str = Field("", alias="caFile")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -102,6 +118,7 @@ class Config(BaseModel):
     providers: dict[str, ProviderConfig] = Field(
         default_factory=lambda: {"iaas": ProviderConfig()})
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    federation: FederationConfig = Field(default_factory=FederationConfig)
 
     def model_post_init(self, __context: Any) -> None:
         unknown = sorted(set(self.services) - set(SERVICE_GROUPS))

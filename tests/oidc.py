@@ -25,6 +25,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from central_api.server.bootstrap import DataDir, ensure_ca, ensure_server_cert
 from tests.server import free_port
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc-provider"
@@ -64,14 +65,22 @@ class OidcProvider:
 
     def __init__(self, *, id_token_ttl: int = 300, device_flow: bool = True,
                  issuer: str | None = None, users: dict[str, Any] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, tls: bool = False) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = Path(tempfile.mkdtemp(prefix="scs-oidc-"))
+        self.tls: DataDir | None = None
+        self.verify: str | bool = True
+        if tls:  # its own CA and a certificate for 127.0.0.1, like a customer's https IdP
+            self.tls = DataDir(self.dir / "tls")
+            self.tls.root.mkdir()
+            ensure_ca(self.tls)
+            ensure_server_cert(self.tls, ["127.0.0.1"])
+            self.verify = str(self.tls.ca_cert)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.issuer = issuer or self.url
         self.id_token_ttl = id_token_ttl
         self.device_flow = device_flow
         self.users = USERS if users is None else users
-        self.dir = Path(tempfile.mkdtemp(prefix="scs-oidc-"))
         self.log_path = self.dir / "provider.log"
         self.proc: subprocess.Popen[bytes] | None = None
         # A key the provider publishes in its JWKS (alg PS256, which no client signs with, so
@@ -100,6 +109,8 @@ class OidcProvider:
             "port": self.port, "issuer": self.issuer, "idTokenTtl": self.id_token_ttl,
             "deviceFlow": self.device_flow, "users": self.users, "interval": 1,
             "extraKeys": [self.test_key_jwk()],
+            **({"tls": {"cert": str(self.tls.server_cert), "key": str(self.tls.server_key)}}
+               if self.tls else {}),
         }))
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([node, "server.mjs", str(config)], cwd=PROVIDER_DIR,
@@ -109,7 +120,8 @@ class OidcProvider:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"oidc-provider exited early:\n{self.log_tail()}")
             try:
-                response = httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=1)
+                response = httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=1,
+                                     verify=self.verify)
                 if response.status_code == 200:
                     return self
             except httpx.HTTPError:
@@ -124,12 +136,13 @@ class OidcProvider:
         return self.start()
 
     def discovery(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=5)
+        response = httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=5,
+                             verify=self.verify)
         response.raise_for_status()
         return dict(response.json())
 
     def jwks(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/jwks", timeout=5)
+        response = httpx.get(f"{self.url}/jwks", timeout=5, verify=self.verify)
         response.raise_for_status()
         return dict(response.json())
 
@@ -181,11 +194,12 @@ class _Forms(HTMLParser):
 
 
 def browser_login(start_url: str, username: str, *, user_code: str | None = None,
-                  password: str = "correct horse", max_steps: int = 10) -> httpx.Response:
+                  password: str = "correct horse", max_steps: int = 10,
+                  verify: str | bool = True) -> httpx.Response:
     """Do what a person does in a browser: open ``start_url``, enter the device code if asked,
     confirm it, sign in as ``username``, consent. Returns the last response: the device
     flow's success page, or whatever the redirect URI (e.g. the CLI's loopback) answered."""
-    with httpx.Client(follow_redirects=True, timeout=10) as browser:
+    with httpx.Client(follow_redirects=True, timeout=10, verify=verify) as browser:
         response = browser.get(start_url)
         for _ in range(max_steps):
             page = _Forms()
@@ -211,13 +225,13 @@ def device_login(provider: OidcProvider, username: str, *, client_id: str = CLIE
     """A complete device authorization grant (RFC 8628) for ``username``; the token response
     (``id_token``, ``access_token``, ``refresh_token``, ...)."""
     discovery = provider.discovery()
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, verify=provider.verify) as client:
         start = client.post(discovery["device_authorization_endpoint"],
                             data={"client_id": client_id, "scope": scope})
         start.raise_for_status()
         device = start.json()
         page = browser_login(device["verification_uri"], username,
-                             user_code=device["user_code"])
+                             user_code=device["user_code"], verify=provider.verify)
         assert "Sign-in Success" in page.text, page.text[:500]
         for _ in range(20):
             response = client.post(discovery["token_endpoint"], data={

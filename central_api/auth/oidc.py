@@ -85,6 +85,10 @@ class OidcIssuer:
     groups_prefix: str = ""
     ca_file: Path | None = None
     required_claims: dict[str, str] = field(default_factory=dict)
+    public_only: bool = False
+    """Fetch discovery and keys only from globally routable addresses. Set for issuers a
+    tenant registered: the server must not become a tool for probing the provider's own
+    network (blind SSRF through the issuer or ``jwks_uri`` URL)."""
 
     def validate(self) -> None:
         """Raise :class:`OidcConfigError` for a configuration that could never work safely."""
@@ -191,6 +195,24 @@ def load_oidc_config(path: Path | str) -> list[OidcIssuer]:
     return issuers
 
 
+async def _require_public(url: str) -> None:
+    """Refuse a URL whose host resolves to any non-global address (loopback, private,
+    link-local such as the metadata service). httpx resolves again when it connects, so a
+    DNS answer that changes in between (rebinding) is not covered; the fetch stays bounded
+    by the size cap, the timeout and no redirects."""
+    parts = urlsplit(url)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except OSError as exc:
+        raise InvalidToken(f"cannot resolve {parts.hostname}: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise InvalidToken(f"{parts.hostname} resolves to {address}, which is not a public "
+                               f"address; tenant identity providers must be public")
+
+
 class _IssuerKeys:
     """Discovery and the key set of one issuer, fetched lazily and cached."""
 
@@ -214,6 +236,8 @@ class _IssuerKeys:
 
     async def _get_json(self, url: str) -> Any:
         """GET a JSON document with a size cap (the IdP is trusted, the network path less)."""
+        if self.issuer.public_only:
+            await _require_public(url)
         # A client per fetch: fetches are rare, and a client bound to one event loop would
         # break when the authenticator is used from another (tests, reloads).
         async with httpx.AsyncClient(verify=self._verify(), timeout=self.timeout,
@@ -273,12 +297,19 @@ class _IssuerKeys:
             try:
                 await self._fetch()
             except httpx.HTTPError as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
                 raise InvalidToken(f"cannot fetch keys of {self.issuer.issuer_url}: "
                                    f"{type(exc).__name__}: {exc}") from None
-            except InvalidToken:
-                self.jwks_uri = None  # rediscover next time: the IdP may have been fixed
+            except InvalidToken as exc:
+                self._failed(str(exc))
                 raise
             return True
+
+    def _failed(self, reason: str) -> None:
+        self.jwks_uri = None  # rediscover next time: the IdP may have been fixed
+        # At most once per refresh interval: the operator must learn that an IdP is unusable,
+        # and a flood of tokens cannot flood the log.
+        log.warning("oidc: cannot fetch the keys of %s: %s", self.issuer.issuer_url, reason)
 
     def candidates(self, kid: str | None, alg: str) -> list[dict[str, Any]]:
         kty = KEY_TYPES[alg]
@@ -303,11 +334,27 @@ class OidcAuthenticator:
 
     def __init__(self, issuers: list[OidcIssuer], *, jwks_min_refresh_interval: float = 10.0,
                  http_timeout: float = 5.0, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.jwks_min_refresh_interval = jwks_min_refresh_interval
+        self.http_timeout = http_timeout
+        self._issuers: dict[str, _IssuerKeys] = {}
+        self.set_issuers(issuers)
+
+    def set_issuers(self, issuers: list[OidcIssuer]) -> None:
+        """Trust exactly these issuers from now on. An issuer whose settings did not change
+        keeps its cached keys; a changed one starts afresh (new CA, new audience...)."""
         for issuer in issuers:
             issuer.validate()
-        self.clock = clock
-        self._issuers = {i.issuer_url: _IssuerKeys(i, jwks_min_refresh_interval, http_timeout,
-                                                   clock) for i in issuers}
+        current = self._issuers
+        self._issuers = {
+            i.issuer_url: current[i.issuer_url] if i.issuer_url in current
+            and current[i.issuer_url].issuer == i
+            else _IssuerKeys(i, self.jwks_min_refresh_interval, self.http_timeout, self.clock)
+            for i in issuers}
+
+    @property
+    def issuer_urls(self) -> set[str]:
+        return set(self._issuers)
 
     def issuer_keys(self, issuer_url: str) -> _IssuerKeys:
         """The key cache of one issuer (for tests and diagnostics)."""

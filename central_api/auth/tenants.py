@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from ..kinds.kind import ResourceType
+from ..kinds.tenancy import admin_usernames
 from ..server import errors
 from ..server.resources import ListOptions, Resources, WriteOptions
 from .authz import Attributes, Authorizer, Decision
@@ -48,8 +49,7 @@ class TenantDirectory:
         rt = self.resources.catalog.lookup(TENANCY_GROUP, "v1alpha1", "tenants")
         tenants = self.resources.list(rt, None, ListOptions())["items"] if rt else []
         with self._lock:
-            self._admins = {t["metadata"]["name"]: set(t["spec"].get("admins") or [])
-                            for t in tenants}
+            self._admins = {t["metadata"]["name"]: set(admin_usernames(t)) for t in tenants}
             self._quotas = {t["metadata"]["name"]: (t["spec"].get("quotas") or {})
                             .get("namespaces") for t in tenants}
             self._loaded = time.monotonic()

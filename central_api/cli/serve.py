@@ -16,6 +16,7 @@ from ..auth.admission import RbacEscalationAdmission
 from ..auth.audit import AuditLog
 from ..auth.authn import Authenticator, AuthenticatorChain
 from ..auth.authz import MastersAuthorizer, UnionAuthorizer
+from ..auth.federation import FederationSettings, TenantIssuers
 from ..auth.oidc import OidcAuthenticator, load_oidc_config
 from ..auth.ratelimit import RateLimiter
 from ..auth.rbac import RbacAuthorizer, StoreRuleSource, rules_for
@@ -28,7 +29,7 @@ from ..auth.tenants import (
 )
 from ..auth.tokens import TokenAuthenticator
 from ..auth.user import BOOTSTRAP_ADMIN, User
-from ..config import Config
+from ..config import Config, FederationConfig
 from ..kinds import builtin_kinds
 from ..kinds.catalog import Catalog
 from ..kinds.rbac import GROUP as RBAC_GROUP
@@ -123,8 +124,11 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
     """Authentication, authorization, audit and limits around the store and kinds."""
     token_hash = data.token_hash.read_text().strip()
     authenticators: list[Authenticator] = [TokenAuthenticator({token_hash: BOOTSTRAP_ADMIN})]
+    operator_issuers: set[str] = set()
     if options.oidc_config:  # parsed before serving: a bad file stops the start (ValueError)
-        authenticators.append(OidcAuthenticator(load_oidc_config(options.oidc_config)))
+        oidc = OidcAuthenticator(load_oidc_config(options.oidc_config))
+        operator_issuers = oidc.issuer_urls
+        authenticators.append(oidc)
     config = options.config
     ctx = ServerContext(store=store,
                         catalog=Catalog([k for k in builtin_kinds() if config.serves(k)]),
@@ -137,6 +141,8 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
     ctx.authenticator.authenticators.append(ServiceAccountAuthenticator(
         tokens.keys, issuer, tokens.audiences, service_account_lookup(ctx)))
     install_authorization(ctx)
+    if config.federation.enabled:
+        install_federation(ctx, config.federation, operator_issuers)
     iaas = config.provider("iaas")
     if iaas is not None and config.controllers == "in-process":
         ctx.provider = build_provider(iaas, store)
@@ -170,6 +176,25 @@ def install_authorization(ctx: ServerContext) -> None:
             rules.invalidate()
         elif event.key.resource == "tenancy.scs.community/tenants":
             tenants.invalidate()
+
+    ctx.event_listeners.append(invalidate)
+
+
+def install_federation(ctx: ServerContext, config: FederationConfig,
+                       operator_issuers: set[str]) -> None:
+    """Trust the issuers tenants register; re-read them whenever one of their sources
+    changes."""
+    settings = FederationSettings(
+        enabled=True, allow_private_issuers=config.allow_private_issuers,
+        ca_file=Path(config.ca_file) if config.ca_file else None)
+    issuers = TenantIssuers(ctx.resources, settings, operator_issuers)
+    ctx.authenticator.authenticators.append(issuers)
+    sources = {"tenancy.scs.community/tenants", "iam.scs.community/identityproviders",
+               "core/namespaces"}
+
+    def invalidate(event: Event) -> None:
+        if event.key.resource in sources:
+            issuers.invalidate()
 
     ctx.event_listeners.append(invalidate)
 

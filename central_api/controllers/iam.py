@@ -8,8 +8,8 @@ so the periodic resync recreates what was deleted behind our back.
 A RoleAssignment is written to Keystone and to Central API RoleBindings in the same pass:
 ``tenant-admin`` → Keystone ``manager``, ``member`` → ``member``, ``viewer`` → ``reader``; scope
 ``namespace`` → the default project and a RoleBinding in this namespace, scope ``tenant`` → the
-domain and a RoleBinding in every namespace of the tenant (namespaces added later get theirs on
-the next resync).
+domain and a RoleBinding in every namespace of the tenant (namespaces added later, and group
+members added later, are picked up on the next resync).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from ..auth.tenants import TENANT_LABEL
 from ..kinds.iam import API_VERSION
+from ..kinds.tenancy import federated_name
 from ..providers.base import NotFound
 from ..providers.identity import IdentityService, RoleGrant
 from .client import Client, Kind
@@ -76,6 +77,10 @@ async def tenant_scope(client: Client, namespace: str) -> TenantScope:
 
 def login_name(user: dict[str, Any]) -> str:
     return str((user.get("spec") or {}).get("name") or user["metadata"]["name"])
+
+
+def _user_subject(name: str) -> dict[str, str]:
+    return {"apiGroup": RBAC_GROUP, "kind": "User", "name": name}
 
 
 class IamReconciler:
@@ -220,28 +225,41 @@ class RoleAssignmentReconciler(IamReconciler):
                              if not ns["metadata"].get("deletionTimestamp"))
         else:
             targets = [namespace]
-        desired = {ns: await self._binding(obj, ns) for ns in targets}
+        subjects = await self._rbac_subjects(scope.tenant, obj)
+        desired = {ns: self._binding(obj, ns, subjects) for ns in targets}
         for ns, binding in desired.items():
             await self._apply_binding(ns, binding)
         await self._prune(obj, set(desired))
         return targets
 
-    async def _binding(self, obj: dict[str, Any], namespace: str) -> dict[str, Any]:
-        source_ns, source = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        subject = obj["spec"]["subject"]
+    async def _rbac_subjects(self, tenant: str, obj: dict[str, Any]) -> list[dict[str, str]]:
+        """Who the RoleBindings name: a User by its login; a Group as the tenant IdP's group
+        of that name (``<tenant>:<group>``, the only form no other tenant's IdP can assert)
+        plus its members by login, so local users get the rights too."""
+        source_ns, subject = obj["metadata"]["namespace"], obj["spec"]["subject"]
         if subject["kind"] == "User":
             user = await self.client.get(USERS, source_ns, subject["name"]) or {}
-            rbac_subject = {"apiGroup": RBAC_GROUP, "kind": "User",
-                            "name": login_name(user) if user else subject["name"]}
-        else:
-            rbac_subject = {"apiGroup": RBAC_GROUP, "kind": "Group", "name": subject["name"]}
+            return [_user_subject(login_name(user) if user else subject["name"])]
+        group = await self.client.get(GROUPS, source_ns, subject["name"]) or {}
+        members = []
+        for member in sorted((group.get("spec") or {}).get("members") or []):
+            found = await self.client.get(USERS, source_ns, member)
+            if found is not None:
+                members.append(_user_subject(login_name(found)))
+        return [{"apiGroup": RBAC_GROUP, "kind": "Group",
+                 "name": federated_name(tenant, subject["name"])}, *members]
+
+    @staticmethod
+    def _binding(obj: dict[str, Any], namespace: str,
+                 subjects: list[dict[str, str]]) -> dict[str, Any]:
+        source_ns, source = obj["metadata"]["namespace"], obj["metadata"]["name"]
         return {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "RoleBinding",
                 "metadata": {"name": binding_name(source_ns, source, namespace),
                              "namespace": namespace,
                              "labels": {SOURCE_LABEL: source, SOURCE_NS_LABEL: source_ns}},
                 "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole",
                             "name": obj["spec"]["role"]},
-                "subjects": [rbac_subject]}
+                "subjects": subjects}
 
     async def _apply_binding(self, namespace: str, desired: dict[str, Any]) -> None:
         name = desired["metadata"]["name"]

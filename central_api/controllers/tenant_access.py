@@ -2,8 +2,9 @@
 
 Each namespace labelled ``tenancy.scs.community/tenant=<t>`` gets a RoleBinding
 ``scs:tenant-admins`` binding the ClusterRole ``tenant-admin`` to the users in ``spec.admins``
-of Tenant ``<t>``; the binding follows changes of the admin list and goes away with the last
-admin. Every pass recomputes the desired bindings, so it is idempotent and simply retried.
+of Tenant ``<t>`` (as ``<t>:<admin>`` when the tenant brings its own IdP); the binding
+follows changes of the admin list and goes away with the last admin. Every pass recomputes
+the desired bindings, so it is idempotent and simply retried.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from typing import Any
 
 from ..auth.tenants import TENANCY_GROUP, TENANT_LABEL
+from ..kinds.tenancy import admin_usernames
 from ..server.errors import ApiError
 from ..server.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 
@@ -32,8 +34,8 @@ class TenantAccessController:
         ns_rt = catalog.lookup("", "v1", "namespaces")
         if tenants_rt is None or ns_rt is None or self._bindings_type() is None:
             return
-        admins = {t["metadata"]["name"]: sorted(t["spec"].get("admins") or [])
-                  for t in self.resources.list(tenants_rt, None, ListOptions())["items"]}
+        tenants = self.resources.list(tenants_rt, None, ListOptions())["items"]
+        admins = {t["metadata"]["name"]: admin_usernames(t) for t in tenants}
         for ns in self.resources.list(ns_rt, None, ListOptions())["items"]:
             tenant = (ns["metadata"].get("labels") or {}).get(TENANT_LABEL)
             if tenant is None or ns["metadata"].get("deletionTimestamp"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from .common import READY_COLUMN_PATH, Model, Status
@@ -50,7 +52,9 @@ class TenantSpec(Model):
         description=f"Services the tenant may use: {', '.join(SERVICES)}.",
         json_schema_extra={"x-kubernetes-list-type": "set",
                            "items": {"type": "string", "enum": list(SERVICES)}})
-    federation: Federation | None = Field(None, description="Optional customer IdP.")
+    federation: Federation | None = Field(
+        None, description="Optional customer IdP. Its users log in to the Central API as "
+                          "'<tenant>:<name>'; admins then name IdP users (without the prefix).")
 
 
 class TenantStatus(Status):
@@ -76,3 +80,24 @@ TENANT: ResourceType = declare(
         Column("Contact", ".spec.contact", priority=1),
         Column("Domain", ".status.domainID", priority=1),
     ])
+
+
+def federated_name(tenant: str, name: str) -> str:
+    """The Central API name of a user or group that logged in through a tenant's own IdP.
+
+    The tenant prefix is what makes a tenant IdP safe to trust: whatever names that IdP
+    asserts, they can only ever match subjects in the ``<tenant>:`` namespace, never an
+    operator, another tenant's admin or a built-in group. Tenant names are DNS labels, so
+    they contain no ``:`` and one tenant's prefix can never be another's.
+    """
+    return f"{tenant}:{name}"
+
+
+def admin_usernames(tenant: dict[str, Any]) -> list[str]:
+    """The Central API user names of a Tenant's admins: with federation the admins are the
+    tenant IdP's users, so their names carry the tenant prefix."""
+    spec = tenant.get("spec") or {}
+    admins = sorted(spec.get("admins") or [])
+    if spec.get("federation"):
+        return [federated_name(tenant["metadata"]["name"], admin) for admin in admins]
+    return admins

@@ -14,6 +14,7 @@
 //   users       {login: {email, groups}}; any other login also signs in, with no groups
 //   interval    device-flow polling interval announced to clients, seconds
 //   extraKeys   private JWKs to publish as well (tests sign their crafted tokens with them)
+//   tls         {cert, key}: PEM file paths; serve HTTPS (a tenant's IdP must be https)
 //
 // Signing keys (one RSA, one P-256) are generated on every start, so restarting the provider
 // on the same port is a key rotation with new key ids.
@@ -22,6 +23,7 @@
 // password, then a consent form); tests/oidc.py scripts those forms like a browser would.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -118,9 +120,13 @@ provider.use(async (ctx, next) => {
 
 provider.on('server_error', (ctx, err) => { console.error('server_error', err); });
 
-const server = provider.listen(config.port, '127.0.0.1', () => {
+const listening = () => {
   console.log(`oidc-provider listening on 127.0.0.1:${config.port}, issuer ${config.issuer}`);
-});
+};
+const server = config.tls
+  ? createServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) },
+    provider.callback()).listen(config.port, '127.0.0.1', listening)
+  : provider.listen(config.port, '127.0.0.1', listening);
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => server.close(() => process.exit(0)));

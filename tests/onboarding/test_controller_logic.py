@@ -257,8 +257,10 @@ def test_user_group_and_tenant_wide_assignment_reach_keystone_and_rbac(env: Env)
     assert local["status"]["bindings"] == ["acme"]
     binding = env.get(ROLEBINDINGS, "acme-dev", "scs:iam:acme.devs-member")
     assert binding["roleRef"]["name"] == "member"
-    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                                    "name": "devs"}]
+    # the tenant IdP's group (prefixed: no other tenant's IdP can assert it) and the members
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "acme:devs"},
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob@acme.example"}]
     assert env.get(ROLEBINDINGS, "acme", "scs:iam:bob-viewer")["subjects"][0]["name"] == \
         "bob@acme.example"
 

@@ -145,8 +145,9 @@ def test_iam_user_group_and_role_assignment_reach_keystone_and_rbac(api: Api,
     member = api.get(f"{RBAC}/namespaces/{name}/rolebindings/scs:iam:devs-member")
     viewer = api.get(f"{RBAC}/namespaces/{name}/rolebindings/scs:iam:bob-viewer")
     assert member and member["roleRef"]["name"] == "member"
-    assert member["subjects"][0] == {"apiGroup": "rbac.authorization.k8s.io",
-                                     "kind": "Group", "name": "devs"}
+    assert member["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": f"{name}:devs"},
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": f"bob@{name}.example"}]
     assert viewer and viewer["subjects"][0]["name"] == f"bob@{name}.example"
 
     api.delete(f"{base}/roleassignments/devs-member")

@@ -1,0 +1,151 @@
+"""Identity providers that tenants bring, trusted for Central API login at run time.
+
+A customer's own OpenID provider is registered in two places: ``Tenant.spec.federation``
+(set by the operator at onboarding) and ``IdentityProvider`` objects (created by the tenant's
+admins in their namespaces). The onboarding and IAM controllers federate those issuers into
+the tenant's Keystone domain; this module makes the *same* login work for the Central API,
+so one customer login reaches both.
+
+Trusting an issuer that a customer controls is safe only with three limits, all enforced
+here rather than left to configuration:
+
+* Names are confined to the tenant: every user and group the IdP asserts becomes
+  ``<tenant>:<name>`` (:func:`~central_api.kinds.tenancy.federated_name`). A tenant IdP can
+  mint any claim it likes and still only ever match subjects of its own tenant.
+* An issuer the operator configured (``--oidc-config``) is never taken over by a tenant, and
+  an issuer two tenants register belongs to the one that registered it first (creation
+  time, whole seconds; a tie goes to the source name that sorts first).
+* Discovery and key fetches go only to public addresses (unless the operator allows private
+  ones for a lab), so registering ``https://10.0.0.5`` cannot turn the server into a probe of
+  the provider's network.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..kinds.tenancy import federated_name
+from ..server.errors import ApiError
+from ..server.resources import ListOptions, Resources
+from .oidc import OidcAuthenticator, OidcConfigError, OidcIssuer
+from .tenants import TENANCY_GROUP, TENANT_LABEL
+from .user import User
+
+log = logging.getLogger("central_api.federation")
+
+IAM_GROUP = "iam.scs.community"
+REFRESH_SECONDS = 5.0
+"""Registrations are re-read at least this often; watch events invalidate them sooner."""
+
+
+@dataclass(frozen=True)
+class FederationSettings:
+    """Operator settings for tenant identity providers (config section ``federation``)."""
+
+    enabled: bool = True
+    allow_private_issuers: bool = False
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One tenant's claim on an issuer: where it came from and how to map its tokens."""
+
+    tenant: str
+    source: str  # "Tenant/acme" or "IdentityProvider/acme-team/corp", for logs
+    created: str
+    spec: dict[str, Any]
+
+
+class TenantIssuers:
+    """:class:`~central_api.auth.authn.Authenticator` for tokens of tenant-registered IdPs."""
+
+    def __init__(self, resources: Resources, settings: FederationSettings,
+                 reserved: set[str], clock: Callable[[], float] = time.monotonic) -> None:
+        self.resources = resources
+        self.settings = settings
+        self.reserved = reserved
+        self.clock = clock
+        self.oidc = OidcAuthenticator([])
+        self.owners: dict[str, str] = {}
+        """Issuer URL → the tenant whose users it logs in."""
+        self._loaded: float | None = None
+
+    def invalidate(self) -> None:
+        self._loaded = None
+
+    async def authenticate(self, token: str) -> User | None:
+        self._refresh()
+        return await self.oidc.authenticate(token)
+
+    def _refresh(self) -> None:
+        now = self.clock()
+        if self._loaded is not None and now - self._loaded < REFRESH_SECONDS:
+            return
+        issuers: list[OidcIssuer] = []
+        owners: dict[str, str] = {}
+        for registration in sorted(self._registrations(), key=lambda r: (r.created, r.source)):
+            issuer = self._issuer(registration)
+            url = issuer.issuer_url
+            if url in self.reserved or url in owners:
+                log.warning("federation: %s registers issuer %s, which %s; ignored",
+                            registration.source, url, "the operator configured"
+                            if url in self.reserved else f"tenant {owners[url]} registered first")
+                continue
+            try:
+                issuer.validate()
+            except OidcConfigError as exc:
+                log.warning("federation: %s: %s; ignored", registration.source, exc)
+                continue
+            issuers.append(issuer)
+            owners[url] = registration.tenant
+        self.oidc.set_issuers(issuers)
+        self.owners = owners
+        self._loaded = now
+
+    def _issuer(self, registration: Registration) -> OidcIssuer:
+        spec = registration.spec
+        claims = spec.get("claimMappings") or {}
+        prefix = federated_name(registration.tenant, "")
+        return OidcIssuer(
+            issuer_url=str(spec.get("issuerURL", "")), audience=str(spec.get("clientID", "")),
+            username_claim=claims.get("username", "email"), username_prefix=prefix,
+            groups_claim=claims.get("groups", "groups"), groups_prefix=prefix,
+            ca_file=self.settings.ca_file,
+            public_only=not self.settings.allow_private_issuers)
+
+    def _registrations(self) -> Iterator[Registration]:
+        catalog = self.resources.catalog
+        tenants = catalog.lookup(TENANCY_GROUP, "v1alpha1", "tenants")
+        for tenant in self._list(tenants):
+            federation = (tenant.get("spec") or {}).get("federation")
+            if federation and not tenant["metadata"].get("deletionTimestamp"):
+                name = tenant["metadata"]["name"]
+                yield Registration(name, f"Tenant/{name}",
+                                   tenant["metadata"]["creationTimestamp"], federation)
+        idps = catalog.lookup(IAM_GROUP, "v1alpha1", "identityproviders")
+        for idp in self._list(idps):
+            meta = idp["metadata"]
+            tenant_name = self._tenant_of(meta["namespace"])
+            if tenant_name and not meta.get("deletionTimestamp"):
+                yield Registration(tenant_name,
+                                   f"IdentityProvider/{meta['namespace']}/{meta['name']}",
+                                   meta["creationTimestamp"], idp.get("spec") or {})
+
+    def _list(self, rt: Any) -> list[dict[str, Any]]:
+        return list(self.resources.list(rt, None, ListOptions())["items"]) if rt else []
+
+    def _tenant_of(self, namespace: str) -> str | None:
+        """The tenant owning a namespace; only the operator can set that label, so an
+        IdentityProvider cannot claim to speak for another tenant."""
+        rt = self.resources.catalog.require("", "v1", "namespaces")
+        try:
+            ns = self.resources.get(rt, "", namespace)
+        except ApiError:
+            return None
+        return (ns["metadata"].get("labels") or {}).get(TENANT_LABEL)

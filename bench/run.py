@@ -6,11 +6,11 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.run --quick     # small sizes, a few seconds each (CI)
     .venv/bin/python -m bench.run --only read --only scale
 
-Benchmarks: ``read``, ``write``, ``scale``, ``watch``, ``reconcile``. Each one measures a
-baseline in the same run where the issue asks for one. Results go to
-``bench/results/<timestamp>[-quick].json`` and ``.md`` (and ``latest.*``); the markdown table
-is also printed. The exit status is non-zero only if a benchmark crashed — never because of
-a missed target (the targets are reported, see ``docs/performance.md``).
+Benchmarks: ``read``, ``write``, ``scale``, ``watch``, ``reconcile``, ``onboarding`` (issue 5;
+needs Debian's Keystone). Each measures a baseline in the same run where the issue asks for
+one. Results go to ``bench/results/<timestamp>[-quick].json`` and ``.md`` (and ``latest.*``);
+the markdown table is also printed. The exit status is non-zero only if a benchmark crashed —
+never because of a missed target (the targets are reported, see ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from .common import (
     summary,
     wait_ready,
 )
+from .onboarding import bench_onboarding
 
 RESULTS = REPO / "bench" / "results"
 NO_CONTROLLERS = "controllers: external\n"
@@ -85,13 +86,14 @@ class Sizes:
     reconcile_servers: int = 10_000
     reconcile_timeout: float = 300
     """Seconds for apply plus Ready together; what is not Ready by then is reported."""
+    onboard_tenants: int = 100
 
 
 QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(1000,),
               scale_gets=100, scale_first_pages=10, scale_selector_lists=3, watchers=20,
               watch_clients=1, watch_rate=50, watch_seconds=2, watch_grace=30,
               reconcile_servers=50,
-              reconcile_timeout=120)
+              reconcile_timeout=120, onboard_tenants=3)
 
 
 @dataclass
@@ -755,6 +757,8 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "scale": bench_scale,
     "watch": bench_watch,
     "reconcile": bench_reconcile,
+    "onboarding": lambda sizes, report, work: bench_onboarding(sizes.onboard_tenants, report,
+                                                               work),
 }
 
 

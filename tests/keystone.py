@@ -41,6 +41,7 @@ from typing import Any
 __all__ = ["KeystoneError", "KeystoneServer", "ensure_installed", "keystone_fixture"]
 
 POLICY_FILE = Path(__file__).resolve().parent / "keystone_policy" / "policy.yaml"
+SQLITE_FK_WSGI = POLICY_FILE.parent / "wsgi_sqlite_fk.py"
 PACKAGES = ("keystone", "uwsgi-core", "uwsgi-plugin-python3")
 REGION = "RegionOne"
 SCS_ROLES = ("manager", "member", "reader")
@@ -120,13 +121,16 @@ class KeystoneServer:
 
     def __init__(self, *, port: int | None = None, admin_password: str = "",
                  policy_file: Path = POLICY_FILE, database_url: str = "",
-                 workers: int = 1, startup_timeout: float = 60.0) -> None:
+                 workers: int = 1, startup_timeout: float = 60.0,
+                 data_dir: Path | None = None) -> None:
         self.port = port or _free_port()
         self.admin_password = admin_password or os.urandom(12).hex()
         self.policy_file = policy_file
         self.workers = workers
         self.startup_timeout = startup_timeout
-        self.dir = Path(tempfile.mkdtemp(prefix="keystone-"))
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        self.dir = data_dir or Path(tempfile.mkdtemp(prefix="keystone-"))
         self.database_url = database_url or f"sqlite:///{self.dir / 'keystone.db'}"
         self.config_file = self.dir / "keystone.conf"
         self.log_file = self.dir / "keystone.log"
@@ -165,6 +169,12 @@ class KeystoneServer:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The uwsgi process (it leads its own process group), for stopping it from another
+        process (``scripts/openstack-up --stop``)."""
+        return self._proc.pid if self.running and self._proc is not None else None
 
     def start(self) -> KeystoneServer:
         """Install if needed, bootstrap on first start, serve, wait until ``GET /v3`` is 200."""
@@ -300,6 +310,8 @@ enforcement_model = flat
         wsgi = shutil.which("keystone-wsgi-public")
         if not uwsgi or not wsgi:
             raise KeystoneError("uwsgi or keystone-wsgi-public not found on PATH")
+        if self.database_url.startswith("sqlite"):
+            wsgi = str(SQLITE_FK_WSGI)  # cascades as on MySQL/PostgreSQL (see that file)
         env = {**os.environ, "OS_KEYSTONE_CONFIG_FILES": str(self.config_file)}
         env.pop("OS_KEYSTONE_CONFIG_DIR", None)
         cmd = [uwsgi, "--plugin", "python3", "--http-socket", f"127.0.0.1:{self.port}",

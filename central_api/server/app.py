@@ -39,13 +39,12 @@ from ..auth.serviceaccounts import (
 )
 from ..auth.user import MASTERS, User
 from ..controllers.client import LocalClient
-from ..controllers.iaas import iaas_reconcilers
 from ..controllers.leader import LEASE_NAMESPACE
 from ..controllers.manager import Manager
 from ..controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..controllers.metrics import ControllerMetrics
+from ..controllers.reconcilers import all_reconcilers
 from ..controllers.runner import InternalControllers
-from ..controllers.runtime import Reconciler
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
 from ..providers.base import Provider
@@ -392,16 +391,10 @@ async def run_controllers(ctx: ServerContext) -> None:
     if ctx.provider is None and ctx.identity is None:
         return
     client = LocalClient(ctx.resources, ctx.hub)
-    reconcilers: list[Reconciler] = []
-    if ctx.provider is not None:
-        reconcilers += iaas_reconcilers(client, ctx.provider)
-    if ctx.identity is not None:
-        from ..controllers.iam import iam_reconcilers
-        from ..controllers.tenants import TenantReconciler
-
-        reconcilers.append(TenantReconciler(client, ctx.identity, ctx.identity_region))
-        if ctx.catalog.lookup("iam.scs.community", "v1alpha1", "users") is not None:
-            reconcilers += iam_reconcilers(client, ctx.identity)
+    reconcilers = all_reconcilers(
+        client, provider=ctx.provider, identity=ctx.identity,
+        identity_region=ctx.identity_region,
+        serves_iam=ctx.catalog.lookup("iam.scs.community", "v1alpha1", "users") is not None)
     manager = Manager(client, reconcilers, ctx.metrics, resync_seconds=ctx.resync_seconds)
     try:
         await manager.run()

@@ -49,9 +49,12 @@ def identity_config(keystone: KeystoneServer) -> dict[str, Any]:
 class Api:
     """One ``scs serve`` with identity configured, and admin HTTPS calls against it."""
 
-    def __init__(self, keystone: KeystoneServer, workdir: Path) -> None:
+    def __init__(self, keystone: KeystoneServer, workdir: Path,
+                 controllers: str = "in-process") -> None:
         config = workdir / "config.yaml"
-        config.write_text(yaml.safe_dump(identity_config(keystone)))
+        config.write_text(yaml.safe_dump({**identity_config(keystone),
+                                          "controllers": controllers}))
+        self.config_file = config
         self.keystone = keystone
         self.server = ScsServer(data_dir=workdir / "data",
                                 extra_args=["--config", str(config)])

@@ -8,6 +8,10 @@ outage heals without duplicates; objects deleted in Keystone by hand come back o
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import openstack
@@ -234,3 +238,31 @@ def test_user_deleted_in_keystone_by_hand_is_recreated_on_resync(api: Api,
     again = eventually(recreated, timeout=30, what="alice recreated by the resync")
     eventually(lambda: "manager" in roles_of(conn, user_id=again.id, domain_id=domain_id),
                timeout=30, what="manager role back")
+
+
+def test_separate_scs_controllers_process_onboards_through_the_public_api(
+        keystone: KeystoneServer, conn: Any, tmp_path: Path) -> None:
+    """``controllers: external``: the server only serves; ``scs controllers`` with the same
+    identity configuration onboards the tenant through the public API."""
+    external = Api(keystone, tmp_path, controllers="external").start()
+    log = (tmp_path / "controllers.log").open("wb")
+    proc = None
+    try:
+        name = unique("t")
+        external.onboard(name, [f"alice@{name}.example"])
+        time.sleep(2)
+        assert condition(external.tenant(name), "Ready") is None, "the server reconciled"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "central_api.cli", "controllers", "--kubeconfig",
+             str(external.server.kubeconfig), "--config", str(external.config_file),
+             "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+        tenant = external.wait_ready(name)
+        domain = conn.identity.get_domain(tenant["status"]["domainID"])
+        assert domain.name == name
+        assert external.clouds_yaml(name)["clouds"], "the credentials Secret is written"
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        log.close()
+        external.close()

@@ -1,0 +1,31 @@
+"""Which reconcilers run, decided once for both places that run them.
+
+The API server (``controllers: in-process``) and ``scs controllers`` (a separate process
+against the public API) must run exactly the same set for the same configuration, or a kind
+would be reconciled in one deployment mode and silently ignored in the other.
+"""
+
+from __future__ import annotations
+
+from ..providers.base import Provider
+from ..providers.identity import IdentityService
+from .client import Client
+from .iaas import iaas_reconcilers
+from .iam import iam_reconcilers
+from .runtime import Reconciler
+from .tenants import TenantReconciler
+
+
+def all_reconcilers(client: Client, *, provider: Provider | None,
+                    identity: IdentityService | None, identity_region: str = "",
+                    serves_iam: bool = False) -> list[Reconciler]:
+    """IaaS against the provider; onboarding (and IAM, where served) against the identity
+    backend. Nothing for a backend that is not configured."""
+    reconcilers: list[Reconciler] = []
+    if provider is not None:
+        reconcilers += iaas_reconcilers(client, provider)
+    if identity is not None:
+        reconcilers.append(TenantReconciler(client, identity, identity_region))
+        if serves_iam:
+            reconcilers += iam_reconcilers(client, identity)
+    return reconcilers

@@ -46,6 +46,11 @@ def onboard(
     quota: Annotated[list[str] | None, typer.Option(
         help="Quota as KEY=N, e.g. cores=8 (repeatable): "
              f"{', '.join(TenantQuotas.model_fields)}.")] = None,
+    idp_issuer: Annotated[str, typer.Option(
+        help="The customer's own OIDC issuer (https); its users log in as <tenant>:<name> "
+             "and the admins are then its user names.")] = "",
+    idp_client_id: Annotated[str, typer.Option(
+        help="OAuth client ID registered at that IdP for SCS.")] = "",
     wait: Annotated[bool, typer.Option(help="Follow the onboarding until Ready.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Ready.")] = 300.0,
     kubeconfig: KubeconfigOption = None,
@@ -57,7 +62,7 @@ def onboard(
             name or _ask("Tenant name"), display_name or _ask("Display name"),
             admin or _ask_list("Admins (comma-separated user names or e-mails)"),
             contact if contact is not None else _ask("Contact e-mail", default=""),
-            parse_quotas(quota or []))
+            parse_quotas(quota or []), federation(idp_issuer, idp_client_id))
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -77,12 +82,15 @@ def show(
 
 # -- building the Tenant -----------------------------------------------------------------------
 def tenant_object(name: str, display_name: str, admins: list[str], contact: str,
-                  quotas: dict[str, int]) -> dict[str, Any]:
+                  quotas: dict[str, int],
+                  idp: dict[str, str] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"displayName": display_name, "admins": admins}
     if contact:
         spec["contact"] = contact
     if quotas:
         spec["quotas"] = quotas
+    if idp:
+        spec["federation"] = idp
     return {"apiVersion": TENANTS.api_version, "kind": "Tenant", "metadata": {"name": name},
             "spec": spec}
 
@@ -97,6 +105,14 @@ def parse_quotas(items: list[str]) -> dict[str, int]:
                              f"{', '.join(TenantQuotas.model_fields)}")
         quotas[key] = int(value)
     return quotas
+
+
+def federation(issuer: str, client_id: str) -> dict[str, str] | None:
+    """``spec.federation`` from the two options: both or neither (the server checks the
+    rest, e.g. that the issuer is https)."""
+    if bool(issuer) != bool(client_id):
+        raise ValueError("--idp-issuer and --idp-client-id go together")
+    return {"issuerURL": issuer, "clientID": client_id} if issuer else None
 
 
 def _interactive() -> bool:

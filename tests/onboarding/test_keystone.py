@@ -266,3 +266,25 @@ def test_separate_scs_controllers_process_onboards_through_the_public_api(
             proc.wait(10)
         log.close()
         external.close()
+
+
+def test_scs_tenant_onboard_follows_the_steps_until_ready(api: Api, conn: Any) -> None:
+    name = unique("t")
+    done = subprocess.run(
+        [sys.executable, "-m", "central_api.cli", "tenant", "onboard", name,
+         "--display-name", f"Customer {name}", "--admin", f"alice@{name}.example",
+         "--contact", "", "--quota", "cores=4", "--timeout", "120",
+         "--kubeconfig", str(api.server.kubeconfig)],
+        capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"tenant {name} created" in done.stdout
+    for step in ("DomainReady", "AdminsReady", "QuotasApplied", "CredentialsReady"):
+        assert step in done.stdout
+    tenant = api.tenant(name)
+    assert tenant is not None
+    assert conn.identity.get_domain(tenant["status"]["domainID"]).name == name
+    shown = subprocess.run(
+        [sys.executable, "-m", "central_api.cli", "tenant", "show", name,
+         "--kubeconfig", str(api.server.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0 and tenant["status"]["domainID"] in shown.stdout

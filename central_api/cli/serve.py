@@ -35,6 +35,7 @@ from ..kinds.catalog import Catalog
 from ..kinds.rbac import GROUP as RBAC_GROUP
 from ..providers import build_provider
 from ..server.app import ServerContext, ServiceAccountTokens, build_app
+from ..server.bodies import MAX_HEADER_BYTES
 from ..server.bootstrap import (
     DataDir,
     SecretBox,
@@ -239,6 +240,7 @@ def run_server(options: ServeOptions, console: Console) -> None:
         uvicorn.run(build_app(ctx), host=options.host, port=options.port,
                     ssl_certfile=str(cert) if cert else None,
                     ssl_keyfile=str(key) if key else None,
-                    log_level=options.log_level, access_log=False, timeout_graceful_shutdown=5)
+                    log_level=options.log_level, access_log=False, timeout_graceful_shutdown=5,
+                    http="h11", h11_max_incomplete_event_size=MAX_HEADER_BYTES)
     finally:
         store.close()

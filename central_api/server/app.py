@@ -51,7 +51,7 @@ from ..providers.base import Provider
 from ..providers.identity import IdentityService
 from ..store.base import Event, Store, StoreUnavailable
 from . import discovery, errors, openapi, openapi_pb, reviews
-from .bodies import parse_object
+from .bodies import check_header_size, parse_object
 from .errors import ApiError
 from .handlers import ResourceHandlers, json_response, media_type, read_body
 from .requestinfo import RequestInfo, request_info
@@ -218,6 +218,7 @@ class CentralApi:
         return json_response(exc.status(), exc.code, headers)
 
     async def _dispatch(self, request: Request) -> Response:
+        check_header_size(request.scope)
         path = request.url.path
         if path in ANONYMOUS_PATHS:
             return self.non_resource(path)

@@ -1,8 +1,9 @@
-"""Parsing request bodies safely: size limits, JSON or YAML, no YAML alias bombs."""
+"""Parsing requests safely: size limits, JSON or YAML bodies, no YAML alias bombs."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -11,6 +12,9 @@ from .errors import ApiError, bad_request
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 """Same limit as kube-apiserver: larger objects belong elsewhere."""
+MAX_HEADER_BYTES = 32 * 1024
+"""Request line plus headers. Bearer tokens with many groups need a few KiB; nothing
+legitimate needs more, and every header is kept in memory for the whole request."""
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -27,6 +31,17 @@ class _NoAliasLoader(yaml.SafeLoader):
 def too_large() -> ApiError:
     return ApiError(413, "RequestEntityTooLarge",
                     f"the request body is too large (limit {MAX_BODY_BYTES} bytes)")
+
+
+def check_header_size(scope: Mapping[str, Any]) -> None:
+    """Refuse a header block over :data:`MAX_HEADER_BYTES` with 431 before anything reads
+    it. (h11's own cap only applies while a request is still incomplete, so a large block
+    arriving in one piece passes it.)"""
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+        len(name) + len(value) + 4 for name, value in scope.get("headers") or [])
+    if size > MAX_HEADER_BYTES:
+        raise ApiError(431, "RequestHeaderFieldsTooLarge",
+                       f"the request headers are too large (limit {MAX_HEADER_BYTES} bytes)")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

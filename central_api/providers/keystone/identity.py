@@ -440,13 +440,6 @@ class KeystoneIdentity:
             try:
                 return _v3(as_user).create_application_credential(
                     user_id, name=name, description="SCS Central API provider credential")
-            except os_exc.ConflictException:
-                # The request was sent twice (a client-side retry) and the first one stored
-                # it: its secret is lost, so replace it under a new name.
-                self._drop_credential(as_user, user_id, name)
-                if time.monotonic() > deadline:
-                    raise
-                name = f"{name.rsplit('-', 1)[0]}-{secrets.token_hex(4)}"
             except (os_exc.HttpException, ks_exc.Unauthorized) as exc:
                 status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
                 if status != 401 or time.monotonic() > deadline:
@@ -454,12 +447,6 @@ class KeystoneIdentity:
                 time.sleep(0.5)
             finally:
                 as_user.close()
-
-    @staticmethod
-    def _drop_credential(conn: Connection, user_id: str, name: str) -> None:
-        for cred in _v3(conn).application_credentials(user_id):
-            if cred.name == name:
-                _v3(conn).delete_application_credential(user_id, cred.id, ignore_missing=True)
 
     async def delete_app_credential(self, user_id: str, credential_id: str) -> None:
         def run(conn: Connection) -> None:

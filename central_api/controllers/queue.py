@@ -5,6 +5,11 @@ reconcile. A key being processed is never handed to a second worker; if it chang
 it is queued again when the first worker is done. Failures back off per key
 (base · 2^failures, capped, with jitter so a fleet of failing objects does not retry in lock
 step); success forgets the key's failures.
+
+Periodic resyncs queue at low priority (``add(key, resync=True)``): a change someone just
+made is reconciled before the thousands of unchanged objects a resync re-checks, so a slow
+backend delays drift repair, never a new object. A key already waiting as a resync moves up
+when it changes.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ class WorkQueue:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._queue: deque[Hashable] = deque()
-        self._queued: set[Hashable] = set()
+        self._resyncs: deque[Hashable] = deque()
+        self._queued: dict[Hashable, bool] = {}
+        """Waiting keys → whether they wait as a resync (low priority)."""
         self._processing: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
         self._failures: dict[Hashable, int] = {}
@@ -31,16 +38,19 @@ class WorkQueue:
         self._ready = asyncio.Event()
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queued)
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, resync: bool = False) -> None:
         if key in self._processing:
             self._dirty.add(key)
             return
-        if key in self._queued:
-            return
-        self._queued.add(key)
-        self._queue.append(key)
+        waiting_as_resync = self._queued.get(key)
+        if waiting_as_resync is None:
+            self._queued[key] = resync
+            (self._resyncs if resync else self._queue).append(key)
+        elif waiting_as_resync and not resync:
+            self._queued[key] = False  # its resync entry is skipped when reached
+            self._queue.append(key)
         self._ready.set()
 
     def add_after(self, key: Hashable, delay: float) -> None:
@@ -77,13 +87,25 @@ class WorkQueue:
         return self._failures.get(key, 0)
 
     async def get(self) -> Hashable:
-        while not self._queue:
+        while True:
+            key = self._next()
+            if key is not None:
+                self._processing.add(key)
+                return key
             self._ready.clear()
             await self._ready.wait()
-        key = self._queue.popleft()
-        self._queued.discard(key)
-        self._processing.add(key)
-        return key
+
+    def _next(self) -> Hashable | None:
+        while self._queue:
+            key = self._queue.popleft()
+            if self._queued.pop(key, None) is False:
+                return key
+        while self._resyncs:
+            key = self._resyncs.popleft()
+            if self._queued.get(key) is True:
+                del self._queued[key]
+                return key
+        return None
 
     def done(self, key: Hashable) -> None:
         self._processing.discard(key)

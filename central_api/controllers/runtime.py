@@ -112,7 +112,7 @@ class Controller:
         while True:
             await asyncio.sleep(self.resync_seconds)
             for key in list(self.known):
-                self.queue.add(key)
+                self.queue.add(key, resync=True)
 
     # -- workers -------------------------------------------------------------------------
     async def _work(self) -> None:

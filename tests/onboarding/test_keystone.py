@@ -29,15 +29,7 @@ from tests.onboarding.conftest import (
     unique,
 )
 
-pytestmark = [
-    pytest.mark.slow,
-    # Known open defect (issue 5, not resolved): creating the tenant's application credential
-    # intermittently ends in "409 Duplicate entry found with name scs-central-api-<suffix>"
-    # against the Debian Keystone harness, so onboarding stays CredentialsReady=False in some
-    # runs. Not strict: the tests pass when the credential is created on the first try.
-    pytest.mark.xfail(strict=False, reason="application credential creation intermittently "
-                                           "conflicts (409) - open defect of issue 5"),
-]
+pytestmark = pytest.mark.slow
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -235,9 +227,9 @@ def test_user_deleted_in_keystone_by_hand_is_recreated_on_resync(api: Api,
         found = keystone_user(conn, domain_id, f"alice@{name}.example")
         return found if found is not None and found.id != alice.id else None
 
-    again = eventually(recreated, timeout=30, what="alice recreated by the resync")
+    again = eventually(recreated, timeout=60, what="alice recreated by the resync")
     eventually(lambda: "manager" in roles_of(conn, user_id=again.id, domain_id=domain_id),
-               timeout=30, what="manager role back")
+               timeout=60, what="manager role back")
 
 
 def test_separate_scs_controllers_process_onboards_through_the_public_api(
@@ -288,3 +280,32 @@ def test_scs_tenant_onboard_follows_the_steps_until_ready(api: Api, conn: Any) -
          "--kubeconfig", str(api.server.kubeconfig)],
         capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0 and tenant["status"]["domainID"] in shown.stdout
+
+
+def test_federated_tenant_maps_its_idp_into_keystone_and_its_admins_into_rbac(
+        api: Api, conn: Any) -> None:
+    name = unique("t")
+    issuer = f"https://login.{name}.example/realms/{name}"
+    tenant = api.onboard(name, ["alice"], federation={
+        "issuerURL": issuer, "clientID": "scs", "claimMappings": {"username": "sub"}})
+    tenant = api.wait_ready(name)
+    domain_id = tenant["status"]["domainID"]
+    idp = conn.identity.get_identity_provider(name)
+    assert idp.remote_ids == [issuer] and idp.domain_id == domain_id
+    rules = conn.identity.get_mapping(f"{name}-openid").rules
+    assert rules[0]["remote"] == [{"type": "OIDC-sub", "any_one_of": ["alice"]}]
+    admins = conn.identity.find_group("tenant-admins", domain_id=domain_id)
+    assert admins is not None and roles_of(conn, group_id=admins.id,
+                                           domain_id=domain_id) == {"manager"}
+    # the same admin in the Central API: the tenant IdP's user, in the tenant's prefix
+    binding = eventually(lambda: api.get(f"{RBAC}/namespaces/{name}/rolebindings/"
+                                         "scs:tenant-admins"), what="tenant-admin binding")
+    assert [s["name"] for s in binding["subjects"]] == [f"{name}:alice"]
+
+    # a second IdP, registered by the tenant as an IAM object
+    corp = f"https://corp.{name}.example"
+    api.create(f"{IAM}/namespaces/{name}/identityproviders",
+               iam_object("IdentityProvider", "corp", name, {"issuerURL": corp,
+                                                             "clientID": "scs"}))
+    api.wait_condition(f"{IAM}/namespaces/{name}/identityproviders/corp", "Ready")
+    assert conn.identity.get_identity_provider(f"{name}-corp").remote_ids == [corp]

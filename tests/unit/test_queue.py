@@ -89,3 +89,42 @@ def test_every_added_key_is_delivered_exactly_once(keys: list[str]) -> None:
     delivered = run(scenario())
     assert isinstance(delivered, list)
     assert sorted(delivered) == sorted(set(keys))
+
+
+def test_changes_overtake_waiting_resyncs() -> None:
+    async def scenario() -> list[object]:
+        queue = WorkQueue()
+        for key in ("old-1", "old-2", "old-3"):
+            queue.add(key, resync=True)
+        queue.add("new")                  # created just now
+        queue.add("old-3")                # changed while waiting as a resync: moves up
+        order = [await queue.get() for _ in range(len(queue))]
+        for key in order:
+            queue.done(key)
+        return [*order, len(queue)]
+
+    assert run(scenario()) == ["new", "old-3", "old-1", "old-2", 0]
+
+
+def test_a_resync_never_demotes_a_waiting_change() -> None:
+    async def scenario() -> list[object]:
+        queue = WorkQueue()
+        queue.add("a", resync=True)
+        queue.add("b")
+        queue.add("b", resync=True)
+        return [await queue.get(), await queue.get(), len(queue)]
+
+    assert run(scenario()) == ["b", "a", 0]
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcde"), st.booleans()), max_size=40))
+def test_every_added_key_is_handed_out_exactly_once(adds: list[tuple[str, bool]]) -> None:
+    async def scenario() -> list[object]:
+        queue = WorkQueue()
+        for key, resync in adds:
+            queue.add(key, resync=resync)
+        return [await queue.get() for _ in range(len(queue))]
+
+    handed = run(scenario())
+    assert isinstance(handed, list)
+    assert sorted(handed) == sorted({key for key, _ in adds})

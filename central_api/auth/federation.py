@@ -12,9 +12,11 @@ here rather than left to configuration:
 * Names are confined to the tenant: every user and group the IdP asserts becomes
   ``<tenant>:<name>`` (:func:`~central_api.kinds.tenancy.federated_name`). A tenant IdP can
   mint any claim it likes and still only ever match subjects of its own tenant.
-* An issuer the operator configured (``--oidc-config``) is never taken over by a tenant, and
-  an issuer two tenants register belongs to the one that registered it first (creation
-  time, whole seconds; a tie goes to the source name that sorts first).
+* An issuer the operator configured (``--oidc-config``) is never taken over by a tenant. An
+  issuer the operator assigned to a tenant (``Tenant.spec.federation``) beats any
+  ``IdentityProvider`` a tenant admin creates, so no tenant can squat on another customer's
+  IdP ahead of its onboarding. Otherwise the first registration wins (creation time, whole
+  seconds; a tie goes to the source name that sorts first).
 * Discovery and key fetches go only to public addresses (unless the operator allows private
   ones for a lab), so registering ``https://10.0.0.5`` cannot turn the server into a probe of
   the provider's network.
@@ -61,6 +63,10 @@ class Registration:
     created: str
     spec: dict[str, Any]
 
+    def precedence(self) -> tuple[bool, str, str]:
+        """Operator assignments first, then the older registration."""
+        return not self.source.startswith("Tenant/"), self.created, self.source
+
 
 class TenantIssuers:
     """:class:`~central_api.auth.authn.Authenticator` for tokens of tenant-registered IdPs."""
@@ -89,7 +95,7 @@ class TenantIssuers:
             return
         issuers: list[OidcIssuer] = []
         owners: dict[str, str] = {}
-        for registration in sorted(self._registrations(), key=lambda r: (r.created, r.source)):
+        for registration in sorted(self._registrations(), key=Registration.precedence):
             issuer = self._issuer(registration)
             url = issuer.issuer_url
             if url in self.reserved or url in owners:

@@ -5,9 +5,10 @@ The operator registers one as ``Tenant.spec.federation`` of ``acme``; alice (an 
 acme at that IdP) then logs in with the device flow and works in acme's namespaces as
 ``acme:alice@acme.example`` — and nowhere else, whatever names and groups the IdP asserts.
 Also: an IdentityProvider object (the tenant admin's way) registers an issuer the same way;
-an issuer a second tenant claims stays with the first; removing the registration logs the
-users out; an issuer the operator configured is never taken over; and without the lab
-setting ``allowPrivateIssuers`` an IdP on a private address is never contacted.
+an issuer a second tenant claims stays with the first, unless the operator assigns it to a
+tenant; removing the registration logs the users out; an issuer the operator configured is
+never taken over; and without the lab setting ``allowPrivateIssuers`` an IdP on a private
+address is never contacted.
 """
 
 from __future__ import annotations
@@ -186,6 +187,13 @@ def test_identity_provider_object_registers_and_unregisters_its_issuer(
     wait_for(lambda: admin.get(f"{IDPS.format(first)}/corp").status_code == 404 or None,
              timeout=20, what="the first registration is gone")
     assert user_info(lab, token)["username"] == f"{second}:{ALICE}"
+
+    # the operator assigns the issuer to a tenant: that beats the tenant-made registration
+    operator_assigned = unique("umbrella")
+    created(admin.post(TENANTS, json=federated_tenant(operator_assigned, idp, [])),
+            "tenant the operator federates with the same issuer")
+    assert user_info(lab, token)["username"] == f"{operator_assigned}:{ALICE}"
+    remove_tenant(admin, operator_assigned)
 
     assert admin.delete(f"{IDPS.format(second)}/corp").status_code in (200, 202)
     wait_for(lambda: whoami(lab, token).status_code == 401 or None, timeout=20,

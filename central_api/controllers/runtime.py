@@ -6,6 +6,12 @@ finalizer on live objects, and calls ``reconcile`` or, once the object is being 
 ``finalize`` until the backend resources are gone — only then is the finalizer removed, so
 nothing leaks. Errors back off per key; a periodic resync re-queues everything, which is how
 drift in the backend is noticed and repaired.
+
+Watch events that change nothing a reconciler acts on — the status it wrote itself, its own
+finalizer, managed fields — queue nothing: without that filter every pass would trigger a
+second, identical one, doubling the backend calls (controller-runtime's
+``GenerationChangedPredicate``, plus labels, annotations and deletion, which mean work here:
+the offboarding confirmation is an annotation).
 """
 
 from __future__ import annotations
@@ -57,7 +63,8 @@ class Controller:
         self.resync_seconds = resync_seconds
         self.finalize_poll = finalize_poll_seconds
         self.queue = WorkQueue()
-        self.known: set[Key] = set()
+        self.known: dict[Key, tuple[Any, ...]] = {}
+        """Keys of live objects → what of them a reconciler acts on (see :func:`_intent`)."""
         self.synced = asyncio.Event()
 
     @property
@@ -84,7 +91,7 @@ class Controller:
         while True:
             try:
                 items, revision = await self.client.list(self.kind)
-                self.known = {_key(obj) for obj in items}
+                self.known = {_key(obj): _intent(obj) for obj in items}
                 for key in self.known:
                     self.queue.add(key)
                 self.synced.set()
@@ -101,10 +108,13 @@ class Controller:
             return
         key = _key(obj)
         if event_type == "DELETED":
-            self.known.discard(key)
+            self.known.pop(key, None)
             self.queue.forget(key)
             return
-        self.known.add(key)
+        intent = _intent(obj)
+        if self.known.get(key) == intent:
+            return  # only status, finalizers or bookkeeping changed
+        self.known[key] = intent
         self.queue.add(key)
         self.metrics.queue_depth.labels(self.label).set(len(self.queue))
 
@@ -162,6 +172,15 @@ class Controller:
         self.metrics.reconciles.labels(self.label, "success").inc()
         if result.requeue_after is not None:
             self.queue.add_after(key, result.requeue_after)
+
+
+def _intent(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What a change must touch to need a reconcile: the spec (through ``generation``, which
+    the server bumps on every spec change), labels, annotations, owners and deletion."""
+    meta = obj["metadata"]
+    return (meta.get("generation"), meta.get("deletionTimestamp"),
+            repr(meta.get("labels")), repr(meta.get("annotations")),
+            repr(meta.get("ownerReferences")))
 
 
 def _key(obj: dict[str, Any]) -> Key:

@@ -13,6 +13,8 @@ from central_api.controllers.conditions import condition
 from central_api.controllers.iaas import FINALIZER, iaas_reconcilers
 from central_api.controllers.leader import LEASE_NAMESPACE, LEASES, LeaderElector
 from central_api.controllers.manager import Manager
+from central_api.controllers.metrics import ControllerMetrics
+from central_api.controllers.runtime import Controller
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
 from central_api.providers.sandbox import SandboxSettings, inject_fault, sandbox_provider
@@ -157,3 +159,67 @@ def test_only_one_of_two_candidates_holds_the_lease(tmp_path: Path) -> None:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+class CountingReconciler:
+    """Wraps a reconciler and counts its passes (the runtime under test decides them)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.kind, self.finalizer = inner, inner.kind, inner.finalizer
+        self.passes = 0
+
+    async def reconcile(self, obj: dict[str, Any]) -> Any:
+        self.passes += 1
+        return await self.inner.reconcile(obj)
+
+    async def finalize(self, obj: dict[str, Any]) -> bool:
+        return bool(await self.inner.finalize(obj))
+
+
+def test_own_status_and_finalizer_writes_trigger_no_extra_pass(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        resources = Resources(store, Catalog(builtin_kinds()))
+        resources.create(resources.catalog.require("", "v1", "namespaces"), "",
+                         {"metadata": {"name": "default"}}, WriteOptions())
+        hub = WatchHub(store)
+        hub.start()
+        client = LocalClient(resources, hub)
+        provider = sandbox_provider(store, SandboxSettings(speed=0))
+        inner = next(r for r in iaas_reconcilers(client, provider) if r.kind == NETWORKS)
+        counting = CountingReconciler(inner)
+        controller = Controller(client, counting, ControllerMetrics(), resync_seconds=3600)
+        task = asyncio.create_task(controller.run())
+        try:
+            await client.create(NETWORKS, network("net"))
+            await eventually(lambda: ready(client, NETWORKS, "net"))
+            await asyncio.sleep(0.5)
+            settled = counting.passes
+            assert settled <= 2, f"{settled} passes for one create (own writes re-queued it)"
+
+            current = await client.get(NETWORKS, "default", "net")
+            assert current is not None
+            current["status"]["conditions"][0]["message"] = "someone else's status write"
+            await client.update_status(NETWORKS, current)
+            await asyncio.sleep(0.5)
+            assert counting.passes == settled, "a status-only change queued a pass"
+
+            labelled = await client.get(NETWORKS, "default", "net")
+            assert labelled is not None
+            labelled["metadata"]["labels"] = {"team": "a"}
+            await client.update(NETWORKS, labelled)
+            await eventually(_more_than(counting, settled))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await hub.stop()
+            store.close()
+
+    asyncio.run(main())
+
+
+def _more_than(counting: CountingReconciler, passes: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return counting.passes > passes
+    return check

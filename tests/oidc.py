@@ -99,7 +99,7 @@ class OidcProvider:
         return jwt.encode(claims, self.test_key, algorithm=alg,
                           headers={"kid": kid or self.test_kid})
 
-    def start(self, timeout: float = 30) -> OidcProvider:
+    def start(self, timeout: float = 90) -> OidcProvider:
         node = shutil.which("node")
         if node is None:
             raise ToolMissing("node is required for the OIDC tests (apt-get install -y nodejs)")

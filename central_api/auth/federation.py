@@ -49,7 +49,6 @@ REFRESH_SECONDS = 5.0
 class FederationSettings:
     """Operator settings for tenant identity providers (config section ``federation``)."""
 
-    enabled: bool = True
     allow_private_issuers: bool = False
     ca_file: Path | None = None
 
@@ -78,8 +77,6 @@ class TenantIssuers:
         self.reserved = reserved
         self.clock = clock
         self.oidc = OidcAuthenticator([])
-        self.owners: dict[str, str] = {}
-        """Issuer URL → the tenant whose users it logs in."""
         self._loaded: float | None = None
 
     def invalidate(self) -> None:
@@ -94,7 +91,7 @@ class TenantIssuers:
         if self._loaded is not None and now - self._loaded < REFRESH_SECONDS:
             return
         issuers: list[OidcIssuer] = []
-        owners: dict[str, str] = {}
+        owners: dict[str, str] = {}  # issuer URL → the tenant whose users it logs in
         for registration in sorted(self._registrations(), key=Registration.precedence):
             issuer = self._issuer(registration)
             url = issuer.issuer_url
@@ -111,7 +108,6 @@ class TenantIssuers:
             issuers.append(issuer)
             owners[url] = registration.tenant
         self.oidc.set_issuers(issuers)
-        self.owners = owners
         self._loaded = now
 
     def _issuer(self, registration: Registration) -> OidcIssuer:

@@ -186,7 +186,7 @@ def install_federation(ctx: ServerContext, config: FederationConfig,
     """Trust the issuers tenants register; re-read them whenever one of their sources
     changes."""
     settings = FederationSettings(
-        enabled=True, allow_private_issuers=config.allow_private_issuers,
+        allow_private_issuers=config.allow_private_issuers,
         ca_file=Path(config.ca_file) if config.ca_file else None)
     issuers = TenantIssuers(ctx.resources, settings, operator_issuers)
     ctx.authenticator.authenticators.append(issuers)

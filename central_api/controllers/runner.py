@@ -1,4 +1,11 @@
-"""Runs the server's own background loops: garbage collector and store compaction."""
+"""Runs the server's own background loops: garbage collector, tenant access, compaction.
+
+Every replica observes every event (its authorization caches and the garbage collector's
+owner graph must stay current), but only the holder of the Lease
+``scs-system/scs-internal-controllers`` acts on them: two replicas deleting the same
+dependents or creating the same RoleBinding would only fight with conflicts. Compaction is
+idempotent and stays in every replica.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,10 @@ from collections.abc import Callable
 from ..server.resources import Resources
 from ..server.watch import WatchHub
 from ..store.base import Event
+from .client import LocalClient
 from .garbage_collector import GarbageCollector
+from .leader import LeaderElector
+from .manager import default_identity
 from .tenant_access import TenantAccessController
 
 log = logging.getLogger("central_api.controllers")
@@ -21,6 +31,7 @@ RESYNC_SECONDS = 2.0
 COMPACT_EVERY_SECONDS = 60.0
 ACCESS_RESYNC_SECONDS = 30.0
 TENANCY_RESOURCES = frozenset({"tenancy.scs.community/tenants", "core/namespaces"})
+LEASE_NAME = "scs-internal-controllers"
 HISTORY_SECONDS = 300.0
 """How long watch history is kept; kube-apiserver keeps five minutes as well."""
 
@@ -51,12 +62,15 @@ class InternalControllers:
         self.listeners: list[Callable[[Event], None]] = []
         """Called with every event (cache invalidation for authorization data)."""
         self.compactor = Compactor(resources)
+        self.elector = LeaderElector(LocalClient(resources, hub), LEASE_NAME,
+                                     default_identity())
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self.gc.rebuild()
         self._tasks = [asyncio.create_task(self._collect(), name="garbage-collector"),
-                       asyncio.create_task(self._compact(), name="compactor")]
+                       asyncio.create_task(self._compact(), name="compactor"),
+                       asyncio.create_task(self.elector.run(_hold), name="internal-leader")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -82,6 +96,9 @@ class InternalControllers:
                         self.hub.unsubscribe(sub)
                         sub = self.hub.subscribe("", None, self.hub.revision)
                         self.gc.rebuild()
+                if not self.elector.leading:
+                    last_access_sync = 0.0  # a new leader syncs tenant access at once
+                    continue
                 try:
                     self.gc.process()
                 except Exception:
@@ -104,3 +121,8 @@ class InternalControllers:
                     log.info("compacted %d superseded versions", removed)
             except Exception:
                 log.exception("compaction failed; retrying")
+
+
+async def _hold() -> None:
+    """The leader's task: nothing to run, leadership is only checked (``elector.leading``)."""
+    await asyncio.Event().wait()

@@ -14,11 +14,12 @@ from central_api.controllers.iaas import FINALIZER, iaas_reconcilers
 from central_api.controllers.leader import LEASE_NAMESPACE, LEASES, LeaderElector
 from central_api.controllers.manager import Manager
 from central_api.controllers.metrics import ControllerMetrics
+from central_api.controllers.runner import InternalControllers
 from central_api.controllers.runtime import Controller
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
 from central_api.providers.sandbox import SandboxSettings, inject_fault, sandbox_provider
-from central_api.server.resources import Resources, WriteOptions
+from central_api.server.resources import ListOptions, Resources, WriteOptions
 from central_api.server.watch import WatchHub
 from central_api.store.sqlite import SqliteStore
 
@@ -222,4 +223,55 @@ def test_own_status_and_finalizer_writes_trigger_no_extra_pass(tmp_path: Path) -
 def _more_than(counting: CountingReconciler, passes: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return counting.passes > passes
+    return check
+
+
+def test_only_the_lease_holder_runs_tenant_access_and_a_successor_takes_over(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        resources = Resources(store, Catalog(builtin_kinds()))
+        namespaces = resources.catalog.require("", "v1", "namespaces")
+        tenants = resources.catalog.require("tenancy.scs.community", "v1alpha1", "tenants")
+        bindings = resources.catalog.require("rbac.authorization.k8s.io", "v1", "rolebindings")
+        resources.create(namespaces, "", {"metadata": {"name": LEASE_NAMESPACE}}, WriteOptions())
+        hub = WatchHub(store)
+        hub.start()
+        first, second = InternalControllers(resources, hub), InternalControllers(resources, hub)
+
+        def onboard(name: str) -> None:
+            resources.create(tenants, "", {"metadata": {"name": name}, "spec": {
+                "displayName": name, "admins": [f"admin@{name}.example"]}}, WriteOptions())
+            resources.create(namespaces, "", {"metadata": {"name": name, "labels": {
+                "tenancy.scs.community/tenant": name}}}, WriteOptions())
+
+        async def bound(name: str) -> bool:
+            return any(b["metadata"]["name"] == "scs:tenant-admins" for b in
+                       resources.list(bindings, name, ListOptions())["items"])
+
+        try:
+            first.start()
+            await eventually(_leading(first))
+            second.start()
+            onboard("acme")
+            await eventually(lambda: bound("acme"))
+            assert not second.elector.leading
+
+            await first.stop()          # crashed leader: its lease runs out (8 s)
+            onboard("globex")
+            await asyncio.sleep(2)
+            assert not await bound("globex"), "a replica acted without the lease"
+            await eventually(_leading(second), timeout=15)
+            await eventually(lambda: bound("globex"), timeout=10)
+        finally:
+            await second.stop()
+            await hub.stop()
+            store.close()
+
+    asyncio.run(main())
+
+
+def _leading(runner: InternalControllers) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return runner.elector.leading
     return check

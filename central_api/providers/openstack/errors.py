@@ -104,6 +104,11 @@ def translate(exc: BaseException) -> ProviderError:
                   | requests.exceptions.ConnectionError | requests.exceptions.Timeout
                   | TimeoutError | ConnectionError):
         return BackendUnavailable(message)
+    if code == 501:
+        # "Not Implemented": the backend will never do this (Octavia's answer to an option its
+        # provider lacks, e.g. SOURCE_IP_PORT on amphora); retrying cannot help, a spec
+        # change can.
+        return InvalidRequest(f"the OpenStack cloud does not support this: {message}")
     if code is not None and code >= 500:
         return BackendUnavailable(message)
     if code in (401, 403) or isinstance(exc, ks_exceptions.Unauthorized):

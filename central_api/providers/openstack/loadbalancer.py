@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from openstack import exceptions as os_exceptions
 from openstack.connection import Connection
 
 from ..base import BackendResource, InvalidRequest, Scope
@@ -37,6 +38,17 @@ def _add_member(conn: Connection, lb: Any, pool: Any, server_id: str, port: int)
     address = next(ip["ip_address"] for ip in fixed if ip.get("subnet_id") == lb.vip_subnet_id)
     return conn.load_balancer.create_member(pool.id, name=server_id, address=address,
                                             protocol_port=port, subnet_id=lb.vip_subnet_id)
+
+
+def _existing(get: Callable[[str], Any], refs: list[dict[str, str]] | None) -> list[Any]:
+    """The children named in ``refs`` that still exist."""
+    found = []
+    for ref in refs or []:
+        try:
+            found.append(get(ref["id"]))
+        except os_exceptions.NotFoundException:
+            continue
+    return found
 
 
 @dataclass
@@ -64,17 +76,21 @@ class LoadBalancerService:
     def _children(conn: Connection, lb: Any, owner_uid: str
                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
         # The load balancer lists its children's IDs; list filters by load balancer are
-        # spelled differently across Octavia resources and releases.
-        prefix = resource_name(owner_uid, "")
+        # spelled differently across Octavia resources and releases. A child deleted since
+        # the load balancer was read is skipped (it is gone, which is what was asked).
+        prefix = resource_name(owner_uid) + "-"
+        lbp = conn.load_balancer
         listeners = {str(li.name)[len(prefix):]: li
-                     for li in (conn.load_balancer.get_listener(ref["id"])
-                                for ref in lb.listeners or [])
+                     for li in _existing(lbp.get_listener, lb.listeners)
                      if str(li.name or "").startswith(prefix)}
-        pools = {str(p.name)[len(prefix):]: p
-                 for p in (conn.load_balancer.get_pool(ref["id"]) for ref in lb.pools or [])
+        pools = {str(p.name)[len(prefix):]: p for p in _existing(lbp.get_pool, lb.pools)
                  if str(p.name or "").startswith(prefix)}
-        members = {name: list(conn.load_balancer.members(pool.id))
-                   for name, pool in pools.items()}
+        members: dict[str, list[Any]] = {}
+        for name, pool in list(pools.items()):
+            try:
+                members[name] = list(lbp.members(pool.id))
+            except os_exceptions.NotFoundException:
+                del pools[name]
         return listeners, pools, members
 
     @staticmethod

@@ -5,7 +5,10 @@ name ``scs-<uid>``; ``find`` lists by exact name and checks the metadata (the me
 filter is admin-only on many clouds). Volumes only grow: Cinder cannot shrink one, so a
 smaller ``sizeGiB`` is an InvalidRequest rather than a silent no-op. A changed
 ``volumeType`` is a retype (with migration if the backend needs it); ``imageRef`` only
-matters at creation.
+matters at creation. A Volume has no architecture: when an image name exists once per
+architecture (the convention Servers choose by), the amd64 or untagged image is used — the
+Server kind's default architecture — and only an image that exists solely for other
+architectures is taken as it is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from openstack.connection import Connection
 from ..base import BackendResource, Conflict, InvalidRequest, Scope
 from .connection import Connections
 from .errors import map_state
+from .flavors import image_arch, pick_image
 from .ownership import is_owned_by, owner_metadata, resource_name
 
 BUSY = {"in-use", "attaching", "detaching", "reserved", "creating", "downloading",
@@ -29,6 +33,17 @@ def find_volume(conn: Connection, owner_uid: str) -> Any | None:
         if is_owned_by(volume, owner_uid):
             return volume
     return None
+
+
+def volume_image(conn: Connection, name: str) -> Any:
+    """The image a volume is created from (see the module docstring for the choice)."""
+    images = [i for i in conn.image.images(name=name)
+              if i.name == name and str(i.status).lower() == "active"]
+    if any(image_arch(i) in ("", "amd64") for i in images):
+        return pick_image(images, name, "amd64")
+    if not images:
+        raise InvalidRequest(f"image {name!r} not found")
+    return images[0]
 
 
 class VolumeService:
@@ -66,10 +81,7 @@ class VolumeService:
                 if desired.get("volumeType"):
                     attrs["volume_type"] = desired["volumeType"]
                 if desired.get("imageRef"):
-                    image = conn.image.find_image(desired["imageRef"], ignore_missing=True)
-                    if image is None:
-                        raise InvalidRequest(f"image {desired['imageRef']!r} not found")
-                    attrs["image_id"] = image.id
+                    attrs["image_id"] = volume_image(conn, desired["imageRef"]).id
                     metadata["scs-image"] = desired["imageRef"]
                 volume = conn.block_storage.create_volume(metadata=metadata, **attrs)
             return self._to_resource(volume, owner_uid)

@@ -1,0 +1,282 @@
+"""The configuration files of the harness's OpenStack services (pure text, no I/O).
+
+Each service gets the smallest configuration that works on one loopback-only machine: one
+worker per API (2 shared cores), logs to stderr (the harness redirects them into one file per
+service), the private MariaDB and RabbitMQ, ``keystone_authtoken`` with the service's own user.
+Choices that differ from a production cloud, and why:
+
+- Nova runs ``compute_driver = fake.FakeDriver`` (there is no hypervisor here) and the
+  scheduler only has ``ComputeFilter``: the fake host reports x86_64 only, and the
+  ImagePropertiesFilter would refuse the arm64 image the seed asks for.
+- Neutron's ML2 has no agents; the mechanism driver ``scs_bind_all`` (``ml2_bind_all.py``)
+  binds every port, so servers with ports reach ACTIVE. Tenant networks are VXLAN (IDs only,
+  nothing is plumbed), the external network is flat on the physnet ``public``.
+- Cinder's backend is ``cinder.tests.fake_driver.FakeLoggingVolumeDriver`` from
+  python3-cinder with extend and create-from-image added (``cinder_fake_driver.py``): LVM
+  needs device-mapper and an iSCSI target in the kernel, and the build machine's kernel has
+  neither (``dmsetup version``: "/dev/mapper/control: open failed: No such device").
+- Octavia uses its noop amphora/compute/network drivers: no amphora images, no VMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REGION = "RegionOne"
+
+
+@dataclass(frozen=True)
+class Common:
+    """What every service's configuration refers to."""
+
+    dir: Path
+    keystone_url: str
+    rabbit_port: int
+    service_password: str
+
+    @property
+    def transport_url(self) -> str:
+        return f"rabbit://guest:guest@127.0.0.1:{self.rabbit_port}/"
+
+    def authtoken(self, user: str) -> str:
+        return f"""
+[keystone_authtoken]
+www_authenticate_uri = {self.keystone_url}
+auth_url = {self.keystone_url}
+auth_type = password
+username = {user}
+password = {self.service_password}
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = {REGION}
+# Cinder lets only a service (Nova with a service token) delete an attachment Nova made
+# (OSSA-2023-003); the service users hold the role "service".
+service_token_roles = service
+service_token_roles_required = true
+"""
+
+    def service_user(self, section: str, user: str) -> str:
+        """A keystoneauth section for calls to another service (Nova → Neutron and so on)."""
+        return f"""
+[{section}]
+auth_url = {self.keystone_url}
+auth_type = password
+username = {user}
+password = {self.service_password}
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = {REGION}
+"""
+
+    def defaults(self, name: str, extra: str = "") -> str:
+        """``[DEFAULT]`` (common options plus ``extra``) and the sections all services share."""
+        return f"""
+[DEFAULT]
+debug = false
+use_stderr = true
+transport_url = {self.transport_url}
+state_path = {self.dir / 'state' / name}
+{extra.strip()}
+
+[oslo_concurrency]
+lock_path = {self.dir / 'lock' / name}
+
+[oslo_messaging_notifications]
+driver = noop
+
+[oslo_policy]
+enforce_scope = false
+enforce_new_defaults = false
+"""
+
+
+def placement_conf(c: Common, db: str) -> str:
+    return c.defaults("placement") + f"""
+[api]
+auth_strategy = keystone
+
+[placement_database]
+connection = {db}
+""" + c.authtoken("placement")
+
+
+def glance_conf(c: Common, db: str, port: int) -> str:
+    return c.defaults("glance", f"""
+bind_host = 127.0.0.1
+bind_port = {port}
+workers = 1
+image_cache_dir = {c.dir / 'state' / 'glance' / 'cache'}
+""") + f"""
+
+[database]
+connection = {db}
+
+[paste_deploy]
+flavor = keystone
+config_file = /etc/glance/glance-api-paste.ini
+
+[glance_store]
+stores = file
+default_store = file
+filesystem_store_datadir = {c.dir / 'state' / 'glance' / 'images'}
+""" + c.authtoken("glance")
+
+
+def nova_conf(c: Common, api_db: str, cell1_db: str, port: int) -> str:
+    """One file for api, conductor, scheduler and compute (as a single-host deployment)."""
+    return c.defaults("nova", f"""
+my_ip = 127.0.0.1
+host = scs-compute-1
+enabled_apis = osapi_compute
+osapi_compute_listen = 127.0.0.1
+osapi_compute_listen_port = {port}
+osapi_compute_workers = 1
+compute_driver = fake.FakeDriver
+instances_path = {c.dir / 'state' / 'nova' / 'instances'}
+# Booting on the fake driver is instant; no reason to wait for Neutron's vif events.
+vif_plugging_timeout = 0
+vif_plugging_is_fatal = false
+""") + f"""
+
+[wsgi]
+api_paste_config = /etc/nova/api-paste.ini
+
+[api]
+auth_strategy = keystone
+
+[api_database]
+connection = {api_db}
+
+[database]
+connection = {cell1_db}
+
+[conductor]
+workers = 1
+
+[scheduler]
+workers = 1
+discover_hosts_in_cells_interval = 2
+
+[filter_scheduler]
+enabled_filters = ComputeFilter
+
+[cinder]
+# catalog_info stays volumev3::publicURL: keystoneauth matches the alias block-storage.
+os_region_name = {REGION}
+
+[glance]
+region_name = {REGION}
+
+[vnc]
+enabled = false
+""" + c.authtoken("nova") + c.service_user("placement", "placement") \
+        + c.service_user("neutron", "neutron") + c.service_user("service_user", "nova") \
+        + "send_service_user_token = true\n"
+
+
+def neutron_conf(c: Common, db: str, port: int) -> str:
+    return c.defaults("neutron", f"""
+bind_host = 127.0.0.1
+bind_port = {port}
+core_plugin = ml2
+service_plugins = router
+api_workers = 1
+rpc_workers = 1
+rpc_state_report_workers = 0
+auth_strategy = keystone
+allow_overlapping_ips = true
+notify_nova_on_port_status_changes = true
+notify_nova_on_port_data_changes = true
+api_paste_config = /etc/neutron/api-paste.ini
+""") + f"""
+
+[database]
+connection = {db}
+
+[ml2]
+type_drivers = flat,vxlan
+tenant_network_types = vxlan
+mechanism_drivers = scs_bind_all
+extension_drivers = port_security
+
+[ml2_type_flat]
+flat_networks = public
+
+[ml2_type_vxlan]
+vni_ranges = 1:10000
+
+[agent]
+root_helper = false
+""" + c.authtoken("neutron") + c.service_user("nova", "nova")
+
+
+def cinder_conf(c: Common, db: str, port: int) -> str:
+    return c.defaults("cinder", f"""
+my_ip = 127.0.0.1
+host = scs-cinder
+osapi_volume_listen = 127.0.0.1
+osapi_volume_listen_port = {port}
+osapi_volume_workers = 1
+auth_strategy = keystone
+api_paste_config = /etc/cinder/api-paste.ini
+enabled_backends = fake
+default_volume_type = __DEFAULT__
+volumes_dir = {c.dir / 'state' / 'cinder' / 'volumes'}
+""") + f"""
+
+[database]
+connection = {db}
+
+[fake]
+volume_driver = scs_fake_volume.ExtendableFakeDriver
+volume_backend_name = fake
+
+[nova]
+region_name = {REGION}
+""" + c.authtoken("cinder")
+
+
+def octavia_conf(c: Common, db: str, port: int) -> str:
+    return c.defaults("octavia") + f"""
+[api_settings]
+bind_host = 127.0.0.1
+bind_port = {port}
+auth_strategy = keystone
+enabled_provider_drivers = amphora:The Octavia Amphora driver (noop backends here)
+default_provider_driver = amphora
+
+[database]
+connection = {db}
+
+[controller_worker]
+amphora_driver = amphora_noop_driver
+compute_driver = compute_noop_driver
+network_driver = network_noop_driver
+volume_driver = volume_noop_driver
+image_driver = image_noop_driver
+loadbalancer_topology = SINGLE
+workers = 1
+client_ca = {c.dir / 'state' / 'octavia' / 'ca.pem'}
+
+[task_flow]
+jobboard_enabled = false
+
+[oslo_messaging]
+topic = octavia_prov
+
+[certificates]
+cert_manager = local_cert_manager
+ca_certificate = {c.dir / 'state' / 'octavia' / 'ca.pem'}
+ca_private_key = {c.dir / 'state' / 'octavia' / 'ca.key'}
+server_certs_key_passphrase = {c.service_password[:24].ljust(32, "0")}
+""" + c.authtoken("octavia") + c.service_user("service_auth", "octavia")
+
+
+def ml2_entry_points() -> str:
+    """Registers the bind-all mechanism driver for stevedore (ML2 loads drivers only by
+    entry point); written as a ``.dist-info`` next to the module on Neutron's PYTHONPATH."""
+    return ("[neutron.ml2.mechanism_drivers]\n"
+            "scs_bind_all = scs_bind_all:BindAllMechanismDriver\n")

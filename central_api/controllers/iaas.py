@@ -2,23 +2,35 @@
 
 The kinds differ only in which spec fields name other objects (``networkRef`` → the backend
 ID of that Network) and which backend observations show up in status; both are data here.
-Conditions: ``ReferencesResolved`` (all referenced objects exist and are Ready), ``Synced``
-(the backend accepted the desired state) and ``Ready`` (the backend resource is usable).
+Conditions: ``ReferencesResolved`` (all referenced objects exist and are Ready, and a
+tenant's credentials exist), ``Synced`` (the backend accepted the desired state) and
+``Ready`` (the backend resource is usable).
+
+Tenant isolation reaches the backend here: in a namespace of tenant ``acme`` a provider that
+works with tenant credentials (OpenStack) acts with the application credential onboarding
+stored in the Secret ``acme/openstack-credentials``, so the objects land in acme's project.
+Until that Secret exists the objects wait; they never fall back to the operator's project.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
+from ..auth.tenants import TENANT_LABEL
 from ..kinds.iaas import API_VERSION, IAAS_KINDS
 from ..kinds.kind import ResourceType
 from ..providers.base import BackendResource, Provider, ProviderError, Scope
 from .client import Client, Kind
 from .conditions import is_true, set_condition
 from .runtime import Result
+from .tenants import CREDENTIALS_SECRET, NAMESPACES, SECRETS
 
 log = logging.getLogger("central_api.iaas")
 
@@ -77,8 +89,8 @@ class IaasReconciler:
     # -- reconcile -----------------------------------------------------------------------
     async def reconcile(self, obj: dict[str, Any]) -> Result:
         new = copy.deepcopy(obj)
-        scope = Scope(obj["metadata"]["namespace"])
         try:
+            scope = await self._scope(obj["metadata"]["namespace"])
             desired = await self._desired(scope.namespace, obj)
         except MissingReference as exc:
             set_condition(new, "ReferencesResolved", False, exc.reason, str(exc))
@@ -133,6 +145,24 @@ class IaasReconciler:
         if new.get("status") != old.get("status"):
             await self.client.update_status(self.kind, new)
 
+    # -- scope ---------------------------------------------------------------------------
+    async def _scope(self, namespace: str) -> Scope:
+        """Where the namespace's objects live in the backend, with whose credentials."""
+        if not self.provider.tenant_credentials:
+            return Scope(namespace)
+        ns = await self.client.get(NAMESPACES, "", namespace) or {}
+        tenant = ((ns.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL)
+        if not tenant:
+            return Scope(namespace)  # the operator's own namespaces: the operator's project
+        secret = await self.client.get(SECRETS, tenant, CREDENTIALS_SECRET)
+        try:
+            clouds = yaml.safe_load(base64.b64decode((secret or {})["data"]["clouds.yaml"]))
+        except (KeyError, TypeError, binascii.Error, yaml.YAMLError):
+            raise MissingReference("CredentialsNotReady", (
+                f"tenant {tenant} has no usable OpenStack credentials yet (Secret "
+                f"{tenant}/{CREDENTIALS_SECRET}, written by onboarding)")) from None
+        return Scope(namespace, tenant, credentials=clouds)
+
     # -- references ----------------------------------------------------------------------
     async def _desired(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         desired = copy.deepcopy(obj.get("spec") or {})
@@ -167,7 +197,10 @@ class IaasReconciler:
 
     # -- finalize ------------------------------------------------------------------------
     async def finalize(self, obj: dict[str, Any]) -> bool:
-        scope = Scope(obj["metadata"]["namespace"])
+        try:
+            scope = await self._scope(obj["metadata"]["namespace"])
+        except MissingReference as exc:  # retried: the backend object must not leak
+            raise RuntimeError(f"cannot delete the backend resource: {exc}") from None
         service = self.provider.service(self.rt.kind)
         backend = await service.find(scope, obj["metadata"]["uid"])
         if backend is None:

@@ -20,7 +20,9 @@ repeats everything, which recreates what was deleted in Keystone behind our back
 Offboarding is deliberately hard to do by accident: deletion waits in the finalizer until the
 Tenant carries ``tenancy.scs.community/confirm-deletion: <name>``, and refuses while the
 tenant's namespaces still hold Servers unless ``tenancy.scs.community/cascade: "true"`` asks
-to delete them too. Then the backend goes in reverse order, and the namespaces last.
+to delete them too. The tenant's other IaaS objects are deleted next (their backend
+resources need the project and credentials that go after them), then the backend goes in
+reverse order, and the namespaces last.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import yaml
 
 from ..auth.tenants import TENANT_LABEL
 from ..config import IdentityConfig
-from ..providers.base import NotFound
+from ..kinds.iaas import IAAS_KINDS
+from ..providers.base import InvalidRequest, NotFound
 from ..providers.identity import AppCredential, Domain, IdentityService, Project, RoleGrant
 from .client import Client, Kind
 from .conditions import condition, set_condition
@@ -53,11 +56,16 @@ SECRETS = Kind("", "v1", "secrets")
 SERVERS = Kind("iaas.scs.community", "v1alpha1", "servers")
 OWNED_KINDS = (SERVERS,)
 """What offboarding refuses to delete silently (clusters join when KaaS arrives)."""
+IAAS = tuple(Kind(rt.group, rt.version, rt.plural) for rt in IAAS_KINDS)
+"""Everything with a backend resource in the tenant's project: deleted before the project."""
 CREDENTIALS_SECRET = "openstack-credentials"  # noqa: S105  # nosec B105 - a Secret's name
 CREDENTIAL_ID = "tenancy.scs.community/application-credential-id"
 SERVICE_USER = "scs-provider"
 """The tenant's own provider identity: owner of the application credential."""
 APP_CREDENTIAL = "scs-central-api"
+OPTIONAL_SERVICE_ROLES = ("load-balancer_member",)
+"""Roles the service user also needs where the cloud has the service: Octavia admits only
+``load-balancer_member`` (or more) to create load balancers, ``member`` is not enough."""
 ADMINS_GROUP = "tenant-admins"
 """With federation, admins are shadow users: the IdP mapping puts them in this group."""
 MANAGER_ROLE = "manager"
@@ -259,6 +267,12 @@ class TenantReconciler:
         user = await self.identity.ensure_user(domain.id, SERVICE_USER)
         await self.identity.grant(RoleGrant("member", user_id=user.id,
                                             project_id=project.id))
+        for role in OPTIONAL_SERVICE_ROLES:
+            try:
+                await self.identity.grant(RoleGrant(role, user_id=user.id,
+                                                    project_id=project.id))
+            except InvalidRequest:
+                pass  # the cloud has no such service (no role); nothing to grant
         secret = await self.client.get(SECRETS, run.name, CREDENTIALS_SECRET)
         credential = await self.identity.ensure_app_credential(user.id, project.id,
                                                                APP_CREDENTIAL)
@@ -300,6 +314,14 @@ class TenantReconciler:
             await self._block(obj, "DeletingResources", f"deleting {', '.join(owned)}",
                               blocked=False)
             return False
+        remaining = await self._owned(name, IAAS)
+        if remaining:
+            # Networks, volumes, ... go before the project and the credentials they need:
+            # removing the project first would leak them in the backend.
+            await self._delete_owned(name, IAAS)
+            await self._block(obj, "DeletingResources", f"deleting {', '.join(remaining)}",
+                              blocked=False)
+            return False
         await self._remove_backend(obj)
         return await self._remove_namespaces(name)
 
@@ -311,21 +333,21 @@ class TenantReconciler:
         if new.get("status") != obj.get("status"):
             await self.client.update_status(TENANTS, new)
 
-    async def _owned(self, tenant: str) -> list[str]:
+    async def _owned(self, tenant: str, kinds: tuple[Kind, ...] = OWNED_KINDS) -> list[str]:
         """``"2 servers in acme"``-style descriptions of what the tenant still holds."""
         found = []
         for ns in await tenant_namespaces(self.client, tenant):
             namespace = ns["metadata"]["name"]
-            for kind in OWNED_KINDS:
+            for kind in kinds:
                 count = len(await _list_or_empty(self.client, kind, namespace))
                 if count:
                     found.append(f"{count} {kind.plural} in {namespace}")
         return found
 
-    async def _delete_owned(self, tenant: str) -> None:
+    async def _delete_owned(self, tenant: str, kinds: tuple[Kind, ...] = OWNED_KINDS) -> None:
         for ns in await tenant_namespaces(self.client, tenant):
             namespace = ns["metadata"]["name"]
-            for kind in OWNED_KINDS:
+            for kind in kinds:
                 for item in await _list_or_empty(self.client, kind, namespace):
                     if not item["metadata"].get("deletionTimestamp"):
                         await self.client.delete(kind, namespace, item["metadata"]["name"])

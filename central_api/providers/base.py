@@ -100,6 +100,9 @@ class Provider:
     """Kind name (``Network``, ``Server``, ...) → service."""
     simulated: bool = False
     """True for the sandbox: users see that nothing real is created."""
+    tenant_credentials: bool = False
+    """The backend acts with each tenant's own credentials (onboarding's application
+    credential), so a tenant's objects land in the tenant's project, never the operator's."""
 
     def service(self, kind: str) -> ResourceService:
         try:

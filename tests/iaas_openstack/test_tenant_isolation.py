@@ -76,10 +76,6 @@ def test_onboarded_credentials_reach_only_their_own_project(onboarding: Central)
         as_a.network.delete_network(net.id)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "controllers/iaas.py reconciles with Scope(namespace) only and never reads the "
-    "namespace's openstack-credentials Secret, so every object lands in the operator's "
-    "project instead of the tenant's"))
 def test_iaas_objects_of_a_tenant_land_in_its_project(onboarding: Central) -> None:
     name_a, tenant_a, as_a = onboard(onboarding)
     _, _, as_b = onboard(onboarding)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from central_api.controllers.client import LocalClient
+from central_api.controllers.client import Kind, LocalClient
 from central_api.controllers.iam import (
     GROUPS,
     ROLE_ASSIGNMENTS,
@@ -205,6 +205,22 @@ def test_offboarding_refuses_while_servers_exist_unless_cascade(env: Env) -> Non
 
     assert _delete(env, {CONFIRM: "acme", CASCADE: "true"}) is False
     assert env.run(env.client.get(SERVERS, "acme", "web")) is None
+
+
+def test_offboarding_deletes_other_iaas_objects_before_the_project(env: Env) -> None:
+    env.onboard()
+    networks = Kind("iaas.scs.community", "v1alpha1", "networks")
+    env.run(env.client.create(networks, {
+        "apiVersion": "iaas.scs.community/v1alpha1", "kind": "Network",
+        "metadata": {"name": "private", "namespace": "acme"}, "spec": {}}))
+
+    assert _delete(env, {CONFIRM: "acme"}) is False
+    progress = next(c for c in env.get(TENANTS, "", "acme")["status"]["conditions"]
+                    if c["type"] == "DeletionBlocked")
+    assert progress["reason"] == "DeletingResources" and "networks" in progress["message"]
+    assert env.run(env.client.get(networks, "acme", "private")) is None
+    assert env.identity.projects, "the project (and its credentials) wait for the networks"
+    assert env.run(env.client.get(SECRETS, "acme", "openstack-credentials")) is not None
 
 
 def test_confirmed_offboarding_removes_the_backend_then_the_namespaces(env: Env) -> None:

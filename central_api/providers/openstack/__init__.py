@@ -44,4 +44,5 @@ def openstack_provider(settings: OpenStackSettings | Mapping[str, Any] | None = 
         "FloatingIP": FloatingIPService(connections, external),
         "LoadBalancer": LoadBalancerService(connections, external),
     }
-    return Provider(name="openstack", services=services, simulated=False)
+    return Provider(name="openstack", services=services, simulated=False,
+                    tenant_credentials=True)

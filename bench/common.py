@@ -30,8 +30,8 @@ from tests.pg import PostgresServer  # noqa: E402
 from tests.server import ScsServer, free_port  # noqa: E402
 
 __all__ = ["REPO", "Conn", "PostgresServer", "ScsServer", "free_port", "percentile",
-           "raise_fd_limit", "rss_mib", "hwm_mib", "ensure_wrk", "run_wrk", "summary",
-           "start_server", "ssl_context", "RssSampler", "write_config"]
+           "raise_fd_limit", "rss_mib", "hwm_mib", "cpu_seconds", "ensure_wrk", "run_wrk",
+           "summary", "start_server", "ssl_context", "RssSampler", "write_config"]
 
 NETWORKS = "/apis/iaas.scs.community/v1alpha1/namespaces/{ns}/networks"
 SERVERS = "/apis/iaas.scs.community/v1alpha1/namespaces/{ns}/servers"
@@ -78,6 +78,16 @@ def _status_kib(pid: int, field_name: str) -> float:
 
 def rss_mib(pid: int) -> float:
     return round(_status_kib(pid, "VmRSS") / 1024, 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process has used so far.
+
+    Why: on a machine shared with other work, req/s and latencies move with everyone else's
+    load; the CPU the server spends per request barely does, so it is the number to compare
+    across changes (and, for the read path, with the baseline app)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def hwm_mib(pid: int) -> float:

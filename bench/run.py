@@ -49,6 +49,7 @@ from .common import (
     RssSampler,
     ScsServer,
     connect,
+    cpu_seconds,
     free_port,
     hwm_mib,
     raise_fd_limit,
@@ -152,7 +153,10 @@ def bench_read(sizes: Sizes, report: Report, work: Path) -> None:
         body_file = work / "read-body.json"
         body_file.write_bytes(body)
         path = NETWORKS.format(ns="bench") + "/read-me"
+        cpu = cpu_seconds(server.proc.pid) if server.proc else 0.0
         real = run_wrk(server.url + path, server.token, sizes.read_seconds, 32, "", work)
+        real["cpu_us_per_request"] = _cpu_per(server.proc.pid if server.proc else 0, cpu,
+                                              real["requests"])
         real["rss_mib"] = rss_mib(server.proc.pid) if server.proc else 0
         port = free_port()
         log = open(work / "baseline-app.log", "wb")  # noqa: SIM115 - closed below
@@ -162,8 +166,10 @@ def bench_read(sizes: Sizes, report: Report, work: Path) -> None:
              "--key", str(server.data_dir / "tls" / "server.key"), "--body", str(body_file)],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         _wait_port(port, baseline)
+        cpu = cpu_seconds(baseline.pid)
         base = run_wrk(f"https://127.0.0.1:{port}{path}", server.token, sizes.read_seconds, 32,
                        "", work)
+        base["cpu_us_per_request"] = _cpu_per(baseline.pid, cpu, base["requests"])
         log.close()
         report.details["read"] = {"server": real, "baseline": base, "body_bytes": len(body),
                                   "connections": 32, "seconds": sizes.read_seconds}
@@ -177,11 +183,25 @@ def bench_read(sizes: Sizes, report: Report, work: Path) -> None:
         report.add("read", "GET p50 ms", real["p50_us"] / 1000, base["p50_us"] / 1000)
         report.add("read", "GET p99 ms", real["p99_us"] / 1000, base["p99_us"] / 1000, "",
                    "<= 20 ms", real["p99_us"] <= 20_000)
+        report.add("read", "server CPU µs per GET (lower is better; ratio = baseline/value)",
+                   real["cpu_us_per_request"], base["cpu_us_per_request"],
+                   _ratio(base["cpu_us_per_request"], real["cpu_us_per_request"]))
     finally:
         if baseline is not None:
             baseline.terminate()
             baseline.wait(10)
         stop_server(server)
+
+
+def _cpu_per(pid: int, before: float, operations: int) -> float:
+    """Server CPU µs per operation since ``before`` (see ``common.cpu_seconds``)."""
+    if not pid or not operations:
+        return 0.0
+    return round((cpu_seconds(pid) - before) * 1e6 / operations, 1)
+
+
+def _ratio(baseline: float, value: float) -> float | str:
+    return round(baseline / value, 3) if value and baseline else ""
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -247,11 +267,14 @@ def bench_write(sizes: Sizes, report: Report, work: Path, backend: str) -> None:
             async def run() -> tuple[bytes, dict[str, Any]]:
                 sample, watcher = await prepare()
                 drain = asyncio.create_task(_drain(watcher))
+                pid = server.proc.pid if server.proc else 0
+                cpu = cpu_seconds(pid)
                 result = await asyncio.to_thread(
                     run_wrk, server.url + NETWORKS.format(ns="bench"), server.token,
                     sizes.write_seconds, sizes.write_connections,
                     POST_LUA % {"prefix": f"w{uuid.uuid4().hex[:6]}-",
                                 "template": _write_template()}, work)
+                result["cpu_us_per_request"] = _cpu_per(pid, cpu, result["requests"])
                 drain.cancel()
                 watcher.close()
                 return sample, result
@@ -277,6 +300,9 @@ def bench_write(sizes: Sizes, report: Report, work: Path, backend: str) -> None:
                base["rows_per_s"], round(ratio, 3), target, met)
     report.add(label, "create p99 ms", real["p99_us"] / 1000, base["p99_ms"], "", "<= 50 ms",
                real["p99_us"] <= 50_000)
+    report.add(label, "CPU µs per create (server; baseline: inserting process)",
+               real["cpu_us_per_request"], base["cpu_us_per_row"],
+               _ratio(base["cpu_us_per_row"], real["cpu_us_per_request"]))
 
 
 def bench_writes(sizes: Sizes, report: Report, work: Path) -> None:
@@ -314,7 +340,7 @@ def _direct_inserts(backend: str, sample: bytes, rows: int, work: Path,
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         cur = db.cursor()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for i, value in enumerate(values):
             t0 = time.perf_counter()
             cur.execute("BEGIN IMMEDIATE")
@@ -325,7 +351,7 @@ def _direct_inserts(backend: str, sample: bytes, rows: int, work: Path,
                         (rev, resource, "bench", f"direct-{i}", value))
             cur.execute("COMMIT")
             latencies.append(time.perf_counter() - t0)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         db.close()
     else:
         assert pg is not None
@@ -335,21 +361,22 @@ def _direct_inserts(backend: str, sample: bytes, rows: int, work: Path,
             admin.execute("CREATE DATABASE direct")
         url = pg.url_for("direct")
         PostgresStore(url).close()  # the same schema and indexes
-        with psycopg.connect(url) as db:
-            started = time.perf_counter()
+        with psycopg.connect(url) as pgdb:
+            started, cpu = time.perf_counter(), time.process_time()
             for i, value in enumerate(values):
                 t0 = time.perf_counter()
-                with db.transaction():
-                    rev = db.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1 "
-                                     "RETURNING revision").fetchone()[0]  # type: ignore[index]
-                    db.execute("INSERT INTO kv (revision, resource, namespace, name, event, "
-                               "superseded, value) VALUES (%s, %s, %s, %s, 0, NULL, %s)",
-                               (rev, resource, "bench", f"direct-{i}", value))
+                with pgdb.transaction():
+                    rev = pgdb.execute("UPDATE meta SET revision = revision + 1 WHERE id = 1 "
+                                       "RETURNING revision").fetchone()[0]  # type: ignore[index]
+                    pgdb.execute("INSERT INTO kv (revision, resource, namespace, name, event, "
+                                 "superseded, value) VALUES (%s, %s, %s, %s, 0, NULL, %s)",
+                                 (rev, resource, "bench", f"direct-{i}", value))
                 latencies.append(time.perf_counter() - t0)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     stats = summary(latencies)
     return {"rows": rows, "seconds": round(elapsed, 3),
-            "rows_per_s": round(rows / elapsed, 1), **stats}
+            "rows_per_s": round(rows / elapsed, 1),
+            "cpu_us_per_row": round(cpu * 1e6 / rows, 1), **stats}
 
 
 # -- 3. scale -------------------------------------------------------------------------------
@@ -395,6 +422,10 @@ def bench_scale(sizes: Sizes, report: Report, work: Path) -> None:
             report.add(name, "LIST limit=500 page p99 ms (full walk)",
                        point["walk_pages"]["p99_ms"], target="<= 100 ms" if big else "",
                        met=point["walk_pages"]["p99_ms"] <= 100 if big else None)
+            report.add(name, "LIST limit=500 page p50 ms (full walk)",
+                       point["walk_pages"]["p50_ms"])
+            report.add(name, "server CPU ms per page (full walk)",
+                       point["walk_cpu_ms_per_page"])
             report.add(name, "GET p99 ms", point["get"]["p99_ms"],
                        target="<= 10 ms" if big else "",
                        met=point["get"]["p99_ms"] <= 10 if big else None)
@@ -448,6 +479,8 @@ async def _measure_scale(server: ScsServer, count: int, sizes: Sizes) -> dict[st
     token = ""
     seen = 0
     deadline = time.monotonic() + 300
+    pid = server.proc.pid if server.proc else 0
+    cpu = cpu_seconds(pid)
     while time.monotonic() < deadline:
         path = base + "?limit=500" + (f"&continue={token}" if token else "")
         elapsed, body = await timed(path)
@@ -457,6 +490,7 @@ async def _measure_scale(server: ScsServer, count: int, sizes: Sizes) -> dict[st
         token = page["metadata"].get("continue", "")
         if not token:
             break
+    cpu = cpu_seconds(pid) - cpu
     if seen != count:
         raise RuntimeError(f"paginated walk saw {seen} objects, expected {count}")
     rng = random.Random(7)  # noqa: S311 - picks object names to GET, not a secret
@@ -474,8 +508,8 @@ async def _measure_scale(server: ScsServer, count: int, sizes: Sizes) -> dict[st
     if matched != count // 100:
         raise RuntimeError(f"label selector matched {matched}, expected {count // 100}")
     conn.close()
-    pid = server.proc.pid if server.proc else 0
     return {"objects": count, "first_page": summary(first), "walk_pages": summary(walk),
+            "walk_cpu_ms_per_page": round(cpu * 1e3 / max(1, len(walk)), 2),
             "get": summary(gets), "selector": summary(selector), "selector_matched": matched,
             "rss_mib": rss_mib(pid), "peak_rss_mib": hwm_mib(pid)}
 
@@ -506,6 +540,8 @@ def bench_watch(sizes: Sizes, report: Report, work: Path) -> None:
     report.add(label, "watchers disconnected early", result["ended_early"], target="0",
                met=result["ended_early"] == 0)
     report.add(label, "deliveries/s (all watchers)", result["delivery_rate"])
+    report.add(label, "server CPU µs per delivery (writes included)",
+               result["cpu_us_per_delivery"])
     report.add(label, "server peak RSS MiB", result["peak_rss_mib"])
 
 
@@ -538,6 +574,7 @@ async def _watch(server: ScsServer, sizes: Sizes, work: Path,
     pid = server.proc.pid if server.proc else 0
     sampler = RssSampler(pid)
     sampler.start()
+    cpu = cpu_seconds(pid)
     total = int(sizes.watch_rate * sizes.watch_seconds)
     writers = [await connect(server) for _ in range(8)]
     free: asyncio.Queue[Conn] = asyncio.Queue()
@@ -581,6 +618,7 @@ async def _watch(server: ScsServer, sizes: Sizes, work: Path,
         counts.append(json.loads(line))
         await asyncio.to_thread(proc.wait, 30)
     drain_s = time.monotonic() - drain_started
+    cpu = cpu_seconds(pid) - cpu
     peak = await sampler.stop()
     for w in writers:
         w.close()
@@ -594,6 +632,7 @@ async def _watch(server: ScsServer, sizes: Sizes, work: Path,
         "write_rate": round(total / write_s, 1), "create": summary(create_latencies),
         "latency": summary(latencies), "deliveries": len(latencies),
         "delivery_rate": round(len(latencies) / (write_s + drain_s), 1),
+        "cpu_us_per_delivery": round(cpu * 1e6 / max(1, len(latencies)), 2),
         "drain_seconds_after_last_write": round(drain_s, 1),
         "missing": sum(c["missing"] for c in counts),
         "out_of_order": sum(c["out_of_order"] for c in counts),
@@ -634,6 +673,7 @@ def bench_reconcile(sizes: Sizes, report: Report, work: Path) -> None:
     report.add(label, "applied / Ready within the time limit",
                f"{result['applied']} / {result['ready']} of {n} in {sizes.reconcile_timeout:g}s")
     report.add(label, "server peak RSS MiB", result["peak_rss_mib"])
+    report.add(label, "server CPU ms per Server (create to Ready)", result["cpu_ms_per_server"])
 
 
 async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
@@ -660,6 +700,7 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
     pid = server.proc.pid if server.proc else 0
     sampler = RssSampler(pid)
     sampler.start()
+    cpu = cpu_seconds(pid)
     conns = [await connect(server) for _ in range(8)]
     failures: list[str] = []
 
@@ -709,6 +750,7 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
     finished = max(ready.values(), default=started)
     if listed_ready > len(ready):  # the watch missed some: count them at the deadline
         finished = time.monotonic()
+    cpu = cpu_seconds(pid) - cpu
     peak = await sampler.stop()
     for c in conns:
         c.close()
@@ -722,6 +764,7 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
             "ready_rate": round(max(listed_ready, len(ready)) / elapsed, 1)
             if elapsed > 0 else 0,
             "peak_rss_mib": peak, "rss_after_mib": rss_mib(pid),
+            "cpu_ms_per_server": round(cpu * 1e3 / max(1, applied_count[0]), 2),
             "timed_out": len(ready) < n}
 
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ..kinds.kind import ResourceType
 from ..store.base import Compacted, Event
 from . import errors
 from .bodies import MAX_BODY_BYTES, parse_json_object, parse_object, too_large
@@ -32,6 +35,22 @@ PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
 MAX_WATCH_SECONDS = 1800
 BOOKMARK_SECONDS = 10.0
 MAX_FIELD_MANAGER = 128
+STORE_THREADS = 4
+"""Worker threads for registry calls on a blocking store (at most this many transactions of
+this process wait on the database at once; the pool has more connections)."""
+FRAME_CACHE = 4096
+"""Encoded watch frames kept per server (see ``WatchStream._event_frame``)."""
+
+
+T = TypeVar("T")
+_executor: ThreadPoolExecutor | None = None
+
+
+def _store_executor() -> ThreadPoolExecutor:
+    global _executor  # noqa: PLW0603 - one pool per process, created on first use
+    if _executor is None:
+        _executor = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
+    return _executor
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
@@ -109,16 +128,36 @@ class ResourceHandlers:
     def __init__(self, resources: Resources, hub: WatchHub) -> None:
         self.resources = resources
         self.hub = hub
+        self._off_loop = resources.store.blocking
+        self.frames: dict[tuple[int, str, str, str, str], bytes] = {}
+        """Encoded frames of recent watch events, oldest first. In one store a revision names
+        one stored object, so (revision, event type, group, version, kind) determines the
+        bytes every watcher of that version is sent."""
+
+    async def _call(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a registry call; off the event loop when the store waits on the network.
+
+        Why: a PostgreSQL store blocks in every round trip (and the commit's fsync); on the
+        loop, no other request — TLS, parsing, validation, watch fan-out — moves meanwhile.
+        In a worker thread those overlap the database waits. That is safe because the stores
+        are thread-safe by contract, the registry keeps no per-call state, and the caches the
+        admission plugins read (RBAC rules, tenants) swap whole snapshots under a lock.
+        SQLite answers in microseconds, where the thread hop would cost more than it saves.
+        """
+        if not self._off_loop:
+            return func(*args)
+        return await asyncio.get_running_loop().run_in_executor(
+            _store_executor(), functools.partial(func, *args))
 
     async def handle(self, request: Request, target: Target) -> Response:
         method = request.method
         if method == "GET":
             if target.name:
-                return self._render(request, target, self.resources.get(
-                    target.rt, target.namespace or "", target.name))
+                return self._render(request, target, await self._call(
+                    self.resources.get, target.rt, target.namespace or "", target.name))
             if request.query_params.get("watch") in ("1", "true", "True"):
                 return self.watch(request, target)
-            return self.list(request, target)
+            return await self.list(request, target)
         if method == "POST" and not target.name:
             return await self.create(request, target)
         if method == "PUT" and target.name:
@@ -137,8 +176,9 @@ class ResourceHandlers:
             return json_response(table(target.rt, [obj], meta, include), status, headers)
         return json_response(obj, status, headers)
 
-    def list(self, request: Request, target: Target) -> Response:
-        listed = self.resources.list(target.rt, target.namespace, list_options(request))
+    async def list(self, request: Request, target: Target) -> Response:
+        listed = await self._call(self.resources.list, target.rt, target.namespace,
+                                  list_options(request))
         if wants_table(request):
             include = request.query_params.get("includeObject", "PartialObjectMetadata")
             return json_response(table(target.rt, listed["items"], listed["metadata"], include))
@@ -147,14 +187,15 @@ class ResourceHandlers:
     async def create(self, request: Request, target: Target) -> Response:
         body = parse_object(await read_body(request), media_type(request))
         opts = write_options(request)
-        obj = self.resources.create(target.rt, target.namespace or "", body, opts)
+        obj = await self._call(self.resources.create, target.rt, target.namespace or "", body,
+                               opts)
         return self._render(request, target, obj, 201, _warnings(opts))
 
     async def update(self, request: Request, target: Target) -> Response:
         body = parse_object(await read_body(request), media_type(request))
         opts = write_options(request)
-        obj = self.resources.update(target.rt, target.namespace or "", target.name, body, opts,
-                                    target.subresource)
+        obj = await self._call(self.resources.update, target.rt, target.namespace or "",
+                               target.name, body, opts, target.subresource)
         return self._render(request, target, obj, 200, _warnings(opts))
 
     async def patch(self, request: Request, target: Target) -> Response:
@@ -172,9 +213,10 @@ class ResourceHandlers:
         if kind == "application/apply-patch+yaml" and not request.query_params.get(
                 "fieldManager"):
             opts.field_manager = ""
-        existed = kind != "application/apply-patch+yaml" or self._exists(target)
-        obj = self.resources.patch(target.rt, target.namespace or "", target.name, kind, raw,
-                                   opts, target.subresource, force)
+        existed = kind != "application/apply-patch+yaml" or await self._call(self._exists,
+                                                                              target)
+        obj = await self._call(self.resources.patch, target.rt, target.namespace or "",
+                               target.name, kind, raw, opts, target.subresource, force)
         return self._render(request, target, obj, 200 if existed else 201, _warnings(opts))
 
     def _exists(self, target: Target) -> bool:
@@ -187,10 +229,11 @@ class ResourceHandlers:
     async def delete(self, request: Request, target: Target) -> Response:
         opts = await self._delete_options(request)
         if not target.name:
-            listed = self.resources.delete_collection(target.rt, target.namespace,
-                                                      list_options(request), opts)
+            listed = await self._call(self.resources.delete_collection, target.rt,
+                                      target.namespace, list_options(request), opts)
             return json_response(listed)
-        obj = self.resources.delete(target.rt, target.namespace or "", target.name, opts)
+        obj = await self._call(self.resources.delete, target.rt, target.namespace or "",
+                               target.name, opts)
         return self._render(request, target, obj)
 
     async def _delete_options(self, request: Request) -> DeleteOptions:
@@ -265,6 +308,22 @@ class WatchStream:
                 "includeObject", "PartialObjectMetadata"))
         return orjson.dumps({"type": kind, "object": obj}) + b"\n"
 
+    def _event_frame(self, rt: ResourceType, event: Event) -> bytes:
+        """The frame of a live event, encoded once for every watcher that wants the same bytes
+        (same event, type and served version): with a thousand watchers of a kind, encoding
+        per watcher was a thousand ``orjson.dumps`` of the same object."""
+        if self.as_table:
+            return self._frame(event.type, self.handlers.resources.present(rt, event.object))
+        frames = self.handlers.frames
+        key = (event.revision, event.type, rt.group, rt.version, rt.kind)
+        frame = frames.get(key)
+        if frame is None:
+            obj = self.handlers.resources.present(rt, event.object)
+            frame = frames[key] = self._frame(event.type, obj)
+            if len(frames) > FRAME_CACHE:
+                del frames[next(iter(frames))]
+        return frame
+
     def _bookmark(self, initial_end: bool = False) -> bytes:
         meta: dict[str, Any] = {"resourceVersion": str(self.revision)}
         if initial_end:
@@ -285,8 +344,13 @@ class WatchStream:
             while (left := deadline - time.monotonic()) > 0:
                 wait = min(left, max(next_bookmark - time.monotonic(), 0.01))
                 event: Event | None = None
-                with contextlib.suppress(TimeoutError):
-                    event = await asyncio.wait_for(self.sub.queue.get(), wait)
+                queue = self.sub.queue
+                if not queue.empty():
+                    event = queue.get_nowait()
+                else:  # asyncio.timeout, unlike wait_for, needs no extra Task per wait
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            event = await queue.get()
                 if event is None:
                     if self.sub.overflowed:
                         return
@@ -300,8 +364,7 @@ class WatchStream:
                 frames = []
                 while event is not None:
                     self.revision = event.revision
-                    frames.append(self._frame(event.type,
-                                              self.handlers.resources.present(rt, event.object)))
+                    frames.append(self._event_frame(rt, event))
                     event = self.sub.queue.get_nowait() if not self.sub.queue.empty() else None
                 yield b"".join(frames)
                 if self.sub.overflowed:

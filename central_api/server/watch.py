@@ -105,9 +105,13 @@ class WatchHub:
     def _listen_remote(self) -> None:
         """Wake the pump when another replica commits (PostgreSQL LISTEN/NOTIFY)."""
         wait = self.store.wait_for_change  # type: ignore[attr-defined]
+        seen = self.revision
         while self._task is not None and not self._task.done():
             try:
-                wait(self.revision, 1.0)
+                # Wait past what the store already reported, not past what the pump has
+                # processed: the pump runs later on the loop, and waiting for its revision
+                # would return at once again and again until it caught up.
+                seen = max(seen, wait(max(seen, self.revision), 1.0) or 0)
             except Exception:  # the store reconnects by itself; keep listening
                 time.sleep(1.0)
                 continue
@@ -127,9 +131,30 @@ class WatchHub:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
             self._wake.clear()
             try:
-                self.pump()
+                if self.store.blocking:
+                    await self._pump_off_loop()
+                else:
+                    self.pump()
             except StoreError as exc:  # e.g. the database restarts: try again next round
                 log.warning("watch pump failed, retrying: %s", exc)
+
+    async def _pump_off_loop(self) -> None:
+        """:meth:`pump` with the store read in a worker thread: on PostgreSQL each read is a
+        transaction of four round trips, which blocked every request once per write.
+
+        Events are still offered on the loop, and only those after ``self.revision`` at that
+        moment: a :meth:`subscribe` meanwhile may have pumped some of them already."""
+        loop = asyncio.get_running_loop()
+        while True:
+            events = await loop.run_in_executor(None, self.store.events_since, self.revision)
+            if not events:
+                return
+            for event in events:
+                if event.revision <= self.revision:
+                    continue
+                for sub in list(self._subscriptions):
+                    sub.offer(event)
+                self.revision = event.revision
 
     def pump(self) -> None:
         """Deliver every event committed since the last pump."""

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 EVENT_CODES: dict[EventType, int] = {"ADDED": 0, "MODIFIED": 1, "DELETED": 2}
 EVENT_NAMES: dict[int, EventType] = {v: k for k, v in EVENT_CODES.items()}
@@ -81,6 +83,9 @@ class Page:
     """``(namespace, name)`` of the last item when more items remain, else None."""
 
 
+Requirement = tuple[Key, Callable[[dict[str, Any] | None], None]]
+"""(key of another object, check of its current value or None that raises to refuse)."""
+
 Transformer = tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]
 """(encode, decode) applied to stored values of one resource, e.g. encryption at rest."""
 
@@ -90,7 +95,14 @@ def dumps(obj: dict[str, Any]) -> bytes:
 
 
 def loads(raw: bytes) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(raw)
+    """Decode a stored value. ``orjson`` decodes these objects ~3x faster than ``json`` (it was
+    most of the CPU of every list in the profiles) and yields the same values; the few
+    documents it refuses — ``NaN``/``Infinity`` tokens or integers beyond 64 bits, which
+    :func:`dumps` can write — go through ``json`` as before."""
+    try:
+        value: dict[str, Any] = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = json.loads(raw)
     return value
 
 
@@ -115,6 +127,10 @@ def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
 
 class Store(abc.ABC):
     """A revisioned object store. All methods are thread-safe; each write is one transaction."""
+
+    blocking = False
+    """Calls wait on a network round trip (PostgreSQL): the HTTP handlers run them off the
+    event loop. False for SQLite, which answers from a local file in microseconds."""
 
     def __init__(self) -> None:
         self._transformers: dict[str, Transformer] = {}
@@ -144,8 +160,13 @@ class Store(abc.ABC):
 
     # -- writes ----------------------------------------------------------------------------
     @abc.abstractmethod
-    def create(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
-        """Store a new object; sets ``metadata.resourceVersion``. Raises KeyExists."""
+    def create(self, key: Key, obj: dict[str, Any],
+               require: Requirement | None = None) -> dict[str, Any]:
+        """Store a new object; sets ``metadata.resourceVersion``. Raises KeyExists.
+
+        ``require`` checks another object inside the same write transaction (e.g. that the
+        namespace exists and is not terminating): its callback gets that object's current
+        value, or None, and raises to refuse the create."""
 
     @abc.abstractmethod
     def update(self, key: Key, obj: dict[str, Any],
@@ -179,6 +200,24 @@ class Store(abc.ABC):
     def events_since(self, revision: int, limit: int = 1000) -> builtins.list[Event]:
         """Every change with a revision greater than ``revision``, oldest first.
         Raises Compacted if changes after ``revision`` may already be gone."""
+
+    def changes_since(self, resource: str, namespace: str, revision: int
+                      ) -> tuple[builtins.list[Event], int]:
+        """The changes to ``resource`` in ``namespace`` after ``revision``, oldest first, and
+        the revision they are complete up to. Raises Compacted like :meth:`events_since`.
+
+        Why: an in-memory view of one resource (the sandbox's quota sums and IP reservations)
+        stays exact by applying only what changed since it last looked, instead of listing
+        and decoding every object again. Back ends override this with a query that skips
+        other resources without decoding them."""
+        out: builtins.list[Event] = []
+        while True:
+            events = self.events_since(revision)
+            if not events:
+                return out, revision
+            out += [e for e in events
+                    if e.key.resource == resource and e.key.namespace == namespace]
+            revision = events[-1].revision
 
     @abc.abstractmethod
     def current_revision(self) -> int: ...

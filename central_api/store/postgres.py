@@ -74,6 +74,9 @@ LIVE_INDEX = "kv_live"
 BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 LOCK_WRITERS = "SELECT revision FROM meta WHERE id = 1 FOR UPDATE"
 BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+NOTIFY_COMMIT = "SELECT pg_notify('kv_changes', revision::text) FROM meta WHERE id = 1; COMMIT"
+"""The notification carries the committed revision (read under the writers' lock), so a
+listener knows how far the store is without asking (see ``wait_for_change``)."""
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,8 @@ class PostgresStore(SqlStore):
     plus one extra connection for LISTEN once :meth:`wait_for_change` is first used.
     """
 
+    blocking = True
+
     def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> None:
         super().__init__()
         if pool_size < 1:
@@ -147,6 +152,11 @@ class PostgresStore(SqlStore):
         self._cond = threading.Condition()
         self._generation = 0
         self._listening = False
+        # the newest committed revision, from the notifications' payloads; trusted only
+        # while the LISTEN connection that heard them (``_session``) stays up
+        self._latest = 0
+        self._latest_known = False
+        self._session = 0
         self._listener: threading.Thread | None = None
         self._create_schema()
 
@@ -196,17 +206,21 @@ class PostgresStore(SqlStore):
             conn.close()
 
     @contextmanager
-    def _transaction(self, *begin: str) -> Iterator[tuple[psycopg.Connection[Any], PgCursor]]:
-        """Run ``begin`` statements, yield, COMMIT; ROLLBACK on error. Reconnects once if the
-        BEGIN fails on a reused connection that turned out to be dead."""
+    def _transaction(self, *begin: str, end: str = "COMMIT"
+                     ) -> Iterator[tuple[psycopg.Connection[Any], PgCursor]]:
+        """Run ``begin`` statements, yield, run ``end`` (COMMIT); ROLLBACK on error.
+        Reconnects once if the BEGIN fails on a reused connection that turned out to be dead.
+
+        The ``begin`` statements go to the server as one query string (the simple query
+        protocol allows several statements without parameters), and so does ``end``: every
+        round trip is a wait with the event loop blocked, and this saves two per write."""
         while True:
             try:
                 conn, fresh = self._acquire()
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"database unavailable: {exc}") from exc
             try:
-                for statement in begin:
-                    conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute("; ".join(begin))  # type: ignore[arg-type]
                 break
             except BaseException as exc:
                 dead = not _usable(conn)
@@ -219,7 +233,7 @@ class PostgresStore(SqlStore):
                 log.info("database connection lost (%s); reconnecting", exc)
         try:
             yield conn, PgCursor(conn.cursor(binary=True))
-            conn.execute("COMMIT")
+            conn.execute(end)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
             self._rollback(conn)
             raise StoreUnavailable(f"database unavailable: {exc}") from exc
@@ -240,7 +254,7 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _write_tx(self) -> Iterator[Cursor]:
-        with self._transaction(BEGIN_WRITE, LOCK_WRITERS) as (conn, cur):
+        with self._transaction(BEGIN_WRITE, LOCK_WRITERS, end=NOTIFY_COMMIT) as (_conn, cur):
             try:
                 yield cur
             except psycopg.errors.UniqueViolation as exc:
@@ -249,7 +263,6 @@ class PostgresStore(SqlStore):
                 if exc.diag.constraint_name == LIVE_INDEX:
                     raise KeyExists(str(exc.diag.message_detail or exc)) from exc
                 raise
-            conn.execute(f"NOTIFY {CHANNEL}")
 
     @contextmanager
     def _read_tx(self) -> Iterator[Cursor]:
@@ -272,17 +285,21 @@ class PostgresStore(SqlStore):
                 conn.execute(statement)  # type: ignore[arg-type]
 
     # -- cross-process wake-ups ------------------------------------------------------------
-    def wait_for_change(self, revision: int, timeout: float) -> None:
-        """Block until a revision greater than ``revision`` may exist, or ``timeout`` passes.
+    def wait_for_change(self, revision: int, timeout: float) -> int:
+        """Block until a revision greater than ``revision`` may exist, or ``timeout`` passes;
+        returns the newest revision known to be committed (at least ``revision``).
 
         Why: a watch hub learns about writes of its own process from :meth:`add_write_listener`,
         but with several API server processes on one database it would otherwise have to poll
-        for the others' writes. Every write transaction sends ``NOTIFY kv_changes``; a listener
-        thread (one extra connection, opened on first use, reconnecting on its own) wakes the
-        waiters. Returns immediately if the store is already past ``revision``. Spurious
-        returns are allowed (e.g. after the listener reconnected, when notifications may have
-        been lost), so callers re-check with ``events_since``. While the database is
-        unreachable this simply waits out ``timeout``.
+        for the others' writes. Every write transaction sends ``NOTIFY kv_changes`` with its
+        revision; a listener thread (one extra connection, opened on first use, reconnecting on
+        its own) records the newest and wakes the waiters. Returns immediately if the store is
+        already past ``revision``. Only the first wait after LISTEN (re)connects asks the
+        database for its revision (commits before LISTEN send nothing this process hears);
+        after that the notifications tell — asking on every notification cost more than the
+        writes themselves under load. Spurious returns are allowed (e.g. after the listener
+        reconnected, when notifications may have been lost), so callers re-check with
+        ``events_since``. While the database is unreachable this simply waits out ``timeout``.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         self._start_listener()
@@ -290,18 +307,28 @@ class PostgresStore(SqlStore):
             self._cond.wait_for(lambda: self._listening or self._closed,
                                 max(0.0, deadline - time.monotonic()))
             if not self._listening:
-                return
-            generation = self._generation
-        # Checked after LISTEN is active and the generation is taken: a commit after this
-        # point bumps the generation, so no wake-up can fall between check and wait.
-        try:
-            if self.current_revision() > revision:
-                return
-        except psycopg.OperationalError:
-            pass  # database unreachable: the listener's reconnect will wake us (or the timeout)
+                return revision
+            generation, session = self._generation, self._session
+            if self._latest_known and self._latest > revision:
+                return self._latest
+            known = self._latest_known
+        if not known:
+            # Checked after LISTEN is active and the generation is taken: a commit after this
+            # point bumps the generation, so no wake-up can fall between check and wait.
+            try:
+                current = self.current_revision()
+            except psycopg.OperationalError:
+                current = 0  # unreachable: the listener's reconnect wakes us (or the timeout)
+            with self._cond:
+                if current and self._session == session:
+                    self._latest = max(self._latest, current)
+                    self._latest_known = True
+            if current > revision:
+                return current
         with self._cond:
             self._cond.wait_for(lambda: self._generation != generation or self._closed,
                                 max(0.0, deadline - time.monotonic()))
+            return max(revision, self._latest)
 
     def _start_listener(self) -> None:
         with self._cond:
@@ -310,8 +337,16 @@ class PostgresStore(SqlStore):
                                                   name="pg-store-listener")
                 self._listener.start()
 
-    def _wake(self, listening: bool) -> None:
+    def _wake(self, listening: bool, payload: str | None = None) -> None:
+        """A notification (``payload``: its revision) or a LISTEN (re)connect (None)."""
         with self._cond:
+            if payload is None:  # (re)connected or lost: what happened meanwhile is unknown
+                self._session += 1
+                self._latest_known = False
+            elif payload.isdigit():
+                self._latest = max(self._latest, int(payload))
+            else:  # a notification without revision (an older server process): ask again
+                self._latest_known = False
             self._listening = listening
             self._generation += 1
             self._cond.notify_all()
@@ -331,8 +366,8 @@ class PostgresStore(SqlStore):
                     self._wake(True)
                     backoff = 0.05
                     while not self._closed:
-                        for _notify in conn.notifies(timeout=0.5):
-                            self._wake(True)
+                        for notify in conn.notifies(timeout=0.5):
+                            self._wake(True, notify.payload)
             except psycopg.Error as exc:
                 log.info("LISTEN connection lost (%s); reconnecting", exc)
             except Exception:

@@ -44,6 +44,11 @@ SYNCHRONOUS_MODES = {"OFF", "NORMAL", "FULL", "EXTRA"}
 class SqliteStore(SqlStore):
     """One writer connection (behind a lock) and one reader connection per thread."""
 
+    CHANGES = SqlStore.CHANGES.replace("FROM kv WHERE", "FROM kv NOT INDEXED WHERE")
+    """SQLite's planner may pick the ``(resource, namespace)`` index over the rowid range
+    (it has no statistics unless ANALYZE ran); ``NOT INDEXED`` leaves only the rowid
+    (= revision) range."""
+
     def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
         super().__init__()
         if synchronous.upper() not in SYNCHRONOUS_MODES:
@@ -75,17 +80,25 @@ class SqliteStore(SqlStore):
                 raise
             cur.execute("COMMIT")
 
-    @contextmanager
-    def _read_tx(self) -> Iterator[Cursor]:
+    def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
-        cur = conn.cursor()
+        return conn
+
+    @contextmanager
+    def _read_tx(self) -> Iterator[Cursor]:
+        cur = self._reader().cursor()
         cur.execute("BEGIN")
         try:
             yield cur
         finally:
             cur.execute("COMMIT")
+
+    @contextmanager
+    def _read_one(self) -> Iterator[Cursor]:
+        # autocommit: the one statement runs in its own read transaction (one snapshot)
+        yield self._reader().cursor()
 
     def close(self) -> None:
         with self._lock:

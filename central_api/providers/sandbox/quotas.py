@@ -3,7 +3,9 @@
 Each record stores what it consumes (``usage``: e.g. ``{"instances": 1, "cores": 2}``), and
 each quota belongs to one kind, so a check sums one list of records. Limits come from
 ``SandboxSettings.quotas`` unless an operator (or a test) stored an override for the
-namespace with :func:`set_quota`. Two processes creating at the same moment may overshoot a
+namespace with :func:`set_quota`. The sums come from a
+:class:`~central_api.providers.sandbox.views.UsageView` (exact, without listing every record
+per check). Two processes creating at the same moment may overshoot a
 limit by one resource; the sandbox accepts that (real clouds reserve, which it does not need).
 """
 
@@ -14,9 +16,10 @@ from typing import Any
 
 from ...store.base import Key, KeyExists, KeyNotFound, Store
 from ..base import QuotaExceeded
-from .keys import QUOTAS
+from .keys import QUOTAS, resource
 from .records import Record, Records
 from .settings import DEFAULT_QUOTAS, PREFIX
+from .views import UsageView
 
 
 def set_quota(store: Store, namespace: str, **limits: int) -> dict[str, Any]:
@@ -56,12 +59,15 @@ def check(records: Records, kind: str, namespace: str, usage: Mapping[str, int],
     if not growing:
         return
     limit = limits(records, namespace)
-    used: dict[str, int] = dict.fromkeys(growing, 0)
-    for rec in records.live(kind, namespace):
-        if replacing is not None and rec["id"] == replacing["id"]:
-            continue
-        for quota in growing:
-            used[quota] += int(rec.get("usage", {}).get(quota, 0))
+    view = UsageView.of(records.store, resource(kind), namespace)
+    with view.current():
+        # what a scan of the records would do on the way: purge those whose deletion is over
+        view.purge_gone(records.gone, records.purge)
+        used = {quota: view.totals.get(quota, 0) for quota in growing}
+        if replacing is not None:
+            for quota, amount in view.usage.get(replacing["id"], {}).items():
+                if quota in used:
+                    used[quota] -= amount
     for quota, amount in growing.items():
         if quota in limit and used[quota] + amount > limit[quota]:
             raise QuotaExceeded(

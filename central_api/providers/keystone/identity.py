@@ -354,6 +354,7 @@ class KeystoneIdentity:
                        for key, value in limits.items()}
             current = {(limit.service_id, limit.resource_name): limit
                        for limit in self._project_limits(conn, project_id)}
+            new: list[dict[str, Any]] = []
             for (service_id, resource), value in desired.items():
                 limit = current.get((service_id, resource))
                 if limit is None:
@@ -364,9 +365,11 @@ class KeystoneIdentity:
                                              "resource_limit": value}
                     if self.region:
                         attrs["region_id"] = self.region
-                    _v3(conn).create_limit(**attrs)
+                    new.append(attrs)
                 elif limit.resource_limit != value:
                     _v3(conn).update_limit(limit, resource_limit=value)
+            if new:  # Keystone creates a list of limits in one request (all or none)
+                os_exc.raise_from_response(_v3(conn).post("/limits", json={"limits": new}))
             for key, limit in current.items():
                 if key not in desired:
                     _v3(conn).delete_limit(limit, ignore_missing=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import platform
 import time
@@ -420,6 +421,10 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
         if runner:
             runner.listeners += ctx.event_listeners
             runner.start()
+        # Everything built so far (kinds, schemas, the garbage collector's index of every
+        # stored object) lives as long as the process: keep Python's cyclic GC from walking
+        # it on every full collection (at 100k objects each walk took ~200 ms, the page p99).
+        gc.freeze()
         manager = asyncio.create_task(run_controllers(ctx), name="controllers") \
             if controllers and (ctx.provider or ctx.identity) else None
         try:

@@ -555,3 +555,34 @@ def test_inventory_is_empty_after_deleting_everything(cloud: Provider, store: Sq
     assert store.list("sandbox/ips", NS.namespace).items == []
     assert store.list("sandbox/ips", "").items == []
     assert store.list("sandbox/owners", NS.namespace).items == []
+
+
+# -- views shared by several API server processes ------------------------------------------------
+def test_quota_and_address_views_see_writes_of_another_process_and_survive_compaction(
+        tmp_path: Path) -> None:
+    """Two sandboxes on one database file stand for two ``scs serve`` processes: each keeps
+    its own incremental views, and each must see what the other committed — also after the
+    history the views catch up from has been compacted away."""
+    first_store, second_store = (SqliteStore(tmp_path / "shared.db"),
+                                 SqliteStore(tmp_path / "shared.db"))
+    try:
+        settings = SandboxSettings(speed=0, quotas={"instances": 3})
+        first = sandbox_provider(first_store, settings)
+        second = sandbox_provider(second_store, settings)
+        net, _ = network_with_subnet(first, "10.3.0.0/29")  # 5 usable hosts
+        a = create(first, "Server", "a", server([net]))
+        b = create(second, "Server", "b", server([net]))    # second's views warm up here
+        c = create(first, "Server", "c", server([net]))
+        assert len({s.observed["addresses"][0] for s in (a, b, c)}) == 3
+        with pytest.raises(QuotaExceeded, match="used 3, limit 3"):
+            create(second, "Server", "d", server([net]))
+
+        run(first.service("Server").delete(NS, a))
+        first_store.compact(first_store.current_revision())
+        d = create(second, "Server", "d", server([net]))     # catches up by listing again
+        assert d.observed["addresses"] == a.observed["addresses"]
+        with pytest.raises(QuotaExceeded, match="used 3, limit 3"):
+            create(first, "Server", "e", server([net]))
+    finally:
+        first_store.close()
+        second_store.close()

@@ -99,7 +99,11 @@ class OidcProvider:
         return jwt.encode(claims, self.test_key, algorithm=alg,
                           headers={"kid": kid or self.test_kid})
 
-    def start(self, timeout: float = 90) -> OidcProvider:
+    def start(self, timeout: float = 90, attempts: int = 4) -> OidcProvider:
+        """Start and wait for discovery. Node.js 20 sometimes deadlocks while loading the
+        provider's modules (main thread parked on a futex, no CPU, about one start in
+        twenty here); a start that is not serving within ``timeout / attempts`` seconds —
+        normally it takes half a second — is killed and tried again."""
         node = shutil.which("node")
         if node is None:
             raise ToolMissing("node is required for the OIDC tests (apt-get install -y nodejs)")
@@ -112,6 +116,14 @@ class OidcProvider:
             **({"tls": {"cert": str(self.tls.server_cert), "key": str(self.tls.server_key)}}
                if self.tls else {}),
         }))
+        for _ in range(attempts):
+            if self._launch(node, config, timeout / attempts):
+                return self
+            self.stop()
+        raise RuntimeError(f"oidc-provider not ready after {attempts} starts of "
+                           f"{timeout / attempts:g}s each:\n{self.log_tail()}")
+
+    def _launch(self, node: str, config: Path, timeout: float) -> bool:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([node, "server.mjs", str(config)], cwd=PROVIDER_DIR,
                                      stdout=log, stderr=subprocess.STDOUT)
@@ -123,12 +135,11 @@ class OidcProvider:
                 response = httpx.get(f"{self.url}/.well-known/openid-configuration", timeout=1,
                                      verify=self.verify)
                 if response.status_code == 200:
-                    return self
+                    return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"oidc-provider not ready after {timeout}s:\n{self.log_tail()}")
+        return False
 
     def restart(self) -> OidcProvider:
         """Stop and start again on the same port: new signing keys, sessions forgotten."""

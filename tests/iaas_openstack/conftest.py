@@ -9,6 +9,7 @@ host can hold, objects are deleted with openstacksdk, quotas are set in Nova.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -120,19 +121,28 @@ def obj(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
             "spec": spec}
 
 
-@pytest.fixture(scope="module")
-def central(cloud: OpenStackCloud, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Central]:
-    workdir = tmp_path_factory.mktemp("central")
-    config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump({
+@contextlib.contextmanager
+def running_central(cloud: OpenStackCloud, workdir: Path,
+                    **config: Any) -> Iterator[Central]:
+    """``scs serve`` with the harness cloud as the operator's IaaS provider (plus ``config``,
+    e.g. an identity backend), stopped and removed afterwards."""
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump({
         "services": ["tenancy", "iaas"], "resyncSeconds": RESYNC_SECONDS,
         "providers": {"iaas": {"type": "openstack", "cloudsYaml": str(cloud.clouds_yaml),
-                               "cloud": CLOUD_NAME, "externalNetwork": "public"}}}))
+                               "cloud": CLOUD_NAME, "externalNetwork": "public"}},
+        **config}))
     (workdir / "data").mkdir()
-    server = ScsServer(data_dir=workdir / "data", extra_args=["--config", str(config)])
+    server = ScsServer(data_dir=workdir / "data", extra_args=["--config", str(path)])
     try:
         server.start()
         yield Central(server, workdir)
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def central(cloud: OpenStackCloud, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Central]:
+    with running_central(cloud, tmp_path_factory.mktemp("central")) as started:
+        yield started

@@ -13,10 +13,9 @@ import openstack
 import pytest
 import yaml
 
-from tests.iaas_openstack.conftest import Central, obj
-from tests.openstack import CLOUD_NAME, OpenStackCloud
+from tests.iaas_openstack.conftest import Central, obj, running_central
+from tests.openstack import OpenStackCloud
 from tests.polling import poll
-from tests.server import ScsServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -25,22 +24,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 def onboarding(cloud: OpenStackCloud, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[Central]:
     """``scs serve`` with both the Keystone identity backend and the OpenStack provider."""
-    workdir = tmp_path_factory.mktemp("onboarding")
-    config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "services": ["tenancy", "iaas"], "resyncSeconds": 10,
-        "identity": {"type": "keystone", "authURL": cloud.auth_url, "username": "admin",
-                     "password": cloud.state["admin_password"], "userDomain": "Default",
-                     "systemScope": True, "region": "RegionOne"},
-        "providers": {"iaas": {"type": "openstack", "cloudsYaml": str(cloud.clouds_yaml),
-                               "cloud": CLOUD_NAME, "externalNetwork": "public"}}}))
-    (workdir / "data").mkdir()
-    server = ScsServer(data_dir=workdir / "data", extra_args=["--config", str(config)])
-    try:
-        server.start()
-        yield Central(server, workdir)
-    finally:
-        server.cleanup()
+    with running_central(cloud, tmp_path_factory.mktemp("onboarding"), identity={
+            "type": "keystone", "authURL": cloud.auth_url, "username": "admin",
+            "password": cloud.state["admin_password"], "userDomain": "Default",
+            "systemScope": True, "region": "RegionOne"}) as started:
+        yield started
 
 
 def onboard(central: Central) -> tuple[str, dict[str, Any], Any]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -54,6 +53,7 @@ from central_api.providers.openstack.keys import fingerprint
 from central_api.providers.openstack.ownership import owner_tag, resource_name
 from tests.openstack import CLOUD_NAME
 from tests.openstack.fixture import shared_cloud
+from tests.polling import poll as shared_poll
 
 T = TypeVar("T")
 
@@ -164,14 +164,8 @@ def created(provider: Provider) -> Iterator[Created]:
 
 
 def poll(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(2)
+    """Real services converge in seconds: look every 2 s (``tests.polling.poll``)."""
+    return shared_poll(check, timeout, 2, what)
 
 
 def wait_state(service: ResourceService, uid: str, state: State, timeout: float = 300

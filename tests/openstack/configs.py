@@ -40,17 +40,8 @@ class Common:
         return f"rabbit://guest:guest@127.0.0.1:{self.rabbit_port}/"
 
     def authtoken(self, user: str) -> str:
-        return f"""
-[keystone_authtoken]
+        return self.service_user("keystone_authtoken", user) + f"""\
 www_authenticate_uri = {self.keystone_url}
-auth_url = {self.keystone_url}
-auth_type = password
-username = {user}
-password = {self.service_password}
-project_name = service
-user_domain_name = Default
-project_domain_name = Default
-region_name = {REGION}
 # Cinder lets only a service (Nova with a service token) delete an attachment Nova made
 # (OSSA-2023-003); the service users hold the role "service".
 service_token_roles = service

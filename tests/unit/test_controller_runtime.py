@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from central_api.controllers.runner import InternalControllers
 from central_api.controllers.runtime import Controller
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
+from central_api.providers.base import Provider
 from central_api.providers.sandbox import SandboxSettings, inject_fault, sandbox_provider
 from central_api.server.resources import ListOptions, Resources, WriteOptions
 from central_api.server.watch import WatchHub
@@ -46,8 +47,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10) 
         await asyncio.sleep(0.05)
 
 
-def with_controllers(tmp_path: Path, scenario: Callable[[LocalClient, SqliteStore],
-                                                        Awaitable[None]]) -> None:
+def with_controllers(tmp_path: Path,
+                     scenario: Callable[[LocalClient, SqliteStore], Awaitable[None]],
+                     controllers: Callable[[LocalClient, Provider],
+                                           Coroutine[Any, Any, None]] | None = None) -> None:
+    """Run ``scenario`` against a registry with controllers on the sandbox: by default the
+    Manager with every IaaS reconciler, or what ``controllers`` returns."""
     async def main() -> None:
         store = SqliteStore(tmp_path / "state.db")
         resources = Resources(store, Catalog(builtin_kinds()))
@@ -58,8 +63,9 @@ def with_controllers(tmp_path: Path, scenario: Callable[[LocalClient, SqliteStor
         hub.start()
         client = LocalClient(resources, hub)
         provider = sandbox_provider(store, SandboxSettings(speed=0))
-        manager = Manager(client, iaas_reconcilers(client, provider), resync_seconds=1)
-        task = asyncio.create_task(manager.run())
+        run = controllers(client, provider) if controllers else Manager(
+            client, iaas_reconcilers(client, provider), resync_seconds=1).run()
+        task = asyncio.create_task(run)
         try:
             await scenario(client, store)
         finally:
@@ -178,46 +184,35 @@ class CountingReconciler:
 
 
 def test_own_status_and_finalizer_writes_trigger_no_extra_pass(tmp_path: Path) -> None:
-    async def main() -> None:
-        store = SqliteStore(tmp_path / "state.db")
-        resources = Resources(store, Catalog(builtin_kinds()))
-        resources.create(resources.catalog.require("", "v1", "namespaces"), "",
-                         {"metadata": {"name": "default"}}, WriteOptions())
-        hub = WatchHub(store)
-        hub.start()
-        client = LocalClient(resources, hub)
-        provider = sandbox_provider(store, SandboxSettings(speed=0))
+    counted: list[CountingReconciler] = []
+
+    def networks_only(client: LocalClient, provider: Provider) -> Coroutine[Any, Any, None]:
         inner = next(r for r in iaas_reconcilers(client, provider) if r.kind == NETWORKS)
-        counting = CountingReconciler(inner)
-        controller = Controller(client, counting, ControllerMetrics(), resync_seconds=3600)
-        task = asyncio.create_task(controller.run())
-        try:
-            await client.create(NETWORKS, network("net"))
-            await eventually(lambda: ready(client, NETWORKS, "net"))
-            await asyncio.sleep(0.5)
-            settled = counting.passes
-            assert settled <= 2, f"{settled} passes for one create (own writes re-queued it)"
+        counted.append(CountingReconciler(inner))
+        return Controller(client, counted[0], ControllerMetrics(), resync_seconds=3600).run()
 
-            current = await client.get(NETWORKS, "default", "net")
-            assert current is not None
-            current["status"]["conditions"][0]["message"] = "someone else's status write"
-            await client.update_status(NETWORKS, current)
-            await asyncio.sleep(0.5)
-            assert counting.passes == settled, "a status-only change queued a pass"
+    async def scenario(client: LocalClient, store: SqliteStore) -> None:
+        counting = counted[0]
+        await client.create(NETWORKS, network("net"))
+        await eventually(lambda: ready(client, NETWORKS, "net"))
+        await asyncio.sleep(0.5)
+        settled = counting.passes
+        assert settled <= 2, f"{settled} passes for one create (own writes re-queued it)"
 
-            labelled = await client.get(NETWORKS, "default", "net")
-            assert labelled is not None
-            labelled["metadata"]["labels"] = {"team": "a"}
-            await client.update(NETWORKS, labelled)
-            await eventually(_more_than(counting, settled))
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await hub.stop()
-            store.close()
+        current = await client.get(NETWORKS, "default", "net")
+        assert current is not None
+        current["status"]["conditions"][0]["message"] = "someone else's status write"
+        await client.update_status(NETWORKS, current)
+        await asyncio.sleep(0.5)
+        assert counting.passes == settled, "a status-only change queued a pass"
 
-    asyncio.run(main())
+        labelled = await client.get(NETWORKS, "default", "net")
+        assert labelled is not None
+        labelled["metadata"]["labels"] = {"team": "a"}
+        await client.update(NETWORKS, labelled)
+        await eventually(_more_than(counting, settled))
+
+    with_controllers(tmp_path, scenario, networks_only)
 
 
 def _more_than(counting: CountingReconciler, passes: int) -> Callable[[], Awaitable[bool]]:

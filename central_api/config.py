@@ -53,6 +53,10 @@ class ProviderConfig(BaseModel):
     clouds_yaml: str = Field("", alias="cloudsYaml")
     cloud: str = ""
     external_network: str = Field("", alias="externalNetwork")
+    allow_private_image_sources: bool = Field(
+        False, alias="allowPrivateImageSources",
+        description="OpenStack: let Images import from loopback/private/link-local addresses "
+                    "(labs only: the cloud fetches them from inside the provider's network).")
 
 
 class IdentityConfig(BaseModel):

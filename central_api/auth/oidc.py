@@ -44,6 +44,7 @@ import httpx
 import jwt
 import yaml
 
+from ..net import non_public_address
 from .authn import InvalidToken
 from .user import User
 
@@ -196,21 +197,16 @@ def load_oidc_config(path: Path | str) -> list[OidcIssuer]:
 
 
 async def _require_public(url: str) -> None:
-    """Refuse a URL whose host resolves to any non-global address (loopback, private,
-    link-local such as the metadata service). httpx resolves again when it connects, so a
-    DNS answer that changes in between (rebinding) is not covered; the fetch stays bounded
-    by the size cap, the timeout and no redirects."""
-    parts = urlsplit(url)
+    """Refuse a URL whose host resolves to any non-global address (see :mod:`..net`); the
+    fetch stays bounded by the size cap, the timeout and no redirects."""
+    host = urlsplit(url).hostname
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        address = await non_public_address(url)
     except OSError as exc:
-        raise InvalidToken(f"cannot resolve {parts.hostname}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise InvalidToken(f"{parts.hostname} resolves to {address}, which is not a public "
-                               f"address; tenant identity providers must be public")
+        raise InvalidToken(f"cannot resolve {host}: {exc}") from None
+    if address:
+        raise InvalidToken(f"{host} resolves to {address}, which is not a public address; "
+                           f"tenant identity providers must be public")
 
 
 class _IssuerKeys:

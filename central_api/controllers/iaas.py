@@ -57,7 +57,8 @@ REFERENCES: dict[str, list[Ref]] = {
     "Server": [Ref("networks", "networks", "networkIDs", many=True),
                Ref("securityGroups", "securitygroups", "securityGroupIDs", many=True),
                Ref("volumes", "volumes", "volumeIDs", many=True),
-               Ref("keypairRef", "keypairs", "keypairID")],
+               Ref("keypairRef", "keypairs", "keypairID"),
+               Ref("imageRef", "images", "imageID")],
     "FloatingIP": [Ref("serverRef", "servers", "serverID")],
     "LoadBalancer": [Ref("subnetRef", "subnets", "subnetID")],
 }

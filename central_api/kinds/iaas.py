@@ -1,4 +1,4 @@
-"""``iaas.scs.community/v1alpha1``: networks, servers, volumes and load balancers.
+"""``iaas.scs.community/v1alpha1``: networks, servers, volumes, images and load balancers.
 
 Objects refer to each other by name in the same namespace (``networkRef``); controllers
 resolve the references and report a ``ReferencesResolved`` condition while a referenced
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -148,6 +149,47 @@ class Volume(Model):
     status: VolumeStatus = Field(default_factory=VolumeStatus)
 
 
+# -- Image -------------------------------------------------------------------------------------
+DISK_FORMATS = Literal["qcow2", "raw", "iso", "vmdk", "vhd", "vhdx", "vdi"]
+CHECKSUM_LENGTHS = {"sha256": 64, "sha512": 128}
+IMAGE_IMMUTABLE = ("source", "checksum", "diskFormat")
+"""The image's content and its format: the cloud imports them once, so a change means a
+new Image (Glance cannot replace the data of an active image)."""
+
+
+class ImageSource(Model):
+    url: str = Field(min_length=1, max_length=2048,
+                     description="http(s) URL the cloud downloads the image from.")
+
+
+class ImageSpec(Model):
+    source: ImageSource = Field(description="Where the image data comes from (immutable).")
+    checksum: str = Field("", max_length=140, description=(
+        "Expected digest of the data, sha256:<hex> or sha512:<hex> (immutable). The image "
+        "is never Ready, and is deactivated in the cloud, if the data differs."))
+    diskFormat: DISK_FORMATS = Field("qcow2", description="Format of the data (immutable).")
+    architecture: Literal["amd64", "arm64"] = Field(
+        "amd64", description="CPU architecture the image boots on.")
+    minDiskGiB: int = Field(0, ge=0, le=65536, description="Smallest root disk it needs.")
+    minMemoryMiB: int = Field(0, ge=0, le=4 * 1024 * 1024,
+                              description="Smallest amount of RAM it needs.")
+    osDistro: str = Field("", max_length=63, description="e.g. ubuntu, debian (os_distro).")
+    osVersion: str = Field("", max_length=63, description="e.g. 24.04 (os_version).")
+
+
+class ImageStatus(IaasStatus):
+    sizeBytes: int = Field(0, description="Size of the imported data.")
+    checksum: str = Field("", description="Digest the cloud computed, <algorithm>:<hex>.")
+
+
+class Image(Model):
+    """A private disk image, imported by the cloud from a URL; Servers boot it with
+    ``imageRef``."""
+
+    spec: ImageSpec
+    status: ImageStatus = Field(default_factory=ImageStatus)
+
+
 # -- Server ------------------------------------------------------------------------------------
 class Resources(Model):
     cpu: int = Field(ge=1, le=512)
@@ -164,7 +206,9 @@ class ServerSpec(Model):
                                                          "resources.")
     resources: Resources | None = Field(None, description="CPU/RAM request; the provider "
                                                           "picks the smallest fitting flavor.")
-    image: str = Field(min_length=1, max_length=255, description="Image name.")
+    image: str = Field("", max_length=255, description="Name of a provider image (e.g. "
+                                                       "ubuntu-24.04); or give imageRef.")
+    imageRef: LocalRef | None = Field(None, description="An Image in this namespace.")
     architecture: Literal["amd64", "arm64"] = "amd64"
     gpu: GPURequest | None = None
     networks: list[LocalRef] = Field(min_length=1, max_length=16)
@@ -250,7 +294,11 @@ class LoadBalancer(Model):
 class IaasStrategy(Strategy):
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None,
                  catalog: Catalog) -> list[Cause]:
-        return CHECKS.get(obj.get("kind", ""), _nothing)(obj.get("spec") or {})
+        kind, spec = obj.get("kind", ""), obj.get("spec") or {}
+        causes = CHECKS.get(kind, _nothing)(spec)
+        if old is not None:
+            causes += _immutable(kind, spec, old.get("spec") or {})
+        return causes
 
 
 def _nothing(spec: dict[str, Any]) -> list[Cause]:
@@ -295,9 +343,44 @@ def _security_group(spec: dict[str, Any]) -> list[Cause]:
 
 
 def _server(spec: dict[str, Any]) -> list[Cause]:
+    causes = []
     if bool(spec.get("flavor")) == bool(spec.get("resources")):
-        return [Cause("spec.flavor", "Invalid value: give exactly one of flavor or resources")]
-    return []
+        causes.append(Cause("spec.flavor",
+                            "Invalid value: give exactly one of flavor or resources"))
+    if bool(spec.get("image")) == bool(spec.get("imageRef")):
+        causes.append(Cause("spec.image",
+                            "Invalid value: give exactly one of image or imageRef"))
+    return causes
+
+
+def _image(spec: dict[str, Any]) -> list[Cause]:
+    causes = []
+    url = urlsplit(str((spec.get("source") or {}).get("url", "")))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        causes.append(Cause("spec.source.url", f'Invalid value: "{url.geturl()}": must be an '
+                                               "http or https URL with a host"))
+    elif url.username or url.password:
+        causes.append(Cause("spec.source.url", "Invalid value: must not contain credentials "
+                                               "(the URL is visible to everyone who can read "
+                                               "the Image)"))
+    checksum = str(spec.get("checksum") or "")
+    if checksum and not _valid_checksum(checksum):
+        causes.append(Cause("spec.checksum", f'Invalid value: "{checksum[:20]}...": must be '
+                                             "sha256:<64 hex digits> or "
+                                             "sha512:<128 hex digits>"))
+    return causes
+
+
+def _valid_checksum(checksum: str) -> bool:
+    algorithm, _, digest = checksum.partition(":")
+    return (len(digest) == CHECKSUM_LENGTHS.get(algorithm, -1)
+            and all(c in "0123456789abcdef" for c in digest))
+
+
+def _immutable(kind: str, spec: dict[str, Any], old_spec: dict[str, Any]) -> list[Cause]:
+    return [Cause(f"spec.{name}", f"Invalid value: field is immutable; create a new {kind} "
+                                  "instead")
+            for name in IMMUTABLE.get(kind, ()) if spec.get(name) != old_spec.get(name)]
 
 
 def _load_balancer(spec: dict[str, Any]) -> list[Cause]:
@@ -309,7 +392,8 @@ def _load_balancer(spec: dict[str, Any]) -> list[Cause]:
 
 
 CHECKS = {"Subnet": _subnet, "SecurityGroup": _security_group, "Server": _server,
-          "LoadBalancer": _load_balancer}
+          "Image": _image, "LoadBalancer": _load_balancer}
+IMMUTABLE = {"Image": IMAGE_IMMUTABLE}
 
 
 def _declare(kind: type[Model], columns: list[Column], short: list[str]) -> ResourceType:
@@ -326,8 +410,13 @@ SECURITY_GROUP = _declare(SecurityGroup, [], ["sg"])
 KEYPAIR = _declare(Keypair, [Column("Fingerprint", ".status.fingerprint", priority=1)], ["kp"])
 VOLUME = _declare(Volume, [Column("Size", ".spec.sizeGiB", "integer"),
                            Column("Attached To", ".status.attachedTo")], ["vol"])
+IMAGE = _declare(Image, [Column("Arch", ".spec.architecture"),
+                         Column("Format", ".spec.diskFormat"),
+                         Column("Size", ".status.sizeBytes", "integer"),
+                         Column("Source", ".spec.source.url", priority=1)], ["img"])
 SERVER = _declare(Server, [Column("Flavor", ".status.flavor"),
                            Column("Image", ".spec.image"),
+                           Column("Image Ref", ".spec.imageRef.name", priority=1),
                            Column("Arch", ".spec.architecture"),
                            Column("Addresses", ".status.addresses", priority=1)], ["srv"])
 FLOATING_IP = _declare(FloatingIP, [Column("Address", ".status.address"),
@@ -337,5 +426,5 @@ LOAD_BALANCER = _declare(LoadBalancer, [Column("Provider", ".spec.provider"),
                                         Column("Floating IP", ".status.floatingIP",
                                                priority=1)], ["lb"])
 
-IAAS_KINDS = [NETWORK, SUBNET, ROUTER, SECURITY_GROUP, KEYPAIR, VOLUME, SERVER, FLOATING_IP,
-              LOAD_BALANCER]
+IAAS_KINDS = [NETWORK, SUBNET, ROUTER, SECURITY_GROUP, KEYPAIR, VOLUME, IMAGE, SERVER,
+              FLOATING_IP, LOAD_BALANCER]

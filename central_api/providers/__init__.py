@@ -23,5 +23,6 @@ def build_provider(config: ProviderConfig, store: Store | None) -> Provider:
 
         return openstack_provider(OpenStackSettings(
             clouds_yaml=config.clouds_yaml, cloud=config.cloud,
-            external_network=config.external_network))
+            external_network=config.external_network,
+            allow_private_image_sources=config.allow_private_image_sources))
     raise ValueError(f"no provider of type {config.type!r}")

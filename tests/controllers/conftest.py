@@ -80,7 +80,8 @@ def server(name: str, network_name: str, flavor: str = "SCS-1V-2") -> dict[str, 
 
 PLURALS = {"Network": "networks", "Subnet": "subnets", "Router": "routers",
            "SecurityGroup": "securitygroups", "Keypair": "keypairs", "Volume": "volumes",
-           "Server": "servers", "FloatingIP": "floatingips", "LoadBalancer": "loadbalancers"}
+           "Image": "images", "Server": "servers", "FloatingIP": "floatingips",
+           "LoadBalancer": "loadbalancers"}
 
 
 def condition(item: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:

@@ -122,15 +122,16 @@ def obj(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def running_central(cloud: OpenStackCloud, workdir: Path,
+def running_central(cloud: OpenStackCloud, workdir: Path, provider: dict[str, Any] | None = None,
                     **config: Any) -> Iterator[Central]:
-    """``scs serve`` with the harness cloud as the operator's IaaS provider (plus ``config``,
-    e.g. an identity backend), stopped and removed afterwards."""
+    """``scs serve`` with the harness cloud as the operator's IaaS provider (plus ``provider``
+    settings and ``config``, e.g. an identity backend), stopped and removed afterwards."""
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump({
         "services": ["tenancy", "iaas"], "resyncSeconds": RESYNC_SECONDS,
         "providers": {"iaas": {"type": "openstack", "cloudsYaml": str(cloud.clouds_yaml),
-                               "cloud": CLOUD_NAME, "externalNetwork": "public"}},
+                               "cloud": CLOUD_NAME, "externalNetwork": "public",
+                               **(provider or {})}},
         **config}))
     (workdir / "data").mkdir()
     server = ScsServer(data_dir=workdir / "data", extra_args=["--config", str(path)])

@@ -20,6 +20,7 @@ import requests
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as os_exceptions
 
+from central_api.kinds.iaas import IAAS_KINDS
 from central_api.providers.base import (
     BackendUnavailable,
     Conflict,
@@ -38,6 +39,7 @@ from central_api.providers.openstack.flavors import (
     pick_flavor,
     pick_image,
 )
+from central_api.providers.openstack.images import checksum_problem
 from central_api.providers.openstack.keys import fingerprint
 from central_api.providers.openstack.ownership import is_owned_by, owner_tag, resource_name
 from central_api.providers.openstack.security import backend_key, desired_key, diff_rules
@@ -308,8 +310,23 @@ def test_provider_offers_every_iaas_kind_and_is_real() -> None:
     provider = openstack_provider({"cloud": "test", "externalNetwork": "public"})
     assert provider.name == "openstack"
     assert provider.simulated is False
-    assert set(provider.services) == {"Network", "Subnet", "Router", "SecurityGroup",
-                                      "Keypair", "Volume", "Server", "FloatingIP",
-                                      "LoadBalancer"}
+    assert set(provider.services) == {rt.kind for rt in IAAS_KINDS}
     settings = OpenStackSettings.from_mapping({"cloudsYaml": "/etc/x.yaml", "timeout": 30})
     assert (settings.clouds_yaml, settings.timeout) == ("/etc/x.yaml", 30.0)
+    assert settings.allow_private_image_sources is False
+    assert OpenStackSettings.from_mapping(
+        {"allowPrivateImageSources": True}).allow_private_image_sources is True
+
+
+@pytest.mark.parametrize(("algorithm", "value", "expected", "problem"), [
+    ("sha512", "ab" * 64, "", ""),
+    ("sha512", "ab" * 64, "sha512:" + "AB" * 64, ""),
+    ("sha512", "ab" * 64, "sha512:" + "cd" * 64, "checksum mismatch"),
+    ("sha512", "ab" * 64, "sha256:" + "ab" * 32, "cannot verify the sha256 checksum"),
+    ("", "", "sha256:" + "ab" * 32, "this cloud computes no digests"),
+])
+def test_an_image_checksum_is_verified_only_in_the_algorithm_glance_used(
+        algorithm: str, value: str, expected: str, problem: str) -> None:
+    image = SimpleNamespace(hash_algo=algorithm, hash_value=value)
+    found = checksum_problem(image, expected)
+    assert (problem in found) if problem else found == "", found

@@ -327,6 +327,43 @@ def test_a_volume_still_creating_cannot_be_attached(cloud: Provider, clock: Cloc
         create(cloud, "Server", "srv", server([net], volumeIDs=[vol.id]))
 
 
+def image(**over: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "source": {"url": "https://images.example.com/x.qcow2"}, "checksum": "",
+        "diskFormat": "qcow2", "architecture": "amd64", "minDiskGiB": 0, "minMemoryMiB": 0,
+        "osDistro": "", "osVersion": ""}
+    spec.update(over)
+    return spec
+
+
+def test_a_server_boots_an_image_only_once_it_is_active_and_of_its_architecture(
+        cloud: Provider, clock: Clock) -> None:
+    net, _ = network_with_subnet(cloud)
+    img = create(cloud, "Image", "img", image(architecture="arm64"))
+    assert img.state == "PENDING"
+    with pytest.raises(Conflict, match="PENDING, not ACTIVE"):
+        create(cloud, "Server", "early", server([net], image="", imageID=img.id,
+                                                architecture="arm64", flavor="SCS-2V-4_a"))
+    clock.advance(3)
+    ready = find(cloud, "Image", "img")
+    assert ready is not None and ready.state == "ACTIVE"
+    assert "nothing was downloaded" in ready.message
+    with pytest.raises(InvalidRequest, match="built for arm64, the server asks for amd64"):
+        create(cloud, "Server", "wrong", server([net], image="", imageID=img.id))
+    booted = create(cloud, "Server", "srv", server([net], image="", imageID=img.id,
+                                                   architecture="arm64", flavor="SCS-2V-4_a"))
+    assert booted.desired["imageID"] == img.id
+
+
+def test_an_images_source_cannot_change_but_its_metadata_can(instant: Provider) -> None:
+    img = create(instant, "Image", "img", image())
+    with pytest.raises(InvalidRequest, match="source of Image .* cannot be changed"):
+        run(instant.service("Image").update(
+            NS, img, image(source={"url": "https://images.example.com/y.qcow2"})))
+    updated = run(instant.service("Image").update(NS, img, image(minDiskGiB=10)))
+    assert updated.desired["minDiskGiB"] == 10
+
+
 # -- quotas --------------------------------------------------------------------------------------
 def test_quota_exceeded_names_quota_used_and_limit(store: SqliteStore) -> None:
     p = sandbox_provider(store, SandboxSettings(speed=0, quotas={"instances": 2}))
@@ -536,13 +573,14 @@ def test_inventory_is_empty_after_deleting_everything(cloud: Provider, store: Sq
     lb = create(cloud, "LoadBalancer", "lb", {"subnetID": sub, "provider": "ovn",
                                               "floatingIP": True, "listeners": [],
                                               "pools": []})
+    img = create(cloud, "Image", "img", image())
     inv = run(inventory(store))
-    assert sum(len(v) for v in inv.values()) == 9
+    assert sum(len(v) for v in inv.values()) == len(inv) == 10
     assert inv["Server"][0]["observed"]["simulated"] is True
     clock.advance(5)
     for kind, res in [("LoadBalancer", lb), ("FloatingIP", fip), ("Router", rt),
                       ("Server", srv), ("Volume", vol), ("Keypair", kp),
-                      ("SecurityGroup", sg)]:
+                      ("SecurityGroup", sg), ("Image", img)]:
         run(cloud.service(kind).delete(NS, res))
     for owner, kind in [("net-sub-uid", "Subnet"), ("net-uid", "Network")]:
         found = find(cloud, kind, owner)
@@ -551,7 +589,7 @@ def test_inventory_is_empty_after_deleting_everything(cloud: Provider, store: Sq
     assert any(run(inventory(store, SandboxSettings(clock=clock))).values())  # DELETING
     clock.advance(2)
     inv = run(inventory(store, SandboxSettings(clock=clock)))
-    assert inv == {kind: [] for kind in inv} and len(inv) == 9
+    assert inv == {kind: [] for kind in inv} and len(inv) == 10
     assert store.list("sandbox/ips", NS.namespace).items == []
     assert store.list("sandbox/ips", "").items == []
     assert store.list("sandbox/owners", NS.namespace).items == []

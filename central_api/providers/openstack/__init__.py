@@ -16,6 +16,7 @@ from typing import Any
 from ..base import Provider, ResourceService
 from .compute import KeypairService, ServerService
 from .connection import Connections, OpenStackSettings
+from .images import ImageService
 from .loadbalancer import LoadBalancerService
 from .network import FloatingIPService, NetworkService, RouterService, SubnetService
 from .security import SecurityGroupService
@@ -40,6 +41,7 @@ def openstack_provider(settings: OpenStackSettings | Mapping[str, Any] | None = 
         "SecurityGroup": SecurityGroupService(connections),
         "Keypair": KeypairService(connections),
         "Volume": VolumeService(connections),
+        "Image": ImageService(connections, settings.allow_private_image_sources),
         "Server": ServerService(connections),
         "FloatingIP": FloatingIPService(connections, external),
         "LoadBalancer": LoadBalancerService(connections, external),

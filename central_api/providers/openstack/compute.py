@@ -9,6 +9,8 @@ Server conventions:
   ratified SCS VM-HA standard key was found; Masakari's key is what existing clouds honour.)
 - **Architecture and GPUs** are chosen through flavor extra specs and image properties; see
   :mod:`.flavors`.
+- **Images.** ``image`` names a provider image (per architecture, see :mod:`.flavors`);
+  ``imageRef`` is a tenant's Image object, whose Glance ID the controller resolves.
 - **Immutable fields.** Flavor/resources, image, architecture, GPUs, networks, keypair and
   user data cannot change in place (that would be a rebuild or resize with downtime): their
   hash is kept in metadata ``scs-spec-sha256`` and a change raises InvalidRequest. Security
@@ -30,7 +32,7 @@ from openstack.connection import Connection
 from ..base import BackendResource, InvalidRequest, Scope
 from .connection import Connections
 from .errors import fault_message, map_state
-from .flavors import check_flavor, normalise_arch, pick_flavor, pick_image
+from .flavors import check_flavor, image_arch, normalise_arch, pick_flavor, pick_image
 from .keys import fingerprint
 from .ownership import OWNER_KEY, is_owned_by, owner_tag, resource_name
 
@@ -49,6 +51,8 @@ def spec_hash(desired: Mapping[str, Any]) -> str:
     """A stable hash of the fields that cannot change without replacing the server."""
     subset = {k: desired.get(k) for k in IMMUTABLE}
     subset["architecture"] = normalise_arch(subset.get("architecture") or "amd64")
+    if desired.get("imageID"):  # only then: servers booted before Images existed keep theirs
+        subset["imageID"] = desired["imageID"]
     return hashlib.sha256(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -185,6 +189,17 @@ class ServerService:
         return pick_flavor(conn.compute.flavors(details=True, get_extra_specs=True),
                            int(resources["cpu"]), int(resources["memoryMiB"]), arch, gpu)
 
+    @staticmethod
+    def _image(conn: Connection, desired: Mapping[str, Any], arch: str) -> Any:
+        """The Image object's Glance image (``imageRef``), or the provider image by name."""
+        if not desired.get("imageID"):
+            return pick_image(conn.image.images(name=desired["image"]), desired["image"], arch)
+        image = conn.image.get_image(desired["imageID"])
+        if image_arch(image) not in ("", arch):
+            raise InvalidRequest(f"the Image is built for {image_arch(image)}, the server asks "
+                                 f"for {arch}")
+        return image
+
     async def create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any]
                      ) -> BackendResource:
         def create(conn: Connection) -> BackendResource:
@@ -200,8 +215,8 @@ class ServerService:
                       ) -> dict[str, Any]:
         arch = normalise_arch(desired.get("architecture") or "amd64")
         flavor = self._flavor(conn, desired)
-        image = pick_image(conn.image.images(name=desired["image"]), desired["image"], arch)
-        metadata = {OWNER_KEY: owner_uid, IMAGE_KEY: desired["image"], ARCH_KEY: arch,
+        image = self._image(conn, desired, arch)
+        metadata = {OWNER_KEY: owner_uid, IMAGE_KEY: desired.get("image") or "", ARCH_KEY: arch,
                     SPEC_HASH_KEY: spec_hash(desired)}
         if desired.get("haPolicy") == "restart":
             metadata.update(HA_METADATA)

@@ -42,6 +42,8 @@ class OpenStackSettings:
     network with ``router:external``."""
     timeout: float = 120.0
     """Seconds one backend call may take before it counts as BackendUnavailable."""
+    allow_private_image_sources: bool = False
+    """Let Images import from non-public addresses (see :mod:`.images`)."""
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> OpenStackSettings:
@@ -52,7 +54,10 @@ class OpenStackSettings:
                    clouds_yaml=str(pick("cloudsYaml", "clouds_yaml", "cloudsYAML")),
                    region=str(pick("region", "regionName", "region_name")),
                    external_network=str(pick("externalNetwork", "external_network")),
-                   timeout=float(pick("timeout", default=120.0)))
+                   timeout=float(pick("timeout", default=120.0)),
+                   allow_private_image_sources=bool(pick("allowPrivateImageSources",
+                                                         "allow_private_image_sources",
+                                                         default=False)))
 
 
 def _cloud_entry(credentials: Mapping[str, Any]) -> dict[str, Any]:

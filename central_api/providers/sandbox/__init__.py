@@ -17,6 +17,7 @@ from .admin import delete_behind_the_back, inventory, modify_behind_the_back
 from .catalog import FLAVORS, IMAGES, VOLUME_TYPES, Flavor, Image
 from .compute import KeypairService, ServerService, VolumeService, fingerprint
 from .faults import clear_faults, inject_fault, list_faults
+from .images import ImageService
 from .network import (
     FloatingIPService,
     LoadBalancerService,
@@ -38,7 +39,7 @@ __all__ = [
 
 SERVICE_CLASSES: list[type[SandboxService]] = [
     NetworkService, SubnetService, RouterService, SecurityGroupService, KeypairService,
-    VolumeService, ServerService, FloatingIPService, LoadBalancerService,
+    VolumeService, ImageService, ServerService, FloatingIPService, LoadBalancerService,
 ]
 
 

@@ -93,7 +93,7 @@ class VolumeService(SandboxService):
 
 class ServerService(SandboxService):
     kind = "Server"
-    immutable = ("image", "architecture", "keypairID", "userData")
+    immutable = ("image", "imageID", "architecture", "keypairID", "userData")
     busy_on_update = True
 
     def flavor(self, desired: Desired) -> catalog.Flavor:
@@ -103,7 +103,10 @@ class ServerService(SandboxService):
 
     def validate(self, namespace: str, desired: Desired, current: Record | None) -> None:
         arch = str(desired.get("architecture") or "amd64")
-        catalog.image(str(desired.get("image") or ""), arch)
+        if desired.get("imageID"):
+            self.check_image(namespace, str(desired["imageID"]), arch)
+        else:
+            catalog.image(str(desired.get("image") or ""), arch)
         self.flavor(desired)
         if not desired.get("networkIDs"):
             raise InvalidRequest(f"{PREFIX}: a server needs at least one network")
@@ -125,6 +128,13 @@ class ServerService(SandboxService):
                            if vid in (s["desired"].get("volumeIDs") or [])), None)
             if holder:
                 raise Conflict(f"{PREFIX}: Volume {vid} is in use by server {holder}")
+
+    def check_image(self, namespace: str, image_id: str, architecture: str) -> None:
+        image = self.require("Image", namespace, image_id, "server", active=True)
+        built_for = image["desired"].get("architecture") or "amd64"
+        if built_for != architecture:
+            raise InvalidRequest(f"{PREFIX}: Image {image_id} is built for {built_for}, the "
+                                 f"server asks for {architecture}")
 
     def usage(self, desired: Desired) -> dict[str, int]:
         flavor = self.flavor(desired)

@@ -12,7 +12,8 @@ from ...store.base import Key
 KINDS: dict[str, str] = {
     "Network": "networks", "Subnet": "subnets", "Router": "routers",
     "SecurityGroup": "securitygroups", "Keypair": "keypairs", "Volume": "volumes",
-    "Server": "servers", "FloatingIP": "floatingips", "LoadBalancer": "loadbalancers",
+    "Image": "images", "Server": "servers", "FloatingIP": "floatingips",
+    "LoadBalancer": "loadbalancers",
 }
 """Kind → plural of its records (``sandbox/<plural>``)."""
 

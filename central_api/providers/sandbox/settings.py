@@ -18,13 +18,13 @@ PREFIX = "sandbox (simulated)"
 
 READY_DELAYS: Mapping[str, float] = {
     "Network": 0.2, "Subnet": 0.2, "Router": 0.5, "SecurityGroup": 0.1, "Keypair": 0.0,
-    "Volume": 1.0, "Server": 2.0, "FloatingIP": 0.3, "LoadBalancer": 3.0,
+    "Volume": 1.0, "Image": 2.0, "Server": 2.0, "FloatingIP": 0.3, "LoadBalancer": 3.0,
 }
 """Seconds from create (at speed 1) until a resource turns ACTIVE."""
 
 DELETE_DELAYS: Mapping[str, float] = {
     "Network": 0.2, "Subnet": 0.2, "Router": 0.3, "SecurityGroup": 0.1, "Keypair": 0.0,
-    "Volume": 0.5, "Server": 1.0, "FloatingIP": 0.2, "LoadBalancer": 1.5,
+    "Volume": 0.5, "Image": 0.2, "Server": 1.0, "FloatingIP": 0.2, "LoadBalancer": 1.5,
 }
 """Seconds (at speed 1) a deleted resource stays in DELETING before it disappears."""
 
@@ -34,7 +34,7 @@ RESIZE_DELAY = 1.0
 DEFAULT_QUOTAS: Mapping[str, int] = {
     "instances": 50, "cores": 200, "ramMiB": 512 * 1024, "volumes": 50, "gigabytes": 5000,
     "floatingIPs": 20, "networks": 20, "subnets": 40, "routers": 10, "securityGroups": 50,
-    "keypairs": 100, "loadBalancers": 10,
+    "keypairs": 100, "loadBalancers": 10, "images": 20,
 }
 """Per namespace (= simulated project); override per namespace with ``set_quota``."""
 

@@ -12,7 +12,7 @@ from tests.controllers.conftest import EXAMPLES, Launcher
 
 pytestmark = pytest.mark.slow
 
-KINDS = "networks,subnets,routers,securitygroups,keypairs,servers,loadbalancers"
+KINDS = "networks,subnets,routers,securitygroups,keypairs,images,servers,loadbalancers"
 
 
 def test_kubectl_apply_of_the_examples_converges_and_delete_leaves_nothing_in_the_sandbox(
@@ -22,7 +22,7 @@ def test_kubectl_apply_of_the_examples_converges_and_delete_leaves_nothing_in_th
     cluster.kubectl("apply", "-f", str(EXAMPLES))
     waited = cluster.kubectl("wait", "--for=condition=Ready", "--all", KINDS, "--timeout=60s",
                              timeout=90)
-    assert waited.stdout.count("condition met") == 8, waited.stdout
+    assert waited.stdout.count("condition met") == 10, waited.stdout
 
     wide = cluster.kubectl("get", "servers", "-o", "wide").stdout
     header, *rows = wide.strip().splitlines()
@@ -31,17 +31,18 @@ def test_kubectl_apply_of_the_examples_converges_and_delete_leaves_nothing_in_th
     by_name = {row.split()[0]: row for row in rows}
     assert "SCS-2V-4 " in by_name["web-1"] and "amd64" in by_name["web-1"], wide
     assert "SCS-2V-4_a" in by_name["web-2"] and "arm64" in by_name["web-2"], wide
+    assert "debian-12" in by_name["custom-1"], "the IMAGE REF column"
     for row in by_name.values():
         assert "10.20.0." in row, wide
 
     listed = json.loads(cluster.kubectl("get", KINDS, "-o", "json").stdout)["items"]
-    assert len(listed) == 8
+    assert len(listed) == 10
     for item in listed:
         assert item["status"]["provider"] == "sandbox (simulated)", item
         assert item["status"]["backendID"], item
 
     inventory = cluster.inventory()
-    assert sum(len(items) for items in inventory.values()) == 8, inventory
+    assert sum(len(items) for items in inventory.values()) == 10, inventory
 
     cluster.kubectl("delete", "-f", str(EXAMPLES), "--timeout=60s", timeout=90)
     assert json.loads(cluster.kubectl("get", KINDS, "-o", "json").stdout)["items"] == []

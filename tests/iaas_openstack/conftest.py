@@ -10,9 +10,12 @@ host can hold, objects are deleted with openstacksdk, quotas are set in Nova.
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import json
 import os
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +150,21 @@ def central(cloud: OpenStackCloud, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[Central]:
     with running_central(cloud, tmp_path_factory.mktemp("central")) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def image_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]:
+    """An HTTP server on 127.0.0.1 serving ``disk.raw`` (3 MiB of random data) for Images to
+    import: the base URL and the data. Glance must be allowed private sources to use it."""
+    root = tmp_path_factory.mktemp("image-files")
+    data = os.urandom(3 * 1024 * 1024)
+    (root / "disk.raw").write_bytes(data)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", data
+    finally:
+        server.shutdown()
+        server.server_close()

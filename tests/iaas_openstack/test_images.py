@@ -4,11 +4,7 @@ fail, data that does not match its checksum, and sources on private addresses.""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,24 +18,6 @@ from tests.openstack import OpenStackCloud
 from tests.polling import poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]:
-    """An HTTP server on 127.0.0.1 serving ``disk.raw`` (3 MiB of random data): the base URL
-    and the data."""
-    root = tmp_path_factory.mktemp("image-files")
-    data = os.urandom(3 * 1024 * 1024)
-    (root / "disk.raw").write_bytes(data)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", data
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +38,8 @@ def owned_images(conn: Any, owner_uid: str) -> list[Any]:
 
 
 def test_glance_imports_the_image_and_a_server_boots_it(central: Central, conn: Any,
-                                                        files: tuple[str, bytes]) -> None:
-    base, data = files
+                                                        image_files: tuple[str, bytes]) -> None:
+    base, data = image_files
     sha512 = hashlib.sha512(data).hexdigest()
     ns = central.namespace()
     central.apply(ns, image("custom", f"{base}/disk.raw", checksum=f"sha512:{sha512}",
@@ -106,8 +84,8 @@ def test_glance_imports_the_image_and_a_server_boots_it(central: Central, conn: 
 
 
 def test_failed_imports_and_wrong_checksums_end_in_clear_conditions(
-        central: Central, conn: Any, files: tuple[str, bytes]) -> None:
-    base, data = files
+        central: Central, conn: Any, image_files: tuple[str, bytes]) -> None:
+    base, data = image_files
     ns = central.namespace()
     central.apply(
         ns, image("missing", f"{base}/no-such-file.raw"),
@@ -139,8 +117,8 @@ def test_failed_imports_and_wrong_checksums_end_in_clear_conditions(
 
 
 def test_sources_on_private_addresses_are_refused_by_default(
-        cloud: OpenStackCloud, conn: Any, files: tuple[str, bytes], tmp_path: Path) -> None:
-    base, _ = files
+        cloud: OpenStackCloud, conn: Any, image_files: tuple[str, bytes], tmp_path: Path) -> None:
+    base, _ = image_files
     with running_central(cloud, tmp_path) as strict:
         ns = strict.namespace()
         strict.apply(ns, image("internal", f"{base}/disk.raw"),

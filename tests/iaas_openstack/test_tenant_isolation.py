@@ -27,7 +27,8 @@ def onboarding(cloud: OpenStackCloud, tmp_path_factory: pytest.TempPathFactory
     with running_central(cloud, tmp_path_factory.mktemp("onboarding"), identity={
             "type": "keystone", "authURL": cloud.auth_url, "username": "admin",
             "password": cloud.state["admin_password"], "userDomain": "Default",
-            "systemScope": True, "region": "RegionOne"}) as started:
+            "systemScope": True, "region": "RegionOne"},
+            provider={"allowPrivateImageSources": True}) as started:
         yield started
 
 
@@ -64,16 +65,27 @@ def test_onboarded_credentials_reach_only_their_own_project(onboarding: Central)
         as_a.network.delete_network(net.id)
 
 
-def test_iaas_objects_of_a_tenant_land_in_its_project(onboarding: Central) -> None:
+def test_iaas_objects_of_a_tenant_land_in_its_project(onboarding: Central,
+                                                      image_files: tuple[str, bytes]) -> None:
     name_a, tenant_a, as_a = onboard(onboarding)
     _, _, as_b = onboard(onboarding)
-    onboarding.apply(name_a, obj("Network", "private", {"description": "tenant a"}))
+    project_a = tenant_a["status"]["projectID"]
+    onboarding.apply(name_a, obj("Network", "private", {"description": "tenant a"}),
+                     obj("Image", "private", {"source": {"url": f"{image_files[0]}/disk.raw"},
+                                              "diskFormat": "raw"}))
     onboarding.wait_ready(name_a, "networks", "private")
-    backend_id = onboarding.backend_id(name_a, "networks", "private")
+    onboarding.wait_ready(name_a, "images", "private", timeout=240)
+    network_id = onboarding.backend_id(name_a, "networks", "private")
+    image_id = onboarding.backend_id(name_a, "images", "private")
     try:
-        found = poll(lambda: as_a.network.find_network(backend_id, ignore_missing=True),
+        found = poll(lambda: as_a.network.find_network(network_id, ignore_missing=True),
                      10, 1.0, "the network with tenant A's credentials")
-        assert found.project_id == tenant_a["status"]["projectID"]
-        assert as_b.network.find_network(backend_id, ignore_missing=True) is None
+        assert found.project_id == project_a
+        assert as_b.network.find_network(network_id, ignore_missing=True) is None
+        image = as_a.image.get_image(image_id)
+        assert (image.owner, image.visibility) == (project_a, "private")
+        assert as_b.image.find_image(image_id, ignore_missing=True) is None
+        assert image_id not in {i.id for i in as_b.image.images()}
     finally:
-        onboarding.kubectl("-n", name_a, "delete", "networks", "--all", "--timeout=120s")
+        onboarding.kubectl("-n", name_a, "delete", "networks,images", "--all",
+                           "--timeout=120s")

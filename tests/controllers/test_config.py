@@ -1,5 +1,6 @@
 """The operator config decides what is served: disabled services have no kinds at all, and a
-config naming an unknown service or provider type stops ``scs serve`` with a clear message."""
+config naming an unknown service, provider type or setting stops ``scs serve`` with a clear
+message."""
 
 from __future__ import annotations
 
@@ -58,3 +59,19 @@ def test_serve_refuses_a_config_with_an_unknown_provider_type(tmp_path: Path) ->
     output = " ".join((result.stderr + result.stdout).split())
     assert "providers.iaas.type" in output, output
     assert "'sandbox'" in output and "'openstack'" in output, output
+
+
+@pytest.mark.parametrize(("config", "path"), [
+    ({"federation": {"enabled": True, "allowPrivateIssuer": True}},
+     "federation.allowPrivateIssuer"),
+    ({"providers": {"iaas": {"type": "openstack", "allowPrivateImageSource": True}}},
+     "providers.iaas.allowPrivateImageSource"),
+])
+def test_serve_refuses_a_misspelt_security_setting_instead_of_ignoring_it(
+        tmp_path: Path, config: dict[str, Any], path: str) -> None:
+    """A typo in a switch that relaxes a protection must not start a server that silently
+    keeps (or, worse, drops) the protection the operator thinks they configured."""
+    result = serve(tmp_path, config)
+    assert result.returncode != 0
+    output = " ".join((result.stderr + result.stdout).split())
+    assert path in output and "Extra inputs are not permitted" in output, output

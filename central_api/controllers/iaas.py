@@ -49,6 +49,11 @@ class Ref:
     desired_key: str
     """Key of the resolved backend ID(s) in the provider's desired dict."""
     many: bool = False
+    at_creation: bool = False
+    """Only creating the backend resource needs the referenced object (a Server's Image):
+    once the resource exists (``status.backendID``), the reference is neither resolved nor
+    compared, so deleting or replacing the Image never touches a running Server. The
+    reference itself stays in the desired dict, where the provider treats it as immutable."""
 
 
 REFERENCES: dict[str, list[Ref]] = {
@@ -58,7 +63,7 @@ REFERENCES: dict[str, list[Ref]] = {
                Ref("securityGroups", "securitygroups", "securityGroupIDs", many=True),
                Ref("volumes", "volumes", "volumeIDs", many=True),
                Ref("keypairRef", "keypairs", "keypairID"),
-               Ref("imageRef", "images", "imageID")],
+               Ref("imageRef", "images", "imageID", at_creation=True)],
     "FloatingIP": [Ref("serverRef", "servers", "serverID")],
     "LoadBalancer": [Ref("subnetRef", "subnets", "subnetID")],
 }
@@ -105,7 +110,7 @@ class IaasReconciler:
             backend = await service.find(scope, uid)
             if backend is None:
                 backend = await service.create(scope, uid, desired)
-            elif backend.desired != desired and backend.state != "DELETING":
+            elif self._differs(backend.desired, desired) and backend.state != "DELETING":
                 backend = await service.update(scope, backend, desired)
         except ProviderError as exc:
             message = self._labelled(str(exc))
@@ -119,6 +124,13 @@ class IaasReconciler:
         self._report(new, backend)
         await self._write_status(obj, new)
         return Result(requeue_after=POLL_PENDING if backend.state == "PENDING" else None)
+
+    def _differs(self, backend: dict[str, Any], desired: dict[str, Any]) -> bool:
+        """Whether the backend needs an update; IDs needed only at creation do not count."""
+        creation_only = {ref.desired_key for ref in REFERENCES.get(self.rt.kind, [])
+                         if ref.at_creation}
+        return ({k: v for k, v in backend.items() if k not in creation_only}
+                != {k: v for k, v in desired.items() if k not in creation_only})
 
     def _report(self, new: dict[str, Any], backend: BackendResource) -> None:
         status = new.setdefault("status", {})
@@ -167,7 +179,14 @@ class IaasReconciler:
     # -- references ----------------------------------------------------------------------
     async def _desired(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         desired = copy.deepcopy(obj.get("spec") or {})
+        created = bool((obj.get("status") or {}).get("backendID"))
         for ref in REFERENCES.get(self.rt.kind, []):
+            if ref.at_creation:
+                value = desired.get(ref.field)
+                if not created:
+                    desired[ref.desired_key] = (await self._backend_id(
+                        namespace, ref.plural, value["name"]) if value else "")
+                continue
             value = desired.pop(ref.field, None)
             if ref.many:
                 desired[ref.desired_key] = [await self._backend_id(namespace, ref.plural,

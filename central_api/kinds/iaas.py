@@ -151,10 +151,12 @@ class Volume(Model):
 
 # -- Image -------------------------------------------------------------------------------------
 DISK_FORMATS = Literal["qcow2", "raw", "iso", "vmdk", "vhd", "vhdx", "vdi"]
-CHECKSUM_LENGTHS = {"sha256": 64, "sha512": 128}
 IMAGE_IMMUTABLE = ("source", "checksum", "diskFormat")
 """The image's content and its format: the cloud imports them once, so a change means a
 new Image (Glance cannot replace the data of an active image)."""
+CHECKSUM_PATTERN = "^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})?$"
+IMMUTABLE: dict[str, Any] = {"x-kubernetes-validations": [
+    {"rule": "self == oldSelf", "message": "field is immutable; create a new Image instead"}]}
 
 
 class ImageSource(Model):
@@ -163,11 +165,14 @@ class ImageSource(Model):
 
 
 class ImageSpec(Model):
-    source: ImageSource = Field(description="Where the image data comes from (immutable).")
-    checksum: str = Field("", max_length=140, description=(
+    source: ImageSource = Field(description="Where the image data comes from (immutable).",
+                                json_schema_extra=IMMUTABLE)
+    checksum: str = Field("", max_length=135, pattern=CHECKSUM_PATTERN,
+                          json_schema_extra=IMMUTABLE, description=(
         "Expected digest of the data, sha256:<hex> or sha512:<hex> (immutable). The image "
         "is never Ready, and is deactivated in the cloud, if the data differs."))
-    diskFormat: DISK_FORMATS = Field("qcow2", description="Format of the data (immutable).")
+    diskFormat: DISK_FORMATS = Field("qcow2", description="Format of the data (immutable).",
+                                     json_schema_extra=IMMUTABLE)
     architecture: Literal["amd64", "arm64"] = Field(
         "amd64", description="CPU architecture the image boots on.")
     minDiskGiB: int = Field(0, ge=0, le=65536, description="Smallest root disk it needs.")
@@ -294,11 +299,7 @@ class LoadBalancer(Model):
 class IaasStrategy(Strategy):
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None,
                  catalog: Catalog) -> list[Cause]:
-        kind, spec = obj.get("kind", ""), obj.get("spec") or {}
-        causes = CHECKS.get(kind, _nothing)(spec)
-        if old is not None:
-            causes += _immutable(kind, spec, old.get("spec") or {})
-        return causes
+        return CHECKS.get(obj.get("kind", ""), _nothing)(obj.get("spec") or {})
 
 
 def _nothing(spec: dict[str, Any]) -> list[Cause]:
@@ -354,33 +355,29 @@ def _server(spec: dict[str, Any]) -> list[Cause]:
 
 
 def _image(spec: dict[str, Any]) -> list[Cause]:
-    causes = []
-    url = urlsplit(str((spec.get("source") or {}).get("url", "")))
-    if url.scheme not in ("http", "https") or not url.hostname:
-        causes.append(Cause("spec.source.url", f'Invalid value: "{url.geturl()}": must be an '
-                                               "http or https URL with a host"))
-    elif url.username or url.password:
-        causes.append(Cause("spec.source.url", "Invalid value: must not contain credentials "
-                                               "(the URL is visible to everyone who can read "
-                                               "the Image)"))
-    checksum = str(spec.get("checksum") or "")
-    if checksum and not _valid_checksum(checksum):
-        causes.append(Cause("spec.checksum", f'Invalid value: "{checksum[:20]}...": must be '
-                                             "sha256:<64 hex digits> or "
-                                             "sha512:<128 hex digits>"))
-    return causes
+    url = str((spec.get("source") or {}).get("url", ""))
+    problem = _url_problem(url)
+    return [Cause("spec.source.url", f"Invalid value: {problem}")] if problem else []
 
 
-def _valid_checksum(checksum: str) -> bool:
-    algorithm, _, digest = checksum.partition(":")
-    return (len(digest) == CHECKSUM_LENGTHS.get(algorithm, -1)
-            and all(c in "0123456789abcdef" for c in digest))
-
-
-def _immutable(kind: str, spec: dict[str, Any], old_spec: dict[str, Any]) -> list[Cause]:
-    return [Cause(f"spec.{name}", f"Invalid value: field is immutable; create a new {kind} "
-                                  "instead")
-            for name in IMMUTABLE.get(kind, ()) if spec.get(name) != old_spec.get(name)]
+def _url_problem(url: str) -> str:
+    """What makes ``url`` unusable as an image source ("" if nothing): the cloud downloads
+    it, so it must parse the same way everywhere and carry no secret."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "not a valid URL (malformed host or port)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http or https URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain credentials (everyone who can read the Image sees the URL)"
+    if port == 0:
+        return "port 0 is not a valid port"
+    labels = parts.hostname.rstrip(".").split(".")
+    if len(parts.hostname) > 253 or not all(0 < len(label) <= 63 for label in labels):
+        return "the host is not a valid DNS name or address"
+    return ""
 
 
 def _load_balancer(spec: dict[str, Any]) -> list[Cause]:
@@ -393,7 +390,6 @@ def _load_balancer(spec: dict[str, Any]) -> list[Cause]:
 
 CHECKS = {"Subnet": _subnet, "SecurityGroup": _security_group, "Server": _server,
           "Image": _image, "LoadBalancer": _load_balancer}
-IMMUTABLE = {"Image": IMAGE_IMMUTABLE}
 
 
 def _declare(kind: type[Model], columns: list[Column], short: list[str]) -> ResourceType:

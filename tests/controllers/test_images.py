@@ -137,6 +137,20 @@ def test_a_server_boots_an_image_by_reference_and_checks_its_architecture(
     assert record["desired"]["imageID"] == cluster.get(  # type: ignore[index]
         "images", ns, "custom")["status"]["backendID"]
 
+    # Only booting needs the Image: without it the running server still reconciles.
+    cluster.delete("images", ns, "custom")
+    cluster.wait_gone("images", ns, "custom")
+    cluster.kubectl("-n", ns, "patch", "server", "early", "--type", "merge",
+                    "-p", '{"spec": {"haPolicy": "restart"}}')
+
+    def reconciled() -> dict[str, Any] | None:
+        current = cluster.get("servers", ns, "early") or {}
+        return current if current["status"].get("observedGeneration") == 2 else None
+    after = eventually(reconciled, what="the server's second generation reconciled")
+    assert condition(after, "Ready")["status"] == "True", after["status"]  # type: ignore[index]
+
+    cluster.create(ns, image("custom"))
+    cluster.wait_ready("images", ns, "custom")
     cluster.create(ns, boot("wrong-arch", "custom", architecture="arm64"))
 
     def refused_arch() -> dict[str, Any] | None:

@@ -39,7 +39,7 @@ from central_api.providers.openstack.flavors import (
     pick_flavor,
     pick_image,
 )
-from central_api.providers.openstack.images import checksum_problem
+from central_api.providers.openstack.images import checksum_problem, import_started
 from central_api.providers.openstack.keys import fingerprint
 from central_api.providers.openstack.ownership import is_owned_by, owner_tag, resource_name
 from central_api.providers.openstack.security import backend_key, desired_key, diff_rules
@@ -327,6 +327,25 @@ def test_provider_offers_every_iaas_kind_and_is_real() -> None:
 ])
 def test_an_image_checksum_is_verified_only_in_the_algorithm_glance_used(
         algorithm: str, value: str, expected: str, problem: str) -> None:
-    image = SimpleNamespace(hash_algo=algorithm, hash_value=value)
+    image = SimpleNamespace(hash_algo=algorithm, hash_value=value, disk_format="qcow2",
+                            properties={"scs-disk-format": "qcow2"})
     found = checksum_problem(image, expected)
     assert (problem in found) if problem else found == "", found
+
+
+def test_the_checksum_of_data_the_cloud_converted_cannot_be_verified() -> None:
+    converted = SimpleNamespace(hash_algo="sha512", hash_value="ab" * 64, disk_format="raw",
+                                properties={"scs-disk-format": "qcow2"})
+    assert "converted the image from qcow2 to raw" in checksum_problem(
+        converted, "sha512:" + "ab" * 64)
+
+
+@pytest.mark.parametrize(("properties", "started"), [
+    ({}, False),
+    ({"scs-source-url": "https://x.example/a"}, False),  # set, then crashed before importing
+    ({"os_glance_import_task": "t-1"}, True),  # running
+    ({"os_glance_importing_to_stores": "", "os_glance_failed_import": ""}, True),  # ended
+])
+def test_an_import_counts_as_started_by_the_marks_glance_keeps(
+        properties: dict[str, str], started: bool) -> None:
+    assert import_started(SimpleNamespace(properties=properties)) is started

@@ -336,23 +336,39 @@ def image(**over: Any) -> dict[str, Any]:
     return spec
 
 
+def boot_image(network: str, image_id: str, **over: Any) -> dict[str, Any]:
+    """A Server's desired state as the controller passes it before creation: the reference
+    and the Image's resolved ID."""
+    return server([network], image="", imageRef={"name": "img"}, imageID=image_id, **over)
+
+
 def test_a_server_boots_an_image_only_once_it_is_active_and_of_its_architecture(
         cloud: Provider, clock: Clock) -> None:
     net, _ = network_with_subnet(cloud)
     img = create(cloud, "Image", "img", image(architecture="arm64"))
     assert img.state == "PENDING"
     with pytest.raises(Conflict, match="PENDING, not ACTIVE"):
-        create(cloud, "Server", "early", server([net], image="", imageID=img.id,
-                                                architecture="arm64", flavor="SCS-2V-4_a"))
+        create(cloud, "Server", "early", boot_image(net, img.id, architecture="arm64",
+                                                    flavor="SCS-2V-4_a"))
     clock.advance(3)
     ready = find(cloud, "Image", "img")
     assert ready is not None and ready.state == "ACTIVE"
     assert "nothing was downloaded" in ready.message
     with pytest.raises(InvalidRequest, match="built for arm64, the server asks for amd64"):
-        create(cloud, "Server", "wrong", server([net], image="", imageID=img.id))
-    booted = create(cloud, "Server", "srv", server([net], image="", imageID=img.id,
-                                                   architecture="arm64", flavor="SCS-2V-4_a"))
+        create(cloud, "Server", "wrong", boot_image(net, img.id))
+    booted = create(cloud, "Server", "srv", boot_image(net, img.id, architecture="arm64",
+                                                       flavor="SCS-2V-4_a"))
     assert booted.desired["imageID"] == img.id
+
+
+def test_a_server_recorded_before_images_existed_still_updates(instant: Provider) -> None:
+    """Records written before ``imageRef`` existed lack it and ``imageID``; the controller
+    now sends them as null and "", which must not count as changing an immutable field."""
+    net, _ = network_with_subnet(instant)
+    old = create(instant, "Server", "srv", server([net]))
+    updated = run(instant.service("Server").update(
+        NS, old, server([net], imageRef=None, imageID="", haPolicy="restart")))
+    assert updated.desired["haPolicy"] == "restart"
 
 
 def test_an_images_source_cannot_change_but_its_metadata_can(instant: Provider) -> None:

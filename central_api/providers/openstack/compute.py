@@ -10,7 +10,9 @@ Server conventions:
 - **Architecture and GPUs** are chosen through flavor extra specs and image properties; see
   :mod:`.flavors`.
 - **Images.** ``image`` names a provider image (per architecture, see :mod:`.flavors`);
-  ``imageRef`` is a tenant's Image object, whose Glance ID the controller resolves.
+  ``imageRef`` is a tenant's Image object, whose Glance ID the controller resolves for
+  booting only: the reference (not the ID) is part of the immutable fields, so a deleted or
+  replaced Image never affects a running server.
 - **Immutable fields.** Flavor/resources, image, architecture, GPUs, networks, keypair and
   user data cannot change in place (that would be a rebuild or resize with downtime): their
   hash is kept in metadata ``scs-spec-sha256`` and a change raises InvalidRequest. Security
@@ -51,8 +53,8 @@ def spec_hash(desired: Mapping[str, Any]) -> str:
     """A stable hash of the fields that cannot change without replacing the server."""
     subset = {k: desired.get(k) for k in IMMUTABLE}
     subset["architecture"] = normalise_arch(subset.get("architecture") or "amd64")
-    if desired.get("imageID"):  # only then: servers booted before Images existed keep theirs
-        subset["imageID"] = desired["imageID"]
+    if desired.get("imageRef"):  # only then: servers booted before Images existed keep theirs
+        subset["imageRef"] = desired["imageRef"]
     return hashlib.sha256(json.dumps(subset, sort_keys=True, default=str).encode()).hexdigest()
 
 

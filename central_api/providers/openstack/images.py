@@ -1,23 +1,32 @@
 """Glance: private images that Glance imports from a URL (the Image kind).
 
-- **Ownership.** Name ``scs-<uid>``, tag ``scs-owner-uid=<uid>``, visibility ``private``.
+- **Ownership.** Name ``scs-<uid>``, tag ``scs-owner-uid=<uid>``, visibility ``private``,
+  owned by the namespace's project (others can share or publish look-alikes).
 - **Two steps, resumable.** Creating the image record and asking Glance to import the URL
-  (``web-download``) are two calls. An image left ``queued`` without an import task (a crash
-  in between) reports no source, so the reconciler's update starts the import; an import
-  that failed reports ERROR with Glance's task message (Glance returns the image to
-  ``queued``).
+  (``web-download``) are two calls. Glance marks an image when an import starts
+  (``os_glance_import_task``, then ``os_glance_importing_to_stores``/``_failed_import``) and
+  keeps the marks. An unmarked ``queued`` image (a crash in between) reports no source, so
+  the reconciler's update starts the import; a marked one that is ``queued`` again failed
+  and reports ERROR with the task's message for as long as Glance keeps the task. A failed
+  import is never retried by itself: the user recreates the Image.
 - **Only public sources.** Glance downloads from inside the provider's network, so before it
-  is asked to, every address the URL's host resolves to must be public; otherwise a tenant
-  could have Glance read the metadata service or an internal endpoint and hand the answer
-  back as an image. A DNS answer that changes between this check and Glance's download is
-  not covered; Glance's own ``[import_filtering_opts]`` is the second line. Labs that import
-  from private addresses set ``allowPrivateImageSources``.
+  is asked to, every address the URL's host resolves to must be public (:mod:`...net`);
+  otherwise a tenant could have Glance read the metadata service or an internal endpoint and
+  hand the answer back as an image. This covers the URL as given, not what Glance does next:
+  Glance follows redirects and resolves the name again itself, and its
+  ``[import_filtering_opts]`` check only the first URL too. The tenant's own application
+  credential can ask Glance for the same import directly, so the real boundary is the
+  provider's egress filtering for glance-api (docs/operator.md). Labs that import from
+  private addresses set ``allowPrivateImageSources``.
 - **Checksums.** Glance hashes the data with its ``hashing_algorithm`` (sha512 by default).
-  A ``spec.checksum`` in another algorithm cannot be verified, which counts like a mismatch:
-  the image reports ERROR and is deactivated, so no server in the project boots it.
+  A ``spec.checksum`` in another algorithm, or one of data the cloud converted
+  (``image_conversion``), cannot be verified, which counts like a mismatch: the image
+  reports ERROR and is deactivated, so no server in the project boots it.
 - **Mutable fields** are Glance properties: ``architecture`` (``hw_architecture`` for Nova's
   scheduler and ``architecture`` for SCS image metadata), ``min_disk``, ``min_ram``,
-  ``os_distro``, ``os_version``. Source, checksum and disk format are fixed at creation.
+  ``os_distro``, ``os_version``. Source, checksum and disk format are fixed at creation; the
+  requested format is kept in ``scs-disk-format`` because a converting cloud changes
+  ``disk_format``.
 """
 
 from __future__ import annotations
@@ -42,6 +51,10 @@ log = logging.getLogger("central_api.openstack")
 
 SOURCE_KEY = "scs-source-url"
 CHECKSUM_KEY = "scs-checksum"
+FORMAT_KEY = "scs-disk-format"
+IMPORT_LOCK = "os_glance_import_task"
+"""Set by Glance while an import runs."""
+IMPORT_MARKS = (IMPORT_LOCK, "os_glance_importing_to_stores", "os_glance_failed_import")
 STATES: dict[str, State] = {"active": "ACTIVE", "killed": "ERROR", "deactivated": "ERROR",
                             "deleted": "DELETING", "pending_delete": "DELETING"}
 """Glance's image statuses; the others (queued, saving, uploading, importing) are PENDING."""
@@ -53,12 +66,13 @@ def glance(conn: Connection) -> GlanceV2:
 
 
 def find_image(conn: Connection, owner_uid: str) -> Any | None:
-    for image in glance(conn).images(tag=owner_tag(owner_uid)):
-        if is_owned_by(image, owner_uid):
-            return image
-    for image in glance(conn).images(name=resource_name(owner_uid)):
-        if is_owned_by(image, owner_uid):
-            return image
+    """The project's own image for ``owner_uid``. Other projects can share or publish
+    images carrying any tag or name, so the owner project is checked too."""
+    project = conn.current_project_id
+    for query in ({"tag": owner_tag(owner_uid)}, {"name": resource_name(owner_uid)}):
+        for image in glance(conn).images(**query):
+            if image.owner == project and is_owned_by(image, owner_uid):
+                return image
     return None
 
 
@@ -91,10 +105,27 @@ def _changes(image: Any, desired: Mapping[str, Any]) -> dict[str, Any]:
             if _property(image, key) != value}
 
 
+def import_started(image: Any) -> bool:
+    """Whether an import was ever requested: Glance marks the image when it starts one and
+    keeps the marks after a failure (its task records expire, these do not)."""
+    return any(key in (image.properties or {}) for key in IMPORT_MARKS)
+
+
+def _failure(conn: Connection, image: Any) -> str:
+    tasks = sorted(glance(conn).image_tasks(image),
+                   key=lambda t: str(getattr(t, "created_at", "") or ""))
+    failed = [t for t in tasks if t.status == "failure"]
+    return str(failed[-1].message) if failed else "Glance no longer keeps the reason"
+
+
 def checksum_problem(image: Any, expected: str) -> str:
     """Why the imported data does not prove to be ``expected``; "" when it does."""
     if not expected:
         return ""
+    requested = _property(image, FORMAT_KEY)
+    if requested and requested != image.disk_format:
+        return (f"cannot verify the checksum: the cloud converted the image from {requested} "
+                f"to {image.disk_format}, so its digest is not the downloaded data's")
     algorithm, _, digest = expected.partition(":")
     computed = str(image.hash_algo or "")
     if not computed:
@@ -119,22 +150,18 @@ class ImageService:
         status = str(image.status or "").lower()
         state: State = STATES.get(status, "PENDING")
         message = f"Glance reports {status}" if state == "ERROR" else ""
-        source = _property(image, SOURCE_KEY)
-        if status == "queued":
-            tasks = sorted(glance(conn).image_tasks(image),
-                           key=lambda t: str(getattr(t, "created_at", "") or ""))
-            if not tasks:
-                source = ""  # never imported: the update starts the import
-            elif tasks[-1].status == "failure":
-                state, message = "ERROR", (f"Glance could not import {source}: "
-                                          f"{tasks[-1].message}")
+        started = import_started(image)
+        source = _property(image, SOURCE_KEY) if started else ""  # "": update imports
+        if status == "queued" and started and not _property(image, IMPORT_LOCK):
+            state, message = "ERROR", f"Glance could not import {source}: {_failure(conn, image)}"
         if status in ("active", "deactivated"):
             problem = checksum_problem(image, _property(image, CHECKSUM_KEY))
             if problem:
                 state, message = "ERROR", problem
         desired = {"source": {"url": source} if source else None,
                    "checksum": _property(image, CHECKSUM_KEY),
-                   "diskFormat": image.disk_format or "",
+                   # the requested format: a cloud may convert the data (image_conversion)
+                   "diskFormat": _property(image, FORMAT_KEY) or image.disk_format or "",
                    "architecture": image_arch(image) or "amd64",
                    "minDiskGiB": int(image.min_disk or 0), "minMemoryMiB": int(image.min_ram or 0),
                    "osDistro": _property(image, "os_distro"),
@@ -173,7 +200,8 @@ class ImageService:
             image = find_image(conn, owner_uid)
             if image is None:
                 extra = {**_mutable(desired), OWNER_KEY: owner_uid,
-                         CHECKSUM_KEY: desired.get("checksum") or ""}
+                         CHECKSUM_KEY: desired.get("checksum") or "",
+                         FORMAT_KEY: desired["diskFormat"]}
                 # The resource, not Proxy.create_image: that helper looks images up by name,
                 # adds checksum properties of its own and wants data to upload.
                 image = GlanceImage.new(
@@ -186,8 +214,8 @@ class ImageService:
 
     def _import(self, conn: Connection, image: Any, owner_uid: str, url: str
                 ) -> BackendResource:
-        """Start the import unless one was started (the tasks tell)."""
-        if str(image.status) == "queued" and not list(glance(conn).image_tasks(image)):
+        """Start the import unless one was started."""
+        if str(image.status) == "queued" and not import_started(image):
             image = set_properties(conn, image, {SOURCE_KEY: url})
             glance(conn).import_image(image, method="web-download", uri=url)
         return self._to_resource(conn, glance(conn).get_image(image.id), owner_uid)

@@ -93,7 +93,7 @@ class VolumeService(SandboxService):
 
 class ServerService(SandboxService):
     kind = "Server"
-    immutable = ("image", "imageID", "architecture", "keypairID", "userData")
+    immutable = ("image", "imageRef", "architecture", "keypairID", "userData")
     busy_on_update = True
 
     def flavor(self, desired: Desired) -> catalog.Flavor:
@@ -103,10 +103,10 @@ class ServerService(SandboxService):
 
     def validate(self, namespace: str, desired: Desired, current: Record | None) -> None:
         arch = str(desired.get("architecture") or "amd64")
-        if desired.get("imageID"):
-            self.check_image(namespace, str(desired["imageID"]), arch)
-        else:
+        if not desired.get("imageRef"):
             catalog.image(str(desired.get("image") or ""), arch)
+        elif current is None:  # only booting needs the Image (see controllers/iaas.py)
+            self.check_image(namespace, str(desired.get("imageID") or ""), arch)
         self.flavor(desired)
         if not desired.get("networkIDs"):
             raise InvalidRequest(f"{PREFIX}: a server needs at least one network")

@@ -78,7 +78,9 @@ class SandboxService:
             raise Conflict(f"{PREFIX}: {self.kind} {rec['id']} is being deleted")
         wanted: Desired = copy.deepcopy(dict(desired))
         for key in self.immutable:
-            if wanted.get(key) != rec["desired"].get(key):
+            # Absent, null and empty are the same: records written before a field existed
+            # lack it, and a new field must not turn into a change of every old resource.
+            if (wanted.get(key) or None) != (rec["desired"].get(key) or None):
                 raise InvalidRequest(f"{PREFIX}: {key} of {self.kind} {rec['id']} cannot be "
                                      "changed; delete and recreate the object instead")
         if self.busy_on_update and self.records.state(rec) == "PENDING":

@@ -11,6 +11,7 @@ import pytest
 
 from central_api.providers.openstack.ownership import OWNER_KEY, owner_tag
 from tests.iaas_openstack.conftest import Central, obj
+from tests.openstack import OpenStackCloud
 from tests.polling import poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -94,7 +95,14 @@ def test_network_subnet_router_and_security_group(central: Central, conn: Any) -
     assert conn.network.find_security_group(group_id, ignore_missing=True) is None
 
 
+def rbd_size(cloud: OpenStackCloud, volume_id: str) -> int | None:
+    """Size in bytes of the volume's RBD image in the harness's Ceph pool (None: no image),
+    read with Ceph's own ``rbd`` tool: proof that Cinder stored the volume in Ceph."""
+    return cloud.ceph.images().get(f"volume-{volume_id}")
+
+
 def test_server_with_keypair_volume_and_floating_ip(central: Central, conn: Any,
+                                                    cloud: OpenStackCloud,
                                                     tmp_path: Path) -> None:
     ns = central.namespace()
     central.apply(
@@ -132,6 +140,7 @@ def test_server_with_keypair_volume_and_floating_ip(central: Central, conn: Any,
          180, 2.0, "the volume to be attached")
     assert conn.block_storage.get_volume(volume_id).metadata[OWNER_KEY] \
         == uid(central, ns, "volumes", "data")
+    assert rbd_size(cloud, volume_id) == 1 << 30
     fip = conn.network.get_ip(central.backend_id(ns, "floatingips", "app-1"))
     assert conn.network.get_port(fip.port_id).device_id == server_id
     assert (central.get(ns, "floatingips", "app-1") or {})["status"]["address"] \
@@ -145,7 +154,19 @@ def test_server_with_keypair_volume_and_floating_ip(central: Central, conn: Any,
     wait_generation(central, ns, "volumes", "data")
     wait_generation(central, ns, "servers", "app-1")
     assert conn.block_storage.get_volume(volume_id).size == 2
+    assert rbd_size(cloud, volume_id) == 2 << 30
     assert conn.compute.get_server(server_id).metadata["HA_Enabled"] == "True"
+
+    # a retype to another type of the same backend: no migration, the image stays in Ceph
+    backend = next(conn.block_storage.backend_pools()).capabilities["volume_backend_name"]
+    gold = conn.block_storage.create_type(name=f"gold-{ns}",
+                                          extra_specs={"volume_backend_name": backend})
+    central.kubectl("-n", ns, "patch", "volume", "data", "--type", "merge",
+                    "-p", f'{{"spec": {{"volumeType": "{gold.name}"}}}}')
+    poll(lambda: conn.block_storage.get_volume(volume_id).volume_type == gold.name, 120, 2.0,
+         f"the volume to be retyped to {gold.name}")
+    wait_generation(central, ns, "volumes", "data")
+    assert rbd_size(cloud, volume_id) == 2 << 30
 
     # an immutable change is refused with a clear condition, the server stays
     central.kubectl("-n", ns, "patch", "server", "app-1", "--type", "merge",
@@ -159,6 +180,8 @@ def test_server_with_keypair_volume_and_floating_ip(central: Central, conn: Any,
     poll(lambda: conn.compute.find_server(server_id, ignore_missing=True) is None, 120, 2.0,
          "the server to be gone from Nova")
     assert conn.block_storage.find_volume(volume_id, ignore_missing=True) is None
+    assert rbd_size(cloud, volume_id) is None
+    conn.block_storage.delete_type(gold)
     assert conn.network.find_ip(fip.id, ignore_missing=True) is None
     assert conn.compute.find_keypair(keypair.name, ignore_missing=True) is None
 

@@ -2,7 +2,7 @@
 Glance, Octavia) — no mocks.
 
 By default the tests start the harness cloud (``tests/openstack``: Debian's Zed services on
-127.0.0.1, Nova with the fake compute driver, Cinder with the fake volume driver; shared with
+127.0.0.1, Nova with the fake compute driver, Cinder on Ceph RBD; shared with
 the other OpenStack suites of the session). To test another cloud instead:
 
 - ``SCS_TEST_OPENSTACK_CLOUD``: cloud name in clouds.yaml (the harness is not started then).

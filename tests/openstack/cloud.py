@@ -1,5 +1,6 @@
 """The whole test cloud: MariaDB, RabbitMQ, Keystone, Placement, Glance, Nova, Neutron,
-Cinder and the Octavia API on 127.0.0.1, started in dependency order with a health check each.
+Cinder on a one-node Ceph and the Octavia API on 127.0.0.1, started in dependency order with a
+health check each.
 
 Why one object: the provider tests, the kubectl suite and ``scripts/openstack-up`` need the
 same cloud, and the slow part (Keystone's bootstrap and the schema migrations, 40-140 s on
@@ -28,6 +29,7 @@ from tests.keystone import KeystoneError, KeystoneServer
 from tests.mariadb import MariaDBError, MariaDBServer
 
 from . import configs
+from .ceph import CLIENT, POOL, CephCluster
 from .install import ensure_installed
 from .processes import Daemon, OpenStackError, free_port, http_ok, log_tail, stop_group
 from .rabbitmq import epmd_daemon, rabbitmq_daemon
@@ -60,6 +62,7 @@ class OpenStackCloud:
         self.state: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self._daemons: dict[str, Daemon] = {}
+        self.ceph = CephCluster(self.dir / "ceph", logs=self.logs)
 
     # -- public surface ----------------------------------------------------------------------
     @property
@@ -103,6 +106,7 @@ class OpenStackCloud:
         # Reverse start order: API users first, the database and the broker last.
         for _name, pid in reversed(list(self.state.get("pids", {}).items())):
             stop_group(pid, marker)
+        self.ceph.stop()  # also when start-up failed before its pids were recorded
         self._daemons.clear()
         if remove:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -128,7 +132,7 @@ class OpenStackCloud:
             answer = http_ok(f"http://127.0.0.1:{self.state['ports'][name]}/")
             if answer is not True:
                 return f"{name} does not answer: {answer}"
-        return None
+        return self.ceph.unhealthy()
 
     def stop_service(self, name: str) -> None:
         """Stop one service (fault tests: a backend going away mid-reconcile)."""
@@ -186,16 +190,19 @@ class OpenStackCloud:
         self.state["db"] = {"port": db.port, "password": db.password}
         self._timed("mariadb", t0)
 
-        # Keystone's bootstrap and the other services' schema migrations are independent.
+        # Keystone's bootstrap, the other services' schema migrations and Ceph (for Cinder)
+        # are independent.
         t0 = time.monotonic()
         for name in ("epmd", "rabbitmq"):
             self._launch(self._daemon_specs()[name])
         self._write_configs(db)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            keystone = pool.submit(self._start_keystone, db)
-            migrations = pool.submit(self._migrate, db)
-            keystone.result()
-            migrations.result()
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            jobs = [pool.submit(self._start_keystone, db), pool.submit(self._migrate, db),
+                    pool.submit(self._start_ceph)]
+            for job in jobs:
+                job.result()
+        self.state["pids"].update(self.ceph.pids())
+        self._save()
         self._timed("keystone_and_db_sync", t0)
 
         t0 = time.monotonic()
@@ -229,6 +236,13 @@ class OpenStackCloud:
         self._save()
         seed_catalog(self.connection(), self.state["ports"], self.state["service_password"])
 
+    def _start_ceph(self) -> None:
+        """Cinder's storage; its pids are recorded once the thread is done (``down()`` finds
+        them by their pid files also if start-up fails before)."""
+        t0 = time.monotonic()
+        self.ceph.start()
+        self._timed("ceph", t0)
+
     def _launch(self, daemon: Daemon) -> None:
         # The directory in the environment marks the process as ours for stop_group, also
         # when its command line does not mention it (epmd, rabbitmq's beam, uwsgi).
@@ -251,7 +265,8 @@ class OpenStackCloud:
             "nova": configs.nova_conf(common, db.url("nova_api"), db.url("nova"),
                                       ports["nova"]),
             "neutron": configs.neutron_conf(common, db.url("neutron"), ports["neutron"]),
-            "cinder": configs.cinder_conf(common, db.url("cinder"), ports["cinder"]),
+            "cinder": configs.cinder_conf(common, db.url("cinder"), ports["cinder"],
+                                          self.ceph.conf, POOL, CLIENT),
             "octavia": configs.octavia_conf(common, db.url("octavia"), ports["octavia"]),
         }
         for name, text in files.items():
@@ -259,12 +274,11 @@ class OpenStackCloud:
             self._etc(name).write_text(text)
             for sub in ("state", "lock"):
                 (self.dir / sub / name).mkdir(parents=True, exist_ok=True)
-        for sub in ("nova/instances", "glance/images", "cinder/volumes"):
+        for sub in ("nova/instances", "glance/images", "glance/staging"):
             (self.dir / "state" / sub).mkdir(parents=True, exist_ok=True)
         plugin = self.dir / "plugins"
         (plugin / "scs_bind_all-1.0.dist-info").mkdir(parents=True, exist_ok=True)
         shutil.copy(HERE / "ml2_bind_all.py", plugin / "scs_bind_all.py")
-        shutil.copy(HERE / "cinder_fake_driver.py", plugin / "scs_fake_volume.py")
         (plugin / "scs_bind_all-1.0.dist-info" / "METADATA").write_text(
             "Metadata-Version: 2.1\nName: scs-bind-all\nVersion: 1.0\n")
         (plugin / "scs_bind_all-1.0.dist-info" / "entry_points.txt").write_text(
@@ -355,8 +369,7 @@ class OpenStackCloud:
             Daemon("cinder-scheduler", ["cinder-scheduler", *conf("cinder")],
                    self.logs / "cinder-scheduler.log"),
             Daemon("cinder-volume", [*_module_main("cinder.cmd.volume"), *conf("cinder")],
-                   self.logs / "cinder-volume.log",
-                   env={"PYTHONPATH": str(self.dir / "plugins")}),
+                   self.logs / "cinder-volume.log"),
             Daemon("nova-compute", [*_module_main("nova.cmd.compute"), *nova],
                    self.logs / "nova-compute.log"),
             uwsgi("octavia", "/usr/bin/octavia-wsgi", {},

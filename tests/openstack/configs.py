@@ -11,10 +11,13 @@ Choices that differ from a production cloud, and why:
 - Neutron's ML2 has no agents; the mechanism driver ``scs_bind_all`` (``ml2_bind_all.py``)
   binds every port, so servers with ports reach ACTIVE. Tenant networks are VXLAN (IDs only,
   nothing is plumbed), the external network is flat on the physnet ``public``.
-- Cinder's backend is ``cinder.tests.fake_driver.FakeLoggingVolumeDriver`` from
-  python3-cinder with extend and create-from-image added (``cinder_fake_driver.py``): LVM
-  needs device-mapper and an iSCSI target in the kernel, and the build machine's kernel has
-  neither (``dmsetup version``: "/dev/mapper/control: open failed: No such device").
+- Cinder's backend ``ceph`` is the real RBD driver (``cinder.volume.drivers.rbd.RBDDriver``)
+  on a one-node Ceph in user space (``ceph.py``: pool ``volumes``, one replica, cephx user
+  ``cinder``): LVM needs device-mapper and an iSCSI target in the kernel, and the build
+  machine's kernel has neither (``dmsetup version``: "/dev/mapper/control: open failed: No
+  such device"); RBD needs only TCP. The default type ``__DEFAULT__`` has no extra specs, so
+  it and any type naming ``volume_backend_name = ceph`` land there (retypes between them need
+  no migration).
 - Octavia uses its noop amphora/compute/network drivers: no amphora images, no VMs.
 """
 
@@ -100,7 +103,15 @@ bind_host = 127.0.0.1
 bind_port = {port}
 workers = 1
 image_cache_dir = {c.dir / 'state' / 'glance' / 'cache'}
+# Image kinds import by URL (web-download): Glance stages the download here first.
+node_staging_uri = file://{c.dir / 'state' / 'glance' / 'staging'}
+enabled_import_methods = [glance-direct,web-download]
 """) + f"""
+
+[import_filtering_opts]
+# The tests serve image files from an ephemeral port on 127.0.0.1; Glance's default
+# allows only ports 80 and 443. An empty list allows every port.
+allowed_ports = []
 
 [database]
 connection = {db}
@@ -204,7 +215,9 @@ root_helper = false
 """ + c.authtoken("neutron") + c.service_user("nova", "nova")
 
 
-def cinder_conf(c: Common, db: str, port: int) -> str:
+def cinder_conf(c: Common, db: str, port: int, ceph_conf: Path, pool: str, user: str) -> str:
+    """Cinder on the harness's Ceph: its images in ``pool`` as the cephx user ``user``
+    (``ceph_conf``, the cluster's config, also names that user's keyring)."""
     return c.defaults("cinder", f"""
 my_ip = 127.0.0.1
 host = scs-cinder
@@ -213,17 +226,21 @@ osapi_volume_listen_port = {port}
 osapi_volume_workers = 1
 auth_strategy = keystone
 api_paste_config = /etc/cinder/api-paste.ini
-enabled_backends = fake
+enabled_backends = ceph
 default_volume_type = __DEFAULT__
-volumes_dir = {c.dir / 'state' / 'cinder' / 'volumes'}
 """) + f"""
 
 [database]
 connection = {db}
 
-[fake]
-volume_driver = scs_fake_volume.ExtendableFakeDriver
-volume_backend_name = fake
+[ceph]
+volume_driver = cinder.volume.drivers.rbd.RBDDriver
+volume_backend_name = ceph
+rbd_ceph_conf = {ceph_conf}
+rbd_pool = {pool}
+rbd_user = {user}
+# A cluster that does not answer fails the call in bounded time instead of hanging it.
+rados_connect_timeout = 10
 
 [nova]
 region_name = {REGION}

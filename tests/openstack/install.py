@@ -4,7 +4,10 @@ Only what is missing is installed, with ``--no-install-recommends`` and a ``poli
 that forbids starting services (the packages would otherwise try to start their daemons).
 ``nova-compute`` and ``cinder-volume`` are deliberately not installed: their packages pull a
 hypervisor and iSCSI/LVM tooling; the harness runs both services from ``python3-nova`` and
-``python3-cinder`` with fake drivers instead.
+``python3-cinder`` (Nova with its fake driver). Cinder's storage is Ceph: ``ceph-mon``,
+``ceph-osd`` and ``ceph-mgr`` (with ``ceph-common``: the ``ceph``/``rbd`` tools and
+``python3-rados``/``python3-rbd`` that Cinder's RBD driver imports), and ``qemu-utils``, whose
+``qemu-img`` the driver runs to turn a Glance image into a volume.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from .processes import OpenStackError
 PACKAGES = ("mariadb-server", "python3-pymysql", "rabbitmq-server", "keystone", "uwsgi-core",
             "uwsgi-plugin-python3", "placement-api", "glance", "nova-api", "nova-conductor",
             "nova-scheduler", "python3-nova", "neutron-server", "cinder-api",
-            "cinder-scheduler", "python3-cinder", "octavia-api")
+            "cinder-scheduler", "python3-cinder", "ceph-mon", "ceph-osd", "ceph-mgr",
+            "qemu-utils", "octavia-api")
 
 
 def missing_packages() -> list[str]:

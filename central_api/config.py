@@ -82,6 +82,12 @@ class IdentityConfig(BaseModel):
                                            "of the project; Keystone lists other projects' "
                                            "unified limits only for system scope.")
     region: str = "RegionOne"
+    resync_seconds: float = Field(
+        600.0, gt=0, alias="resyncSeconds",
+        description="How often every Tenant and IAM object is checked against Keystone again "
+                    "(repairs changes made behind the API's back). A check costs about a "
+                    "dozen Keystone requests per tenant, so this is longer than the IaaS "
+                    "resync: 1,000 tenants every 30 s would be 400 requests/s.")
 
     def model_post_init(self, __context: Any) -> None:
         if self.type == "keystone" and not self.auth_url:

@@ -59,6 +59,7 @@ async def _run(kubeconfig: Path, context: str, leader_elect: bool, settings: Con
     try:
         reconcilers = all_reconcilers(client, provider=provider, identity=identity,
                                       identity_region=settings.identity.region,
+                                      identity_resync_seconds=settings.identity.resync_seconds,
                                       serves_iam="iam" in settings.services)
         manager = Manager(client, reconcilers, leader_election=leader_elect,
                           resync_seconds=settings.resync_seconds)

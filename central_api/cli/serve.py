@@ -153,6 +153,7 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
 
         ctx.identity = build_identity(config.identity)
         ctx.identity_region = config.identity.region
+        ctx.identity_resync_seconds = config.identity.resync_seconds
         ctx.resync_seconds = config.resync_seconds
     return ctx
 

@@ -88,6 +88,8 @@ class IamReconciler:
 
     kind: Kind
     finalizer = FINALIZER
+    resync_seconds: float | None = None
+    """Set by :func:`~.reconcilers.all_reconcilers` from the identity configuration."""
 
     def __init__(self, client: Client, identity: IdentityService) -> None:
         self.client = client

@@ -11,21 +11,27 @@ from ..providers.base import Provider
 from ..providers.identity import IdentityService
 from .client import Client
 from .iaas import iaas_reconcilers
-from .iam import iam_reconcilers
+from .iam import IamReconciler, iam_reconcilers
 from .runtime import Reconciler
 from .tenants import TenantReconciler
 
 
 def all_reconcilers(client: Client, *, provider: Provider | None,
                     identity: IdentityService | None, identity_region: str = "",
+                    identity_resync_seconds: float | None = None,
                     serves_iam: bool = False) -> list[Reconciler]:
     """IaaS against the provider; onboarding (and IAM, where served) against the identity
-    backend. Nothing for a backend that is not configured."""
+    backend, resynced every ``identity_resync_seconds`` (None: the manager's default).
+    Nothing for a backend that is not configured."""
     reconcilers: list[Reconciler] = []
     if provider is not None:
         reconcilers += iaas_reconcilers(client, provider)
     if identity is not None:
-        reconcilers.append(TenantReconciler(client, identity, identity_region))
+        onboarding: list[TenantReconciler | IamReconciler] = [
+            TenantReconciler(client, identity, identity_region)]
         if serves_iam:
-            reconcilers += iam_reconcilers(client, identity)
+            onboarding += iam_reconcilers(client, identity)
+        for reconciler in onboarding:
+            reconciler.resync_seconds = identity_resync_seconds
+        reconcilers += onboarding
     return reconcilers

@@ -60,7 +60,8 @@ class Controller:
         self.kind = reconciler.kind
         self.metrics = metrics
         self.workers = workers
-        self.resync_seconds = resync_seconds
+        # A reconciler whose backend is expensive to check (Keystone) may resync less often.
+        self.resync_seconds = getattr(reconciler, "resync_seconds", None) or resync_seconds
         self.finalize_poll = finalize_poll_seconds
         self.queue = WorkQueue()
         self.known: dict[Key, tuple[Any, ...]] = {}

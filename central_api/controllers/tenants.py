@@ -145,6 +145,8 @@ class Pass:
 class TenantReconciler:
     kind = TENANTS
     finalizer = FINALIZER
+    resync_seconds: float | None = None
+    """Set by :func:`~.reconcilers.all_reconcilers` from the identity configuration."""
 
     def __init__(self, client: Client, identity: IdentityService, region: str = "") -> None:
         self.client = client

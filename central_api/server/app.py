@@ -105,6 +105,7 @@ class ServerContext:
     identity: IdentityService | None = None
     """The identity backend (Keystone) of the onboarding and IAM controllers, if any."""
     identity_region: str = ""
+    identity_resync_seconds: float | None = None
     metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
     resync_seconds: float = 30.0
     resources: Resources = field(init=False)
@@ -396,6 +397,7 @@ async def run_controllers(ctx: ServerContext) -> None:
     reconcilers = all_reconcilers(
         client, provider=ctx.provider, identity=ctx.identity,
         identity_region=ctx.identity_region,
+        identity_resync_seconds=ctx.identity_resync_seconds,
         serves_iam=ctx.catalog.lookup("iam.scs.community", "v1alpha1", "users") is not None)
     manager = Manager(client, reconcilers, ctx.metrics, resync_seconds=ctx.resync_seconds)
     try:

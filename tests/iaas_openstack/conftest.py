@@ -104,6 +104,21 @@ class Central:
             return found if found.get("reason") == reason else None
         return poll(check, timeout, 1.0, f"{kind}/{name} Ready reason {reason}")
 
+    def uid(self, namespace: str, kind: str, name: str) -> str:
+        return str((self.get(namespace, kind, name) or {})["metadata"]["uid"])
+
+    def wait_generation(self, namespace: str, kind: str, name: str) -> dict[str, Any]:
+        """Until the controller has reconciled the latest spec and the object is Ready."""
+        def check() -> dict[str, Any] | None:
+            current = self.get(namespace, kind, name) or {}
+            status = current.get("status") or {}
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in status.get("conditions") or [])
+            generation = current["metadata"].get("generation")
+            return current if ready and status.get("observedGeneration") == generation \
+                else None
+        return poll(check, 120, 1.0, f"{kind}/{name} to reconcile its latest generation")
+
     def backend_id(self, namespace: str, kind: str, name: str) -> str:
         return str(((self.get(namespace, kind, name) or {}).get("status") or {})
                    .get("backendID", ""))

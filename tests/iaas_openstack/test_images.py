@@ -13,7 +13,6 @@ import pytest
 
 from central_api.providers.openstack.ownership import owner_tag
 from tests.iaas_openstack.conftest import Central, obj, running_central
-from tests.iaas_openstack.test_kinds import uid, wait_generation
 from tests.openstack import OpenStackCloud
 from tests.polling import poll
 
@@ -52,13 +51,13 @@ def test_glance_imports_the_image_and_a_server_boots_it(central: Central, conn: 
     assert glance.size == len(data) == status["sizeBytes"]
     assert (glance.hash_algo, glance.hash_value) == ("sha512", sha512)
     assert status["checksum"] == f"sha512:{sha512}"
-    assert owner_tag(uid(central, ns, "images", "custom")) in glance.tags
+    assert owner_tag(central.uid(ns, "images", "custom")) in glance.tags
     assert (glance.os_distro, glance.os_version, glance.min_ram) == ("debian", "12", 512)
     assert glance.properties["hw_architecture"] == "x86_64"
 
     central.kubectl("-n", ns, "patch", "image", "custom", "--type", "merge",
                     "-p", '{"spec": {"minDiskGiB": 1, "osVersion": "12.8"}}')
-    wait_generation(central, ns, "images", "custom")
+    central.wait_generation(ns, "images", "custom")
     glance = conn.image.get_image(glance.id)
     assert (glance.min_disk, glance.os_version) == (1, "12.8")
 
@@ -110,7 +109,7 @@ def test_failed_imports_and_wrong_checksums_end_in_clear_conditions(
     waiting = central.wait_condition(ns, "servers", "s", "ReferenceNotReady")
     assert "images 'tampered' is not Ready" in waiting["message"], waiting
 
-    uids = [uid(central, ns, "images", name) for name in ("missing", "tampered", "sha256")]
+    uids = [central.uid(ns, "images", name) for name in ("missing", "tampered", "sha256")]
     central.kubectl("-n", ns, "delete", "servers,images,networks", "--all", "--timeout=120s",
                     timeout=150)
     assert [owned_images(conn, owner) for owner in uids] == [[], [], []], "leaked images"
@@ -127,7 +126,7 @@ def test_sources_on_private_addresses_are_refused_by_default(
             found = strict.wait_condition(ns, "images", name, "InvalidRequest")
             assert f"resolves to {address}, which is not a public address" \
                 in found["message"], found
-            owner = uid(strict, ns, "images", name)
+            owner = strict.uid(ns, "images", name)
             assert owned_images(conn, owner) == [], "Glance must not have been asked"
         strict.kubectl("-n", ns, "delete", "images", "--all", "--timeout=60s")
         poll(lambda: strict.get(ns, "images", "internal") is None, 30, 1.0, "the delete")

@@ -23,22 +23,6 @@ def ssh_key(tmp_path: Path) -> str:
     return (tmp_path / "k.pub").read_text().strip()
 
 
-def uid(central: Central, ns: str, kind: str, name: str) -> str:
-    return str((central.get(ns, kind, name) or {})["metadata"]["uid"])
-
-
-def wait_generation(central: Central, ns: str, kind: str, name: str) -> dict[str, Any]:
-    """Until the controller has reconciled the latest spec and the object is Ready."""
-    def check() -> dict[str, Any] | None:
-        current = central.get(ns, kind, name) or {}
-        status = current.get("status") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in status.get("conditions") or [])
-        observed = status.get("observedGeneration") == current["metadata"].get("generation")
-        return current if ready and observed else None
-    return poll(check, 120, 1.0, f"{kind}/{name} to reconcile its latest generation")
-
-
 def test_network_subnet_router_and_security_group(central: Central, conn: Any) -> None:
     ns = central.namespace()
     ssh = {"protocol": "tcp", "portRangeMin": 22, "portRangeMax": 22,
@@ -55,7 +39,7 @@ def test_network_subnet_router_and_security_group(central: Central, conn: Any) -
     central.wait_ready(ns, "securitygroups", "web")
 
     net = conn.network.get_network(central.backend_id(ns, "networks", "web"))
-    assert owner_tag(uid(central, ns, "networks", "web")) in net.tags
+    assert owner_tag(central.uid(ns, "networks", "web")) in net.tags
     assert net.description == "web tier"
     sub = conn.network.get_subnet(central.backend_id(ns, "subnets", "web-v4"))
     assert (sub.network_id, sub.cidr) == (net.id, "10.20.0.0/24")
@@ -82,7 +66,7 @@ def test_network_subnet_router_and_security_group(central: Central, conn: Any) -
     https = {"protocol": "tcp", "portRangeMin": 443, "portRangeMax": 443}
     central.apply(ns, obj("SecurityGroup", "web", {"description": "https", "rules": [https]}))
     for kind, name in (("networks", "web"), ("subnets", "web-v4"), ("securitygroups", "web")):
-        wait_generation(central, ns, kind, name)
+        central.wait_generation(ns, kind, name)
     assert conn.network.get_network(net.id).description == "web tier, renamed"
     assert conn.network.get_subnet(sub.id).dns_nameservers == ["9.9.9.9"]
     assert ingress() == [("tcp", 443, None)]
@@ -139,7 +123,7 @@ def test_server_with_keypair_volume_and_floating_ip(central: Central, conn: Any,
                      conn.block_storage.get_volume(volume_id).attachments or []),
          180, 2.0, "the volume to be attached")
     assert conn.block_storage.get_volume(volume_id).metadata[OWNER_KEY] \
-        == uid(central, ns, "volumes", "data")
+        == central.uid(ns, "volumes", "data")
     assert rbd_size(cloud, volume_id) == 1 << 30
     fip = conn.network.get_ip(central.backend_id(ns, "floatingips", "app-1"))
     assert conn.network.get_port(fip.port_id).device_id == server_id
@@ -151,8 +135,8 @@ def test_server_with_keypair_volume_and_floating_ip(central: Central, conn: Any,
                     "-p", '{"spec": {"sizeGiB": 2}}')
     central.kubectl("-n", ns, "patch", "server", "app-1", "--type", "merge",
                     "-p", '{"spec": {"haPolicy": "restart"}}')
-    wait_generation(central, ns, "volumes", "data")
-    wait_generation(central, ns, "servers", "app-1")
+    central.wait_generation(ns, "volumes", "data")
+    central.wait_generation(ns, "servers", "app-1")
     assert conn.block_storage.get_volume(volume_id).size == 2
     assert rbd_size(cloud, volume_id) == 2 << 30
     assert conn.compute.get_server(server_id).metadata["HA_Enabled"] == "True"
@@ -165,7 +149,7 @@ def test_server_with_keypair_volume_and_floating_ip(central: Central, conn: Any,
                     "-p", f'{{"spec": {{"volumeType": "{gold.name}"}}}}')
     poll(lambda: conn.block_storage.get_volume(volume_id).volume_type == gold.name, 120, 2.0,
          f"the volume to be retyped to {gold.name}")
-    wait_generation(central, ns, "volumes", "data")
+    central.wait_generation(ns, "volumes", "data")
     assert rbd_size(cloud, volume_id) == 2 << 30
 
     # an immutable change is refused with a clear condition, the server stays
@@ -260,7 +244,7 @@ def test_load_balancer_with_listener_pool_and_member(central: Central, conn: Any
 
     central.kubectl("-n", ns, "patch", "loadbalancer", "web", "--type", "json", "-p",
                     '[{"op": "replace", "path": "/spec/listeners/0/port", "value": 8000}]')
-    wait_generation(central, ns, "loadbalancers", "web")
+    central.wait_generation(ns, "loadbalancers", "web")
     ports = [conn.load_balancer.get_listener(ref["id"]).protocol_port
              for ref in conn.load_balancer.get_load_balancer(lb.id).listeners]
     assert ports == [8000]

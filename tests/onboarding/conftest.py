@@ -1,9 +1,9 @@
 """Harness for the onboarding suite: a real ``scs serve`` wired to the real Keystone fixture.
 
 The server runs with ``identity: {type: keystone, ...}`` (the bootstrap admin of the test
-Keystone), ``resyncSeconds: 10`` so drift repair is observable within a test (shorter
-saturates the controllers: a steady-state pass over one tenant costs a dozen Keystone calls,
-and the test Keystone answers one at a time), IaaS served without a
+Keystone) and ``identity.resyncSeconds: 10`` (default 600) so drift repair is observable
+within a test (shorter saturates the controllers: a steady-state pass over one tenant costs
+a dozen Keystone calls, and the test Keystone answers one at a time), IaaS served without a
 provider (Servers only need to exist for the offboarding safeguards) and IAM enabled.
 """
 
@@ -40,12 +40,12 @@ def eventually(check: Callable[[], T | None], timeout: float = 60.0, interval: f
 
 
 def identity_config(keystone: KeystoneServer) -> dict[str, Any]:
-    return {"services": ["tenancy", "iaas", "iam"], "resyncSeconds": 10,
+    return {"services": ["tenancy", "iaas", "iam"],
             "providers": {"iaas": {"type": "none"}},
             "identity": {"type": "keystone", "authURL": keystone.auth_url,
                          "username": "admin", "password": keystone.admin_password,
                          "userDomain": "Default", "systemScope": True,
-                         "region": keystone.region}}
+                         "region": keystone.region, "resyncSeconds": 10}}
 
 
 class Api:

@@ -14,11 +14,13 @@ from central_api.controllers.iaas import FINALIZER, iaas_reconcilers
 from central_api.controllers.leader import LEASE_NAMESPACE, LEASES, LeaderElector
 from central_api.controllers.manager import Manager
 from central_api.controllers.metrics import ControllerMetrics
+from central_api.controllers.reconcilers import all_reconcilers
 from central_api.controllers.runner import InternalControllers
 from central_api.controllers.runtime import Controller
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
 from central_api.providers.base import Provider
+from central_api.providers.keystone import KeystoneIdentity
 from central_api.providers.sandbox import SandboxSettings, inject_fault, sandbox_provider
 from central_api.server.resources import ListOptions, Resources, WriteOptions
 from central_api.server.watch import WatchHub
@@ -270,3 +272,22 @@ def _leading(runner: InternalControllers) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return runner.elector.leading
     return check
+
+
+def test_identity_reconcilers_resync_on_their_own_longer_schedule(tmp_path: Path) -> None:
+    """A steady-state pass over a tenant costs a dozen Keystone requests; the IaaS resync
+    interval for thousands of tenants would flood Keystone."""
+    store = SqliteStore(tmp_path / "state.db")
+    try:
+        client = LocalClient(Resources(store, Catalog(builtin_kinds())), WatchHub(store))
+        identity = KeystoneIdentity({"auth_url": "https://keystone.invalid/v3"})
+        reconcilers = all_reconcilers(client, provider=sandbox_provider(store),
+                                      identity=identity, identity_resync_seconds=600,
+                                      serves_iam=True)
+        resyncs = {r.kind.plural: Controller(client, r, ControllerMetrics(),
+                                             resync_seconds=30).resync_seconds
+                   for r in reconcilers}
+    finally:
+        store.close()
+    assert resyncs["networks"] == resyncs["servers"] == 30
+    assert resyncs["tenants"] == resyncs["users"] == resyncs["roleassignments"] == 600

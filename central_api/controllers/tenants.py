@@ -134,6 +134,12 @@ class Pass:
     project: Project | None = None
 
     @property
+    def first(self) -> bool:
+        """No earlier pass got as far as the domain: its Keystone objects are most likely
+        still to be created (a hint; the ensure calls are correct either way)."""
+        return not (self.tenant.get("status") or {}).get("domainID")
+
+    @property
     def name(self) -> str:
         return str(self.tenant["metadata"]["name"])
 
@@ -214,8 +220,9 @@ class TenantReconciler:
 
     async def _domain(self, run: Pass) -> str:
         run.domain = await self.identity.ensure_domain(
-            run.name, run.spec.get("displayName") or run.name)
-        run.project = await self.identity.ensure_project(run.domain.id, project_name(run.name))
+            run.name, run.spec.get("displayName") or run.name, expect_new=run.first)
+        run.project = await self.identity.ensure_project(run.domain.id, project_name(run.name),
+                                                         expect_new=run.first)
         return f"domain {run.name} ({run.domain.id}), project {run.project.name}"
 
     async def _admins(self, run: Pass) -> str:
@@ -226,7 +233,8 @@ class TenantReconciler:
         wanted: set[str] = set()
         for admin in admins:
             user = await self.identity.ensure_user(domain.id, admin,
-                                                   admin if "@" in admin else "")
+                                                   admin if "@" in admin else "",
+                                                   expect_new=run.first)
             await self.identity.grant(RoleGrant(MANAGER_ROLE, user_id=user.id,
                                                 domain_id=domain.id))
             wanted.add(user.id)
@@ -251,7 +259,7 @@ class TenantReconciler:
 
     async def _revoke_managers(self, domain: Domain, wanted: set[str]) -> None:
         """An admin removed from the spec loses the domain-manager role (not the user)."""
-        for grant in await self.identity.grants(domain.id):
+        for grant in await self.identity.grants(domain.id, projects=False):
             if (grant.role == MANAGER_ROLE and grant.user_id and grant.domain_id == domain.id
                     and grant.user_id not in wanted):
                 await self.identity.revoke(grant)
@@ -266,7 +274,7 @@ class TenantReconciler:
         """Keystone shows a credential's secret only once: the Secret is its only copy, so a
         lost Secret means a new credential (the old one is deleted, never left dangling)."""
         domain, project = _set(run.domain, "domain"), _set(run.project, "project")
-        user = await self.identity.ensure_user(domain.id, SERVICE_USER)
+        user = await self.identity.ensure_user(domain.id, SERVICE_USER, expect_new=run.first)
         await self.identity.grant(RoleGrant("member", user_id=user.id,
                                             project_id=project.id))
         for role in OPTIONAL_SERVICE_ROLES:

@@ -57,19 +57,21 @@ def role_id(admin: Any, role: str) -> str:
 
 def test_ensure_twice_gives_one_of_each(identity: KeystoneIdentity, admin: Any) -> None:
     dname = name("acme")
-    d1 = run(identity.ensure_domain(dname, "Acme Inc."))
-    d2 = run(identity.ensure_domain(dname, "Acme Corp."))
+    # The second call of each pair wrongly expects a new object (create first): Keystone's
+    # 409 leads to the existing one, updated as asked.
+    d1 = run(identity.ensure_domain(dname, "Acme Inc.", expect_new=True))
+    d2 = run(identity.ensure_domain(dname, "Acme Corp.", expect_new=True))
     assert d1.id == d2.id and d2.enabled
     assert [d.id for d in admin.identity.domains(name=dname)] == [d1.id]
     assert admin.identity.get_domain(d1.id).description == "Acme Corp."
 
     p1 = run(identity.ensure_project(d1.id, f"{dname}-default"))
-    p2 = run(identity.ensure_project(d1.id, f"{dname}-default"))
+    p2 = run(identity.ensure_project(d1.id, f"{dname}-default", expect_new=True))
     assert p1 == p2 and p1.domain_id == d1.id
     assert len(list(admin.identity.projects(domain_id=d1.id))) == 1
 
     u1 = run(identity.ensure_user(d1.id, "alice", "alice@example.com"))
-    u2 = run(identity.ensure_user(d1.id, "alice", "alice@acme.example"))
+    u2 = run(identity.ensure_user(d1.id, "alice", "alice@acme.example", expect_new=True))
     assert u1.id == u2.id and u2.email == "alice@acme.example"
     users = list(admin.identity.users(domain_id=d1.id))
     assert [u.id for u in users] == [u1.id] and users[0].email == "alice@acme.example"

@@ -42,7 +42,8 @@ class MemoryIdentity:
         if self.down:
             raise BackendUnavailable("Keystone at http://127.0.0.1:1/v3 is unreachable")
 
-    async def ensure_domain(self, name: str, description: str) -> Domain:
+    async def ensure_domain(self, name: str, description: str,
+                            expect_new: bool = False) -> Domain:
         self._check()
         found = next((d for d in self.domains.values() if d.name == name), None)
         if found is None:
@@ -58,7 +59,8 @@ class MemoryIdentity:
             for key in [k for k, v in table.items() if v.domain_id == domain_id]:
                 del table[key]
 
-    async def ensure_project(self, domain_id: str, name: str) -> Project:
+    async def ensure_project(self, domain_id: str, name: str,
+                             expect_new: bool = False) -> Project:
         self._check()
         found = next((p for p in self.projects.values()
                       if p.name == name and p.domain_id == domain_id), None)
@@ -71,7 +73,8 @@ class MemoryIdentity:
         self._check()
         self.projects.pop(project_id, None)
 
-    async def ensure_user(self, domain_id: str, name: str, email: str = "") -> IdentityUser:
+    async def ensure_user(self, domain_id: str, name: str, email: str = "",
+                          expect_new: bool = False) -> IdentityUser:
         self._check()
         found = next((u for u in self.users.values()
                       if u.name == name and u.domain_id == domain_id), None)
@@ -106,11 +109,11 @@ class MemoryIdentity:
         self._check()
         self.assignments.discard(grant)
 
-    async def grants(self, domain_id: str) -> list[RoleGrant]:
+    async def grants(self, domain_id: str, projects: bool = True) -> list[RoleGrant]:
         self._check()
-        projects = {p.id for p in self.projects.values() if p.domain_id == domain_id}
-        return [g for g in self.assignments
-                if g.domain_id == domain_id or g.project_id in projects]
+        own = {p.id for p in self.projects.values() if p.domain_id == domain_id} \
+            if projects else set()
+        return [g for g in self.assignments if g.domain_id == domain_id or g.project_id in own]
 
     async def set_limits(self, project_id: str, limits: Mapping[str, int]) -> None:
         self._check()

@@ -63,6 +63,10 @@ SERVICE_TYPE_ALIASES: dict[str, tuple[str, ...]] = {
 """Canonical service type of a limit key → catalog types that count as that service."""
 
 FEDERATION_PROTOCOL = "openid"
+REVOCATION_MARGIN = 0.1
+LOOKUP_TTL = 300.0
+"""Seconds a missing role or the service catalog is not looked up again (both change rarely,
+and onboarding would otherwise ask for them once per tenant)."""
 
 
 def _mapping_id(idp_name: str) -> str:
@@ -77,12 +81,17 @@ def _v3(conn: Connection) -> IdentityV3:
     return proxy
 
 
-def _find_or_create(find: Callable[[], T | None], create: Callable[[], T]) -> T:
+def _find_or_create(find: Callable[[], T | None], create: Callable[[], T],
+                    expect_new: bool = False) -> T:
     """``find``, else ``create``; a Conflict on create means a concurrent creator won, so the
-    winner is returned instead of failing (or, worse, creating a second object)."""
-    found = find()
-    if found is not None:
-        return found
+    winner is returned instead of failing (or, worse, creating a second object).
+
+    ``expect_new`` skips the first ``find``: one request instead of two when the object is
+    indeed new (a tenant's first onboarding pass), three when the hint was wrong."""
+    if not expect_new:
+        found = find()
+        if found is not None:
+            return found
     try:
         return create()
     except os_exc.ConflictException:
@@ -127,6 +136,9 @@ class KeystoneIdentity:
         self._scope = Scope(namespace="", credentials={"auth": self.auth})
         self._limits_scope = Scope(namespace="", credentials={"auth": _system_scoped(self.auth)})
         self._role_ids: dict[str, str] = {}
+        self._missing_roles: dict[str, float] = {}
+        """Role name → when it was found missing (monotonic seconds)."""
+        self._catalog: tuple[float, dict[str, str]] = (0.0, {})
         self._registered: set[tuple[str, str, str]] = set()
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -136,14 +148,15 @@ class KeystoneIdentity:
         return await self._connections.run(self._limits_scope, fn, *args)
 
     # domains and projects -------------------------------------------------------------------
-    async def ensure_domain(self, name: str, description: str) -> Domain:
+    async def ensure_domain(self, name: str, description: str,
+                            expect_new: bool = False) -> Domain:
         """The domain ``name`` with ``description``, enabled (re-enabled if a previous
         offboarding stopped between disabling and deleting it)."""
         def run(conn: Connection) -> Domain:
             domain = _find_or_create(
                 lambda: _first(_v3(conn).domains(name=name)),
                 lambda: _v3(conn).create_domain(name=name, description=description,
-                                                    is_enabled=True))
+                                                    is_enabled=True), expect_new)
             changes: dict[str, Any] = {}
             if (domain.description or "") != description:
                 changes["description"] = description
@@ -165,11 +178,12 @@ class KeystoneIdentity:
             _v3(conn).delete_domain(domain_id, ignore_missing=True)
         await self._call(run)
 
-    async def ensure_project(self, domain_id: str, name: str) -> Project:
+    async def ensure_project(self, domain_id: str, name: str,
+                             expect_new: bool = False) -> Project:
         def run(conn: Connection) -> Project:
             project = _find_or_create(
                 lambda: _first(_v3(conn).projects(domain_id=domain_id, name=name)),
-                lambda: _v3(conn).create_project(domain_id=domain_id, name=name))
+                lambda: _v3(conn).create_project(domain_id=domain_id, name=name), expect_new)
             return Project(id=project.id, name=project.name, domain_id=project.domain_id)
         return await self._call(run)
 
@@ -178,7 +192,8 @@ class KeystoneIdentity:
                                                                    ignore_missing=True))
 
     # users and groups ------------------------------------------------------------------------
-    async def ensure_user(self, domain_id: str, name: str, email: str = "") -> IdentityUser:
+    async def ensure_user(self, domain_id: str, name: str, email: str = "",
+                          expect_new: bool = False) -> IdentityUser:
         """The user ``name`` in the domain; ``email`` is set when given (an empty one leaves
         whatever the user or its domain manager set)."""
         def run(conn: Connection) -> IdentityUser:
@@ -187,7 +202,7 @@ class KeystoneIdentity:
                 attrs["email"] = email
             user = _find_or_create(
                 lambda: _first(_v3(conn).users(domain_id=domain_id, name=name)),
-                lambda: _v3(conn).create_user(**attrs))
+                lambda: _v3(conn).create_user(**attrs), expect_new)
             if email and (user.email or "") != email:
                 user = _v3(conn).update_user(user, email=email)
             return IdentityUser(id=user.id, name=user.name, domain_id=user.domain_id,
@@ -223,11 +238,18 @@ class KeystoneIdentity:
 
     # role assignments ------------------------------------------------------------------------
     def _role_id(self, conn: Connection, name: str) -> str:
-        """Role name → ID, cached (roles are global and never renamed by this service)."""
+        """Role name → ID, cached (roles are global and never renamed by this service). A
+        missing role is remembered for a while too: onboarding asks for optional roles
+        (Octavia's) of every tenant, and a cloud without that service would otherwise cost a
+        lookup each time; an operator who adds the service is seen after the pause."""
         role_id = self._role_ids.get(name)
         if role_id is None:
+            missing_since = self._missing_roles.get(name)
+            if missing_since is not None and time.monotonic() - missing_since < LOOKUP_TTL:
+                raise InvalidRequest(f"Keystone has no role {name!r}")
             role = _first(_v3(conn).roles(name=name))
             if role is None:
+                self._missing_roles[name] = time.monotonic()
                 raise InvalidRequest(f"Keystone has no role {name!r}")
             role_id = self._role_ids[name] = role.id
         return role_id
@@ -271,14 +293,16 @@ class KeystoneIdentity:
                 os_exc.raise_from_response(response)
         await self._call(run)
 
-    async def grants(self, domain_id: str) -> list[RoleGrant]:
-        """Direct assignments on the domain and on each of its projects (inherited ones are
-        left out: this service never creates them and ``RoleGrant`` cannot express them)."""
+    async def grants(self, domain_id: str, projects: bool = True) -> list[RoleGrant]:
+        """Direct assignments on the domain and, with ``projects``, on each of its projects
+        (inherited ones are left out: this service never creates them and ``RoleGrant``
+        cannot express them). Each project is one more request."""
         def run(conn: Connection) -> list[RoleGrant]:
             found: list[RoleGrant] = []
             scopes: list[dict[str, str]] = [{"scope_domain_id": domain_id}]
-            scopes += [{"scope_project_id": project.id}
-                       for project in _v3(conn).projects(domain_id=domain_id)]
+            if projects:
+                scopes += [{"scope_project_id": project.id}
+                           for project in _v3(conn).projects(domain_id=domain_id)]
             for query in scopes:
                 for assignment in _v3(conn).role_assignments(include_names=True, **query):
                     scope = assignment.scope or {}
@@ -296,7 +320,15 @@ class KeystoneIdentity:
 
     # quotas ----------------------------------------------------------------------------------
     def _services(self, conn: Connection) -> dict[str, str]:
-        """Canonical service type → service ID, from the catalog."""
+        """Canonical service type → service ID, from the catalog (cached)."""
+        fetched_at, services = self._catalog
+        if time.monotonic() - fetched_at >= LOOKUP_TTL or not services:
+            services = self._read_services(conn)
+            self._catalog = (time.monotonic(), services)
+        return services
+
+    @staticmethod
+    def _read_services(conn: Connection) -> dict[str, str]:
         by_type: dict[str, str] = {}
         for service in _v3(conn).services():
             by_type.setdefault(service.type, service.id)
@@ -434,6 +466,7 @@ class KeystoneIdentity:
         compares at whole-second precision: a token issued in the same second as the change
         counts as revoked and the next request answers 401. A moment later it works.
         """
+        _after_revocation_second()
         deadline = time.monotonic() + 3.0
         while True:
             as_user = openstack.connect(
@@ -511,6 +544,17 @@ class KeystoneIdentity:
             ident.delete_identity_provider(idp_name, ignore_missing=True)
             ident.delete_mapping(_mapping_id(idp_name), ignore_missing=True)
         await self._call(run)
+
+
+def _after_revocation_second() -> None:
+    """Sleep into the next whole second (plus a margin for clock skew to Keystone).
+
+    A password change revokes every token issued up to that second (Keystone compares at
+    whole-second precision), so a token issued in the same second is refused with 401. Each
+    refused attempt costs a token request, a 401 and a version discovery: waiting under a
+    second is cheaper than two or three of those.
+    """
+    time.sleep(1.0 - time.time() % 1.0 + REVOCATION_MARGIN)
 
 
 def _get(fetch: Callable[[], T]) -> T | None:

@@ -50,10 +50,11 @@ class Ref:
     """Key of the resolved backend ID(s) in the provider's desired dict."""
     many: bool = False
     at_creation: bool = False
-    """Only creating the backend resource needs the referenced object (a Server's Image):
-    once the resource exists (``status.backendID``), the reference is neither resolved nor
-    compared, so deleting or replacing the Image never touches a running Server. The
-    reference itself stays in the desired dict, where the provider treats it as immutable."""
+    """Only creating the backend resource needs the referenced object (a Server's Image): it
+    is resolved when the resource is created (also again, if it vanished from the backend)
+    and never compared afterwards, so deleting or replacing the Image does not touch a
+    running Server. The reference stays in the desired dict; providers treat it as
+    immutable."""
 
 
 REFERENCES: dict[str, list[Ref]] = {
@@ -98,20 +99,13 @@ class IaasReconciler:
         try:
             scope = await self._scope(obj["metadata"]["namespace"])
             desired = await self._desired(scope.namespace, obj)
+            set_condition(new, "ReferencesResolved", True, "Resolved")
+            backend = await self._converge(scope, obj, desired)
         except MissingReference as exc:
             set_condition(new, "ReferencesResolved", False, exc.reason, str(exc))
             set_condition(new, "Ready", False, exc.reason, str(exc))
             await self._write_status(obj, new)
             return Result(requeue_after=WAIT_FOR_REFERENCES)
-        set_condition(new, "ReferencesResolved", True, "Resolved")
-        service = self.provider.service(self.rt.kind)
-        uid = obj["metadata"]["uid"]
-        try:
-            backend = await service.find(scope, uid)
-            if backend is None:
-                backend = await service.create(scope, uid, desired)
-            elif self._differs(backend.desired, desired) and backend.state != "DELETING":
-                backend = await service.update(scope, backend, desired)
         except ProviderError as exc:
             message = self._labelled(str(exc))
             set_condition(new, "Synced", False, exc.reason, message)
@@ -124,6 +118,19 @@ class IaasReconciler:
         self._report(new, backend)
         await self._write_status(obj, new)
         return Result(requeue_after=POLL_PENDING if backend.state == "PENDING" else None)
+
+    async def _converge(self, scope: Scope, obj: dict[str, Any], desired: dict[str, Any]
+                        ) -> BackendResource:
+        """Create the backend resource (with the IDs only creating needs) or update it."""
+        service = self.provider.service(self.rt.kind)
+        uid = obj["metadata"]["uid"]
+        backend = await service.find(scope, uid)
+        if backend is None:
+            ids = await self._creation_ids(scope.namespace, desired)
+            return await service.create(scope, uid, {**desired, **ids})
+        if self._differs(backend.desired, desired) and backend.state != "DELETING":
+            return await service.update(scope, backend, desired)
+        return backend
 
     def _differs(self, backend: dict[str, Any], desired: dict[str, Any]) -> bool:
         """Whether the backend needs an update; IDs needed only at creation do not count."""
@@ -179,14 +186,9 @@ class IaasReconciler:
     # -- references ----------------------------------------------------------------------
     async def _desired(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         desired = copy.deepcopy(obj.get("spec") or {})
-        created = bool((obj.get("status") or {}).get("backendID"))
         for ref in REFERENCES.get(self.rt.kind, []):
             if ref.at_creation:
-                value = desired.get(ref.field)
-                if not created:
-                    desired[ref.desired_key] = (await self._backend_id(
-                        namespace, ref.plural, value["name"]) if value else "")
-                continue
+                continue  # see _creation_ids
             value = desired.pop(ref.field, None)
             if ref.many:
                 desired[ref.desired_key] = [await self._backend_id(namespace, ref.plural,
@@ -202,6 +204,16 @@ class IaasReconciler:
                     server = member.pop("serverRef")["name"]
                     member["serverID"] = await self._backend_id(namespace, "servers", server)
         return desired
+
+    async def _creation_ids(self, namespace: str, desired: dict[str, Any]) -> dict[str, str]:
+        """The backend IDs of references only creating needs (the reference stays)."""
+        ids = {}
+        for ref in REFERENCES.get(self.rt.kind, []):
+            if ref.at_creation:
+                value = desired.get(ref.field)
+                ids[ref.desired_key] = (await self._backend_id(namespace, ref.plural,
+                                                               value["name"]) if value else "")
+        return ids
 
     async def _backend_id(self, namespace: str, plural: str, name: str) -> str:
         target = await self.client.get(Kind(GROUP, VERSION, plural), namespace, name)

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from central_api.providers.sandbox import delete_behind_the_back
-from tests.controllers.conftest import Cluster, Launcher, eventually, is_ready, network, server
+from tests.controllers.conftest import (
+    Cluster,
+    Launcher,
+    eventually,
+    is_ready,
+    network,
+    obj,
+    server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +85,24 @@ def test_a_server_deleted_behind_the_back_is_recreated_with_a_new_backend_id(
     assert after["status"]["addresses"], after["status"]
     assert backend_ids(cluster, "Server", ns) == [(after["status"]["backendID"],
                                                    before["metadata"]["uid"])]
+
+
+def test_a_server_booted_from_an_image_ref_is_recreated_from_that_image(
+        resyncing: Cluster) -> None:
+    """The Image's ID is needed only to create the server, so it is resolved again when
+    the server has to be created again."""
+    cluster = resyncing
+    ns = cluster.create_namespace("drift-img")
+    cluster.network_with_subnet(ns)
+    cluster.create(ns, obj("Image", "custom", {"source": {"url": "https://x.example/a.img"}}))
+    image_id = cluster.wait_ready("images", ns, "custom")["status"]["backendID"]
+    cluster.create(ns, obj("Server", "vm", {"flavor": "SCS-1V-2", "imageRef": {"name": "custom"},
+                                            "networks": [{"name": "net"}]}))
+    old_id = cluster.wait_ready("servers", ns, "vm")["status"]["backendID"]
+
+    assert delete_behind_the_back(cluster.store(), "Server", ns, old_id)
+
+    after = recreated(cluster, "servers", ns, "vm", old_id)
+    record = next(r for r in cluster.inventory()["Server"]
+                  if r["id"] == after["status"]["backendID"])
+    assert record["desired"]["imageID"] == image_id

@@ -3,6 +3,7 @@ checked with openstacksdk directly against Nova, Neutron, Cinder and Octavia."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -197,14 +198,19 @@ def test_arm64_and_gpu_requests_pick_the_matching_flavor_and_image(central: Cent
 
 
 def test_the_iaas_examples_become_ready_on_openstack(central: Central, conn: Any) -> None:
-    """``examples/iaas`` as a user applies them (without the load balancer, whose example
-    asks for OVN, which the harness does not run)."""
+    """``examples/iaas`` as a user applies them, the OVN load balancer with its floating IP
+    included."""
     ns = central.namespace()
     files = [f"examples/iaas/{name}.yaml" for name in ("01-network", "02-security",
-                                                       "03-servers")]
+                                                       "03-servers", "04-loadbalancer")]
     for path in files:
         central.kubectl("-n", ns, "apply", "-f", path)
     central.wait_ready(ns, "servers", "web-1", "web-2", timeout=300)
+    central.wait_ready(ns, "loadbalancers", "web", timeout=400)
+    lb = conn.load_balancer.get_load_balancer(central.backend_id(ns, "loadbalancers", "web"))
+    assert (lb.provider, lb.provisioning_status) == ("ovn", "ACTIVE")
+    assert (central.get(ns, "loadbalancers", "web") or {})["status"]["floatingIP"] \
+        .startswith("203.0.113.")
     web2 = conn.compute.get_server(central.backend_id(ns, "servers", "web-2"))
     assert web2.flavor.original_name == "SCS-2V-4-arm64"
     assert web2.metadata["HA_Enabled"] == "True"
@@ -216,10 +222,11 @@ def test_the_iaas_examples_become_ready_on_openstack(central: Central, conn: Any
     for server in (web1, web2):
         poll(lambda s=server: conn.compute.find_server(s.id, ignore_missing=True) is None,
              120, 2.0, f"server {server.name} to be gone")
+    assert conn.load_balancer.find_load_balancer(lb.id, ignore_missing=True) is None
 
 
 def test_load_balancer_with_listener_pool_and_member(central: Central, conn: Any) -> None:
-    """Octavia's amphora provider with noop backends (OVN does not run in the harness)."""
+    """Octavia's amphora provider with noop backends (the harness runs it beside OVN)."""
     ns = central.namespace()
     central.apply(
         ns, obj("Network", "lb", {}),
@@ -252,3 +259,79 @@ def test_load_balancer_with_listener_pool_and_member(central: Central, conn: Any
     central.kubectl("-n", ns, "delete", "loadbalancers,servers,subnets,networks", "--all",
                     "--timeout=300s", timeout=330)
     assert conn.load_balancer.find_load_balancer(lb.id, ignore_missing=True) is None
+
+
+def ovn_lbs(cloud: OpenStackCloud) -> dict[str, dict[str, str]]:
+    """OVN's northbound load balancers: name (the Octavia ID) → VIPs (``address:port`` →
+    backends), read with ``ovn-nbctl`` (``lb-list`` truncates names and backends)."""
+    listing = json.loads(cloud.ovn_nbctl("--format=json", "--columns=name,vips", "list",
+                                         "Load_Balancer"))
+    return {name: dict(vips[1]) for name, vips in listing["data"]}
+
+
+def test_ovn_load_balancer_with_members_and_floating_ip(central: Central, conn: Any,
+                                                        cloud: OpenStackCloud) -> None:
+    """The LoadBalancer kind's default provider, OVN: Octavia's OVN provider writes the load
+    balancer into OVN's northbound database, Neutron (ML2/OVN) the floating IP as OVN NAT."""
+    ns = central.namespace()
+    server = {"flavor": "SCS-1V-2", "image": "ubuntu-24.04", "networks": [{"name": "lb"}]}
+    central.apply(
+        ns, obj("Network", "lb", {}),
+        obj("Subnet", "lb-v4", {"networkRef": {"name": "lb"}, "cidr": "10.24.0.0/24"}),
+        obj("Router", "edge", {"externalGateway": True, "interfaces": [{"name": "lb-v4"}]}),
+        obj("Server", "web-1", server), obj("Server", "web-2", server),
+        obj("LoadBalancer", "web", {
+            "subnetRef": {"name": "lb-v4"}, "provider": "ovn", "floatingIP": True,
+            "listeners": [{"name": "http", "protocol": "TCP", "port": 80, "pool": "web"}],
+            "pools": [{"name": "web",
+                       "members": [{"serverRef": {"name": "web-1"}, "port": 8080},
+                                   {"serverRef": {"name": "web-2"}, "port": 8080}]}]}))
+    central.wait_ready(ns, "loadbalancers", "web", timeout=400)
+    lb = conn.load_balancer.get_load_balancer(central.backend_id(ns, "loadbalancers", "web"))
+    assert (lb.provider, lb.provisioning_status) == ("ovn", "ACTIVE")
+    status = (central.get(ns, "loadbalancers", "web") or {})["status"]
+    assert status["vipAddress"] == lb.vip_address and lb.vip_address.startswith("10.24.0.")
+    listener = conn.load_balancer.get_listener(lb.listeners[0]["id"])
+    assert (listener.protocol, listener.protocol_port) == ("TCP", 80)
+    pool = conn.load_balancer.get_pool(listener.default_pool_id)
+    assert (pool.protocol, pool.lb_algorithm) == ("TCP", "SOURCE_IP_PORT")
+    servers = {central.backend_id(ns, "servers", name) for name in ("web-1", "web-2")}
+    members = list(conn.load_balancer.members(pool.id))
+    assert {m.name for m in members} == servers
+    assert all(m.protocol_port == 8080 and m.address.startswith("10.24.0.") for m in members)
+
+    fip = conn.network.find_ip(status["floatingIP"], ignore_missing=False)
+    assert fip.port_id == lb.vip_port_id and status["floatingIP"].startswith("203.0.113.")
+    router = central.backend_id(ns, "routers", "edge")
+    nat = cloud.ovn_nbctl("lr-nat-list", f"neutron-{router}")
+    assert f"{fip.floating_ip_address}" in nat and lb.vip_address in nat
+
+    # OVN's load balancer (the OVN provider's, named by the Octavia ID): the VIP and the
+    # floating IP on the listener's port, both to the members' addresses.
+    backends = ",".join(sorted(f"{m.address}:8080" for m in members))
+    assert f"{lb.vip_address}:80" in cloud.ovn_nbctl("lb-list")
+
+    def ovn_vips() -> dict[str, str]:
+        vips = ovn_lbs(cloud).get(lb.id, {})
+        return {vip: ",".join(sorted(to.split(","))) for vip, to in vips.items()}
+    poll(lambda: ovn_vips() == {f"{lb.vip_address}:80": backends,
+                                f"{fip.floating_ip_address}:80": backends}, 60, 1.0,
+         "OVN's load balancer to carry the VIP and the floating IP")
+
+    # a listener port change reaches OVN
+    central.kubectl("-n", ns, "patch", "loadbalancer", "web", "--type", "json", "-p",
+                    '[{"op": "replace", "path": "/spec/listeners/0/port", "value": 8000}]')
+    central.wait_generation(ns, "loadbalancers", "web")
+    poll(lambda: ovn_vips() == {f"{lb.vip_address}:8000": backends,
+                                f"{fip.floating_ip_address}:8000": backends}, 60, 1.0,
+         "OVN's load balancer to listen on port 8000")
+    assert [conn.load_balancer.get_listener(ref["id"]).protocol_port
+            for ref in conn.load_balancer.get_load_balancer(lb.id).listeners] == [8000]
+
+    central.kubectl("-n", ns, "delete", "loadbalancers,servers,routers,subnets,networks",
+                    "--all", "--timeout=300s", timeout=330)
+    assert conn.load_balancer.find_load_balancer(lb.id, ignore_missing=True) is None
+    assert conn.network.find_ip(fip.id, ignore_missing=True) is None
+    poll(lambda: lb.id not in ovn_lbs(cloud), 60, 1.0,
+         "the load balancer to be gone from OVN's northbound database")
+    assert conn.network.find_router(router, ignore_missing=True) is None

@@ -61,7 +61,8 @@ EXTERNAL_CLOUD = os.environ.get("SCS_TEST_OPENSTACK_CLOUD", "")
 CLOUD = EXTERNAL_CLOUD or CLOUD_NAME
 IMAGE = os.environ.get("SCS_TEST_OPENSTACK_IMAGE", "")
 EXTERNAL_NETWORK = os.environ.get("SCS_TEST_OPENSTACK_EXTERNAL_NETWORK", "")
-# The harness runs Octavia's amphora provider with noop backends (OVN does not run there).
+# The harness runs Octavia's OVN provider and its amphora provider with noop backends;
+# amphora here covers the 501 path, tests/iaas_openstack the OVN default.
 LB_PROVIDER = os.environ.get("SCS_TEST_OPENSTACK_LB_PROVIDER",
                              "ovn" if EXTERNAL_CLOUD else "amphora")
 # OVN balances by source IP and port only; amphora (haproxy) has no SOURCE_IP_PORT.

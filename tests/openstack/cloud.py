@@ -1,6 +1,6 @@
-"""The whole test cloud: MariaDB, RabbitMQ, Keystone, Placement, Glance, Nova, Neutron,
-Cinder on a one-node Ceph and the Octavia API on 127.0.0.1, started in dependency order with a
-health check each.
+"""The whole test cloud: MariaDB, RabbitMQ, OVN, Keystone, Placement, Glance, Nova, Neutron
+(ML2/OVN), Cinder on a one-node Ceph and Octavia (OVN and amphora providers) on 127.0.0.1,
+started in dependency order with a health check each.
 
 Why one object: the provider tests, the kubectl suite and ``scripts/openstack-up`` need the
 same cloud, and the slow part (Keystone's bootstrap and the schema migrations, 40-140 s on
@@ -28,7 +28,7 @@ import yaml
 from tests.keystone import KeystoneError, KeystoneServer
 from tests.mariadb import MariaDBError, MariaDBServer
 
-from . import configs
+from . import configs, ovn
 from .ceph import CLIENT, POOL, CephCluster
 from .install import ensure_installed
 from .processes import Daemon, OpenStackError, free_port, http_ok, log_tail, stop_group
@@ -42,6 +42,8 @@ HERE = Path(__file__).resolve().parent
 DATABASES = ("placement", "glance", "nova_api", "nova_cell0", "nova", "neutron", "cinder",
              "octavia")
 API_PORTS = ("placement", "glance", "nova", "neutron", "cinder", "octavia")
+# Started before everything else (RabbitMQ with its epmd, OVN); the rest after the migrations.
+EARLY = ("epmd", "rabbitmq", "ovn-nb", "ovn-sb", "ovn-northd")
 PYTHON = "/usr/bin/python3"
 
 
@@ -132,7 +134,19 @@ class OpenStackCloud:
             answer = http_ok(f"http://127.0.0.1:{self.state['ports'][name]}/")
             if answer is not True:
                 return f"{name} does not answer: {answer}"
+        for name, database in ovn.DATABASES.items():
+            answer = ovn.db_answers(self.ovn_dir, self.state["ports"][name], database)
+            if answer is not True:
+                return f"{name} does not answer: {answer}"
         return self.ceph.unhealthy()
+
+    @property
+    def ovn_dir(self) -> Path:
+        return self.dir / "ovn"
+
+    def ovn_nbctl(self, *args: str) -> str:
+        """``ovn-nbctl`` against the cloud's OVN northbound database (e.g. ``lb-list``)."""
+        return ovn.nbctl(self.ovn_dir, self.state["ports"]["ovn-nb"], *args)
 
     def stop_service(self, name: str) -> None:
         """Stop one service (fault tests: a backend going away mid-reconcile)."""
@@ -177,7 +191,8 @@ class OpenStackCloud:
     def _start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
-        ports = {name: free_port() for name in ("keystone", "rabbitmq", "epmd", *API_PORTS)}
+        ports = {name: free_port() for name in ("keystone", "rabbitmq", "epmd", "ovn-nb",
+                                                "ovn-sb", *API_PORTS)}
         self.state = {"ports": ports, "pids": {}, "ready": False,
                       "admin_password": os.urandom(12).hex(),
                       "service_password": os.urandom(12).hex()}
@@ -190,11 +205,21 @@ class OpenStackCloud:
         self.state["db"] = {"port": db.port, "password": db.password}
         self._timed("mariadb", t0)
 
+        # OVN's databases start empty and are healthy in well under a second; the chassis
+        # must exist before Neutron binds a port.
+        t0 = time.monotonic()
+        ovn.create_databases(self.ovn_dir)
+        specs = self._daemon_specs()
+        for name in EARLY:
+            self._launch(specs[name])
+        for name in ("ovn-nb", "ovn-sb", "ovn-northd"):
+            self._daemons[name].wait_healthy()
+        ovn.register_chassis(self.ovn_dir, self.state["ports"]["ovn-sb"], configs.COMPUTE_HOST)
+        self._timed("ovn", t0)
+
         # Keystone's bootstrap, the other services' schema migrations and Ceph (for Cinder)
         # are independent.
         t0 = time.monotonic()
-        for name in ("epmd", "rabbitmq"):
-            self._launch(self._daemon_specs()[name])
         self._write_configs(db)
         with ThreadPoolExecutor(max_workers=3) as pool:
             jobs = [pool.submit(self._start_keystone, db), pool.submit(self._migrate, db),
@@ -208,7 +233,7 @@ class OpenStackCloud:
         t0 = time.monotonic()
         self._daemons["rabbitmq"].wait_healthy()
         specs = self._daemon_specs()
-        services = [n for n in specs if n not in ("epmd", "rabbitmq")]
+        services = [n for n in specs if n not in EARLY]
         for name in services:
             self._launch(specs[name])
         for name in services:
@@ -259,15 +284,17 @@ class OpenStackCloud:
         ports = self.state["ports"]
         common = configs.Common(self.dir, self.auth_url, ports["rabbitmq"],
                                 self.state["service_password"])
+        nb, sb = ovn.remote(ports["ovn-nb"]), ovn.remote(ports["ovn-sb"])
         files = {
             "placement": configs.placement_conf(common, db.url("placement")),
             "glance": configs.glance_conf(common, db.url("glance"), ports["glance"]),
             "nova": configs.nova_conf(common, db.url("nova_api"), db.url("nova"),
                                       ports["nova"]),
-            "neutron": configs.neutron_conf(common, db.url("neutron"), ports["neutron"]),
+            "neutron": configs.neutron_conf(common, db.url("neutron"), ports["neutron"], nb, sb),
             "cinder": configs.cinder_conf(common, db.url("cinder"), ports["cinder"],
                                           self.ceph.conf, POOL, CLIENT),
-            "octavia": configs.octavia_conf(common, db.url("octavia"), ports["octavia"]),
+            "octavia": configs.octavia_conf(common, db.url("octavia"), ports["octavia"], nb,
+                                            sb),
         }
         for name, text in files.items():
             self._etc(name).parent.mkdir(parents=True, exist_ok=True)
@@ -277,12 +304,8 @@ class OpenStackCloud:
         for sub in ("nova/instances", "glance/images", "glance/staging"):
             (self.dir / "state" / sub).mkdir(parents=True, exist_ok=True)
         plugin = self.dir / "plugins"
-        (plugin / "scs_bind_all-1.0.dist-info").mkdir(parents=True, exist_ok=True)
-        shutil.copy(HERE / "ml2_bind_all.py", plugin / "scs_bind_all.py")
-        (plugin / "scs_bind_all-1.0.dist-info" / "METADATA").write_text(
-            "Metadata-Version: 2.1\nName: scs-bind-all\nVersion: 1.0\n")
-        (plugin / "scs_bind_all-1.0.dist-info" / "entry_points.txt").write_text(
-            configs.ml2_entry_points())
+        plugin.mkdir(exist_ok=True)
+        shutil.copy(HERE / "octavia_sockets.py", plugin / "scs_octavia_sockets.py")
         # Octavia's worker signs (noop) amphora certificates with a CA of its own.
         certs = self.dir / "state" / "octavia"
         self._run("octavia-ca", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
@@ -336,7 +359,8 @@ class OpenStackCloud:
         def api(port_name: str, path: str = "/") -> Any:
             return lambda: http_ok(f"http://127.0.0.1:{ports[port_name]}{path}")
 
-        def uwsgi(name: str, wsgi: str, env: dict[str, str], argv: str = "") -> Daemon:
+        def uwsgi(name: str, wsgi: str, env: dict[str, str], argv: str = "",
+                  imports: tuple[str, ...] = ()) -> Daemon:
             cmd = ["uwsgi", "--plugin", "python3", "--http-socket",
                    f"127.0.0.1:{ports[name]}", "--wsgi-file", wsgi, "--master",
                    "--processes", "2", "--threads", "1", "--die-on-term", "--need-app",
@@ -344,15 +368,23 @@ class OpenStackCloud:
                    "Connection: close"]
             if argv:
                 cmd += ["--pyargv", argv]
+            if imports:
+                cmd += ["--pythonpath", str(self.dir / "plugins")]
+                cmd += [arg for module in imports for arg in ("--import", module)]
             return Daemon(name, cmd, self.logs / f"{name}.log", env=env, health=api(name))
 
         def conf(name: str) -> list[str]:
             return ["--config-file", str(self._etc(name))]
 
         nova = conf("nova")
+        sockets = self.dir / "state" / "octavia"
+        octavia_env = {"SCS_OCTAVIA_SOCKET_DIR": str(sockets)}
         daemons = [
             epmd_daemon(base, ports["epmd"]),
             rabbitmq_daemon(base, ports["rabbitmq"], ports["epmd"]),
+            ovn.ovsdb_daemon("ovn-nb", self.ovn_dir, ports["ovn-nb"]),
+            ovn.ovsdb_daemon("ovn-sb", self.ovn_dir, ports["ovn-sb"]),
+            ovn.northd_daemon(self.ovn_dir, ports["ovn-nb"], ports["ovn-sb"]),
             uwsgi("placement", "/usr/bin/placement-api",
                   {"OS_PLACEMENT_CONFIG_DIR": str(self._etc("placement").parent)}),
             Daemon("glance", ["glance-api", *conf("glance")], self.logs / "glance.log",
@@ -363,7 +395,7 @@ class OpenStackCloud:
             Daemon("nova-scheduler", ["nova-scheduler", *nova],
                    self.logs / "nova-scheduler.log"),
             Daemon("neutron", ["neutron-server", *conf("neutron")], self.logs / "neutron.log",
-                   env={"PYTHONPATH": str(self.dir / "plugins")}, health=api("neutron")),
+                   health=api("neutron")),
             Daemon("cinder", ["cinder-api", *conf("cinder")], self.logs / "cinder.log",
                    health=api("cinder")),
             Daemon("cinder-scheduler", ["cinder-scheduler", *conf("cinder")],
@@ -372,8 +404,18 @@ class OpenStackCloud:
                    self.logs / "cinder-volume.log"),
             Daemon("nova-compute", [*_module_main("nova.cmd.compute"), *nova],
                    self.logs / "nova-compute.log"),
-            uwsgi("octavia", "/usr/bin/octavia-wsgi", {},
-                  argv=f"--config-file {self._etc('octavia')}"),
+            # The driver agent first: the OVN provider in the API reports through its sockets.
+            Daemon("octavia-driver-agent",
+                   [PYTHON, "-c", "import sys, scs_octavia_sockets; from octavia.cmd."
+                    "driver_agent import main; sys.exit(main())", *conf("octavia")],
+                   self.logs / "octavia-driver-agent.log",
+                   env={**octavia_env, "PYTHONPATH": str(self.dir / "plugins")},
+                   health=lambda: all((sockets / f"{n}.sock").exists()
+                                      for n in ("status", "stats", "get"))
+                   or "driver agent sockets not there yet"),
+            uwsgi("octavia", "/usr/bin/octavia-wsgi", octavia_env,
+                  argv=f"--config-file {self._etc('octavia')}",
+                  imports=("scs_octavia_sockets",)),
             Daemon("octavia-worker", [*_module_main("octavia.cmd.octavia_worker"),
                                       *conf("octavia")], self.logs / "octavia-worker.log"),
         ]

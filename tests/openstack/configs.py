@@ -8,9 +8,12 @@ Choices that differ from a production cloud, and why:
 - Nova runs ``compute_driver = fake.FakeDriver`` (there is no hypervisor here) and the
   scheduler only has ``ComputeFilter``: the fake host reports x86_64 only, and the
   ImagePropertiesFilter would refuse the arm64 image the seed asks for.
-- Neutron's ML2 has no agents; the mechanism driver ``scs_bind_all`` (``ml2_bind_all.py``)
-  binds every port, so servers with ports reach ACTIVE. Tenant networks are VXLAN (IDs only,
-  nothing is plumbed), the external network is flat on the physnet ``public``.
+- Neutron is ML2/OVN as on SCS clouds: mechanism driver ``ovn``, Geneve tenant networks, the
+  external network flat on the physnet ``public``, routers and floating IPs by the
+  ``ovn-router`` service plugin (OVN NAT), DHCP native in OVN, no metadata agent. The OVN
+  databases and ``ovn-northd`` run in the harness (``ovn.py``); the compute host is a chassis
+  row (gateway, ``public:br-ex``) without ``ovn-controller``, so ports bind (vif type
+  ``ovs``) but stay DOWN, which the fake compute driver does not wait for.
 - Cinder's backend ``ceph`` is the real RBD driver (``cinder.volume.drivers.rbd.RBDDriver``)
   on a one-node Ceph in user space (``ceph.py``: pool ``volumes``, one replica, cephx user
   ``cinder``): LVM needs device-mapper and an iSCSI target in the kernel, and the build
@@ -18,7 +21,10 @@ Choices that differ from a production cloud, and why:
   such device"); RBD needs only TCP. The default type ``__DEFAULT__`` has no extra specs, so
   it and any type naming ``volume_backend_name = ceph`` land there (retypes between them need
   no migration).
-- Octavia uses its noop amphora/compute/network drivers: no amphora images, no VMs.
+- Octavia has two providers: ``ovn`` (the OVN provider writes load balancers into OVN's
+  northbound database and reports their status through ``octavia-driver-agent``, whose
+  sockets live in the harness directory) and ``amphora`` on its noop
+  amphora/compute/network drivers (no amphora images, no VMs).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REGION = "RegionOne"
+# Nova's compute host: also the OVN chassis ports are bound to (ovn.register_chassis).
+COMPUTE_HOST = "scs-compute-1"
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ def nova_conf(c: Common, api_db: str, cell1_db: str, port: int) -> str:
     """One file for api, conductor, scheduler and compute (as a single-host deployment)."""
     return c.defaults("nova", f"""
 my_ip = 127.0.0.1
-host = scs-compute-1
+host = {COMPUTE_HOST}
 enabled_apis = osapi_compute
 osapi_compute_listen = 127.0.0.1
 osapi_compute_listen_port = {port}
@@ -179,12 +187,13 @@ enabled = false
         + "send_service_user_token = true\n"
 
 
-def neutron_conf(c: Common, db: str, port: int) -> str:
+def neutron_conf(c: Common, db: str, port: int, ovn_nb: str, ovn_sb: str) -> str:
+    """ML2/OVN on the harness's OVN databases (``ovn_nb``/``ovn_sb``: ovsdb remotes)."""
     return c.defaults("neutron", f"""
 bind_host = 127.0.0.1
 bind_port = {port}
 core_plugin = ml2
-service_plugins = router
+service_plugins = ovn-router
 api_workers = 1
 rpc_workers = 1
 rpc_state_report_workers = 0
@@ -199,16 +208,27 @@ api_paste_config = /etc/neutron/api-paste.ini
 connection = {db}
 
 [ml2]
-type_drivers = flat,vxlan
-tenant_network_types = vxlan
-mechanism_drivers = scs_bind_all
+type_drivers = flat,geneve
+tenant_network_types = geneve
+mechanism_drivers = ovn
 extension_drivers = port_security
+overlay_ip_version = 4
 
 [ml2_type_flat]
 flat_networks = public
 
-[ml2_type_vxlan]
+[ml2_type_geneve]
 vni_ranges = 1:10000
+max_header_size = 38
+
+[ovn]
+ovn_nb_connection = {ovn_nb}
+ovn_sb_connection = {ovn_sb}
+ovn_l3_scheduler = leastloaded
+ovn_metadata_enabled = false
+enable_distributed_floating_ip = false
+# The databases start empty with Neutron's: nothing to reconcile at start-up.
+neutron_sync_mode = off
 
 [agent]
 root_helper = false
@@ -247,14 +267,27 @@ region_name = {REGION}
 """ + c.authtoken("cinder")
 
 
-def octavia_conf(c: Common, db: str, port: int) -> str:
+def octavia_conf(c: Common, db: str, port: int, ovn_nb: str, ovn_sb: str) -> str:
+    sockets = c.dir / "state" / "octavia"
     return c.defaults("octavia") + f"""
 [api_settings]
 bind_host = 127.0.0.1
 bind_port = {port}
 auth_strategy = keystone
-enabled_provider_drivers = amphora:The Octavia Amphora driver (noop backends here)
+enabled_provider_drivers = ovn:OVN provider, amphora:Amphora provider (noop backends)
 default_provider_driver = amphora
+
+[driver_agent]
+# The OVN provider reports statuses through these sockets (octavia_lib's defaults under
+# /var/run/octavia are redirected here too, see octavia_sockets.py).
+status_socket_path = {sockets / 'status.sock'}
+stats_socket_path = {sockets / 'stats.sock'}
+get_socket_path = {sockets / 'get.sock'}
+enabled_provider_agents = ovn
+
+[ovn]
+ovn_nb_connection = {ovn_nb}
+ovn_sb_connection = {ovn_sb}
 
 [database]
 connection = {db}
@@ -281,10 +314,3 @@ ca_certificate = {c.dir / 'state' / 'octavia' / 'ca.pem'}
 ca_private_key = {c.dir / 'state' / 'octavia' / 'ca.key'}
 server_certs_key_passphrase = {c.service_password[:24].ljust(32, "0")}
 """ + c.authtoken("octavia") + c.service_user("service_auth", "octavia")
-
-
-def ml2_entry_points() -> str:
-    """Registers the bind-all mechanism driver for stevedore (ML2 loads drivers only by
-    entry point); written as a ``.dist-info`` next to the module on Neutron's PYTHONPATH."""
-    return ("[neutron.ml2.mechanism_drivers]\n"
-            "scs_bind_all = scs_bind_all:BindAllMechanismDriver\n")

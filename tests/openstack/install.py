@@ -7,7 +7,12 @@ hypervisor and iSCSI/LVM tooling; the harness runs both services from ``python3-
 ``python3-cinder`` (Nova with its fake driver). Cinder's storage is Ceph: ``ceph-mon``,
 ``ceph-osd`` and ``ceph-mgr`` (with ``ceph-common``: the ``ceph``/``rbd`` tools and
 ``python3-rados``/``python3-rbd`` that Cinder's RBD driver imports), and ``qemu-utils``, whose
-``qemu-img`` the driver runs to turn a Glance image into a volume.
+``qemu-img`` the driver runs to turn a Glance image into a volume. Networking is ML2/OVN:
+``ovn-central`` (``ovsdb-server`` schemas, ``ovn-northd``, ``ovn-nbctl``/``ovn-sbctl``; the
+harness starts them itself, never the packaged services), ``openvswitch-common``
+(``ovsdb-tool``, ``ovsdb-client``) and ``python3-ovn-octavia-provider`` (Octavia's ``ovn``
+provider and its driver-agent plug-in). No ``ovn-host``/``openvswitch-switch``: there is no
+datapath, the chassis is only a row in the southbound database.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ PACKAGES = ("mariadb-server", "python3-pymysql", "rabbitmq-server", "keystone", 
             "uwsgi-plugin-python3", "placement-api", "glance", "nova-api", "nova-conductor",
             "nova-scheduler", "python3-nova", "neutron-server", "cinder-api",
             "cinder-scheduler", "python3-cinder", "ceph-mon", "ceph-osd", "ceph-mgr",
-            "qemu-utils", "octavia-api")
+            "qemu-utils", "octavia-api", "ovn-central", "openvswitch-common",
+            "python3-ovn-octavia-provider")
 
 
 def missing_packages() -> list[str]:

@@ -349,3 +349,42 @@ def test_the_checksum_of_data_the_cloud_converted_cannot_be_verified() -> None:
 def test_an_import_counts_as_started_by_the_marks_glance_keeps(
         properties: dict[str, str], started: bool) -> None:
     assert import_started(SimpleNamespace(properties=properties)) is started
+
+
+def test_a_new_load_balancer_names_its_vip_network_too() -> None:
+    """Octavia (Zed) hands the OVN provider a VIP without network when only the subnet is
+    given, and the provider's VIP port creation fails; the subnet's network is sent along."""
+    import asyncio
+
+    from central_api.providers.base import Scope
+    from central_api.providers.openstack.connection import Connections
+    from central_api.providers.openstack.loadbalancer import LoadBalancerService
+
+    created: dict[str, Any] = {}
+    lb = SimpleNamespace(id="lb-1", provisioning_status="ACTIVE", operating_status="ONLINE",
+                         listeners=[], pools=[], vip_subnet_id="sub-1", vip_address="10.0.0.5",
+                         vip_port_id="port-1", provider="ovn", tags=[])
+
+    def create_load_balancer(**fields: Any) -> SimpleNamespace:
+        created.update(fields)
+        return lb
+
+    conn = SimpleNamespace(
+        network=SimpleNamespace(
+            get_subnet=lambda subnet_id: SimpleNamespace(id=subnet_id, network_id="net-1"),
+            ips=lambda **_: []),
+        load_balancer=SimpleNamespace(load_balancers=lambda **_: [],
+                                      create_load_balancer=create_load_balancer,
+                                      get_load_balancer=lambda _id: lb,
+                                      get_listener=None, get_pool=None))
+
+    class FakeConnections(Connections):
+        def get(self, scope: Scope) -> Any:
+            return conn
+
+    service = LoadBalancerService(FakeConnections(OpenStackSettings(timeout=10)))
+    result = asyncio.run(service.create(Scope(namespace="ns"), "uid-1",
+                                        {"subnetID": "sub-1", "provider": "ovn"}))
+    assert (created["vip_subnet_id"], created["vip_network_id"], created["provider"]) \
+        == ("sub-1", "net-1", "ovn")
+    assert (result.state, result.desired["provider"]) == ("ACTIVE", "ovn")

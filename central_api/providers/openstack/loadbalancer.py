@@ -140,9 +140,14 @@ class LoadBalancerService:
         def create(conn: Connection) -> BackendResource:
             lb = find_owned(conn.load_balancer.load_balancers, owner_uid)
             if lb is None:
+                # The subnet's network too: Octavia (Zed) hands the OVN provider a VIP
+                # without the network when only the subnet is given, and the provider's VIP
+                # port creation fails ("'None' is not a valid UUID").
+                subnet = conn.network.get_subnet(desired["subnetID"])
                 lb = conn.load_balancer.create_load_balancer(
-                    name=resource_name(owner_uid), vip_subnet_id=desired["subnetID"],
-                    provider=provider, tags=[owner_tag(owner_uid)])
+                    name=resource_name(owner_uid), vip_subnet_id=subnet.id,
+                    vip_network_id=subnet.network_id, provider=provider,
+                    tags=[owner_tag(owner_uid)])
             return self._converge(conn, lb, owner_uid, desired)
         return await self.connections.run(scope, create)
 

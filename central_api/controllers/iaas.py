@@ -83,6 +83,10 @@ class IaasReconciler:
         self.client = client
         self.provider = provider
         self.rt = rt
+        refs = REFERENCES.get(rt.kind, [])
+        self.refs = [ref for ref in refs if not ref.at_creation]
+        self.creation_refs = [ref for ref in refs if ref.at_creation]
+        self.creation_keys = {ref.desired_key for ref in self.creation_refs}
         self.kind = Kind(GROUP, VERSION, rt.plural)
         status = rt.schema["properties"].get("status", {}).get("properties", {})
         self.status_fields = set(status) - {"conditions", "observedGeneration", "backendID",
@@ -134,10 +138,8 @@ class IaasReconciler:
 
     def _differs(self, backend: dict[str, Any], desired: dict[str, Any]) -> bool:
         """Whether the backend needs an update; IDs needed only at creation do not count."""
-        creation_only = {ref.desired_key for ref in REFERENCES.get(self.rt.kind, [])
-                         if ref.at_creation}
-        return ({k: v for k, v in backend.items() if k not in creation_only}
-                != {k: v for k, v in desired.items() if k not in creation_only})
+        return ({k: v for k, v in backend.items() if k not in self.creation_keys}
+                != {k: v for k, v in desired.items() if k not in self.creation_keys})
 
     def _report(self, new: dict[str, Any], backend: BackendResource) -> None:
         status = new.setdefault("status", {})
@@ -186,9 +188,7 @@ class IaasReconciler:
     # -- references ----------------------------------------------------------------------
     async def _desired(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
         desired = copy.deepcopy(obj.get("spec") or {})
-        for ref in REFERENCES.get(self.rt.kind, []):
-            if ref.at_creation:
-                continue  # see _creation_ids
+        for ref in self.refs:  # creation-only ones: see _creation_ids
             value = desired.pop(ref.field, None)
             if ref.many:
                 desired[ref.desired_key] = [await self._backend_id(namespace, ref.plural,
@@ -208,11 +208,10 @@ class IaasReconciler:
     async def _creation_ids(self, namespace: str, desired: dict[str, Any]) -> dict[str, str]:
         """The backend IDs of references only creating needs (the reference stays)."""
         ids = {}
-        for ref in REFERENCES.get(self.rt.kind, []):
-            if ref.at_creation:
-                value = desired.get(ref.field)
-                ids[ref.desired_key] = (await self._backend_id(namespace, ref.plural,
-                                                               value["name"]) if value else "")
+        for ref in self.creation_refs:
+            value = desired.get(ref.field)
+            ids[ref.desired_key] = (await self._backend_id(namespace, ref.plural,
+                                                           value["name"]) if value else "")
         return ids
 
     async def _backend_id(self, namespace: str, plural: str, name: str) -> str:

@@ -151,12 +151,11 @@ class Volume(Model):
 
 # -- Image -------------------------------------------------------------------------------------
 DISK_FORMATS = Literal["qcow2", "raw", "iso", "vmdk", "vhd", "vhdx", "vdi"]
-IMAGE_IMMUTABLE = ("source", "checksum", "diskFormat")
-"""The image's content and its format: the cloud imports them once, so a change means a
-new Image (Glance cannot replace the data of an active image)."""
 CHECKSUM_PATTERN = "^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})?$"
 IMMUTABLE: dict[str, Any] = {"x-kubernetes-validations": [
     {"rule": "self == oldSelf", "message": "field is immutable; create a new Image instead"}]}
+"""Marks the image's content and its format: the cloud imports them once, so a change means
+a new Image (Glance cannot replace the data of an active image)."""
 
 
 class ImageSource(Model):
@@ -180,6 +179,11 @@ class ImageSpec(Model):
                               description="Smallest amount of RAM it needs.")
     osDistro: str = Field("", max_length=63, description="e.g. ubuntu, debian (os_distro).")
     osVersion: str = Field("", max_length=63, description="e.g. 24.04 (os_version).")
+
+
+IMAGE_IMMUTABLE = tuple(name for name, field in ImageSpec.model_fields.items()
+                        if field.json_schema_extra is IMMUTABLE)
+"""The fields marked IMMUTABLE, for backends that check them too (the sandbox)."""
 
 
 class ImageStatus(IaasStatus):

@@ -316,6 +316,8 @@ def test_provider_offers_every_iaas_kind_and_is_real() -> None:
     assert settings.allow_private_image_sources is False
     assert OpenStackSettings.from_mapping(
         {"allowPrivateImageSources": True}).allow_private_image_sources is True
+    assert OpenStackSettings.from_mapping(
+        {"allowPrivateImageSources": "false"}).allow_private_image_sources is False
 
 
 @pytest.mark.parametrize(("algorithm", "value", "expected", "problem"), [

@@ -55,9 +55,10 @@ class OpenStackSettings:
                    region=str(pick("region", "regionName", "region_name")),
                    external_network=str(pick("externalNetwork", "external_network")),
                    timeout=float(pick("timeout", default=120.0)),
-                   allow_private_image_sources=bool(pick("allowPrivateImageSources",
-                                                         "allow_private_image_sources",
-                                                         default=False)))
+                   # Only a real true lifts the protection: bool("false") would be True.
+                   allow_private_image_sources=pick("allowPrivateImageSources",
+                                                    "allow_private_image_sources",
+                                                    default=False) is True)
 
 
 def _cloud_entry(credentials: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.keystone import KeystoneServer, keystone_fixture
 from tests.pg import PostgresServer, find_pg_bin
+
+# Property tests assert behaviour, not speed: on a loaded 2-core CI machine generation alone
+# trips Hypothesis' too_slow check and its per-example deadline, failing correct code.
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,15 @@ patch flavours), Warning headers, DeleteOptions bodies and the chunked watch str
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from ..kinds.kind import ResourceType
-from ..store.base import Compacted, Event
 from . import errors
 from .bodies import MAX_BODY_BYTES, parse_json_object, parse_object, too_large
 from .errors import ApiError
@@ -28,18 +24,15 @@ from .routing import Target
 from .selectors import parse_field_selector, parse_label_selector
 from .tables import table
 from .watch import WatchHub
+from .watchstream import MAX_WATCH_SECONDS, WatchOptions, WatchStreams
 
 FIELD_SELECTABLE = {"metadata.name", "metadata.namespace"}
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
-MAX_WATCH_SECONDS = 1800
-BOOKMARK_SECONDS = 10.0
 MAX_FIELD_MANAGER = 128
 STORE_THREADS = 4
 """Worker threads for registry calls on a blocking store (at most this many transactions of
 this process wait on the database at once; the pool has more connections)."""
-FRAME_CACHE = 4096
-"""Encoded watch frames kept per server (see ``WatchStream._event_frame``)."""
 
 
 T = TypeVar("T")
@@ -129,10 +122,7 @@ class ResourceHandlers:
         self.resources = resources
         self.hub = hub
         self._off_loop = resources.store.blocking
-        self.frames: dict[tuple[int, str, str, str, str], bytes] = {}
-        """Encoded frames of recent watch events, oldest first. In one store a revision names
-        one stored object, so (revision, event type, group, version, kind) determines the
-        bytes every watcher of that version is sent."""
+        self.watches = WatchStreams(resources, hub)
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
         """Run a registry call; off the event loop when the store waits on the network.
@@ -253,7 +243,6 @@ class ResourceHandlers:
                              precondition_rv=pre.get("resourceVersion") or "",
                              dry_run=bool(dry_run))
 
-    # -- watch -----------------------------------------------------------------------------
     def watch(self, request: Request, target: Target) -> Response:
         q = request.query_params
         opts = list_options(request)
@@ -265,109 +254,10 @@ class ResourceHandlers:
             raise errors.invalid("ListOptions", "", [errors.Cause(
                 "resourceVersionMatch", "Forbidden: sendInitialEvents requires setting "
                 "resourceVersionMatch to NotOlderThan", "FieldValueForbidden")])
-        initial: list[dict[str, Any]] = []
-        if rv in ("", "0") or send_initial:
-            listed = self.resources.list(target.rt, target.namespace, ListOptions(
-                opts.label_selector, opts.field_selector))
-            initial, start = listed["items"], int(listed["metadata"]["resourceVersion"])
-        else:
-            start = int(rv)
-        rt = target.rt
-        predicate = None
-        if opts.label_selector or opts.field_selector:
-            predicate = lambda obj: Resources.matches(obj, opts)  # noqa: E731
-        try:
-            sub = self.hub.subscribe(rt.storage_resource, target.namespace, start, predicate)
-        except Compacted as exc:
-            raise errors.gone(f"too old resource version: {start} ({exc.compacted})") from None
-        for obj in initial:
-            sub.seed(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         timeout = min(int(q.get("timeoutSeconds") or MAX_WATCH_SECONDS), MAX_WATCH_SECONDS)
-        stream = WatchStream(self, request, target, sub, initial, start, timeout,
-                             bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
-                             initial_end_bookmark=send_initial)
-        return StreamingResponse(stream.events(), media_type="application/json",
-                                 headers={"Transfer-Encoding": "chunked"})
-
-
-class WatchStream:
-    """One client's watch: initial objects, then live events, bookmarks, timeout."""
-
-    def __init__(self, handlers: ResourceHandlers, request: Request, target: Target,
-                 sub: Any, initial: list[dict[str, Any]], start: int, timeout: int,
-                 bookmarks: bool, initial_end_bookmark: bool) -> None:
-        self.handlers, self.request, self.target, self.sub = handlers, request, target, sub
-        self.initial, self.revision, self.timeout = initial, start, timeout
-        self.bookmarks, self.initial_end_bookmark = bookmarks, initial_end_bookmark
-        self.as_table = wants_table(request)
-
-    def _frame(self, kind: str, obj: dict[str, Any]) -> bytes:
-        if self.as_table and kind != "BOOKMARK":
-            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-            obj = table(self.target.rt, [obj], meta, self.request.query_params.get(
-                "includeObject", "PartialObjectMetadata"))
-        return orjson.dumps({"type": kind, "object": obj}) + b"\n"
-
-    def _event_frame(self, rt: ResourceType, event: Event) -> bytes:
-        """The frame of a live event, encoded once for every watcher that wants the same bytes
-        (same event, type and served version): with a thousand watchers of a kind, encoding
-        per watcher was a thousand ``orjson.dumps`` of the same object."""
-        if self.as_table:
-            return self._frame(event.type, self.handlers.resources.present(rt, event.object))
-        frames = self.handlers.frames
-        key = (event.revision, event.type, rt.group, rt.version, rt.kind)
-        frame = frames.get(key)
-        if frame is None:
-            obj = self.handlers.resources.present(rt, event.object)
-            frame = frames[key] = self._frame(event.type, obj)
-            if len(frames) > FRAME_CACHE:
-                del frames[next(iter(frames))]
-        return frame
-
-    def _bookmark(self, initial_end: bool = False) -> bytes:
-        meta: dict[str, Any] = {"resourceVersion": str(self.revision)}
-        if initial_end:
-            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return self._frame("BOOKMARK", {"kind": self.target.rt.kind,
-                                        "apiVersion": self.target.rt.api_version,
-                                        "metadata": meta})
-
-    async def events(self) -> AsyncIterator[bytes]:
-        rt = self.target.rt
-        deadline = time.monotonic() + self.timeout
-        try:
-            for obj in self.initial:
-                yield self._frame("ADDED", obj)
-            if self.initial_end_bookmark and self.bookmarks:
-                yield self._bookmark(initial_end=True)
-            next_bookmark = time.monotonic() + BOOKMARK_SECONDS
-            while (left := deadline - time.monotonic()) > 0:
-                wait = min(left, max(next_bookmark - time.monotonic(), 0.01))
-                event: Event | None = None
-                queue = self.sub.queue
-                if not queue.empty():
-                    event = queue.get_nowait()
-                else:  # asyncio.timeout, unlike wait_for, needs no extra Task per wait
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(wait):
-                            event = await queue.get()
-                if event is None:
-                    if self.sub.overflowed:
-                        return
-                    if self.bookmarks and time.monotonic() >= next_bookmark:
-                        self.revision = max(self.revision, self.handlers.hub.revision)
-                        yield self._bookmark()
-                        next_bookmark = time.monotonic() + BOOKMARK_SECONDS
-                    continue
-                # Send everything already queued as one chunk: one socket write per batch
-                # instead of per event is what keeps a thousand watchers fed.
-                frames = []
-                while event is not None:
-                    self.revision = event.revision
-                    frames.append(self._event_frame(rt, event))
-                    event = self.sub.queue.get_nowait() if not self.sub.queue.empty() else None
-                yield b"".join(frames)
-                if self.sub.overflowed:
-                    return
-        finally:
-            self.handlers.hub.unsubscribe(self.sub)
+        return self.watches.start(target, WatchOptions(
+            list=opts, send_initial=send_initial, timeout=timeout,
+            bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
+            as_table=wants_table(request),
+            include_object=q.get("includeObject", "PartialObjectMetadata")),
+            getattr(request.state, "user", None))

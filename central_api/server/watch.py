@@ -35,20 +35,45 @@ class Subscription:
     _matched: set[tuple[str, str]] = field(default_factory=set)
 
     def offer(self, event: Event) -> None:
-        """Queue the event as this watcher should see it (selector transitions included)."""
+        """Queue the event if it is of this watcher's resource and namespace.
+
+        The selector is applied when the event is taken, not here: a watch's initial objects
+        are marked as matching page by page while its events already queue up, and a
+        transition (an object leaving the selection) is only known once its object has been
+        marked."""
         if self.resource and event.key.resource != self.resource:
             return  # an empty resource subscribes to everything (the garbage collector)
         if self.namespace is not None and event.key.namespace != self.namespace:
             return
-        delivered = self._through_predicate(event)
-        if delivered is None or self.overflowed:
+        if self.overflowed:
             return
         try:
-            self.queue.put_nowait(delivered)
+            self.queue.put_nowait(event)
         except asyncio.QueueFull:
             self.overflowed = True  # the watch ends; the client re-lists, as with kube
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(None)
+
+    def take(self) -> Event | None:
+        """The next queued event as this watcher should see it, without waiting."""
+        while not self.queue.empty():
+            event = self.queue.get_nowait()
+            if event is None:
+                return None
+            delivered = self._through_predicate(event)
+            if delivered is not None:
+                return delivered
+        return None
+
+    async def wait(self) -> Event | None:
+        """The next event as this watcher should see it; None when the watch must end."""
+        while True:
+            event = await self.queue.get()
+            if event is None:
+                return None
+            delivered = self._through_predicate(event)
+            if delivered is not None:
+                return delivered
 
     def _through_predicate(self, event: Event) -> Event | None:
         if self.predicate is None:

@@ -16,12 +16,14 @@ role                  may
                       assignments) and their action subresources; get/list/watch of
                       ``status`` and ``metering.scs.community``; the same full control of
                       Secrets, ServiceAccounts, Roles and RoleBindings; create
-                      ``serviceaccounts/token``; get/list/watch its Namespace. Never Tenants,
+                      ``serviceaccounts/token`` (a token's account may hold no more than its
+                      requester); get/list/watch its Namespace. Never Tenants,
                       CRDs, ClusterRoles, ClusterRoleBindings or deleting Namespaces; never
                       granting more than it holds (RBAC escalation checks)
 ``member``            create, get, list, watch, update, patch, delete of the kinds of ``iaas``
                       and ``kaas.scs.community`` (and their action subresources), Secrets and
-                      ServiceAccounts; create ``serviceaccounts/token``; get/list/watch of
+                      ServiceAccounts; create ``serviceaccounts/token`` of accounts holding no
+                      more than the member itself (checked per request); get/list/watch of
                       ``iam``, ``status``, ``metering.scs.community``, Roles, RoleBindings and
                       its Namespace. No RBAC writes
 ``viewer``            get, list, watch of the kinds of all SCS groups above (and their

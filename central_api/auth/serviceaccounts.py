@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..server.bootstrap import write_private
 from ..server.errors import ApiError, Cause, bad_request, invalid
 from .authn import InvalidToken
-from .user import User
+from .rbac import compact_rules, compact_string, covers
+from .user import MASTERS, User
 
 ALGORITHM = "ES256"
 SIGNING_DIR = "sa-signing"
@@ -341,6 +342,32 @@ def _user(namespace: str, name: str, uid: str, jti: object) -> User:
 
 
 # --- the TokenRequest API ---------------------------------------------------------------------
+
+Rules = list[dict[str, Any]]
+
+
+def token_escalation(held: Callable[[User, str], Rules], requester: User, namespace: str,
+                     name: str) -> str | None:
+    """Why ``requester`` may not mint a token of ServiceAccount ``namespace/name``, or None.
+
+    A token acts as its account, so minting one grants the account's rights: like binding a
+    role, it is allowed only to whom already holds every right the account holds, in the
+    account's namespace and cluster-wide (``held(user, namespace)``; "" is cluster-wide).
+    Without this, a member who may create tokens minted one of a tenant-admin ServiceAccount
+    and bound itself tenant-admin."""
+    if MASTERS in requester.groups:
+        return None
+    account = _user(namespace, name, "", None).with_authenticated()
+    missing: Rules = []
+    for scope in (namespace, ""):
+        missing += covers(held(requester, scope), held(account, scope))[1]
+    if not missing:
+        return None
+    lines = sorted({compact_string(rule) for rule in compact_rules(missing)})
+    return (f'user "{requester.name}" may not request a token of service account '
+            f'"{namespace}/{name}": the account holds permissions the user does not:\n'
+            + "\n".join(lines))
+
 
 def parse_token_request(body: Any, default_audiences: list[str],
                         name: str = "") -> tuple[list[str], int]:

@@ -15,6 +15,7 @@ import platform
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +37,7 @@ from ..auth.serviceaccounts import (
     TokenIssuer,
     openid_configuration,
     parse_token_request,
+    token_escalation,
     token_request_response,
 )
 from ..auth.user import MASTERS, User
@@ -284,10 +286,25 @@ class CentralApi:
         audiences, seconds = parse_token_request(body, tokens.audiences, target.name)
         account = self.ctx.resources.get(target.rt, target.namespace or "", target.name)
         meta = account["metadata"]
+        self.check_token_escalation(request.state.user, meta["namespace"], meta["name"])
         token, expiry = tokens.issuer_for_tokens.issue(meta["namespace"], meta["name"],
                                                        meta["uid"], audiences, seconds)
         return json_response(token_request_response(meta["name"], meta["namespace"],
                                                     audiences, seconds, token, expiry), 201)
+
+    def check_token_escalation(self, user: User, namespace: str, name: str) -> None:
+        rules_for = self.ctx.rules_for
+        if rules_for is None:
+            raise ApiError(501, "NotImplemented", "token requests need the RBAC authorizer")
+
+        def held(who: User, scope: str) -> list[dict[str, Any]]:
+            resource_rules, non_resource_rules = rules_for(who, scope)
+            return resource_rules + non_resource_rules
+
+        problem = token_escalation(held, user, namespace, name)
+        if problem:
+            raise ApiError(403, "Forbidden", f'serviceaccounts "{name}" is forbidden: {problem}',
+                           kind="serviceaccounts", name=name)
 
     def virtual_or_target(self, info: RequestInfo) -> Target | None:
         """The stored resource a path names; None for a review resource."""

@@ -333,6 +333,42 @@ def test_member_cannot_mint_tokens_for_another_tenants_service_accounts(target: 
     assert_forbidden(response, "member requesting a token for globex's service account")
 
 
+def test_member_cannot_mint_a_token_of_a_more_privileged_service_account(
+        target: Target) -> None:
+    """The escalation of issue 22: a member minted a tenant-admin account's token and bound
+    itself tenant-admin. A token grants its account's rights, so minting one needs them."""
+    robot = unique("admin-robot")
+    create_service_account(target.admin, OWN, robot)
+    bind(target.admin, "tenant-admin", sa_subject(OWN, robot), OWN)
+    path = f"/api/v1/namespaces/{OWN}/serviceaccounts/{robot}/token"
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
+    refused = assert_forbidden(target.member.post(path, json=body),
+                               "member minting a tenant-admin account's token")
+    assert "rolebindings" in refused["message"], refused  # names what the member lacks
+
+    tenant_admin = unique("tenant-admin")
+    create_service_account(target.admin, SA_NS, tenant_admin)
+    bind(target.admin, "tenant-admin", sa_subject(SA_NS, tenant_admin), OWN)
+    with client(target.server, request_token(target.admin, SA_NS, tenant_admin)) as admin_sa:
+        wait_for(lambda: can_i(admin_sa, "create", "rolebindings", "rbac.authorization.k8s.io",
+                               OWN), what="the tenant-admin binding")
+        minted = request_token(admin_sa, OWN, robot)  # tenant-admin holds all it grants
+    with client(target.server, minted) as robot_client:
+        assert can_i(robot_client, "create", "rolebindings", "rbac.authorization.k8s.io", OWN)
+
+
+def test_member_mints_tokens_of_accounts_holding_no_more_than_itself(target: Target) -> None:
+    peer, fresh = unique("peer"), unique("fresh")
+    create_service_account(target.admin, OWN, peer)
+    bind(target.admin, "member", sa_subject(OWN, peer), OWN)
+    target.member.post(f"/api/v1/namespaces/{OWN}/serviceaccounts",
+                       json={"metadata": {"name": fresh}}).raise_for_status()
+    for name in (peer, fresh):
+        token = request_token(target.member, OWN, name)
+        with client(target.server, token) as http:
+            assert http.get(f"/api/v1/namespaces/{FOREIGN}/secrets").status_code == 403
+
+
 def test_tokens_for_another_audience_do_not_authenticate_here(target: Target) -> None:
     create_service_account(target.admin, OWN, "vault-client")
     response = target.member.post(

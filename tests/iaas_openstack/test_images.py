@@ -1,19 +1,23 @@
 """The Image kind against the harness's Glance: a web-download import of a file served on
 127.0.0.1, verified with openstacksdk; a Server booted from it by ``imageRef``; imports that
-fail, data that does not match its checksum, and sources on private addresses."""
+fail, imports Glance refuses to start, data that does not match its checksum, and sources on
+private addresses."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from central_api.providers.openstack.ownership import owner_tag
-from tests.iaas_openstack.conftest import Central, obj, running_central
+from tests.iaas_openstack.conftest import RESYNC_SECONDS, Central, obj, running_central
 from tests.openstack import OpenStackCloud
+from tests.openstack.configs import IMPORT_HOSTS
 from tests.polling import poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -113,6 +117,41 @@ def test_failed_imports_and_wrong_checksums_end_in_clear_conditions(
     central.kubectl("-n", ns, "delete", "servers,images,networks", "--all", "--timeout=120s",
                     timeout=150)
     assert [owned_images(conn, owner) for owner in uids] == [[], [], []], "leaked images"
+
+
+def import_requests(cloud: OpenStackCloud, image_id: str) -> int:
+    """How many import calls glance-api answered for ``image_id`` (its access log)."""
+    log = (cloud.logs / "glance.log").read_text(errors="replace")
+    return log.count(f"POST /v2/images/{image_id}/import ")
+
+
+def test_an_import_glance_refuses_to_start_ends_in_a_clear_condition(
+        central: Central, cloud: OpenStackCloud, conn: Any,
+        image_files: tuple[str, bytes]) -> None:
+    """Glance imports only from the hosts its ``[import_filtering_opts] allowed_hosts`` lists
+    (here 127.0.0.1) and answers the import call for any other source with 400 "does not
+    pass filtering", which openstacksdk returns without raising. The Image reports Glance's
+    answer for good: no Creating forever, no new import call on every reconcile."""
+    base, _ = image_files
+    assert "127.0.0.2" not in IMPORT_HOSTS
+    url = f"http://127.0.0.2:{urlsplit(base).port}/disk.raw"  # loopback, not allowed
+    ns = central.namespace()
+    central.apply(ns, image("filtered", url))
+    refused = central.wait_condition(ns, "images", "filtered", "BackendError")
+    assert refused["status"] == "False", refused
+    assert f"Glance refused to import {url}: 400 Bad Request: URI for web-download does not " \
+        f"pass filtering: {url}" in refused["message"], refused
+    image_id = central.backend_id(ns, "images", "filtered")
+    assert conn.image.get_image(image_id).status == "queued"
+    assert import_requests(cloud, image_id) == 1
+
+    time.sleep(3 * RESYNC_SECONDS)  # resyncs and status polls ask Glance nothing new
+    assert import_requests(cloud, image_id) == 1
+    assert central.ready_condition(ns, "images", "filtered") == refused
+
+    owner = central.uid(ns, "images", "filtered")
+    central.kubectl("-n", ns, "delete", "images", "--all", "--timeout=60s")
+    assert owned_images(conn, owner) == [], "leaked image"
 
 
 def test_sources_on_private_addresses_are_refused_by_default(

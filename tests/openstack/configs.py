@@ -35,6 +35,9 @@ from pathlib import Path
 REGION = "RegionOne"
 # Nova's compute host: also the OVN chassis ports are bound to (ovn.register_chassis).
 COMPUTE_HOST = "scs-compute-1"
+# The hosts Glance may import images from (web-download): where the tests serve image
+# files. Any other host is refused by Glance's import filtering ("does not pass filtering").
+IMPORT_HOSTS = ("127.0.0.1",)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,11 @@ enabled_import_methods = [glance-direct,web-download]
 # The tests serve image files from an ephemeral port on 127.0.0.1; Glance's default
 # allows only ports 80 and 443. An empty list allows every port.
 allowed_ports = []
+# The only hosts web-download may fetch from. Debian's security update 25.1.0-2+deb12u5
+# (SSRF fixes) refuses loopback and link-local sources unless listed here; older packages
+# apply the same list as a plain whitelist, so both behave alike. List syntax with
+# brackets (the option is a bounded list): "127.0.0.1" alone fails to parse.
+allowed_hosts = [{", ".join(IMPORT_HOSTS)}]
 
 [database]
 connection = {db}

@@ -9,6 +9,13 @@
   the reconciler's update starts the import; a marked one that is ``queued`` again failed
   and reports ERROR with the task's message for as long as Glance keeps the task. A failed
   import is never retried by itself: the user recreates the Image.
+- **Refused imports.** Glance may refuse to start an import at all (400 "URI for
+  web-download does not pass filtering" for a source its ``[import_filtering_opts]`` do not
+  allow, a method it does not offer, a policy). openstacksdk returns that answer instead of
+  raising, and the image stays ``queued`` and unmarked, so it would look like an import never
+  asked for and be asked again on every reconcile. The refusal is therefore recorded on the
+  image (``scs-import-refused``: Glance's status and message) and reported as ERROR from then
+  on, like a failed import; answers that may heal (409, 413, 5xx) raise and are retried.
 - **Only public sources.** Glance downloads from inside the provider's network, so before it
   is asked to, every address the URL's host resolves to must be public (:mod:`...net`);
   otherwise a tenant could have Glance read the metadata service or an internal endpoint and
@@ -32,18 +39,20 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from openstack.connection import Connection
-from openstack.exceptions import ForbiddenException
+from openstack.exceptions import ForbiddenException, HttpException, raise_from_response
 from openstack.image.v2._proxy import Proxy as GlanceV2
 from openstack.image.v2.image import Image as GlanceImage
 
 from ...net import non_public_address
 from ..base import BackendResource, InvalidRequest, Scope, State
 from .connection import Connections
+from .errors import translate
 from .flavors import BACKEND_ARCH, image_arch
 from .ownership import OWNER_KEY, is_owned_by, owner_tag, resource_name
 
@@ -55,6 +64,10 @@ FORMAT_KEY = "scs-disk-format"
 IMPORT_LOCK = "os_glance_import_task"
 """Set by Glance while an import runs."""
 IMPORT_MARKS = (IMPORT_LOCK, "os_glance_importing_to_stores", "os_glance_failed_import")
+REFUSED_KEY = "scs-import-refused"
+"""Set by the provider when Glance refused to start the import: its answer."""
+PROPERTY_LENGTH = 255
+"""Glance keeps at most this many characters of an extra property's value."""
 STATES: dict[str, State] = {"active": "ACTIVE", "killed": "ERROR", "deactivated": "ERROR",
                             "deleted": "DELETING", "pending_delete": "DELETING"}
 """Glance's image statuses; the others (queued, saving, uploading, importing) are PENDING."""
@@ -107,8 +120,40 @@ def _changes(image: Any, desired: Mapping[str, Any]) -> dict[str, Any]:
 
 def import_started(image: Any) -> bool:
     """Whether an import was ever requested: Glance marks the image when it starts one and
-    keeps the marks after a failure (its task records expire, these do not)."""
-    return any(key in (image.properties or {}) for key in IMPORT_MARKS)
+    keeps the marks after a failure (its task records expire, these do not); an import Glance
+    refused to start is marked by the provider."""
+    return any(key in (image.properties or {}) for key in (*IMPORT_MARKS, REFUSED_KEY))
+
+
+def glance_answer(exc: HttpException) -> str:
+    """Glance's refusal as one line: status and Glance's own message. Glance answers in
+    HTML or plain text; openstacksdk extracts the message from HTML only."""
+    response = exc.response
+    details = str(exc.details or "")
+    text = str(getattr(response, "text", "") or "")
+    if text and (not details or details == getattr(response, "reason", None)):
+        lines = (re.sub(r"<.+?>", "", line).strip() for line in text.splitlines())
+        details = ": ".join(dict.fromkeys(line for line in lines if line))
+    code = exc.status_code
+    answer = details if details.startswith(str(code)) else f"{code} {details}".strip()
+    return answer if len(answer) <= PROPERTY_LENGTH else answer[:PROPERTY_LENGTH - 1] + "…"
+
+
+def start_import(conn: Connection, image: Any, url: str) -> Any:
+    """Ask Glance to import ``url`` (web-download); returns the image. openstacksdk returns
+    Glance's answer without raising: a refusal is recorded on the image (see the module
+    docstring), answers that may change by themselves raise the contract's error."""
+    response = glance(conn).import_image(image, method="web-download", uri=url)
+    try:
+        raise_from_response(response)
+    except HttpException as exc:
+        error = translate(exc)
+        if not isinstance(error, InvalidRequest) or exc.status_code == 401:
+            raise error from exc
+        answer = glance_answer(exc)
+        log.warning("Glance refused to import %s into image %s: %s", url, image.id, answer)
+        image = set_properties(conn, image, {REFUSED_KEY: answer})
+    return image
 
 
 def _failure(conn: Connection, image: Any) -> str:
@@ -152,7 +197,10 @@ class ImageService:
         message = f"Glance reports {status}" if state == "ERROR" else ""
         started = import_started(image)
         source = _property(image, SOURCE_KEY) if started else ""  # "": update imports
-        if status == "queued" and started and not _property(image, IMPORT_LOCK):
+        refused = _property(image, REFUSED_KEY)
+        if status == "queued" and refused:
+            state, message = "ERROR", f"Glance refused to import {source}: {refused}"
+        elif status == "queued" and started and not _property(image, IMPORT_LOCK):
             state, message = "ERROR", f"Glance could not import {source}: {_failure(conn, image)}"
         if status in ("active", "deactivated"):
             problem = checksum_problem(image, _property(image, CHECKSUM_KEY))
@@ -214,10 +262,10 @@ class ImageService:
 
     def _import(self, conn: Connection, image: Any, owner_uid: str, url: str
                 ) -> BackendResource:
-        """Start the import unless one was started."""
+        """Start the import unless one was started (or refused)."""
         if str(image.status) == "queued" and not import_started(image):
             image = set_properties(conn, image, {SOURCE_KEY: url})
-            glance(conn).import_image(image, method="web-download", uri=url)
+            start_import(conn, image, url)
         return self._to_resource(conn, glance(conn).get_image(image.id), owner_uid)
 
     def _verified(self, conn: Connection, image: Any, owner_uid: str) -> BackendResource:

@@ -13,6 +13,16 @@ harness starts them itself, never the packaged services), ``openvswitch-common``
 (``ovsdb-tool``, ``ovsdb-client``) and ``python3-ovn-octavia-provider`` (Octavia's ``ovn``
 provider and its driver-agent plug-in). No ``ovn-host``/``openvswitch-switch``: there is no
 datapath, the chassis is only a row in the southbound database.
+
+``python -m tests.openstack install`` (the step ``scripts/test`` runs) also upgrades the
+installed ones to the newest versions apt offers after ``apt-get update`` (``--only-upgrade``:
+nothing new is installed), because Debian's security updates change behaviour the tests see:
+glance 25.1.0-2+deb12u5 (SSRF fixes) refuses web-download sources on loopback unless
+``allowed_hosts`` lists them, and a machine set up before it kept the older package, so two
+machines ran different Glances. Starting a cloud never upgrades (no network, no apt lock
+while other sessions' clouds run from these packages). An upgrade that fails (no network, the
+lock held too long) is reported and the installed versions stay: the harness's configuration
+works with both.
 """
 
 from __future__ import annotations
@@ -32,18 +42,34 @@ PACKAGES = ("mariadb-server", "python3-pymysql", "rabbitmq-server", "keystone", 
             "python3-ovn-octavia-provider")
 
 
+def installed_versions() -> dict[str, str]:
+    """Package → installed version, for the harness's packages that are installed."""
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Package}\\t${Status}\\t${Version}\\n",
+                           *PACKAGES], capture_output=True, text=True, check=False)
+    rows = (line.split("\t") for line in done.stdout.splitlines())
+    return {row[0]: row[2] for row in rows
+            if len(row) == 3 and row[1].endswith("install ok installed")}
+
+
 def missing_packages() -> list[str]:
-    done = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\\n", *PACKAGES],
-                          capture_output=True, text=True, check=False)
-    installed = {line.split()[0] for line in done.stdout.splitlines()
-                 if line.endswith("install ok installed")}
+    installed = installed_versions()
     return [p for p in PACKAGES if p not in installed]
 
 
 def _apt(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=1200,
+    # Wait for another apt/dpkg (a concurrent CI run installing) instead of failing at once.
+    return subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", *args],
+                          capture_output=True, text=True, timeout=1200,
                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
                           check=False)
+
+
+def _forbid_service_starts() -> None:
+    """Packages must not start (or restart, on upgrade) their system services."""
+    policy = Path("/usr/sbin/policy-rc.d")
+    if not policy.exists():
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
 
 
 def ensure_installed() -> float:
@@ -55,10 +81,7 @@ def ensure_installed() -> float:
         raise OpenStackError("install: packages missing and not root: apt-get install "
                              + " ".join(missing))
     started = time.monotonic()
-    policy = Path("/usr/sbin/policy-rc.d")
-    if not policy.exists():
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
+    _forbid_service_starts()
     install = ["install", "-y", "-q", "--no-install-recommends", *missing]
     done = _apt(install)
     if done.returncode != 0:  # stale package lists: update once and retry
@@ -68,3 +91,25 @@ def ensure_installed() -> float:
         raise OpenStackError(f"install: apt-get {' '.join(install)} exited with "
                              f"{done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
     return time.monotonic() - started
+
+
+def upgrade_installed() -> list[str]:
+    """Upgrade the installed harness packages (and what they pin, e.g. ``python3-glance``)
+    to the newest versions apt offers after ``apt-get update``; needs root. Returns the named
+    packages that changed, as ``name old -> new``; raises OpenStackError when apt fails."""
+    if os.geteuid() != 0:
+        raise OpenStackError("upgrade: not root, the installed versions stay")
+    before = installed_versions()
+    if not before:
+        return []
+    _forbid_service_starts()
+    for args in (["update", "-q"],
+                 ["install", "-y", "-q", "--only-upgrade", "--no-install-recommends",
+                  *before]):
+        done = _apt(args)
+        if done.returncode != 0:
+            raise OpenStackError(f"upgrade: apt-get {' '.join(args[:3])} ... exited with "
+                                 f"{done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
+    after = installed_versions()
+    return [f"{name} {old} -> {after.get(name, '?')}" for name, old in before.items()
+            if after.get(name) != old]

@@ -30,12 +30,16 @@ class ScsServer:
     """An ``scs serve`` child process on 127.0.0.1 with its own data directory."""
 
     def __init__(self, data_dir: Path | None = None, store: str = "",
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None,
+                 address_space: int | None = None) -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="scs-test-"))
         self.port = free_port()
         self.store = store
         self.extra_args = extra_args or []
+        self.address_space = address_space
+        """Bytes of address space the child may map (``prlimit --as``), so that a memory
+        regression fails a test instead of exhausting the machine; None: unlimited."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir / "server.log"
 
@@ -62,9 +66,13 @@ class ScsServer:
                 "--log-level", "warning", *self.extra_args]
         if self.store:
             args += ["--store", self.store]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.address_space:
+            args = ["prlimit", f"--as={self.address_space}", "--", *args]
+            env["MALLOC_ARENA_MAX"] = "2"  # glibc maps 64 MiB of arena per thread otherwise
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

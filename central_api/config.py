@@ -20,6 +20,13 @@ federation:                      # customer IdPs (Tenant.spec.federation, Identi
   enabled: true                  # trust them for Central API login, users as <tenant>:<name>
   allowPrivateIssuers: false     # true only in labs: lets tenants name non-public IdP hosts
   caFile: ""                     # CA bundle for tenant IdPs (default: the system's CAs)
+limits:                          # what one caller or tenant may cost the server
+  maxObjectBytes: 1572864        # one stored object, encoded (etcd's 1.5 MiB)
+  watchesPerUser: 100            # open watches per identity (429 beyond)
+  headerTimeoutSeconds: 30       # a request's headers must arrive within this
+  maxConnections: 0              # open connections (0: from the open-file limit)
+  tenantAPIObjects: 20000        # objects in a tenant's namespaces (Tenant quotas.apiObjects)
+  tenantAPIBytes: 268435456      # their encoded size (Tenant quotas.apiBytes)
 ```
 """
 
@@ -117,6 +124,35 @@ class FederationConfig(BaseModel):
     ca_file: str = Field("", alias="caFile")
 
 
+class LimitsConfig(BaseModel):
+    """Bounds on what one caller or one tenant may cost the server (docs/operator-auth.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    max_object_bytes: int = Field(
+        1536 * 1024, ge=4096, le=3 * 1024 * 1024, alias="maxObjectBytes",
+        description="Largest stored object (its JSON encoding), like etcd's 1.5 MiB; at most "
+                    "the 3 MiB request body limit.")
+    watches_per_user: int = Field(100, ge=1, alias="watchesPerUser",
+                                  description="Open watches per identity (system:masters "
+                                              "excepted); more are refused with 429.")
+    header_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, alias="headerTimeoutSeconds",
+        description="A connection whose request headers have not fully arrived this long "
+                    "after it opened (or after its previous response) is closed.")
+    max_connections: int = Field(
+        0, ge=0, alias="maxConnections",
+        description="Open client connections; further ones are closed at once. 0: derived "
+                    "from the process's open-file limit, leaving room for the store.")
+    tenant_api_objects: int = Field(
+        20000, ge=0, alias="tenantAPIObjects",
+        description="Default quota of API objects in a tenant's namespaces (a Tenant's "
+                    "spec.quotas.apiObjects overrides it).")
+    tenant_api_bytes: int = Field(
+        256 * 1024 * 1024, ge=0, alias="tenantAPIBytes",
+        description="Default quota of their stored bytes (spec.quotas.apiBytes overrides).")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -129,6 +165,7 @@ class Config(BaseModel):
         default_factory=lambda: {"iaas": ProviderConfig()})
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     def model_post_init(self, __context: Any) -> None:
         unknown = sorted(set(self.services) - set(SERVICE_GROUPS))

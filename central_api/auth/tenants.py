@@ -28,16 +28,21 @@ from .user import User
 TENANT_LABEL = "tenancy.scs.community/tenant"
 TENANCY_GROUP = "tenancy.scs.community"
 REFRESH_SECONDS = 5.0
+UNLIMITED = 1 << 62
 
 
 class TenantDirectory:
     """Tenants and their admins, cached; ``invalidate()`` after any Tenant change."""
 
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: Resources,
+                 storage_defaults: tuple[int, int] = (UNLIMITED, UNLIMITED)) -> None:
         self.resources = resources
+        self.storage_defaults = storage_defaults
+        """(objects, bytes) a tenant may store when its quotas do not say (the operator's
+        ``limits.tenantAPIObjects`` and ``limits.tenantAPIBytes``)."""
         self._lock = threading.Lock()
         self._admins: dict[str, set[str]] = {}
-        self._quotas: dict[str, int | None] = {}
+        self._quotas: dict[str, dict[str, Any]] = {}
         self._loaded = 0.0
 
     def invalidate(self) -> None:
@@ -50,8 +55,8 @@ class TenantDirectory:
         tenants = self.resources.list(rt, None, ListOptions())["items"] if rt else []
         with self._lock:
             self._admins = {t["metadata"]["name"]: set(admin_usernames(t)) for t in tenants}
-            self._quotas = {t["metadata"]["name"]: (t["spec"].get("quotas") or {})
-                            .get("namespaces") for t in tenants}
+            self._quotas = {t["metadata"]["name"]: t["spec"].get("quotas") or {}
+                            for t in tenants}
             self._loaded = time.monotonic()
 
     def administered_by(self, user: User) -> set[str]:
@@ -60,7 +65,16 @@ class TenantDirectory:
 
     def namespace_quota(self, tenant: str) -> int | None:
         self._refresh()
-        return self._quotas.get(tenant)
+        found = self._quotas.get(tenant, {}).get("namespaces")
+        return found if isinstance(found, int) else None
+
+    def storage_quota(self, tenant: str) -> tuple[int, int]:
+        """(objects, bytes) the tenant may keep in its namespaces."""
+        self._refresh()
+        quotas = self._quotas.get(tenant, {})
+        objects, size = quotas.get("apiObjects"), quotas.get("apiBytes")
+        return (objects if isinstance(objects, int) else self.storage_defaults[0],
+                size if isinstance(size, int) else self.storage_defaults[1])
 
 
 class TenantAuthorizer:

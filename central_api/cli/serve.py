@@ -21,6 +21,7 @@ from ..auth.oidc import OidcAuthenticator, load_oidc_config
 from ..auth.ratelimit import RateLimiter
 from ..auth.rbac import RbacAuthorizer, StoreRuleSource, rules_for
 from ..auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
+from ..auth.storage_quota import StorageQuotaAdmission
 from ..auth.tenants import (
     NamespaceTenancyAdmission,
     TenantAuthorizer,
@@ -45,6 +46,12 @@ from ..server.bootstrap import (
     ensure_encryption_key,
     ensure_server_cert,
     write_kubeconfig,
+)
+from ..server.connections import (
+    BACKLOG,
+    GuardedH11Protocol,
+    connection_cap,
+    raise_open_file_limit,
 )
 from ..server.errors import ApiError
 from ..store import open_store
@@ -135,7 +142,8 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
                         catalog=Catalog([k for k in builtin_kinds() if config.serves(k)]),
                         authenticator=AuthenticatorChain(authenticators),
                         audit=AuditLog(options.audit_log),
-                        rate_limiter=RateLimiter(options.rate_limit, options.rate_burst))
+                        rate_limiter=RateLimiter(options.rate_limit, options.rate_burst),
+                        limits=config.limits)
     issuer = options.service_account_issuer or server_url(options)
     tokens = ServiceAccountTokens(SigningKeys.load_or_create(data.root), issuer, [issuer])
     ctx.service_accounts = tokens
@@ -161,7 +169,8 @@ def assemble(options: ServeOptions, data: DataDir, store: Store) -> ServerContex
 def install_authorization(ctx: ServerContext) -> None:
     """RBAC plus the tenant boundary; caches follow every change through the watch hub."""
     rules = StoreRuleSource(ctx.resources)
-    tenants = TenantDirectory(ctx.resources)
+    tenants = TenantDirectory(ctx.resources, (ctx.limits.tenant_api_objects,
+                                              ctx.limits.tenant_api_bytes))
     ctx.authorizer = MastersAuthorizer(UnionAuthorizer(RbacAuthorizer(rules),
                                                        TenantAuthorizer(tenants)))
     def all_rules(user: User, namespace: str) -> tuple[list[dict[str, Any]],
@@ -172,6 +181,7 @@ def install_authorization(ctx: ServerContext) -> None:
     ctx.rules_for = all_rules
     ctx.resources.admission += [RbacEscalationAdmission(ctx.authorizer, rules),
                                 NamespaceTenancyAdmission(tenants, ctx.authorizer)]
+    ctx.resources.storage_checks.append(StorageQuotaAdmission(ctx.storage_usage, tenants))
 
     def invalidate(event: Event) -> None:
         if event.key.resource.startswith(RBAC_GROUP + "/"):
@@ -237,11 +247,15 @@ def run_server(options: ServeOptions, console: Console) -> None:
     if options.insecure_http:
         console.print("[yellow]  serving plain HTTP: tokens cross the network in clear text"
                       "[/yellow]")
+    limits = options.config.limits
+    max_connections = connection_cap(limits.max_connections, raise_open_file_limit())
+    protocol = GuardedH11Protocol.configure(limits.header_timeout_seconds, max_connections)
     try:
         uvicorn.run(build_app(ctx), host=options.host, port=options.port,
                     ssl_certfile=str(cert) if cert else None,
                     ssl_keyfile=str(key) if key else None,
                     log_level=options.log_level, access_log=False, timeout_graceful_shutdown=5,
-                    http="h11", h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+                    http=protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+                    backlog=BACKLOG)
     finally:
         store.close()

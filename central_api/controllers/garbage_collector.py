@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from ..kinds.core import NAMESPACE_FINALIZER
@@ -46,15 +47,19 @@ class GarbageCollector:
         self.terminating_namespaces: set[str] = set()
 
     # -- index -----------------------------------------------------------------------------
-    def rebuild(self) -> None:
-        """Index every stored object (at start, and after a watch overflow)."""
+    def rebuild(self, also: Callable[[Key, dict[str, Any]], None] | None = None) -> None:
+        """Index every stored object (at start, and after a watch overflow); ``also`` is
+        shown each object too, so another index of every object costs no second scan."""
         self.dependents.clear()
         self.owners_of.clear()
         self.live_uids.clear()
         for resource in {rt.storage_resource for rt in self.resources.catalog.all()}:
             for obj in self.resources.store.iter_list(resource, None, 0, None, 1000):
                 meta = obj["metadata"]
-                self._index(Key(resource, meta.get("namespace", ""), meta["name"]), obj)
+                key = Key(resource, meta.get("namespace", ""), meta["name"])
+                self._index(key, obj)
+                if also is not None:
+                    also(key, obj)
         self.pending_owners |= {uid for uid in self.dependents if uid not in self.live_uids}
 
     def _index(self, key: Key, obj: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ..auth.storage_quota import StorageUsage
 from ..server.resources import Resources
 from ..server.watch import WatchHub
 from ..store.base import Event
@@ -24,6 +25,7 @@ from .garbage_collector import GarbageCollector
 from .leader import LeaderElector
 from .manager import default_identity
 from .tenant_access import TenantAccessController
+from .tenant_usage import TenantUsageReporter
 
 log = logging.getLogger("central_api.controllers")
 
@@ -54,10 +56,14 @@ class Compactor:
 
 
 class InternalControllers:
-    def __init__(self, resources: Resources, hub: WatchHub) -> None:
+    def __init__(self, resources: Resources, hub: WatchHub,
+                 usage: StorageUsage | None = None) -> None:
         self.resources = resources
         self.hub = hub
         self.gc = GarbageCollector(resources)
+        self.usage = usage or StorageUsage()
+        """Objects and bytes per tenant, for the storage quota's admission and status."""
+        self.usage_report = TenantUsageReporter(resources, self.usage)
         self.tenant_access = TenantAccessController(resources)
         self.listeners: list[Callable[[Event], None]] = []
         """Called with every event (cache invalidation for authorization data)."""
@@ -67,10 +73,15 @@ class InternalControllers:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self.gc.rebuild()
+        self._rebuild()
         self._tasks = [asyncio.create_task(self._collect(), name="garbage-collector"),
                        asyncio.create_task(self._compact(), name="compactor"),
                        asyncio.create_task(self.elector.run(_hold), name="internal-leader")]
+
+    def _rebuild(self) -> None:
+        """Index every stored object again: at start, and after the watch fell behind."""
+        self.usage.clear()
+        self.gc.rebuild(also=self.usage.index)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -88,6 +99,7 @@ class InternalControllers:
                     event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
                     while event is not None:
                         self.gc.observe(event)
+                        self.usage.observe(event)
                         for listener in self.listeners:
                             listener(event)
                         tenancy_changed |= event.key.resource in TENANCY_RESOURCES
@@ -95,14 +107,19 @@ class InternalControllers:
                     if sub.overflowed:
                         self.hub.unsubscribe(sub)
                         sub = self.hub.subscribe("", None, self.hub.revision)
-                        self.gc.rebuild()
+                        self._rebuild()
                 if not self.elector.leading:
                     last_access_sync = 0.0  # a new leader syncs tenant access at once
+                    self.usage_report.forget()
                     continue
                 try:
                     self.gc.process()
                 except Exception:
                     log.exception("garbage collection pass failed; retrying")
+                try:
+                    self.usage_report.sync()
+                except Exception:
+                    log.exception("tenant usage report failed; retrying")
                 if tenancy_changed or time.monotonic() - last_access_sync > ACCESS_RESYNC_SECONDS:
                     tenancy_changed, last_access_sync = False, time.monotonic()
                     try:

@@ -41,6 +41,7 @@ from ..config import IdentityConfig
 from ..kinds.iaas import IAAS_KINDS
 from ..providers.base import InvalidRequest, NotFound
 from ..providers.identity import AppCredential, Domain, IdentityService, Project, RoleGrant
+from ..server.errors import ApiError
 from .client import Client, Kind
 from .conditions import condition, set_condition
 from .runtime import Result
@@ -198,7 +199,31 @@ class TenantReconciler:
         status["namespaces"] = sorted(ns["metadata"]["name"] for ns in
                                       await tenant_namespaces(self.client, run.name))
         if status != (obj.get("status") or {}):
-            await self.client.update_status(TENANTS, run.new)
+            await self._update_status(obj, run.new)
+
+    async def _update_status(self, obj: dict[str, Any], new: dict[str, Any]) -> None:
+        """Write the status fields this pass changed. Another writer of the Tenant's status
+        (the storage usage report) makes the write conflict: then this pass's changes are
+        applied onto the latest version once (client-go's RetryOnConflict), rather than
+        failing the pass and redoing every onboarding step."""
+        try:
+            await self.client.update_status(TENANTS, new)
+            return
+        except ApiError as exc:
+            if exc.code != 409:
+                raise
+        live = await self.client.get(TENANTS, "", obj["metadata"]["name"])
+        if live is None or live["metadata"].get("uid") != obj["metadata"].get("uid"):
+            return
+        old_status, new_status = obj.get("status") or {}, new.get("status") or {}
+        merged = live.setdefault("status", {})
+        for field in set(old_status) | set(new_status):
+            if old_status.get(field) != new_status.get(field):
+                if field in new_status:
+                    merged[field] = new_status[field]
+                else:
+                    merged.pop(field, None)
+        await self.client.update_status(TENANTS, live)
 
     # -- steps ---------------------------------------------------------------------------
     async def _namespace(self, run: Pass) -> str:
@@ -341,7 +366,7 @@ class TenantReconciler:
         set_condition(new, "DeletionBlocked", blocked, reason, message)
         set_condition(new, "Ready", False, "Deleting", message)
         if new.get("status") != obj.get("status"):
-            await self.client.update_status(TENANTS, new)
+            await self._update_status(obj, new)
 
     async def _owned(self, tenant: str, kinds: tuple[Kind, ...] = OWNED_KINDS) -> list[str]:
         """``"2 servers in acme"``-style descriptions of what the tenant still holds."""
@@ -416,8 +441,6 @@ def _credential_id(secret: dict[str, Any] | None) -> str:
 
 async def _list_or_empty(client: Client, kind: Kind, namespace: str) -> list[dict[str, Any]]:
     """Objects of a kind that may not be served at all (an operator offering no IaaS)."""
-    from ..server.errors import ApiError
-
     try:
         items, _ = await client.list(kind, namespace)
     except LookupError:  # LocalClient: the kind is not in the catalog

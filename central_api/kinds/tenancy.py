@@ -24,6 +24,12 @@ class TenantQuotas(Model):
     networks: int | None = Field(None, ge=0, description="Number of networks.")
     clusters: int | None = Field(None, ge=0, description="Number of Kubernetes clusters.")
     namespaces: int | None = Field(None, ge=1, description="Number of namespaces.")
+    apiObjects: int | None = Field(
+        None, ge=0, description="API objects stored in the tenant's namespaces (Secrets, "
+                                "Servers, RoleBindings, ...); creating more is refused.")
+    apiBytes: int | None = Field(
+        None, ge=0, description="Bytes those objects take in the Central API's store (their "
+                                "JSON encoding); writes that would exceed it are refused.")
 
 
 class ClaimMappings(Model):
@@ -57,11 +63,21 @@ class TenantSpec(Model):
                           "'<tenant>:<name>'; admins then name IdP users (without the prefix).")
 
 
+class ApiUsage(Model):
+    """What the tenant stores in the Central API itself (counted against its quotas)."""
+
+    objects: int = Field(0, description="API objects in the tenant's namespaces.")
+    bytes: int = Field(0, description="Their size in the store (JSON encoding).")
+
+
 class TenantStatus(Status):
     namespaces: list[str] = Field(default_factory=list,
                                   description="Namespaces owned by the tenant.")
     domainID: str = Field("", description="Keystone domain of the tenant.")
     projectID: str = Field("", description="Default Keystone project of the tenant.")
+    apiUsage: ApiUsage | None = Field(
+        None, description="Objects and bytes the tenant stores in the Central API now "
+                          "(updated within seconds of a change).")
 
 
 class Tenant(Model):

@@ -40,7 +40,9 @@ from ..auth.serviceaccounts import (
     token_escalation,
     token_request_response,
 )
+from ..auth.storage_quota import StorageUsage
 from ..auth.user import MASTERS, User
+from ..config import LimitsConfig
 from ..controllers.client import LocalClient
 from ..controllers.leader import LEASE_NAMESPACE
 from ..controllers.manager import Manager
@@ -110,11 +112,15 @@ class ServerContext:
     identity_resync_seconds: float | None = None
     metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
     resync_seconds: float = 30.0
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    storage_usage: StorageUsage = field(default_factory=StorageUsage)
+    """Objects and bytes per tenant (the storage quota), kept by the internal controllers."""
     resources: Resources = field(init=False)
     hub: WatchHub = field(init=False)
 
     def __post_init__(self) -> None:
         self.resources = Resources(self.store, self.catalog)
+        self.resources.max_object_bytes = self.limits.max_object_bytes
 
 
 def version_info() -> dict[str, str]:
@@ -359,7 +365,9 @@ class CentralApi:
     @functools.cached_property
     def handlers(self) -> ResourceHandlers:
         """Built on first use: the watch hub only exists once the app has started."""
-        return ResourceHandlers(self.ctx.resources, self.ctx.hub)
+        handlers = ResourceHandlers(self.ctx.resources, self.ctx.hub)
+        handlers.watches.per_user = self.ctx.limits.watches_per_user
+        return handlers
 
     def refresh_crds(self) -> None:
         crd_type = self.ctx.catalog.require("apiextensions.k8s.io", "v1",
@@ -436,7 +444,8 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
         load_crds(ctx)
         ensure_system_namespaces(ctx)
         ensure_bootstrap_roles(ctx.resources)
-        runner = InternalControllers(ctx.resources, ctx.hub) if controllers else None
+        runner = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage) \
+            if controllers else None
         if runner:
             runner.listeners += ctx.event_listeners
             runner.start()

@@ -28,6 +28,7 @@ from ..store.base import (
     Store,
     decode_continue,
     encode_continue,
+    encoded_size,
 )
 from . import errors
 from .apply import server_side_apply, update_managed_fields
@@ -40,6 +41,9 @@ FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 PATCH_RETRIES = 5
 FILTER_BATCH = 500
+MAX_OBJECT_BYTES = 1536 * 1024
+"""Largest stored object (JSON), etcd's default: larger ones belong elsewhere, and every
+list, watch and cache pays for each byte (``limits.maxObjectBytes``)."""
 
 
 @dataclass
@@ -54,6 +58,10 @@ class WriteOptions:
 
 Admission = Callable[[ResourceType, dict[str, Any], dict[str, Any] | None, WriteOptions], None]
 """A check on the final object of a write; raises ApiError to refuse it (nothing is stored)."""
+StorageCheck = Callable[[ResourceType, dict[str, Any], dict[str, Any] | None, int,
+                         WriteOptions], None]
+"""A check on what a write stores: the object as it will be stored and its encoded size in
+bytes (storage quotas); raises ApiError to refuse it."""
 
 
 @dataclass
@@ -82,6 +90,8 @@ class Resources:
         self.catalog = catalog
         self._schemas: dict[int, CompiledSchema] = {}
         self.admission: builtins.list[Admission] = []
+        self.max_object_bytes = MAX_OBJECT_BYTES
+        self.storage_checks: builtins.list[StorageCheck] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def compiled(self, rt: ResourceType) -> CompiledSchema:
@@ -216,6 +226,7 @@ class Resources:
                       opts: WriteOptions) -> dict[str, Any]:
         meta = obj["metadata"]
         key = self.key(rt, meta.get("namespace", ""), meta["name"])
+        self._check_storage(rt, obj, None, opts)
         if opts.dry_run:
             self._check_namespace_open(rt, namespace)
             try:
@@ -301,6 +312,20 @@ class Resources:
         for check in self.admission:
             check(rt, obj, old, opts)
 
+    def _check_storage(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
+                       opts: WriteOptions) -> None:
+        """The object size limit (413, as kube answers etcd's "request is too large"), then
+        the storage checks. An object already over the limit (lowered since) may shrink."""
+        size = encoded_size(obj)
+        if size > self.max_object_bytes and (old is None or size > encoded_size(old)):
+            name = obj["metadata"].get("name", "")
+            raise ApiError(413, "RequestEntityTooLarge",
+                           f'{rt.qualified} "{name}" is too large: {size} bytes stored, the '
+                           f"limit for one object is {self.max_object_bytes} bytes",
+                           group=rt.group, kind=rt.plural, name=name)
+        for check in self.storage_checks:
+            check(rt, obj, old, size, opts)
+
     # -- update ----------------------------------------------------------------------------
     def update(self, rt: ResourceType, namespace: str, name: str, body: dict[str, Any],
                opts: WriteOptions, subresource: str = "") -> dict[str, Any]:
@@ -343,6 +368,7 @@ class Resources:
                                         schema=rt.schema)
         if obj == old:
             return self.present(rt, old)  # no-op updates keep the resourceVersion, like k8s
+        self._check_storage(rt, obj, old, opts)
         if opts.dry_run:
             return self.present(rt, obj)
         if old["metadata"].get("deletionTimestamp") and not (

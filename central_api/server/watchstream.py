@@ -37,7 +37,7 @@ FRAME_CACHE = 4096
 """Encoded watch frames kept per server (see :meth:`WatchStream._event_frame`)."""
 MAX_WATCHES_PER_USER = 100
 """Open watches per identity: kubectl, a controller or a console need tens at most."""
-FIRST_PAGE = 4
+FIRST_PAGE = 1
 """Objects in the first initial page, before the size of the kind's objects is known."""
 PAGE_BYTES = 1024 * 1024
 """Target size of one page of initial objects (encoded); later pages are sized to it."""

@@ -94,6 +94,15 @@ def dumps(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def encoded_size(obj: dict[str, Any]) -> int:
+    """About the bytes ``obj`` takes in the store, for size limits and quotas: ``orjson``
+    (fast) where it can encode the object, else :func:`dumps` (integers beyond 64 bits)."""
+    try:
+        return len(orjson.dumps(obj))
+    except TypeError:
+        return len(dumps(obj))
+
+
 def loads(raw: bytes) -> dict[str, Any]:
     """Decode a stored value. ``orjson`` decodes these objects ~3x faster than ``json`` (it was
     most of the CPU of every list in the profiles) and yields the same values; the few

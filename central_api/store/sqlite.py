@@ -8,6 +8,8 @@ throughput for durability against power loss as well.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -57,6 +59,7 @@ class SqliteStore(SqlStore):
         self._synchronous = synchronous.upper()
         self._lock = threading.Lock()
         self._local = threading.local()
+        _make_private(self.path)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
 
@@ -106,3 +109,17 @@ class SqliteStore(SqlStore):
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
+
+
+def _make_private(path: str) -> None:
+    """Create the database file 0600, or take group and other access from an existing one
+    (and its WAL files, which SQLite creates with the database's mode): it holds every
+    object of every tenant."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.stat(name).st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(name, mode & 0o700)

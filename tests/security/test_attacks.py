@@ -342,8 +342,11 @@ def test_member_cannot_mint_a_token_of_a_more_privileged_service_account(
     bind(target.admin, "tenant-admin", sa_subject(OWN, robot), OWN)
     path = f"/api/v1/namespaces/{OWN}/serviceaccounts/{robot}/token"
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}
-    refused = assert_forbidden(target.member.post(path, json=body),
-                               "member minting a tenant-admin account's token")
+    # RBAC caches follow the binding through the watch within moments, as kube's informers
+    refused = assert_forbidden(wait_for(
+        lambda: (r := target.member.post(path, json=body)).status_code == 403 and r,
+        what="the robot's binding to take effect"),
+        "member minting a tenant-admin account's token")
     assert "rolebindings" in refused["message"], refused  # names what the member lacks
 
     tenant_admin = unique("tenant-admin")

@@ -1,10 +1,27 @@
-"""OpenAPI documents generated from the catalog.
+"""OpenAPI documents generated from the catalog, shaped like kube-apiserver's.
 
-kubectl depends on them in specific ways: ``explain`` reads component schemas found by their
-``x-kubernetes-group-version-kind``; server-side field validation and ``--dry-run=server`` are
-detected from the ``fieldValidation``/``dryRun`` parameters of a kind's PATCH operation; and
-``kubectl apply`` sends strategic merge patches only to kinds whose PATCH operation lists that
-media type (built-in kinds; custom resources don't support it, as in Kubernetes).
+Two kinds of readers depend on them:
+
+- **kubectl**: ``explain`` reads component schemas found by their
+  ``x-kubernetes-group-version-kind``; server-side field validation and ``--dry-run=server``
+  are detected from the ``fieldValidation``/``dryRun`` parameters written on a kind's PATCH
+  operation itself (kubectl stops at the first PATCH operation of the kind it meets, so every
+  PATCH operation carries them, the ``/status`` one too); and ``kubectl apply`` sends strategic
+  merge patches only to kinds whose PATCH operation lists that media type (built-in kinds;
+  custom resources don't support it, as in Kubernetes).
+- **generators and fuzzers** (SDKs, Terraform, schemathesis): every path parameter is declared
+  (``name``, ``namespace``, at path level like kube), operation ids are unique and follow
+  kube's ``<verb><Group><Version>[Namespaced]<Kind>[Status]`` scheme, every ``$ref``
+  resolves inside its document, and the responses say what this server answers.
+
+Deliberate differences from kube-apiserver's documents, so that the documents tell the truth:
+only query parameters this server honours are declared (no ``pretty``, no
+``gracePeriodSeconds``); responses are JSON only; DELETE answers the object (deleted, or
+still waiting for finalizers) and deletecollection the list of deleted objects, not a
+``Status``; errors are a ``default`` response with the ``Status`` schema (kube documents only
+``401``), which is how every error of this server, and kube's, is shaped; a JSON patch body is
+an array of operations rather than kube's catch-all ``Patch`` object. The deprecated
+``/watch/`` paths are not served, so not documented.
 """
 
 from __future__ import annotations
@@ -18,34 +35,171 @@ from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
 from .discovery import _group_versions
 
-PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json",
-               "application/apply-patch+yaml"]
+META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+STATUS_SCHEMA = f"{META}.Status"
+DELETE_OPTIONS_SCHEMA = f"{META}.DeleteOptions"
+PATCH_SCHEMA = f"{META}.Patch"
+TOKEN_REQUEST_SCHEMA = "io.k8s.api.authentication.v1.TokenRequest"  # noqa: S105  # nosec B105 - a schema name
+JSON = "application/json"
+YAML = "application/yaml"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 SMP = "application/strategic-merge-patch+json"
-STATUS_SCHEMA = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
+
+_STRING: dict[str, Any] = {"type": "string"}
+_STRINGS: dict[str, Any] = {"type": "array", "items": _STRING}
+_INT32: dict[str, Any] = {"type": "integer", "format": "int32"}
+_INT64: dict[str, Any] = {"type": "integer", "format": "int64"}
+
+LIST_META: dict[str, Any] = {
+    "type": "object",
+    "description": "Standard list metadata.",
+    "properties": {
+        "resourceVersion": {**_STRING, "description": "Revision the list was read at."},
+        "continue": {**_STRING, "description": "Token for the next page, if there is one."},
+        "remainingItemCount": {**_INT64,
+                               "description": "Objects after this page (estimate)."},
+    },
+}
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    STATUS_SCHEMA: {
+        "type": "object",
+        "description": "The outcome of a request that returns no object: every error.",
+        "properties": {
+            "apiVersion": _STRING, "kind": _STRING, "metadata": LIST_META,
+            "status": {**_STRING, "description": "Success or Failure."},
+            "message": {**_STRING, "description": "What went wrong, for humans."},
+            "reason": {**_STRING, "description": "Machine-readable reason, e.g. NotFound."},
+            "code": {**_INT32, "description": "The HTTP status code."},
+            "details": {
+                "type": "object",
+                "description": "The object the error is about and the fields at fault.",
+                "properties": {
+                    "name": _STRING, "group": _STRING, "kind": _STRING, "uid": _STRING,
+                    "retryAfterSeconds": _INT32,
+                    "causes": {"type": "array", "items": {
+                        "type": "object",
+                        "properties": {"reason": _STRING, "message": _STRING,
+                                       "field": _STRING}}},
+                },
+            },
+        },
+    },
+    DELETE_OPTIONS_SCHEMA: {
+        "type": "object",
+        "description": "Options of a deletion, sent as the body of DELETE.",
+        "properties": {
+            "apiVersion": _STRING, "kind": _STRING,
+            "dryRun": {**_STRINGS, "description": "All: do not persist the deletion."},
+            "gracePeriodSeconds": {**_INT64, "description": "Accepted and ignored."},
+            "orphanDependents": {"type": "boolean",
+                                 "description": "Deprecated: propagationPolicy Orphan."},
+            "propagationPolicy": {**_STRING,
+                                  "description": "Orphan, Background or Foreground."},
+            "preconditions": {"type": "object",
+                              "description": "Delete only the object with this uid and "
+                                             "resourceVersion (409 otherwise).",
+                              "properties": {"uid": _STRING, "resourceVersion": _STRING}},
+        },
+    },
+    PATCH_SCHEMA: {
+        "type": "object",
+        "description": "A merge patch, strategic merge patch or apply configuration: the "
+                       "fields to set, in the shape of the object.",
+    },
+}
+_TOKEN_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "description": "TokenRequest requests a token for a ServiceAccount.",
+    "required": ["spec"],
+    "properties": {
+        "apiVersion": _STRING, "kind": _STRING,
+        "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "spec": {"type": "object", "properties": {
+            "audiences": {**_STRINGS, "description": "Audiences of the token (default: the "
+                                                     "server's)."},
+            "expirationSeconds": {**_INT64, "description": "Requested lifetime, at least 600."},
+            "boundObjectRef": {"type": "object", "description": "Not supported: tokens are "
+                                                                "bound to the account only.",
+                               "x-kubernetes-preserve-unknown-fields": True},
+        }},
+        "status": {"type": "object", "properties": {
+            "token": _STRING,
+            "expirationTimestamp": {**_STRING, "format": "date-time"},
+        }},
+    },
+    "x-kubernetes-group-version-kind": [{"group": "authentication.k8s.io", "version": "v1",
+                                         "kind": "TokenRequest"}],
+}
+JSON_PATCH_BODY: dict[str, Any] = {
+    "type": "array",
+    "description": "An RFC 6902 JSON patch: operations applied in order.",
+    "items": {
+        "type": "object",
+        "required": ["op", "path"],
+        "properties": {
+            "op": {**_STRING, "enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": {**_STRING, "description": "JSON pointer to the target field."},
+            "from": {**_STRING, "description": "Source of move and copy."},
+            "value": {"description": "The value of add, replace and test."},
+        },
+    },
+}
 
 
-def _query(name: str, description: str, type_: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "description": description, "schema": {"type": type_},
-            "uniqueItems": True}
+def _query(name: str, description: str, type_: str = "string",
+           enum: list[str] | None = None) -> dict[str, Any]:
+    """A query parameter; ``enum`` where the server accepts a fixed set of values (kube
+    lists them only in the description, which generators cannot read)."""
+    schema: dict[str, Any] = {"type": type_}
+    if enum:
+        schema["enum"] = enum
+    return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
-WRITE_PARAMS = [
-    _query("dryRun", "When present, modifications are not persisted (All)."),
-    _query("fieldManager", "Name of the actor making the change."),
-    _query("fieldValidation", "Ignore, Warn or Strict handling of unknown fields."),
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "description": description, "required": True,
+            "schema": {"type": "string"}}
+
+
+NAMESPACE_PARAM = _path("namespace", "object name and auth scope, such as for teams and "
+                                     "projects")
+DRY_RUN = _query("dryRun", "When present, modifications are not persisted. The only valid "
+                           "value is All.", enum=["All"])
+FIELD_MANAGER = _query("fieldManager", "Name of the actor making the change (at most 128 "
+                                       "characters); required for apply patches.")
+FIELD_VALIDATION = _query("fieldValidation", "How unknown fields in the body are handled: "
+                                             "Ignore, Warn (default) or Strict.",
+                          enum=["Ignore", "Warn", "Strict"])
+FORCE = _query("force", "Apply only: take over fields other managers own.", "boolean")
+PROPAGATION = _query("propagationPolicy", "Whether and how dependents are deleted: Orphan, "
+                                          "Background or Foreground.",
+                     enum=["Orphan", "Background", "Foreground"])
+SELECTORS = [
+    _query("labelSelector", "Restrict the list to objects with matching labels."),
+    _query("fieldSelector", "Restrict the list by fields (metadata.name, "
+                            "metadata.namespace)."),
 ]
-LIST_PARAMS = [
-    _query("labelSelector", "Restrict the list by labels."),
-    _query("fieldSelector", "Restrict the list by fields (metadata.name, metadata.namespace)."),
-    _query("limit", "Maximum number of items to return.", "integer"),
-    _query("continue", "Token from a previous page."),
-    _query("resourceVersion", "Resource version to list or watch from."),
-    _query("resourceVersionMatch", "How resourceVersion applies to a list."),
+PAGING = [
+    _query("limit", "Maximum number of items to return; continue with the token in "
+                    "metadata.continue.", "integer"),
+    _query("continue", "Token from a previous page (410 once compacted)."),
+    _query("resourceVersion", "Revision to list or watch from."),
+    _query("resourceVersionMatch", "How resourceVersion applies to a list: Exact or "
+                                   "NotOlderThan.", enum=["Exact", "NotOlderThan"]),
+]
+WATCH = [
     _query("watch", "Stream changes instead of listing.", "boolean"),
     _query("allowWatchBookmarks", "Send BOOKMARK events.", "boolean"),
-    _query("sendInitialEvents", "Start the watch with the current objects.", "boolean"),
-    _query("timeoutSeconds", "End the list/watch after this long.", "integer"),
+    _query("sendInitialEvents", "Start the watch with the current objects (needs "
+                                "resourceVersionMatch=NotOlderThan).", "boolean"),
+    _query("timeoutSeconds", "End the list/watch call after this many seconds.", "integer"),
 ]
+WRITE_PARAMS = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION]
+LIST_PARAMS = SELECTORS + PAGING + WATCH
+DELETE_COLLECTION_PARAMS = [DRY_RUN, PROPAGATION, *SELECTORS, *PAGING]
 
 
 def schema_name(rt: ResourceType) -> str:
@@ -55,58 +209,199 @@ def schema_name(rt: ResourceType) -> str:
     return f"{'.'.join(reversed(rt.group.split('.')))}.{rt.version}.{rt.kind}"
 
 
-def _gvk(rt: ResourceType) -> dict[str, str]:
-    return {"group": rt.group, "version": rt.version, "kind": rt.kind}
+def list_schema_name(rt: ResourceType) -> str:
+    return schema_name(rt).rsplit(".", 1)[0] + "." + rt.list_kind
 
 
-def _paths(rt: ResourceType, ref: str) -> dict[str, Any]:
-    prefix = f"/apis/{rt.group}/{rt.version}" if rt.group else "/api/v1"
-    collection = (f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced
-                  else f"{prefix}/{rt.plural}")
-    item = f"{collection}/{{name}}"
-    body = {"required": True, "content": {"application/json": {"schema": {"$ref": ref}},
-                                          "application/yaml": {"schema": {"$ref": ref}}}}
-    patch_types = PATCH_TYPES + ([SMP] if rt.builtin else [])
-    patch_body = {"required": True, "content": {t: {"schema": {"type": "object"}}
-                                                for t in patch_types}}
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
-    def op(verb: str, action: str, params: list[dict[str, Any]],
-           request: dict[str, Any] | None = None) -> dict[str, Any]:
+
+def _gvk(rt: ResourceType, kind: str = "") -> dict[str, str]:
+    return {"group": rt.group, "version": rt.version, "kind": kind or rt.kind}
+
+
+def _identifier(text: str, capitalize: bool) -> str:
+    """kube's ``ToValidOperationID``: letters kept, the letter after a dropped character
+    upper-cased (``tenancy.scs.community`` → ``TenancyScsCommunity``)."""
+    out, upper = [], capitalize
+    for i, char in enumerate(text):
+        if char.isalpha() or char == "_" or (i and char.isdigit()):
+            out.append(char.upper() if upper else char)
+            upper = False
+        else:
+            upper = True
+    return "".join(out)
+
+
+def _group_name(rt: ResourceType) -> str:
+    group = rt.group or "core"
+    return group[:-len(".k8s.io")] if group.endswith(".k8s.io") else group
+
+
+def _content(schema: dict[str, Any], *types: str) -> dict[str, Any]:
+    return {t: {"schema": schema} for t in types}
+
+
+def _responses(schema: dict[str, Any], *codes: str) -> dict[str, Any]:
+    names = {"200": "OK", "201": "Created", "202": "Accepted"}
+    out: dict[str, Any] = {code: {"description": names[code], "content": _content(schema, JSON)}
+                           for code in codes}
+    out["default"] = {"description": "Error: a Status with the reason and the fields at fault.",
+                      "content": _content(_ref(STATUS_SCHEMA), JSON)}
+    return out
+
+
+class _Operations:
+    """The operations of one kind, named and tagged like kube-apiserver's."""
+
+    def __init__(self, rt: ResourceType) -> None:
+        self.rt = rt
+        group = _group_name(rt)
+        self.gv = _identifier(group, True) + _identifier(rt.version, True)
+        self.tag = f"{_identifier(group, False)}_{_identifier(rt.version, False)}"
+        self.scope = "Namespaced" if rt.namespaced else ""
+        self.ref = _ref(schema_name(rt))
+
+    def op(self, verb: str, action: str, description: str, params: list[dict[str, Any]],
+           responses: dict[str, Any], body: dict[str, Any] | None = None, *,
+           name: str = "", gvk: dict[str, str] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "operationId": f"{verb}{rt.kind}", "tags": [rt.group or "core"],
-            "parameters": params,
-            "responses": {"200": {"description": "OK", "content": {"application/json": {
-                "schema": {"$ref": ref}}}}},
-            "x-kubernetes-action": action, "x-kubernetes-group-version-kind": _gvk(rt)}
-        if request:
-            out["requestBody"] = request
+            "description": description,
+            "operationId": f"{verb}{self.gv}{name or self.scope + self.rt.kind}",
+            "tags": [self.tag],
+        }
+        if params:
+            out["parameters"] = params
+        if body is not None:
+            out["requestBody"] = body
+        out["responses"] = responses
+        out["x-kubernetes-action"] = action
+        out["x-kubernetes-group-version-kind"] = gvk or _gvk(self.rt)
         return out
 
-    paths: dict[str, Any] = {
-        collection: {"get": op("list", "list", LIST_PARAMS),
-                     "post": op("create", "post", WRITE_PARAMS, body),
-                     "delete": op("deletecollection", "deletecollection", LIST_PARAMS)},
-        item: {"get": op("read", "get", []), "put": op("replace", "put", WRITE_PARAMS, body),
-               "patch": op("patch", "patch", WRITE_PARAMS + [_query("force", "Force apply.",
-                                                                    "boolean")], patch_body),
-               "delete": op("delete", "delete", [_query("dryRun", "Do not persist.")])},
-    }
-    if rt.status_subresource:
-        paths[f"{item}/status"] = {
-            "get": op("read", "get", []), "put": op("replace", "put", WRITE_PARAMS, body),
-            "patch": op("patch", "patch", WRITE_PARAMS, patch_body)}
-    for methods in paths.values():
-        for method, operation in methods.items():
-            operation["operationId"] = f"{method}:{rt.plural}:{operation['operationId']}"
+    def object_body(self) -> dict[str, Any]:
+        return {"required": True, "content": _content(self.ref, JSON, YAML)}
+
+    def patch_body(self) -> dict[str, Any]:
+        types = [MERGE_PATCH, APPLY_PATCH] + ([SMP] if self.rt.builtin else [])
+        content = {JSON_PATCH: {"schema": JSON_PATCH_BODY}, **_content(_ref(PATCH_SCHEMA), *types)}
+        return {"required": True, "content": content}
+
+    @staticmethod
+    def delete_body() -> dict[str, Any]:
+        return {"content": _content(_ref(DELETE_OPTIONS_SCHEMA), JSON)}
+
+
+def _paths(rt: ResourceType) -> dict[str, Any]:
+    ops = _Operations(rt)
+    kind, ref, list_ref = rt.kind, ops.ref, _ref(list_schema_name(rt))
+    prefix = f"/apis/{rt.group}/{rt.version}" if rt.group else "/api/v1"
+    scoped = f"{prefix}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else \
+        f"{prefix}/{rt.plural}"
+    item = f"{scoped}/{{name}}"
+    scope_params = [NAMESPACE_PARAM] if rt.namespaced else []
+    item_params = [_path("name", f"name of the {kind}"), *scope_params]
+    verbs = set(rt.verbs)
+
+    collection: dict[str, Any] = {}
+    if "list" in verbs:
+        collection["get"] = ops.op("list", "list", f"list or watch objects of kind {kind}",
+                                   LIST_PARAMS, _responses(list_ref, "200"))
+    if "create" in verbs:
+        collection["post"] = ops.op("create", "post", f"create a {kind}", WRITE_PARAMS,
+                                    _responses(ref, "200", "201", "202"), ops.object_body())
+    if "deletecollection" in verbs:
+        collection["delete"] = ops.op(
+            "delete", "deletecollection", f"delete collection of {kind}",
+            DELETE_COLLECTION_PARAMS, _responses(list_ref, "200"), ops.delete_body(),
+            name=f"Collection{ops.scope}{kind}")
+    single: dict[str, Any] = {}
+    if "get" in verbs:
+        single["get"] = ops.op("read", "get", f"read the specified {kind}", [],
+                               _responses(ref, "200"))
+    if "update" in verbs:
+        single["put"] = ops.op("replace", "put", f"replace the specified {kind}", WRITE_PARAMS,
+                               _responses(ref, "200", "201"), ops.object_body())
+    if "patch" in verbs:
+        single["patch"] = ops.op("patch", "patch", f"partially update the specified {kind}",
+                                 [*WRITE_PARAMS, FORCE], _responses(ref, "200", "201"),
+                                 ops.patch_body())
+    if "delete" in verbs:
+        single["delete"] = ops.op("delete", "delete", f"delete a {kind}", [DRY_RUN, PROPAGATION],
+                                  _responses(ref, "200", "202"), ops.delete_body())
+
+    paths: dict[str, Any] = {}
+    if collection:
+        paths[scoped] = {**({"parameters": scope_params} if scope_params else {}), **collection}
+    if rt.namespaced and "list" in verbs:
+        paths[f"{prefix}/{rt.plural}"] = {"get": ops.op(
+            "list", "list", f"list or watch objects of kind {kind}", LIST_PARAMS,
+            _responses(list_ref, "200"), name=f"{kind}ForAllNamespaces")}
+    if single:
+        paths[item] = {"parameters": item_params, **single}
+    for sub, (sub_kind, sub_verbs) in rt.subresources().items():
+        paths[f"{item}/{sub}"] = {"parameters": [
+            _path("name", f"name of the {sub_kind}" if sub != "status" else f"name of the {kind}"),
+            *scope_params], **_subresource(ops, sub, sub_kind, sub_verbs)}
     return paths
+
+
+def _subresource(ops: _Operations, sub: str, sub_kind: str, verbs: tuple[str, ...]
+                 ) -> dict[str, Any]:
+    kind, ref = ops.rt.kind, ops.ref
+    suffix = _identifier(sub, True)
+    name = f"{ops.scope}{kind}{suffix}"
+    if sub != "status":
+        # An action subresource (a ServiceAccount's token): create only, its own kind.
+        sub_ref = _ref(TOKEN_REQUEST_SCHEMA)
+        gvk = {"group": "authentication.k8s.io", "version": "v1", "kind": sub_kind}
+        return {"post": ops.op("create", "post", f"create {sub_kind} of a {kind}", WRITE_PARAMS,
+                               _responses(sub_ref, "200", "201", "202"),
+                               {"required": True, "content": _content(sub_ref, JSON)},
+                               name=name, gvk=gvk)} if "create" in verbs else {}
+    out: dict[str, Any] = {}
+    if "get" in verbs:
+        out["get"] = ops.op("read", "get", f"read status of the specified {kind}", [],
+                            _responses(ref, "200"), name=name)
+    if "update" in verbs:
+        out["put"] = ops.op("replace", "put", f"replace status of the specified {kind}",
+                            WRITE_PARAMS, _responses(ref, "200", "201"), ops.object_body(),
+                            name=name)
+    if "patch" in verbs:
+        out["patch"] = ops.op("patch", "patch", f"partially update status of the specified "
+                                                f"{kind}", [*WRITE_PARAMS, FORCE],
+                              _responses(ref, "200", "201"), ops.patch_body(), name=name)
+    return out
 
 
 def _component(rt: ResourceType, v2: bool) -> dict[str, Any]:
     schema = copy.deepcopy(rt.schema)
     if v2:
         _strip_v3_only(schema)
-    if not v2 or rt.builtin:
+    if _publishes_gvk(rt, v2):
         schema["x-kubernetes-group-version-kind"] = [_gvk(rt)]
+    return schema
+
+
+def _publishes_gvk(rt: ResourceType, v2: bool) -> bool:
+    """Custom kinds carry no GVK in v2: kubectl 1.27's apply would find their v2 schema and
+    send strategic merge patches, which custom resources refuse (415)."""
+    return not v2 or rt.builtin
+
+
+def _list_component(rt: ResourceType, v2: bool) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": f"{rt.list_kind} is a list of {rt.kind} objects.",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": _STRING, "kind": _STRING, "metadata": LIST_META,
+            "items": {"type": "array", "items": _ref(schema_name(rt))},
+        },
+    }
+    if _publishes_gvk(rt, v2):
+        schema["x-kubernetes-group-version-kind"] = [_gvk(rt, rt.list_kind)]
     return schema
 
 
@@ -121,19 +416,26 @@ def _strip_v3_only(node: Any) -> None:
             _strip_v3_only(value)
 
 
+def _schemas(types: list[ResourceType], v2: bool) -> dict[str, Any]:
+    """The kinds, their lists and the meta.k8s.io types the operations refer to."""
+    schemas: dict[str, Any] = copy.deepcopy(_SCHEMAS)
+    for rt in types:
+        schemas[schema_name(rt)] = _component(rt, v2)
+        schemas[list_schema_name(rt)] = _list_component(rt, v2)
+        if "token" in rt.subresources():
+            schemas[TOKEN_REQUEST_SCHEMA] = copy.deepcopy(_TOKEN_REQUEST)
+    return schemas
+
+
 def v3_group_version(catalog: Catalog, group: str, version: str) -> dict[str, Any] | None:
     types = catalog.in_version(group, version)
     if not types:
         return None
-    schemas: dict[str, Any] = {STATUS_SCHEMA: {"type": "object",
-                                               "x-kubernetes-preserve-unknown-fields": True}}
     paths: dict[str, Any] = {}
     for rt in types:
-        name = schema_name(rt)
-        schemas[name] = _component(rt, v2=False)
-        paths.update(_paths(rt, f"#/components/schemas/{name}"))
+        paths.update(_paths(rt))
     return {"openapi": "3.0.0", "info": {"title": "SCS Central API", "version": version},
-            "paths": paths, "components": {"schemas": schemas}}
+            "paths": paths, "components": {"schemas": _schemas(types, v2=False)}}
 
 
 def v3_index(catalog: Catalog) -> dict[str, Any]:
@@ -151,11 +453,57 @@ def v3_index(catalog: Catalog) -> dict[str, Any]:
 
 
 def v2(catalog: Catalog) -> dict[str, Any]:
-    definitions: dict[str, Any] = {}
-    for rt in catalog.all():
-        definitions[schema_name(rt)] = _component(rt, v2=True)
+    """The Swagger 2.0 document of every served kind: the v3 operations, converted."""
+    types = catalog.all()
+    paths: dict[str, Any] = {}
+    for rt in types:
+        for path, item in _paths(rt).items():
+            paths[path] = {method: _v2_operation(value) if method != "parameters"
+                           else [_v2_parameter(p) for p in value]
+                           for method, value in item.items()}
+    definitions = _to_definitions(_schemas(types, v2=True))
     return {"swagger": "2.0", "info": {"title": "SCS Central API", "version": "v0.1.0"},
-            "paths": {}, "definitions": definitions}
+            "paths": paths, "definitions": definitions}
+
+
+def _to_definitions(node: Any) -> Any:
+    """Rewrite ``#/components/schemas/`` references to Swagger 2.0's ``#/definitions/``."""
+    if isinstance(node, dict):
+        return {k: (v.replace("#/components/schemas/", "#/definitions/")
+                    if k == "$ref" and isinstance(v, str) else _to_definitions(v))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_definitions(v) for v in node]
+    return node
+
+
+def _v2_parameter(param: dict[str, Any]) -> dict[str, Any]:
+    """v3 ``schema: {type, enum}`` moves onto the v2 parameter itself, as kube writes it."""
+    out = {k: v for k, v in param.items() if k != "schema"}
+    out.update(param["schema"])
+    out["uniqueItems"] = True
+    return out
+
+
+def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in op.items() if k not in ("parameters", "requestBody", "responses")}
+    params = [_v2_parameter(p) for p in op.get("parameters", [])]
+    body = op.get("requestBody")
+    if body is not None:
+        types = list(body["content"])
+        schemas = [c["schema"] for c in body["content"].values()]
+        # One body schema per operation in v2: patches fall back to kube's Patch object.
+        schema = schemas[0] if all(s == schemas[0] for s in schemas) else _ref(PATCH_SCHEMA)
+        params.insert(0, {"name": "body", "in": "body", "required": body.get("required", False),
+                          "schema": _to_definitions(schema)})
+        out["consumes"] = types
+    out["produces"] = [JSON]
+    if params:
+        out["parameters"] = params
+    out["responses"] = {code: {"description": r["description"],
+                               "schema": _to_definitions(r["content"][JSON]["schema"])}
+                        for code, r in op["responses"].items()}
+    return out
 
 
 def document_hash(doc: dict[str, Any]) -> str:

@@ -13,8 +13,10 @@ balancer in front (behind one, every client has its address).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import resource
+import time
 import weakref
 from typing import Any
 
@@ -55,6 +57,7 @@ class GuardedH11Protocol(H11Protocol):
 
     header_timeout: float = 30.0
     max_connections: int = 1024
+    _last_collection = 0.0
     _open: weakref.WeakSet[GuardedH11Protocol] = weakref.WeakSet()
     """Every connection from accept on: TLS connections only reach ``connection_made``
     after their handshake, and a half-done handshake holds a descriptor too."""
@@ -64,9 +67,11 @@ class GuardedH11Protocol(H11Protocol):
         """A subclass with these limits (uvicorn takes a protocol class, not an instance)."""
         return type("GuardedH11Protocol", (cls,), {
             "header_timeout": header_timeout, "max_connections": max_connections,
-            "_open": weakref.WeakSet()})
+            "_open": weakref.WeakSet(), "_last_collection": 0.0})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(self._open) >= self.max_connections:
+            self._collect_abandoned()
         if len(self._open) >= self.max_connections:
             # Raising from the protocol factory makes asyncio drop the accepted socket
             # before any TLS work is done for it: the cheapest refusal there is.
@@ -75,6 +80,19 @@ class GuardedH11Protocol(H11Protocol):
         self._open.add(self)
         self._header_deadline: asyncio.TimerHandle | None = None
         self._awaited_cycle: object = None
+
+    @classmethod
+    def _collect_abandoned(cls) -> None:
+        """Drop connections that died in their TLS handshake. asyncio tells the protocol
+        nothing then, and its TLS objects form reference cycles, so they leave the set only
+        when the cyclic collector runs, which an idle server may not do for a long time
+        (every new connection was refused for as long as the flood's dead handshakes were
+        kept). At most once a second, so a flood cannot make the server collect
+        continuously."""
+        now = time.monotonic()
+        if now - cls._last_collection >= 1.0:
+            cls._last_collection = now
+            gc.collect()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -34,7 +34,9 @@ from .watch import Subscription, WatchHub
 MAX_WATCH_SECONDS = 1800
 BOOKMARK_SECONDS = 10.0
 FRAME_CACHE = 4096
-"""Encoded watch frames kept per server (see :meth:`WatchStream._event_frame`)."""
+FRAME_CACHE_BYTES = 32 * 1024 * 1024
+"""Encoded watch frames kept per server, by count and size (see
+:meth:`WatchStream._event_frame`): 4,096 frames of large objects would be gigabytes."""
 MAX_WATCHES_PER_USER = 100
 """Open watches per identity: kubectl, a controller or a console need tens at most."""
 FIRST_PAGE = 1
@@ -43,7 +45,7 @@ PAGE_BYTES = 1024 * 1024
 """Target size of one page of initial objects (encoded); later pages are sized to it."""
 MAX_PAGE = 500
 CHUNK_BYTES = 64 * 1024
-"""Initial frames are written in chunks of about this size (one socket write each)."""
+"""Frames are written in chunks of about this size (one socket write each)."""
 
 
 @dataclass
@@ -73,6 +75,13 @@ class WatchStreams:
         """Encoded frames of recent watch events, oldest first. In one store a revision names
         one stored object, so (revision, event type, group, version, kind) determines the
         bytes every watcher of that version is sent."""
+        self.frame_bytes = 0
+
+    def remember_frame(self, key: tuple[int, str, str, str, str], frame: bytes) -> None:
+        self.frames[key] = frame
+        self.frame_bytes += len(frame)
+        while len(self.frames) > FRAME_CACHE or self.frame_bytes > FRAME_CACHE_BYTES:
+            self.frame_bytes -= len(self.frames.pop(next(iter(self.frames))))
 
     def start(self, target: Target, opts: WatchOptions, user: User | None) -> Response:
         owner = self._admit(user)
@@ -185,9 +194,8 @@ class WatchStream:
         key = (event.revision, event.type, rt.group, rt.version, rt.kind)
         frame = frames.get(key)
         if frame is None:
-            frame = frames[key] = self._frame(event.type, resources.present(rt, event.object))
-            if len(frames) > FRAME_CACHE:
-                del frames[next(iter(frames))]
+            frame = self._frame(event.type, resources.present(rt, event.object))
+            self.streams.remember_frame(key, frame)
         return frame
 
     def _bookmark(self, initial_end: bool = False) -> bytes:
@@ -244,13 +252,16 @@ class WatchStream:
                         yield self._bookmark()
                         next_bookmark = time.monotonic() + BOOKMARK_SECONDS
                     continue
-                # Send everything already queued as one chunk: one socket write per batch
-                # instead of per event is what keeps a thousand watchers fed.
-                frames = []
+                # Send what is already queued as one chunk (up to CHUNK_BYTES): one socket
+                # write per batch instead of per event is what keeps a thousand watchers fed,
+                # and the bound keeps a watcher that fell behind from copying its backlog.
+                frames, size = [], 0
                 while event is not None:
                     self.revision = event.revision
-                    frames.append(self._event_frame(rt, event))
-                    event = self.sub.take()
+                    frame = self._event_frame(rt, event)
+                    frames.append(frame)
+                    size += len(frame)
+                    event = self.sub.take() if size < CHUNK_BYTES else None
                 yield b"".join(frames)
                 if self.sub.overflowed:
                     return

@@ -69,6 +69,7 @@ log = logging.getLogger("central_api.server")
 
 AGGREGATED = "apidiscovery.k8s.io"
 SANDBOX_INVENTORY = "/sandbox/v1/inventory"
+CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 
@@ -146,6 +147,15 @@ def load_crds(ctx: ServerContext) -> None:
         return
     for crd in ctx.resources.list(crd_type, None, ListOptions())["items"]:
         ctx.catalog.set_crd(crd["metadata"]["name"], resource_types(crd))
+
+
+def follow_crds(ctx: ServerContext, event: Event) -> None:
+    """Serve what a CRD written through any replica declares, as its event arrives: the
+    writing replica refreshes at once, every other one learns it only from the watch."""
+    if event.key.resource != CRD_RESOURCE:
+        return
+    gone = event.type == "DELETED"
+    ctx.catalog.set_crd(event.key.name, [] if gone else resource_types(event.object))
 
 
 def ensure_system_namespaces(ctx: ServerContext) -> None:
@@ -288,7 +298,7 @@ class CentralApi:
         tokens = self.ctx.service_accounts
         if tokens is None or request.method != "POST":
             raise errors.method_not_allowed("only create is supported on serviceaccounts/token")
-        body = parse_object(await read_body(request), media_type(request))
+        body = await parse_object(await read_body(request), media_type(request))
         audiences, seconds = parse_token_request(body, tokens.audiences, target.name)
         account = self.ctx.resources.get(target.rt, target.namespace or "", target.name)
         meta = account["metadata"]
@@ -351,7 +361,7 @@ class CentralApi:
     async def review(self, request: Request, info: RequestInfo, user: User) -> Response:
         if request.method != "POST":
             raise errors.method_not_allowed("only create is supported")
-        body = parse_object(await read_body(request), media_type(request))
+        body = await parse_object(await read_body(request), media_type(request))
         if info.resource == "selfsubjectreviews":
             return json_response(reviews.self_subject_review(user, info.api_version), 201)
         if info.resource == "selfsubjectaccessreviews":
@@ -447,7 +457,7 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
         runner = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage) \
             if controllers else None
         if runner:
-            runner.listeners += ctx.event_listeners
+            runner.listeners += [*ctx.event_listeners, functools.partial(follow_crds, ctx)]
             runner.start()
         # Everything built so far (kinds, schemas, the garbage collector's index of every
         # stored object) lives as long as the process: keep Python's cyclic GC from walking

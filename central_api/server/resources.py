@@ -40,6 +40,7 @@ from .selectors import FieldSelector, LabelSelector
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 PATCH_RETRIES = 5
+MAX_COMPILED_SCHEMAS = 4096
 FILTER_BATCH = 500
 MAX_OBJECT_BYTES = 1536 * 1024
 """Largest stored object (JSON), etcd's default: larger ones belong elsewhere, and every
@@ -88,18 +89,22 @@ class Resources:
     def __init__(self, store: Store, catalog: Catalog) -> None:
         self.store = store
         self.catalog = catalog
-        self._schemas: dict[int, CompiledSchema] = {}
+        self._schemas: dict[int, tuple[dict[str, Any], CompiledSchema]] = {}
         self.admission: builtins.list[Admission] = []
         self.max_object_bytes = MAX_OBJECT_BYTES
         self.storage_checks: builtins.list[StorageCheck] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def compiled(self, rt: ResourceType) -> CompiledSchema:
-        key = id(rt.schema)
-        schema = self._schemas.get(key)
-        if schema is None:
-            schema = self._schemas[key] = CompiledSchema(rt.schema)
-        return schema
+        """The kind's compiled schema, compiled once per schema object. The entry keeps the
+        schema itself: an id() is reused once a replaced CRD's schema is freed, and must
+        not then find the old one's compiled form."""
+        found = self._schemas.get(id(rt.schema))
+        if found is None or found[0] is not rt.schema:
+            if len(self._schemas) > MAX_COMPILED_SCHEMAS:  # CRDs replaced many times
+                self._schemas.clear()
+            found = self._schemas[id(rt.schema)] = (rt.schema, CompiledSchema(rt.schema))
+        return found[1]
 
     @staticmethod
     def key(rt: ResourceType, namespace: str, name: str) -> Key:

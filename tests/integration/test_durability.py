@@ -20,12 +20,14 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import yaml
 
 from tests.integration.conftest import (
     TENANTS,
     client_for,
     create_database,
     tenant,
+    tls,
     unique,
     wait_for,
 )
@@ -145,15 +147,18 @@ class Replicas:
 def replicas(postgres_server: PostgresServer) -> Iterator[Replicas]:
     """Two ``scs serve`` processes on one PostgreSQL database.
 
-    Each has its own data dir (own CA and admin token); they share the encryption key, as
-    replicas must so that each can read the Secrets the other wrote."""
+    Each has its own data dir (own CA and admin token); they share the encryption key and the
+    ServiceAccount issuer with its signing keys, as replicas must so that each can read the
+    Secrets the other wrote and accept the tokens the other issued."""
     store = create_database(postgres_server)
-    a = ScsServer(store=store)
+    issuer = ["--service-account-issuer", "https://scs.replicas.test"]
+    a = ScsServer(store=store, extra_args=issuer)
     b_dir = Path(tempfile.mkdtemp(prefix="scs-replica-"))
-    b = ScsServer(data_dir=b_dir, store=store)
+    b = ScsServer(data_dir=b_dir, store=store, extra_args=issuer)
     try:
         a.start()
         shutil.copy2(a.data_dir / "encryption.key", b_dir / "encryption.key")
+        shutil.copytree(a.data_dir / "sa-signing", b_dir / "sa-signing")  # one token issuer
         b.start()
         yield Replicas(a, b, store)
     finally:
@@ -201,6 +206,57 @@ def test_a_watch_on_one_replica_sees_a_write_made_through_the_other(
     assert seen is not None, "the watch on replica B ended without the write made via A"
     assert seen["type"] == "ADDED"
     assert latency < 5
+
+
+WIDGET_CRD = Path(__file__).resolve().parents[1] / "kubectl" / "manifests" / "widget-crd.yaml"
+
+
+def test_a_crd_created_through_one_replica_is_served_by_the_other_within_a_second(
+        replicas: Replicas) -> None:
+    """Issue 20: only the writing replica reloaded CRDs; the other listed the CRD but
+    answered 404 for its kind. Every replica now follows CRDs from the watch."""
+    crd = yaml.safe_load(WIDGET_CRD.read_text())
+    crd["metadata"]["name"] = "gadgets.replicas.scs.community"
+    crd["spec"]["group"] = "replicas.scs.community"
+    crd["spec"]["names"] = {"plural": "gadgets", "singular": "gadget", "kind": "Gadget",
+                            "listKind": "GadgetList"}
+    path = "/apis/replicas.scs.community/v1/namespaces/default/gadgets"
+    with client_for(replicas.a) as via_a, client_for(replicas.b) as via_b:
+        assert via_b.get(path).status_code == 404
+        created = via_a.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                             json=crd)
+        assert created.status_code == 201, created.text
+        wait_for(lambda: via_b.get(path).status_code == 200, timeout=1.0,
+                 what="replica B to serve the CRD's kind")
+        assert via_a.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                            f"{crd['metadata']['name']}").status_code == 200
+        wait_for(lambda: via_b.get(path).status_code == 404, timeout=5.0,
+                 what="replica B to stop serving the deleted CRD's kind")
+
+
+def test_a_role_binding_made_through_one_replica_takes_effect_on_the_other_within_a_second(
+        replicas: Replicas) -> None:
+    name = unique("robot")
+    with client_for(replicas.a) as via_a:
+        assert via_a.post("/api/v1/namespaces/default/serviceaccounts",
+                          json={"metadata": {"name": name}}).status_code == 201
+        token = via_a.post(f"/api/v1/namespaces/default/serviceaccounts/{name}/token", json={
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+        assert token.status_code == 201, token.text
+        robot_b = httpx.Client(base_url=replicas.b.url, verify=tls(replicas.b),
+                               timeout=30, headers={"Authorization":
+                                                    f"Bearer {token.json()['status']['token']}"})
+        with robot_b:
+            assert robot_b.get("/api/v1/namespaces/default/serviceaccounts").status_code == 403
+            binding = {"metadata": {"name": name},
+                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                   "kind": "ClusterRole", "name": "viewer"},
+                       "subjects": [{"kind": "ServiceAccount", "name": name,
+                                     "namespace": "default"}]}
+            assert via_a.post("/apis/rbac.authorization.k8s.io/v1/namespaces/default/"
+                              "rolebindings", json=binding).status_code == 201
+            wait_for(lambda: robot_b.get("/api/v1/namespaces/default/serviceaccounts")
+                     .status_code == 200, timeout=1.0, what="the binding to take effect on B")
 
 
 def test_a_secret_written_through_one_replica_is_readable_through_the_other(

@@ -35,10 +35,19 @@ class Namespace(Model):
 
 
 class NamespaceStrategy(Strategy):
+    """Strategies run before validation, so they leave values of a wrong type (a ``spec``
+    that is a list) alone: validation reports them with their field path."""
+
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
-        spec = obj.setdefault("spec", {})
-        if NAMESPACE_FINALIZER not in spec.setdefault("finalizers", []):
-            spec["finalizers"].append(NAMESPACE_FINALIZER)
+        if obj.get("spec") is None:
+            obj["spec"] = {}
+        spec = obj["spec"]
+        if isinstance(spec, dict):
+            if spec.get("finalizers") is None:
+                spec["finalizers"] = []
+            finalizers = spec["finalizers"]
+            if isinstance(finalizers, list) and NAMESPACE_FINALIZER not in finalizers:
+                finalizers.append(NAMESPACE_FINALIZER)
         obj["status"] = {"phase": "Active"}
 
     def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
@@ -46,7 +55,9 @@ class NamespaceStrategy(Strategy):
         new["status"] = {"phase": "Terminating" if terminating else "Active"}
 
     def pending_finalizers(self, obj: dict[str, Any]) -> list[str]:
-        return list((obj.get("spec") or {}).get("finalizers") or [])
+        spec = obj.get("spec")
+        finalizers = spec.get("finalizers") if isinstance(spec, dict) else None
+        return list(finalizers) if isinstance(finalizers, list) else []
 
 
 class Secret(Model):
@@ -72,9 +83,10 @@ class SecretStrategy(Strategy):
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None,
                  catalog: Catalog) -> list[Cause]:
         causes = []
-        for key, value in (obj.get("data") or {}).items():
+        data = obj.get("data")
+        for key, value in (data if isinstance(data, dict) else {}).items():
             if not isinstance(value, str):
-                continue
+                continue  # as a data that is no map: the schema's validation reports it
             try:
                 base64.b64decode(value, validate=True)
             except binascii.Error:
@@ -94,9 +106,11 @@ def _fold_string_data(obj: dict[str, Any]) -> None:
     if not obj.get("type"):
         obj["type"] = "Opaque"
     string_data = obj.pop("stringData", None) or {}
-    if not isinstance(string_data, dict):
+    if obj.get("data") is None:
+        obj["data"] = {}
+    data = obj["data"]
+    if not isinstance(string_data, dict) or not isinstance(data, dict):
         return
-    data = obj.setdefault("data", {})
     for key, value in string_data.items():
         if isinstance(value, str):
             data[key] = base64.b64encode(value.encode()).decode()

@@ -30,11 +30,14 @@ from jsonschema.exceptions import ValidationError
 
 from central_api.server.errors import Cause
 
+from .objectmeta import OBJECT_META_SCHEMA
+
 __all__ = [
     "CompiledSchema",
     "apply_defaults",
     "check_structural",
     "compile_cel_rules",
+    "json_key",
     "prune",
     "unknown_field_message",
     "validate",
@@ -204,7 +207,8 @@ def _int_range(bits: int) -> Callable[[Any], bool]:
     def checker(value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return True
-        return math.isfinite(value) and low <= value <= high
+        # math.isfinite cannot convert an int beyond a float's range; an int is finite anyway
+        return (isinstance(value, int) or math.isfinite(value)) and low <= value <= high
     return checker
 
 
@@ -492,6 +496,8 @@ class _Node:
         self.default = schema.get("default", _NO_DEFAULT)
         self.list_type = str(schema.get("x-kubernetes-list-type") or "")
         self.map_keys = [str(k) for k in schema.get("x-kubernetes-list-map-keys") or ()]
+        required = schema.get("required")
+        self.required = frozenset(required if isinstance(required, list) else ())
         self.rules = [_Rule(r) for r in schema.get(_RULES) or () if isinstance(r, Mapping)]
         children: list[_Node | None] = [*self.properties.values(), self.additional, self.items]
         self.needs_walk: bool = bool(self.rules or self.list_type in ("set", "map") or self.embedded
@@ -566,15 +572,28 @@ def _default(value: Any, node: _Node | None) -> None:
 # -- list types, embedded resources and CEL -------------------------------------------------------
 
 
+def json_key(value: Any) -> Any:
+    """A hashable stand-in for a JSON value: equal exactly for JSON-equal values (``1`` and
+    ``1.0`` are, ``1`` and ``true`` are not), so that duplicates in a list of n items are
+    found in n steps rather than n²."""
+    if isinstance(value, bool):
+        return ("bool", value)  # Python's True == 1
+    if isinstance(value, dict):
+        return ("map", frozenset((k, json_key(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("list", tuple(json_key(v) for v in value))
+    return value  # strings, numbers and null compare as JSON compares them
+
+
 def _set_causes(items: list[Any], path: str) -> list[Cause]:
-    seen: list[Any] = []
+    seen: set[Any] = set()
     causes: list[Cause] = []
     for i, item in enumerate(items):
-        if item in seen:
+        key = json_key(item)
+        if key in seen:
             causes.append(Cause(_child(path, i), f"Duplicate value: {_go_value(item)}",
                                 "FieldValueDuplicate"))
-        else:
-            seen.append(item)
+        seen.add(key)
     return causes
 
 
@@ -774,6 +793,61 @@ class CompiledSchema:
                           "invalid; correct the existing errors to complete validation"))
         return causes + walker.causes
 
+    def type_causes(self, obj: Any) -> list[Cause]:
+        """Fields whose JSON type contradicts the schema, found before anything reads them.
+
+        kube-apiserver decodes a body into typed structs first, so a Secret whose ``data``
+        is a list fails there, with a 400. Here the registry, the kinds' strategies and the
+        metadata rules read bodies as they come and assume the declared types: a wrong one
+        made them fail with a 500. The causes have the wording of :meth:`validate`'s (which
+        reports the same problems, but only after those have run).
+        """
+        causes: list[Cause] = []
+        _type_walk(obj, self.root, "", causes, resource=True)
+        return causes
+
+
+_META_NODE = _Node(OBJECT_META_SCHEMA)
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: _is_integer(None, v),
+    "number": lambda v: _is_number(None, v),
+}
+
+
+def _type_walk(value: Any, node: _Node, path: str, out: list[Cause], resource: bool = False
+               ) -> None:
+    """Check ``value`` (not null) against ``node``'s type, then its declared children."""
+    if node.int_or_string:
+        if not (isinstance(value, str) or _is_integer(None, value)):
+            out.append(_type_cause(path, "integer,string", _json_type(value)))
+        return
+    check = _TYPE_CHECKS.get(node.type)
+    if check is not None and not check(value):
+        out.append(_type_cause(path, node.type, _json_type(value)))
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = _META_NODE if key == "metadata" and (resource or node.embedded) else \
+                node.properties.get(key) or node.additional
+            if child is not None and (item is not None or _null_refused(node, key, child)):
+                _type_walk(item, child, _child(path, key), out)
+    elif isinstance(value, list) and node.items is not None:
+        for i, item in enumerate(value):
+            if item is not None or not node.items.nullable:
+                _type_walk(item, node.items, _child(path, i), out)
+
+
+def _null_refused(parent: _Node, key: str, child: _Node) -> bool:
+    """A null field reads as absent (Go decodes it to the zero value, defaults replace it),
+    unless the field is required; a null map value or list item is an error."""
+    if child.nullable:
+        return False
+    return key not in parent.properties or key in parent.required
+
 
 def _has_rules(node: _Node | None) -> bool:
     if node is None:
@@ -787,9 +861,23 @@ def _compiled_by_json(text: str) -> CompiledSchema:
     return CompiledSchema(json.loads(text))
 
 
+_BY_IDENTITY: dict[int, tuple[Schema, CompiledSchema]] = {}
+
+
 def compiled(schema: Schema) -> CompiledSchema:
-    """A cached :class:`CompiledSchema` for ``schema`` (keyed by its canonical JSON)."""
-    return _compiled_by_json(json.dumps(schema, sort_keys=True))
+    """A cached :class:`CompiledSchema` for ``schema`` (keyed by its canonical JSON).
+
+    The same schema object is usually passed again (a kind's schema, on every patch), so
+    it is looked up by identity first: its canonical JSON costs milliseconds per call.
+    """
+    hit = _BY_IDENTITY.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    result = _compiled_by_json(json.dumps(schema, sort_keys=True))
+    if len(_BY_IDENTITY) >= 512:
+        _BY_IDENTITY.clear()  # CRDs come and go; a bounded cache is rebuilt as needed
+    _BY_IDENTITY[id(schema)] = (schema, result)
+    return result
 
 
 def prune(obj: dict[str, Any], schema: Schema) -> list[str]:
@@ -873,6 +961,9 @@ def _node_causes(schema: Schema, path: str, role: str) -> list[Cause]:
     if schema.get(_EMBEDDED) is True and kind != "object":
         causes.append(_invalid(_child(path, "type"), kind or "",
                                "must be object if x-kubernetes-embedded-resource is true"))
+    if schema.get("uniqueItems") is True:
+        causes.append(_forbidden(_child(path, "uniqueItems"), "uniqueItems cannot be set to "
+                                 "true since the runtime complexity becomes quadratic"))
     causes.extend(_shape_causes(schema, path))
     causes.extend(_list_type_causes(schema, path))
     causes.extend(_junctor_causes(schema, path))

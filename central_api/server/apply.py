@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from typing import Any
 from central_api.server.errors import ApiError, Cause, bad_request
 from central_api.server.patch import (
     Schema,
+    check_types,
     field_schema,
     is_declared,
     items_schema,
@@ -335,7 +337,7 @@ def _merge_list(live: list[Any], config: list[Any], schema: Schema | None) -> li
     rpes = [_item_pe(schema, item, i) for i, item in enumerate(config)]
     lmap, rmap = dict(zip(reversed(lpes), reversed(live), strict=True)), dict(zip(rpes, config,
                                                                                    strict=True))
-    shared = [pe for pe in rpes if pe in lmap]
+    shared = deque(pe for pe in rpes if pe in lmap)  # popped from the left: O(1), not O(n)
     out: list[Any] = []
     done: set[str] = set()
     li = ri = 0
@@ -344,7 +346,7 @@ def _merge_list(live: list[Any], config: list[Any], schema: Schema | None) -> li
         done.add(pe)
         out.append(_merge(lmap.get(pe, _MISSING), rmap[pe], item_schema))
         if shared and shared[0] == pe:
-            shared.pop(0)
+            shared.popleft()
 
     while li < len(lpes) or ri < len(rpes):
         if li < len(lpes) and ri < len(rpes) and lpes[li] == rpes[ri]:
@@ -716,6 +718,7 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], mana
     """
     if not isinstance(applied, dict):
         raise bad_request("the applied configuration must be a JSON object")
+    check_types(applied, schema)
     root = resource_schema(schema)
     config = _apply_config(applied, subresource)
     base = _without_managed_fields(live)

@@ -2,23 +2,40 @@
 
 Everything protocol-specific lives here: query parameters, media types (Table, apply YAML,
 patch flavours), Warning headers, DeleteOptions bodies and the chunked watch stream.
+
+Every parameter and body is checked here, before the registry sees it, so that a malformed
+one is a 4xx naming it: the registry and the store take their inputs as well-formed (an
+integer within int64, an object whose fields have their declared types).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..store.base import decode_continue
 from . import errors
-from .bodies import MAX_BODY_BYTES, parse_json_object, parse_object, too_large
-from .errors import ApiError
+from .bodies import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_BODY_BYTES,
+    off_loop,
+    parse_document,
+    parse_object,
+    parse_patch,
+    too_large,
+)
+from .errors import ApiError, Cause
 from .resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from .routing import Target
 from .selectors import parse_field_selector, parse_label_selector
@@ -27,6 +44,7 @@ from .watch import WatchHub
 from .watchstream import MAX_WATCH_SECONDS, WatchOptions, WatchStreams
 
 FIELD_SELECTABLE = {"metadata.name", "metadata.namespace"}
+MATCH_EXACT, MATCH_NOT_OLDER = "Exact", "NotOlderThan"
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 MAX_FIELD_MANAGER = 128
@@ -57,8 +75,8 @@ def wants_table(request: Request) -> bool:
 
 
 async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large()
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -85,6 +103,9 @@ def write_options(request: Request) -> WriteOptions:
     manager = q.get("fieldManager") or default_field_manager(request)
     if len(manager) > MAX_FIELD_MANAGER:
         raise errors.bad_request("fieldManager: Too long: may not be longer than 128")
+    if not manager.isprintable():
+        raise invalid_parameter("fieldManager", manager, "invalid characters, only printable "
+                                "characters are allowed")
     return WriteOptions(dry_run=bool(dry_run), field_manager=manager,
                         field_validation=validation, user=getattr(request.state, "user", None))
 
@@ -92,22 +113,113 @@ def write_options(request: Request) -> WriteOptions:
 def default_field_manager(request: Request) -> str:
     """Like kube-apiserver: the user agent's program name, e.g. ``kubectl``."""
     agent = request.headers.get("user-agent", "unknown")
-    return agent.split("/")[0][:MAX_FIELD_MANAGER] or "unknown"
+    name = "".join(c for c in agent.split("/")[0] if c.isprintable())
+    return name[:MAX_FIELD_MANAGER] or "unknown"
 
 
-def list_options(request: Request) -> ListOptions:
+def list_options(request: Request, watch: bool = False) -> ListOptions:
+    """ListOptions of a list, watch or deletecollection, checked as kube-apiserver checks them
+    (ValidateListOptions): 400 for a value that does not parse, 422 for one that contradicts
+    another."""
     q = request.query_params
-    limit_text = q.get("limit") or "0"
-    if not limit_text.isdigit():
-        raise errors.bad_request(f"limit: Invalid value: {limit_text!r}")
     label = q.get("labelSelector")
     field = q.get("fieldSelector")
-    return ListOptions(
+    opts = ListOptions(
         label_selector=parse_label_selector(label) if label else None,
         field_selector=parse_field_selector(field, FIELD_SELECTABLE) if field else None,
-        limit=int(limit_text), continue_token=q.get("continue", ""),
-        resource_version=q.get("resourceVersion", ""),
+        limit=int_parameter(q, "limit", 0, INT64_MAX), continue_token=continue_token(q),
+        resource_version=resource_version(q),
         resource_version_match=q.get("resourceVersionMatch", ""))
+    causes = _watch_causes(q, opts) if watch else _list_causes(opts)
+    if causes:
+        raise errors.invalid("ListOptions", "", causes, "meta.k8s.io")
+    return opts
+
+
+def invalid_parameter(name: str, value: str, detail: str) -> ApiError:
+    """400 naming the query parameter, in kube's field-error wording."""
+    shown = value if len(value) <= 64 else value[:64] + "..."
+    message = f"Invalid value: {json.dumps(shown, ensure_ascii=False)}: {detail}"
+    return ApiError(400, "BadRequest", f"{name}: {message}", causes=[Cause(name, message)])
+
+
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+_SIGNED_DECIMAL = re.compile(r"[-+]?[0-9]{1,19}")
+
+
+def int_parameter(q: QueryParams, name: str, default: int, high: int, low: int = 0) -> int:
+    """A decimal ASCII integer parameter within [low, high] (``str.isdigit`` would take
+    "²", which ``int`` refuses; and nothing beyond int64 fits the store)."""
+    text = q.get(name)
+    if not text:
+        return default
+    pattern = _SIGNED_DECIMAL if low < 0 else _DECIMAL
+    if not pattern.fullmatch(text) or not low <= int(text) <= high:
+        raise invalid_parameter(name, text, f"must be an integer from {low} to {high}")
+    return int(text)
+
+
+def resource_version(q: QueryParams) -> str:
+    """A resourceVersion names a revision of the store: a decimal ASCII int64."""
+    text = q.get("resourceVersion", "")
+    if text:
+        int_parameter(q, "resourceVersion", 0, INT64_MAX)
+    return text
+
+
+def continue_token(q: QueryParams) -> str:
+    """A token this server issued (a revision within int64, a key the store can look up)."""
+    token = q.get("continue", "")
+    if not token:
+        return ""
+    try:
+        revision, (namespace, name) = decode_continue(token)
+        (namespace + name).encode()  # UnicodeEncodeError (a ValueError): lone surrogates
+        valid = revision <= INT64_MAX
+    except (ValueError, RecursionError):
+        valid = False
+    if not valid:
+        raise invalid_parameter("continue", token, "the continue token is malformed; start "
+                                "a new list without it")
+    return token
+
+
+def _list_causes(opts: ListOptions) -> list[Cause]:
+    match, causes = opts.resource_version_match, []
+    if not match:
+        return []
+    if not opts.resource_version:
+        causes.append(_forbidden_match("resourceVersionMatch is forbidden unless "
+                                       "resourceVersion is provided"))
+    if opts.continue_token:
+        causes.append(_forbidden_match("resourceVersionMatch is forbidden when continue is "
+                                       "provided"))
+    if match not in (MATCH_EXACT, MATCH_NOT_OLDER):
+        causes.append(_unsupported_match(match, MATCH_EXACT, MATCH_NOT_OLDER))
+    if match == MATCH_EXACT and opts.resource_version == "0":
+        causes.append(_forbidden_match('resourceVersionMatch "exact" is forbidden for '
+                                       'resourceVersion "0"'))
+    return causes
+
+
+def _watch_causes(q: QueryParams, opts: ListOptions) -> list[Cause]:
+    match, causes = opts.resource_version_match, []
+    if q.get("sendInitialEvents") in ("true", "1") and match != MATCH_NOT_OLDER:
+        causes.append(_forbidden_match("sendInitialEvents requires setting "
+                                       f"resourceVersionMatch to {MATCH_NOT_OLDER}"))
+    if match and match != MATCH_NOT_OLDER:
+        causes.append(_unsupported_match(match, MATCH_NOT_OLDER))
+    return causes
+
+
+def _forbidden_match(detail: str) -> Cause:
+    return Cause("resourceVersionMatch", f"Forbidden: {detail}", "FieldValueForbidden")
+
+
+def _unsupported_match(match: str, *supported: str) -> Cause:
+    allowed = ", ".join(json.dumps(s) for s in supported)
+    return Cause("resourceVersionMatch", f"Unsupported value: {json.dumps(match)}: supported "
+                 f"values: {allowed}", "FieldValueNotSupported")
 
 
 def _warnings(opts: WriteOptions) -> dict[str, str]:
@@ -174,15 +286,28 @@ class ResourceHandlers:
             return json_response(table(target.rt, listed["items"], listed["metadata"], include))
         return json_response(listed)
 
+    async def _object_body(self, request: Request, target: Target) -> dict[str, Any]:
+        """A create or update body, parsed and type-checked against the kind's schema off
+        the event loop (422 with every cause, as validation would report them)."""
+        body = await parse_object(await read_body(request), media_type(request))
+        schema = self.resources.compiled(target.rt)
+        causes = await off_loop(schema.type_causes, body)
+        if causes:
+            meta = body.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            raise errors.invalid(target.rt.kind, name if isinstance(name, str) else "", causes,
+                                 target.rt.group)
+        return body
+
     async def create(self, request: Request, target: Target) -> Response:
-        body = parse_object(await read_body(request), media_type(request))
+        body = await self._object_body(request, target)
         opts = write_options(request)
         obj = await self._call(self.resources.create, target.rt, target.namespace or "", body,
                                opts)
         return self._render(request, target, obj, 201, _warnings(opts))
 
     async def update(self, request: Request, target: Target) -> Response:
-        body = parse_object(await read_body(request), media_type(request))
+        body = await self._object_body(request, target)
         opts = write_options(request)
         obj = await self._call(self.resources.update, target.rt, target.namespace or "",
                                target.name, body, opts, target.subresource)
@@ -194,7 +319,7 @@ class ResourceHandlers:
             raise errors.unsupported_media_type(
                 f"the body of the request was in an unknown format - accepted media types "
                 f"include: {', '.join(PATCH_TYPES)}")
-        raw = await read_body(request)
+        raw = await parse_patch(await read_body(request), kind)
         opts = write_options(request)
         force = request.query_params.get("force") in ("true", "1")
         if force and kind != "application/apply-patch+yaml":
@@ -228,8 +353,9 @@ class ResourceHandlers:
 
     async def _delete_options(self, request: Request) -> DeleteOptions:
         raw = await read_body(request)
-        body = parse_json_object(raw) if raw.strip() else {}
+        body = delete_options_body(await parse_document(raw, "json") if raw.strip() else {})
         q = request.query_params
+        int_parameter(q, "gracePeriodSeconds", 0, INT64_MAX, INT64_MIN)  # deletion is at once
         propagation = q.get("propagationPolicy") or body.get("propagationPolicy") or ""
         if propagation not in ("", "Background", "Foreground", "Orphan"):
             raise errors.bad_request(f"propagationPolicy: Unsupported value: {propagation!r}")
@@ -245,19 +371,47 @@ class ResourceHandlers:
 
     def watch(self, request: Request, target: Target) -> Response:
         q = request.query_params
-        opts = list_options(request)
-        rv = opts.resource_version
-        if rv and not rv.isdigit():
-            raise errors.bad_request(f'invalid resourceVersion "{rv}"')
+        opts = list_options(request, watch=True)
         send_initial = q.get("sendInitialEvents") in ("true", "1")
-        if send_initial and opts.resource_version_match != "NotOlderThan":
-            raise errors.invalid("ListOptions", "", [errors.Cause(
-                "resourceVersionMatch", "Forbidden: sendInitialEvents requires setting "
-                "resourceVersionMatch to NotOlderThan", "FieldValueForbidden")])
-        timeout = min(int(q.get("timeoutSeconds") or MAX_WATCH_SECONDS), MAX_WATCH_SECONDS)
+        timeout = min(int_parameter(q, "timeoutSeconds", MAX_WATCH_SECONDS, INT64_MAX,
+                                    INT64_MIN), MAX_WATCH_SECONDS)
         return self.watches.start(target, WatchOptions(
             list=opts, send_initial=send_initial, timeout=timeout,
             bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
             as_table=wants_table(request),
             include_object=q.get("includeObject", "PartialObjectMetadata")),
             getattr(request.state, "user", None))
+
+
+_DELETE_OPTION_TYPES: dict[str, tuple[type, str]] = {
+    "kind": (str, "string"), "apiVersion": (str, "string"),
+    "propagationPolicy": (str, "v1.DeletionPropagation"), "orphanDependents": (bool, "bool"),
+    "gracePeriodSeconds": (int, "int64"), "preconditions": (dict, "v1.Preconditions"),
+    "dryRun": (list, "[]string"),
+}
+
+
+def delete_options_body(body: Any) -> dict[str, Any]:
+    """A DeleteOptions body whose fields have their types (kube's decoder refuses others with
+    400 before anything reads them; here reading them would fail with a 500)."""
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body of the request must be a DeleteOptions object")
+    for name, (kind, go_type) in _DELETE_OPTION_TYPES.items():
+        _require_type(body.get(name), kind, f"DeleteOptions.{name}", go_type)
+    for item in body.get("dryRun") or ():
+        _require_type(item, str, "DeleteOptions.dryRun", "string")
+    for name in ("uid", "resourceVersion"):
+        _require_type((body.get("preconditions") or {}).get(name), str,
+                      f"Preconditions.preconditions.{name}", "string")
+    return body
+
+
+def _require_type(value: Any, kind: type, field: str, go_type: str) -> None:
+    if value is None or type(value) is kind:
+        return
+    json_type = {str: "string", bool: "bool", int: "number", float: "number", list: "array",
+                 dict: "object"}.get(type(value), "value")
+    message = f"json: cannot unmarshal {json_type} into Go struct field {field} of type {go_type}"
+    raise ApiError(400, "BadRequest", message, causes=[
+        Cause(field.split(".", 1)[1], message, "FieldValueTypeInvalid")])
+

@@ -11,22 +11,31 @@ lists merge by key instead of being replaced, and they rely on the directives (`
 OpenAPI v3 schema (``x-kubernetes-patch-strategy``/``x-kubernetes-patch-merge-key``), and
 ``metadata`` always follows ObjectMeta's own rules, because CRD schemas do not describe it.
 
-The schema helpers here (:func:`resource_schema`, :func:`field_schema`, :func:`json_equal`) are
-shared with :mod:`central_api.server.apply`, which needs the same view of the schema.
+The schema helpers here (:func:`resource_schema`, :func:`field_schema`, :func:`json_equal`,
+:func:`check_types`) are shared with :mod:`central_api.server.apply`, which needs the same view
+of the schema.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
 import jsonpatch
 import jsonpointer
+import orjson
 
-from central_api.server.errors import ApiError, Cause, bad_request, unsupported_media_type
+from central_api.kinds.structural import compiled, json_key
+from central_api.server.bodies import MAX_BODY_BYTES, MAX_STORED_DEPTH, check_document, decode_json
+from central_api.server.errors import (
+    ApiError,
+    Cause,
+    bad_request,
+    invalid,
+    unsupported_media_type,
+)
 
 Schema = dict[str, Any]
 
@@ -39,6 +48,12 @@ _DIRECTIVE = "$patch"
 _RETAIN_KEYS = "$retainKeys"
 _DELETE_PRIMITIVE_PREFIX = "$deleteFromPrimitiveList/"
 _SET_ORDER_PREFIX = "$setElementOrder/"
+
+MAX_JSON_PATCH_OPERATIONS = 10000
+"""kube-apiserver's limit (kubernetes#74000): every operation walks the document."""
+MAX_COPY_BYTES = MAX_BODY_BYTES
+"""What the ``copy`` operations of one JSON patch may add in all: each copy can double the
+document, so 30 operations of a kilobyte's body would otherwise ask for a terabyte."""
 
 _STRING: Schema = {"type": "string"}
 _STRING_MAP: Schema = {"type": "object", "additionalProperties": _STRING}
@@ -198,9 +213,14 @@ def json_patch(target: dict[str, Any], operations: Any) -> dict[str, Any]:
     if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
         raise bad_request("json: cannot unmarshal the JSON patch: it must be an array of "
                           "operation objects")
+    if len(operations) > MAX_JSON_PATCH_OPERATIONS:
+        raise ApiError(413, "RequestEntityTooLarge", "The allowed maximum operations in a JSON "
+                       f"patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(operations)}")
     result: Any = copy.deepcopy(target)
+    copied = 0
     try:
         for op in operations:  # one at a time, so a failed test can show the value it saw
+            copied += _copy_size(op, result, copied)
             try:
                 result = jsonpatch.JsonPatch([op]).apply(result, in_place=True)
             except jsonpatch.JsonPatchTestFailed as exc:
@@ -211,7 +231,21 @@ def json_patch(target: dict[str, Any], operations: Any) -> dict[str, Any]:
         raise _json_patch_failed(f"invalid JSON patch operation: {exc}") from exc
     if not isinstance(result, dict):
         raise _json_patch_failed("the patched document is not a JSON object")
-    return result
+    return check_document(result, MAX_STORED_DEPTH)  # copy and add can nest without bound
+
+
+def _copy_size(op: dict[str, Any], document: Any, copied: int) -> int:
+    """Bytes a ``copy`` operation adds; a 422 once the patch's copies exceed the limit."""
+    if op.get("op") != "copy":
+        return 0
+    try:
+        size = len(orjson.dumps(jsonpointer.resolve_pointer(document, op.get("from", ""))))
+    except (jsonpointer.JsonPointerException, TypeError, KeyError, IndexError):
+        return 0  # the operation itself reports a bad pointer (orjson: nested beyond 255)
+    if copied + size > MAX_COPY_BYTES:
+        raise _json_patch_failed(f"Unable to copy, the accumulated size increase of copy is "
+                                 f"{copied + size}, exceeding the limit {MAX_COPY_BYTES}")
+    return size
 
 
 # --------------------------------------------------------------------------- strategic merge
@@ -281,6 +315,7 @@ def _apply_retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
     keys = patch.pop(_RETAIN_KEYS)
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise bad_request("invalid patch format of retainKeys")
+    keys = set(keys)
     for key in [k for k in original if k not in keys]:
         del original[key]
     for key, value in patch.items():
@@ -294,7 +329,8 @@ def _delete_from_primitive_list(original: dict[str, Any], field: str, values: An
     current = original.get(field)
     if not isinstance(current, list):
         return
-    original[field] = [item for item in current if not any(json_equal(item, v) for v in values)]
+    drop = {json_key(v) for v in values}
+    original[field] = [item for item in current if json_key(item) not in drop]
 
 
 # ---- $setElementOrder
@@ -372,9 +408,12 @@ def _element_kind(*lists: list[Any]) -> str:
 
 
 def _dedupe(items: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
     out: list[Any] = []
     for item in items:
-        if not any(json_equal(item, seen) for seen in out):
+        key = json_key(item)
+        if key not in seen:
+            seen.add(key)
             out.append(item)
     return out
 
@@ -384,6 +423,7 @@ def _special_elements(original: list[Any], patch: list[Any], merge_key: str,
     """``mergeSliceWithSpecialElements``: ``$patch: delete`` drops, ``replace`` replaces."""
     plain: list[Any] = []
     replace = False
+    deleted: set[Any] = set()
     for item in patch:
         directive = item.get(_DIRECTIVE)
         if directive is None:
@@ -391,7 +431,7 @@ def _special_elements(original: list[Any], patch: list[Any], merge_key: str,
         elif directive == "delete":
             if merge_key not in item:
                 raise bad_request(f"map: {item} does not contain declared merge key: {merge_key}")
-            original = [o for o in original if not _same_item(o, item, merge_key)]
+            deleted.add(_identity(item, merge_key))
         elif directive == "replace":
             replace = True
         elif directive == "merge":
@@ -400,17 +440,18 @@ def _special_elements(original: list[Any], patch: list[Any], merge_key: str,
             raise bad_request(f"unknown patch type: {directive} in map: {item}")
     if replace:
         return [_smp_map({}, i, item_schema) for i in plain], []
-    return original, plain
+    return [o for o in original if _identity(o, merge_key) not in deleted], plain
 
 
 def _merge_maps_by_key(original: list[Any], patch: list[Any], merge_key: str,
                        item_schema: Schema | None) -> list[Any]:
     merged = list(original)
+    positions = _positions(merged, merge_key)
     for item in patch:
         if merge_key not in item:
             raise bad_request(f"map: {item} does not contain declared merge key: {merge_key}")
-        index = _index(merged, item, merge_key)
-        if index >= 0:
+        index = positions.setdefault(_identity(item, merge_key), len(merged))
+        if index < len(merged):
             merged[index] = _smp_map(copy.deepcopy(merged[index]), item, item_schema)
         else:
             merged.append(_smp_map({}, item, item_schema))
@@ -418,6 +459,9 @@ def _merge_maps_by_key(original: list[Any], patch: list[Any], merge_key: str,
 
 
 # ---- ordering (normalizeElementOrder / mergeSortedSlice)
+#
+# Items are matched by a hashable identity (:func:`_identity`) in dictionaries, never by
+# scanning: a patch of a few thousand finalizers took minutes of CPU with scans.
 
 
 def _same_item(a: Any, b: Any, merge_key: str) -> bool:
@@ -427,20 +471,38 @@ def _same_item(a: Any, b: Any, merge_key: str) -> bool:
             and json_equal(a[merge_key], b[merge_key]))
 
 
-def _index(items: list[Any], item: Any, merge_key: str) -> int:
-    return next((i for i, x in enumerate(items) if _same_item(x, item, merge_key)), -1)
+def _identity(item: Any, merge_key: str) -> Any:
+    """What makes two items the same (:func:`_same_item`), hashable; None: matches nothing."""
+    if not merge_key:
+        return json_key(item)
+    if isinstance(item, dict) and merge_key in item:
+        return json_key(item[merge_key])
+    return None
+
+
+def _positions(items: list[Any], merge_key: str) -> dict[Any, int]:
+    """The index of each identity's first item."""
+    out: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        key = _identity(item, merge_key)
+        if key is not None:
+            out.setdefault(key, index)
+    return out
 
 
 def _partition(merged: list[Any], by: list[Any], merge_key: str) -> tuple[list[Any], list[Any]]:
-    inside = [i for i in merged if _index(by, i, merge_key) >= 0]
-    outside = [i for i in merged if _index(by, i, merge_key) < 0]
+    wanted = _positions(by, merge_key)
+    inside = [i for i in merged if _identity(i, merge_key) in wanted]
+    outside = [i for i in merged if _identity(i, merge_key) not in wanted]
     return inside, outside
 
 
 def _sort_by(items: list[Any], order: list[Any], merge_key: str) -> list[Any]:
+    positions = _positions(order, merge_key)
+
     def position(pair: tuple[int, Any]) -> tuple[int, int]:
-        found = _index(order, pair[1], merge_key)
-        return (found, 0) if found >= 0 else (len(order), pair[0])
+        found = positions.get(_identity(pair[1], merge_key))
+        return (found, 0) if found is not None else (len(order), pair[0])
 
     return [item for _, item in sorted(enumerate(items), key=position)]
 
@@ -450,6 +512,7 @@ def _normalize_order(patch_items: list[Any], server_only: list[Any], patch_order
     """Patch items in patch order, server-only items in live order, interleaved by live order."""
     left = _sort_by(server_only, server_order, merge_key)
     right = _sort_by(patch_items, patch_order, merge_key)
+    live = _positions(server_order, merge_key)
     out: list[Any] = []
     i = j = 0
     while i < len(left) or j < len(right):
@@ -458,9 +521,9 @@ def _normalize_order(patch_items: list[Any], server_only: list[Any], patch_order
             i += 1
             continue
         if i < len(left):
-            li, ri = _index(server_order, left[i], merge_key), _index(server_order, right[j],
-                                                                      merge_key)
-            if li >= 0 and ri >= 0 and li < ri:
+            li = live.get(_identity(left[i], merge_key))
+            ri = live.get(_identity(right[j], merge_key))
+            if li is not None and ri is not None and li < ri:
                 out.append(left[i])
                 i += 1
                 continue
@@ -480,18 +543,26 @@ _PATCHERS: dict[str, _Patcher] = {
 }
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON number {name}")
-
-
 def _parse_body(body: bytes) -> Any:
+    """The patch document; the handlers checked it already (a :class:`CheckedBody`) unless
+    the patch comes from inside the server."""
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad_request(f"error decoding patch: {exc}") from exc
-    if isinstance(doc, float) and not math.isfinite(doc):
-        raise bad_request("error decoding patch: invalid number")
-    return doc
+        return decode_json(body)
+    except ApiError as exc:
+        exc.message = f"error decoding patch: {exc.message}"
+        raise
+
+
+def check_types(obj: dict[str, Any], schema: Schema) -> None:
+    """A patch may leave a field of another type than declared: refused (422) before the
+    registry and the kind's strategy read the result."""
+    causes = compiled(schema).type_causes(obj)
+    if causes:
+        meta = obj.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else ""
+        group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+        raise invalid(str(obj.get("kind") or ""), name if isinstance(name, str) else "",
+                      causes, group)
 
 
 def apply_patch(content_type: str, target: dict[str, Any], body: bytes,
@@ -503,4 +574,6 @@ def apply_patch(content_type: str, target: dict[str, Any], body: bytes,
         raise unsupported_media_type(
             "the body of the request was in an unknown format - accepted media types include: "
             f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}, {STRATEGIC_MERGE_PATCH}")
-    return patcher(target, _parse_body(body), schema)
+    result = patcher(target, _parse_body(body), schema)
+    check_types(result, schema)
+    return result

@@ -28,6 +28,8 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
+            if result >> 64:
+                raise ValueError("varint overflows 64 bits")
             return result, pos
         shift += 7
 
@@ -68,8 +70,8 @@ def _decode_message(raw: bytes, spec: Spec) -> dict[str, Any]:
             continue  # fields this server does not use (status, selfLink, timestamps, ...)
         name, kind, repeated = spec[number]
         if isinstance(kind, tuple):
-            key, item = _map_entry(value)
-            out.setdefault(name, {})[key] = _scalar(item, kind[1], wire=2)
+            key, item, item_wire = _map_entry(value)
+            out.setdefault(name, {})[key] = _scalar(item, kind[1], item_wire)
             continue
         decoded = _decode_message(value, kind) if isinstance(kind, dict) else \
             _scalar(value, kind, wire)
@@ -89,17 +91,21 @@ def _scalar(value: Any, kind: str, wire: int) -> Any:
         return base64.b64encode(bytes(value)).decode()
     if wire != 0:
         raise ValueError(f"expected a varint for a {kind} field")
-    return bool(value) if kind == "bool" else int(value)
+    if kind == "bool":
+        return bool(value)
+    return value - (1 << 64) if value >> 63 else value  # int64: two's complement
 
 
-def _map_entry(raw: bytes) -> tuple[str, bytes]:
-    key, value = "", b""
-    for number, _, item in _fields(raw):
+def _map_entry(raw: bytes) -> tuple[str, Any, int]:
+    """(key, value, the value's wire type). The wire types are checked by :func:`_scalar`:
+    ``bytes(n)`` of a varint ``n`` where a string belongs would allocate n bytes."""
+    key, value, value_wire = "", b"", 2
+    for number, wire, item in _fields(raw):
         if number == 1:
-            key = bytes(item).decode()
+            key = _scalar(item, "string", wire)
         elif number == 2:
-            value = item
-    return key, value
+            value, value_wire = item, wire
+    return key, value, value_wire
 
 
 OWNER_REFERENCE: Spec = {1: ("kind", "string", False), 3: ("name", "string", False),

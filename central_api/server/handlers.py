@@ -248,6 +248,17 @@ class ResourceHandlers:
         """
         if not self._off_loop:
             return func(*args)
+        return await self._write(func, *args)
+
+    @staticmethod
+    async def _write(func: Callable[..., T], *args: Any) -> T:
+        """Run a registry write in a worker thread, whatever the store.
+
+        A write's admission (pruning, defaulting, schema and CEL validation, managed fields,
+        a patch's merge) costs CPU in proportion to the object: a Secret of 150,000 keys
+        held every other request for 9 s on the loop, a patch of 250,000 finalizers for 31 s.
+        In a thread the loop keeps its turns. Thread safety: as for :meth:`_call`.
+        """
         return await asyncio.get_running_loop().run_in_executor(
             _store_executor(), functools.partial(func, *args))
 
@@ -302,14 +313,14 @@ class ResourceHandlers:
     async def create(self, request: Request, target: Target) -> Response:
         body = await self._object_body(request, target)
         opts = write_options(request)
-        obj = await self._call(self.resources.create, target.rt, target.namespace or "", body,
+        obj = await self._write(self.resources.create, target.rt, target.namespace or "", body,
                                opts)
         return self._render(request, target, obj, 201, _warnings(opts))
 
     async def update(self, request: Request, target: Target) -> Response:
         body = await self._object_body(request, target)
         opts = write_options(request)
-        obj = await self._call(self.resources.update, target.rt, target.namespace or "",
+        obj = await self._write(self.resources.update, target.rt, target.namespace or "",
                                target.name, body, opts, target.subresource)
         return self._render(request, target, obj, 200, _warnings(opts))
 
@@ -330,7 +341,7 @@ class ResourceHandlers:
             opts.field_manager = ""
         existed = kind != "application/apply-patch+yaml" or await self._call(self._exists,
                                                                               target)
-        obj = await self._call(self.resources.patch, target.rt, target.namespace or "",
+        obj = await self._write(self.resources.patch, target.rt, target.namespace or "",
                                target.name, kind, raw, opts, target.subresource, force)
         return self._render(request, target, obj, 200 if existed else 201, _warnings(opts))
 
@@ -344,10 +355,10 @@ class ResourceHandlers:
     async def delete(self, request: Request, target: Target) -> Response:
         opts = await self._delete_options(request)
         if not target.name:
-            listed = await self._call(self.resources.delete_collection, target.rt,
+            listed = await self._write(self.resources.delete_collection, target.rt,
                                       target.namespace, list_options(request), opts)
             return json_response(listed)
-        obj = await self._call(self.resources.delete, target.rt, target.namespace or "",
+        obj = await self._write(self.resources.delete, target.rt, target.namespace or "",
                                target.name, opts)
         return self._render(request, target, obj)
 

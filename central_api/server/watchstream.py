@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,33 +140,38 @@ class InitialPages:
     """The objects a watch starts with, read page by page at one snapshot revision.
 
     The first page is read when the watch starts (so its revision is known before the
-    subscription); later pages as the client consumes the earlier ones. Page sizes follow the
-    size of the objects seen so far, so a page holds about :data:`PAGE_BYTES`."""
+    subscription); later pages as the client consumes the earlier ones, off the event loop
+    when the store waits on the network. Pages are sized to about :data:`PAGE_BYTES` from
+    the size of the frames sent so far (``frame_size``, kept by the stream)."""
 
     def __init__(self, resources: Resources, rt: ResourceType, namespace: str | None,
                  opts: ListOptions) -> None:
         self.resources, self.rt, self.namespace, self.opts = resources, rt, namespace, opts
-        page = self._read(FIRST_PAGE, "")
-        self.revision = int(page["metadata"]["resourceVersion"])
-        self._first: dict[str, Any] | None = page
+        self._first = self._read(FIRST_PAGE, "")
+        self.revision = int(self._first["metadata"]["resourceVersion"])
+        self.frame_size = PAGE_BYTES
+        """Average size of the frames sent so far (the stream updates it)."""
 
     def _read(self, limit: int, continue_token: str) -> dict[str, Any]:
         return self.resources.list(self.rt, self.namespace, ListOptions(
             self.opts.label_selector, self.opts.field_selector, limit=limit,
             continue_token=continue_token))
 
-    def pages(self) -> Iterator[list[dict[str, Any]]]:
+    async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
         """Each page's objects; raises ApiError 410 if the snapshot was compacted meanwhile
         (the watch ends and the client lists again, as after any expired continue token)."""
-        page, self._first = self._first, None
-        while page is not None:
-            items = page["items"]
-            yield items
+        page = self._first
+        while True:
+            yield page["items"]
             token = page["metadata"].get("continue")
             if not token:
                 return
-            size = sum(len(orjson.dumps(obj)) for obj in items) // max(len(items), 1)
-            page = self._read(max(1, min(MAX_PAGE, PAGE_BYTES // max(size, 1))), token)
+            limit = max(1, min(MAX_PAGE, PAGE_BYTES // max(self.frame_size, 1)))
+            if self.resources.store.blocking:
+                page = await asyncio.get_running_loop().run_in_executor(
+                    None, self._read, limit, token)
+            else:
+                page = self._read(limit, token)
 
 
 class WatchStream:
@@ -211,8 +216,9 @@ class WatchStream:
         wait in the subscription's queue meanwhile and follow them."""
         if self.initial is None:
             return
+        sent = count = 0
         try:
-            for items in self.initial.pages():
+            async for items in self.initial.pages():
                 chunk: list[bytes] = []
                 size = 0
                 for obj in items:
@@ -220,11 +226,13 @@ class WatchStream:
                     frame = self._frame("ADDED", obj)
                     chunk.append(frame)
                     size += len(frame)
+                    sent, count = sent + len(frame), count + 1
                     if size >= CHUNK_BYTES:
                         yield b"".join(chunk)
                         chunk, size = [], 0
                 if chunk:
                     yield b"".join(chunk)
+                self.initial.frame_size = sent // max(count, 1)
         except ApiError as exc:
             if exc.code != 410:
                 raise

@@ -351,6 +351,40 @@ def test_watch_with_initial_events_sends_added_then_an_initial_events_end_bookma
         int(e["object"]["metadata"]["resourceVersion"]) for e in events[:3])
 
 
+def test_a_watch_pages_its_initial_objects_and_loses_no_event_between_pages(
+        http: httpx.Client, namespace: str) -> None:
+    """More objects than one initial page holds (500), with writes while the pages stream:
+    each object arrives once, in order, then exactly the changes after the snapshot; a
+    selector watch turns an object leaving the selection into DELETED, also for objects on
+    pages not yet sent when the change happened."""
+    path = secrets_path(namespace)
+    names = [f"s-{i:04d}" for i in range(1100)]
+    for name in names:
+        body = secret(name, k="v")
+        body["metadata"]["labels"] = {"tier": "gold"}
+        assert http.post(path, json=body).status_code == 201
+    with http.stream("GET", path, params={"watch": "true", "labelSelector": "tier=gold",
+                                          "timeoutSeconds": "20"}) as response:
+        lines = response.iter_lines()
+        first = json.loads(next(line for line in lines if line.strip()))
+        # the snapshot is fixed now: change an object on a later page and add one
+        patch = {"metadata": {"labels": {"tier": "bronze"}}}
+        assert http.patch(f"{path}/s-1050", json=patch, headers={
+            "Content-Type": "application/merge-patch+json"}).status_code == 200
+        late = secret("s-9999", k="v")
+        late["metadata"]["labels"] = {"tier": "gold"}
+        assert http.post(path, json=late).status_code == 201
+        events = [first]
+        for line in lines:
+            if line.strip():
+                events.append(json.loads(line))
+            if len(events) == len(names) + 2:
+                break
+    seen = [(e["type"], e["object"]["metadata"]["name"]) for e in events]
+    assert seen[:len(names)] == [("ADDED", name) for name in names]
+    assert seen[len(names):] == [("DELETED", "s-1050"), ("ADDED", "s-9999")]
+
+
 def test_watch_timeout_seconds_ends_the_stream(http: httpx.Client, namespace: str) -> None:
     started = time.monotonic()
     rv = http.get(secrets_path(namespace)).json()["metadata"]["resourceVersion"]

@@ -51,11 +51,12 @@ WATCHES_PER_USER = 70
 OPEN_FILES = 420
 
 
-def rss(pid: int) -> int:
+def memory(pid: int, field: str = "VmRSS") -> int:
+    """Bytes of ``field`` (VmRSS: resident, VmSize: address space) of a process."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 def open_descriptors(pid: int) -> int:
@@ -135,27 +136,20 @@ def test_watch_memory_does_not_grow_with_the_namespace(limited: Limited) -> None
         created(limited.member.post(path, json=big_secret(f"blob-{i}", 750 * 1024)),
                 f"secret blob-{i}")
     time.sleep(1)
-    limit(limited.pid, as_=_address_space(limited.pid) + 1024 * MiB)
+    limit(limited.pid, as_=memory(limited.pid, "VmSize") + 1024 * MiB)
     # From now (the initial list), and from before the writes (a replay of their events).
     for params in ({"watch": "1"}, {"watch": "1", "resourceVersion": before}):
-        at_rest = rss(limited.pid)
+        at_rest = memory(limited.pid)
         with contextlib.ExitStack() as stack:
             for _ in range(60):  # the client reads nothing: the server must not buffer for it
                 stack.enter_context(limited.member.stream("GET", path, params=params))
             time.sleep(3)
-            grown = rss(limited.pid) - at_rest
+            grown = memory(limited.pid) - at_rest
             assert limited.alive(), limited.log()[-3000:]
             assert grown < 400 * MiB, \
                 f"60 watches ({params}) of a 30 MB namespace took {grown // MiB} MiB"
             assert limited.admin.get("/version").status_code == 200
         time.sleep(1)
-
-
-def _address_space(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmSize")
 
 
 def test_watches_per_identity_are_capped_with_429(limited: Limited) -> None:

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -304,7 +306,9 @@ class _YamlBuilder:
         self.stack: list[list[Any]] = []  # [container, pending mapping key, key in parent]
 
     def build(self) -> Any:
-        while True:
+        for count in itertools.count():
+            if not count % 256:
+                time.sleep(0)  # lets the event loop's thread take the GIL now, not in 5 ms
             event = self.loader.get_event()
             if isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
                 done = self.stack.pop()[0]

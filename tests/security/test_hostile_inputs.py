@@ -1,0 +1,418 @@
+"""Malformed input from any authenticated caller, against a real ``scs serve`` (issue 22).
+
+Every malformed parameter or body must be a 4xx ``Status`` that names the parameter or the
+field, store nothing and log no traceback; and while a 3 MiB or deeply nested YAML body is
+parsed, other requests keep answering within a second.
+
+The server runs under an address-space limit (``prlimit --as``), so that a regression — an
+alias bomb that expands, a JSON patch that copies itself — fails here instead of taking the
+machine down. At rest it maps about 170 MiB; parsing and admitting the 3 MiB bodies below
+peaks around 450 MiB.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.security.support import (
+    NO_RATE_LIMIT,
+    TENANTS,
+    bind,
+    client,
+    create_namespace,
+    create_service_account,
+    created,
+    request_token,
+    sa_subject,
+    secret,
+    tenant,
+)
+from tests.server import ScsServer
+
+pytestmark = pytest.mark.slow
+
+ADDRESS_SPACE = 1536 * 1024 * 1024
+NS, TENANT, VICTIM = "hostile", "hostile-corp", "victim"
+SECRETS = f"/api/v1/namespaces/{NS}/secrets"
+LOADBALANCERS = f"/apis/iaas.scs.community/v1alpha1/namespaces/{NS}/loadbalancers"
+SSR = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+JSON, YAML = "application/json", "application/yaml"
+MERGE, JSON_PATCH = "application/merge-patch+json", "application/json-patch+json"
+SMP, APPLY = "application/strategic-merge-patch+json", "application/apply-patch+yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+class Target:
+    def __init__(self, server: ScsServer, admin: httpx.Client, member: httpx.Client) -> None:
+        self.server, self.admin, self.member = server, admin, member
+
+    def log_size(self) -> int:
+        return self.server.log_path.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        with self.server.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def stored(self) -> dict[str, Any]:
+        """What a malformed request must not change: the namespace's objects (with their
+        resourceVersions) and the names of tenants and namespaces."""
+        found: dict[str, Any] = {}
+        for path in (SECRETS, f"/api/v1/namespaces/{NS}/serviceaccounts", LOADBALANCERS):
+            items = self.admin.get(path).json()["items"]
+            found[path] = {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
+        for path in (TENANTS, "/api/v1/namespaces"):
+            items = self.admin.get(path).json()["items"]
+            found[path] = sorted(i["metadata"]["name"] for i in items)
+        return found
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[Target]:
+    """Namespace ``hostile`` of a tenant; ServiceAccount ``caller`` bound ``member`` there."""
+    server = ScsServer(extra_args=NO_RATE_LIMIT, address_space=ADDRESS_SPACE)
+    try:
+        server.start()
+        admin = client(server, server.token)
+        created(admin.post(TENANTS, json=tenant(TENANT)), "the tenant")
+        create_namespace(admin, NS, TENANT)
+        create_service_account(admin, NS, "caller")
+        bind(admin, "member", sa_subject(NS, "caller"), NS)
+        created(admin.post(SECRETS, json=secret(VICTIM)), "the victim secret")
+        member = client(server, request_token(admin, NS, "caller"))
+        yield Target(server, admin, member)
+    finally:
+        server.cleanup()
+
+
+# --- the hostile requests ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    method: str
+    path: str
+    names: str
+    """What the Status's message or causes must name: the parameter or the field path."""
+    body: bytes = b""
+    content_type: str = JSON
+    code: int | None = None
+    """The exact status where it matters (otherwise any 4xx)."""
+    as_admin: bool = False
+    """For kinds a member may not write at all (a member would get a plain 403)."""
+
+
+def nested_json(depth: int) -> bytes:
+    return b'{"metadata": {"name": "deep"}, "data": ' + b'{"a":' * depth + b"1" + b"}" * depth \
+        + b"}"
+
+
+def secret_body(**fields: Any) -> bytes:
+    meta = fields.pop("metadata", {"name": "hostile"})
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": meta, **fields}).encode()
+
+
+def continue_token(data: Any) -> str:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    return bytes(out + bytes([value]))
+
+
+def pb_field(number: int, value: bytes | int) -> bytes:
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def pb_secret(message: bytes) -> bytes:
+    type_meta = pb_field(1, b"v1") + pb_field(2, b"Secret")
+    return b"k8s\x00" + pb_field(1, type_meta) + pb_field(2, message)
+
+
+LIST = f"{SECRETS}?"
+WATCH = f"{SECRETS}?watch=1&"
+ONE = f"{SECRETS}/{VICTIM}"
+HUGE = 2**70
+
+BODIES = [
+    Hostile("json nested 10,000 deep", "POST", SECRETS, "data.a.a.a", nested_json(10_000)),
+    Hostile("json nested 900 deep", "POST", SECRETS, "data.a.a.a", nested_json(900)),
+    Hostile("lone surrogate", "POST", SECRETS, "metadata.name",
+            b'{"metadata": {"name": "s\\ud800"}}', code=400),
+    Hostile("lone surrogate in a key", "POST", SECRETS, "stringData",
+            b'{"metadata": {"name": "s"}, "stringData": {"\\udc00": "x"}}', code=400),
+    Hostile("NaN", "POST", SECRETS, "metadata.generation",
+            b'{"metadata": {"name": "s", "generation": NaN}}', code=400),
+    Hostile("400-digit integer", "POST", TENANTS, "spec.quotas.cores",
+            b'{"metadata": {"name": "big"}, "spec": {"displayName": "x", "quotas": {"cores": '
+            + b"9" * 400 + b"}}}", code=400, as_admin=True),
+    Hostile("integer of 5,000 digits", "POST", TENANTS, "4300 digits",
+            b'{"metadata": {"name": "big"}, "spec": {"quotas": {"cores": ' + b"9" * 5000
+            + b"}}}", code=400, as_admin=True),
+    Hostile("secret data a list", "POST", SECRETS, "data", secret_body(data=["a"]), code=422),
+    Hostile("secret data a string", "POST", SECRETS, "data", secret_body(data="abc"), code=422),
+    Hostile("secret data value a number", "POST", SECRETS, "data.k",
+            secret_body(data={"k": 5}), code=422),
+    Hostile("namespace spec a list", "POST", "/api/v1/namespaces", "spec",
+            b'{"metadata": {"name": "hostile-ns"}, "spec": []}', code=422, as_admin=True),
+    Hostile("namespace finalizers a string", "POST", "/api/v1/namespaces", "spec.finalizers",
+            b'{"metadata": {"name": "hostile-ns"}, "spec": {"finalizers": "x"}}', code=422,
+            as_admin=True),
+    Hostile("metadata.name a number", "POST", SECRETS, "metadata.name",
+            secret_body(metadata={"name": 5}), code=422),
+    Hostile("metadata.generateName a number", "POST", SECRETS, "metadata.generateName",
+            secret_body(metadata={"generateName": 5}), code=422),
+    Hostile("metadata.labels a string", "POST", SECRETS, "metadata.labels",
+            secret_body(metadata={"name": "s", "labels": "a=b"}), code=422),
+    Hostile("annotation value a list", "POST", SECRETS, "metadata.annotations.a",
+            secret_body(metadata={"name": "s", "annotations": {"a": [1]}}), code=422),
+    Hostile("ownerReference uid a number", "POST", SECRETS, "metadata.ownerReferences[0].uid",
+            secret_body(metadata={"name": "s", "ownerReferences": [
+                {"apiVersion": "v1", "kind": "Secret", "name": "x", "uid": 5}]}), code=422),
+    Hostile("managedFields garbage", "POST", SECRETS, "metadata.managedFields[0].fieldsV1",
+            secret_body(metadata={"name": "s", "managedFields": [
+                {"manager": "m", "operation": "Apply", "fieldsV1": "x"}]}), code=422),
+    Hostile("load balancer listener a number", "POST", LOADBALANCERS, "spec.listeners[0]",
+            b'{"metadata": {"name": "lb"}, "spec": {"subnetRef": {"name": "s"}, '
+            b'"listeners": [5]}}', code=422),
+    Hostile("body not an object", "POST", SECRETS, "must be a JSON or YAML object", b"[1]",
+            code=400),
+    Hostile("unknown media type", "POST", SECRETS, "unknown format", b"{}", "text/x-hostile",
+            code=415),
+    Hostile("yaml nested 900 deep", "POST", SECRETS, "data[0][0][0]",
+            b"metadata: {name: deep}\ndata: " + b"[" * 900 + b"]" * 900, YAML, 400),
+    Hostile("yaml alias bomb", "POST", SSR, "aliases are not allowed",
+            b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+            b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n", YAML, 400),
+    Hostile("yaml non-string key", "POST", SECRETS, "stringData",
+            b"metadata: {name: s}\nstringData: {1: a}\n", YAML, 400),
+    Hostile("yaml binary", "POST", SECRETS, "data.k",
+            b"metadata: {name: s}\ndata: {k: !!binary aGk=}\n", YAML, 400),
+    Hostile("yaml .inf", "POST", SECRETS, "metadata.generation",
+            b"metadata: {name: s, generation: .inf}\n", YAML, 400),
+    Hostile("yaml python tag", "POST", SSR, "python/object",
+            b"a: !!python/object/apply:os.system [true]\n", YAML, 400),
+    Hostile("yaml set", "POST", SSR, "yaml.org,2002:set", b"a: !!set {x}\n", YAML, 400),
+    Hostile("yaml two documents", "POST", SSR, "single document", b"a: 1\n---\nb: 2\n", YAML,
+            400),
+    Hostile("protobuf map key a huge varint", "POST", SECRETS, "protobuf body is malformed",
+            pb_secret(pb_field(2, pb_field(1, 2**40))), PROTOBUF, 400),
+    Hostile("protobuf varint beyond 64 bits", "POST", SECRETS, "64 bits",
+            pb_secret(varint(1 << 3) + b"\xff" * 9 + b"\x7f"), PROTOBUF, 400),
+]
+
+PATCHES = [
+    Hostile("merge patch: data a list", "PATCH", ONE, "data", b'{"data": [1]}', MERGE, 422),
+    Hostile("merge patch: labels a number", "PATCH", ONE, "metadata.labels",
+            b'{"metadata": {"labels": 5}}', MERGE, 422),
+    Hostile("merge patch: too deep", "PATCH", ONE, "data.a.a.a", nested_json(200), MERGE, 400),
+    Hostile("json patch: not a list", "PATCH", ONE, "array of operation objects", b'{"op": 1}',
+            JSON_PATCH, 400),
+    Hostile("json patch: 10,001 operations", "PATCH", ONE, "maximum operations",
+            json.dumps([{"op": "test", "path": "/kind", "value": "Secret"}] * 10_001).encode(),
+            JSON_PATCH, 413),
+    Hostile("json patch: copies that double", "PATCH", ONE, "accumulated size increase of copy",
+            json.dumps([{"op": "add", "path": "/metadata/annotations", "value": {"a": "x" * 1000}}]
+                       + [{"op": "copy", "from": "/metadata/annotations",
+                           "path": f"/metadata/annotations/c{i}"} for i in range(40)]).encode(),
+            JSON_PATCH, 422),
+    Hostile("json patch: nesting by copies", "PATCH", ONE, "nested too deeply",
+            json.dumps([{"op": "add", "path": "/metadata/annotations", "value": {}}]
+                       + [{"op": "copy", "from": "/metadata/annotations",
+                           "path": "/metadata/annotations/a"}] * 120).encode(), JSON_PATCH, 400),
+    Hostile("json patch: data a string", "PATCH", ONE, "data",
+            b'[{"op": "replace", "path": "/data", "value": "x"}]', JSON_PATCH, 422),
+    Hostile("strategic merge patch: $retainKeys a number", "PATCH", ONE, "retainKeys",
+            b'{"metadata": {"$retainKeys": 5}}', SMP, 400),
+    Hostile("strategic merge patch: $setElementOrder a number", "PATCH", ONE, "setElementOrder",
+            b'{"metadata": {"$setElementOrder/finalizers": 5}}', SMP, 400),
+    Hostile("strategic merge patch: finalizers of lists", "PATCH", ONE, "lists of lists",
+            b'{"metadata": {"finalizers": [[1]]}}', SMP, 422),
+    Hostile("apply: data a list", "PATCH", f"{ONE}?fieldManager=hostile", "data",
+            b'{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "victim"}, '
+            b'"data": [1]}', APPLY, 422),
+    Hostile("apply: yaml aliases", "PATCH", f"{ONE}?fieldManager=hostile",
+            "aliases are not allowed", b"metadata: {name: victim, labels: &l {a: b}}\n"
+            b"stringData: *l\n", APPLY, 400),
+    Hostile("apply: yaml nested 900 deep", "PATCH", f"{ONE}?fieldManager=hostile", "data[0][0]",
+            b"data: " + b"[" * 900 + b"]" * 900, APPLY, 400),
+    Hostile("delete: preconditions a string", "DELETE", ONE, "preconditions",
+            b'{"preconditions": "x"}', code=400),
+    Hostile("delete: precondition uid a number", "DELETE", ONE, "preconditions.uid",
+            b'{"preconditions": {"uid": 5}}', code=400),
+    Hostile("delete: dryRun a number", "DELETE", ONE, "dryRun", b'{"dryRun": 5}', code=400),
+    Hostile("delete: gracePeriodSeconds a string", "DELETE", ONE, "gracePeriodSeconds",
+            b'{"gracePeriodSeconds": "soon"}', code=400),
+    Hostile("delete: orphanDependents a string", "DELETE", ONE, "orphanDependents",
+            b'{"orphanDependents": "yes"}', code=400),
+    Hostile("delete: body not an object", "DELETE", ONE, "DeleteOptions", b"[1]", code=400),
+]
+
+PARAMETERS = [
+    Hostile("limit beyond int64", "GET", LIST + "limit=99999999999999999999999", "limit",
+            code=400),
+    Hostile("limit a Unicode digit", "GET", LIST + "limit=%C2%B2", "limit", code=400),
+    Hostile("limit of 5,000 digits", "GET", LIST + "limit=" + "9" * 5000, "limit", code=400),
+    Hostile("resourceVersion a Unicode digit", "GET", LIST + "resourceVersion=%C2%B2",
+            "resourceVersion", code=400),
+    Hostile("resourceVersion 2^70, Exact", "GET",
+            LIST + f"resourceVersion={HUGE}&resourceVersionMatch=Exact", "resourceVersion",
+            code=400),
+    Hostile("resourceVersionMatch unknown", "GET",
+            LIST + "resourceVersion=1&resourceVersionMatch=Bogus", "resourceVersionMatch",
+            code=422),
+    Hostile("resourceVersionMatch Exact without resourceVersion", "GET",
+            LIST + "resourceVersionMatch=Exact", "resourceVersionMatch", code=422),
+    Hostile("continue garbage", "GET", LIST + "continue=%C2%B2abc", "continue", code=400),
+    Hostile("continue with revision 2^70", "GET",
+            LIST + "continue=" + continue_token({"rv": HUGE, "ns": NS, "name": "a"}),
+            "continue", code=400),
+    Hostile("continue with a lone surrogate", "GET",
+            LIST + "continue=" + continue_token(b'{"rv": 1, "ns": "\\ud800", "name": "a"}'),
+            "continue", code=400),
+    Hostile("continue nested deeply", "GET",
+            LIST + "continue=" + continue_token(b"[" * 5000 + b"]" * 5000), "continue",
+            code=400),
+    Hostile("fieldSelector unknown field", "GET", LIST + "fieldSelector=spec.x%3D1",
+            "fieldSelector", code=400),
+    Hostile("fieldSelector without an operator", "GET", LIST + "fieldSelector=abc",
+            "fieldSelector", code=400),
+    Hostile("fieldSelector bad escape", "GET", LIST + "fieldSelector=metadata.name%3Da%5Cb",
+            "fieldSelector", code=400),
+    Hostile("labelSelector unbalanced", "GET", LIST + "labelSelector=a%20in%20(",
+            "labelSelector", code=400),
+    Hostile("labelSelector of a bad key", "GET", LIST + "labelSelector=-a-%3Db",
+            "labelSelector", code=400),
+    Hostile("watch timeoutSeconds abc", "GET", WATCH + "timeoutSeconds=abc", "timeoutSeconds",
+            code=400),
+    Hostile("watch resourceVersion a Unicode digit", "GET", WATCH + "resourceVersion=%C2%B2",
+            "resourceVersion", code=400),
+    Hostile("watch resourceVersion 2^70", "GET", WATCH + f"resourceVersion={HUGE}",
+            "resourceVersion", code=400),
+    Hostile("watch resourceVersionMatch Exact", "GET", WATCH + "resourceVersionMatch=Exact",
+            "resourceVersionMatch", code=422),
+    Hostile("watch sendInitialEvents without NotOlderThan", "GET",
+            WATCH + "sendInitialEvents=true", "resourceVersionMatch", code=422),
+    Hostile("gracePeriodSeconds abc", "DELETE", f"{ONE}?gracePeriodSeconds=abc",
+            "gracePeriodSeconds", code=400),
+    Hostile("propagationPolicy unknown", "DELETE", f"{ONE}?propagationPolicy=Sideways",
+            "propagationPolicy", code=400),
+    Hostile("dryRun unknown", "DELETE", f"{ONE}?dryRun=Maybe", "dryRun", code=400),
+    Hostile("fieldManager with a newline", "PATCH", f"{ONE}?fieldManager=a%0Ab", "fieldManager",
+            b"{}", MERGE, 400),
+    Hostile("fieldManager too long", "PATCH", f"{ONE}?fieldManager={'m' * 200}", "fieldManager",
+            b"{}", MERGE, 400),
+    Hostile("fieldValidation unknown", "POST", f"{SECRETS}?fieldValidation=Lax",
+            "fieldValidation", secret_body(), code=400),
+    Hostile("force on a merge patch", "PATCH", f"{ONE}?force=true", "force", b"{}", MERGE, 400),
+]
+
+
+def describe(response: httpx.Response) -> str:
+    return f"{response.status_code}: {response.text[:600]}"
+
+
+@pytest.mark.parametrize("case", BODIES + PATCHES + PARAMETERS, ids=lambda c: c.name)
+def test_hostile_input_is_a_4xx_status_naming_it(target: Target, case: Hostile) -> None:
+    before, log_offset = target.stored(), target.log_size()
+    http = target.admin if case.as_admin else target.member
+    response = http.request(case.method, case.path, content=case.body or None,
+                            headers={"Content-Type": case.content_type})
+    assert 400 <= response.status_code < 500, describe(response)
+    if case.code is not None:
+        assert response.status_code == case.code, describe(response)
+    status = response.json()
+    assert status["kind"] == "Status" and status["code"] == response.status_code, status
+    causes = (status.get("details") or {}).get("causes") or []
+    named = [status["message"], *(f"{c.get('field')} {c.get('message')}" for c in causes)]
+    assert any(case.names in text for text in named), f"{case.names!r} not named: {status}"
+    assert target.stored() == before, "a refused request changed what is stored"
+    log = target.log_since(log_offset)
+    assert "Traceback" not in log and "internal error" not in log, log[-3000:]
+
+
+# --- parsing off the event loop ----------------------------------------------------------------
+
+def flat_yaml(size: int) -> bytes:
+    """A flat mapping of ``size`` bytes: the most YAML events per byte."""
+    lines, total, i = [], 0, 0
+    while total < size - 16:
+        lines.append(b"k%d: v" % i)
+        total += len(lines[-1]) + 1
+        i += 1
+    return b"\n".join(lines)
+
+
+def deep_yaml(size: int) -> bytes:
+    """``size`` bytes of lists nested 98 deep, just within the depth limit."""
+    item = b"[" * 98 + b"x" + b"]" * 98
+    return b"a: [" + b", ".join([item] * (size // (len(item) + 2))) + b"]"
+
+
+def probe(target: Target, slowest: list[float]) -> None:
+    """An anonymous and an authenticated request; each must answer within a second."""
+    for http, path in ((target.admin, "/version"), (target.member, SECRETS)):
+        started = time.monotonic()
+        assert http.get(path, timeout=10).status_code == 200
+        slowest.append(time.monotonic() - started)
+
+
+@pytest.mark.parametrize("body", [flat_yaml(3 * 1024 * 1024 - 64), deep_yaml(3 * 1024 * 1024)],
+                         ids=["3 MiB flat", "3 MiB nested 98 deep"])
+def test_other_requests_answer_within_a_second_while_yaml_is_parsed(target: Target,
+                                                                   body: bytes) -> None:
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        with client(target.server, target.member.headers["Authorization"].split()[1]) as http:
+            answers.append(http.post(SSR, content=body, headers={"Content-Type": YAML},
+                                     timeout=120))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    slowest: list[float] = []
+    while sender.is_alive():
+        probe(target, slowest)
+        time.sleep(0.05)
+    sender.join()
+    assert answers and answers[0].status_code == 201, describe(answers[0])
+    assert len(slowest) >= 6, "the body was parsed too fast to show anything"
+    assert max(slowest) < 1.0, f"slowest answer while parsing: {max(slowest):.2f} s"
+
+
+def test_a_flood_of_yaml_bodies_queues_or_gets_429_and_json_keeps_answering(
+        target: Target) -> None:
+    body = flat_yaml(1024 * 1024)
+    codes: list[int] = []
+    token = target.member.headers["Authorization"].split()[1]
+
+    def send() -> None:
+        with client(target.server, token) as http:
+            codes.append(http.post(SSR, content=body, headers={"Content-Type": YAML},
+                                   timeout=120).status_code)
+
+    senders = [threading.Thread(target=send) for _ in range(14)]
+    for sender in senders:
+        sender.start()
+    slowest: list[float] = []
+    while any(s.is_alive() for s in senders):
+        probe(target, slowest)
+        time.sleep(0.05)
+    assert set(codes) <= {201, 429} and 429 in codes and 201 in codes, codes
+    assert max(slowest) < 1.0, f"slowest answer during the flood: {max(slowest):.2f} s"

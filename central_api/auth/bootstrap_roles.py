@@ -22,8 +22,10 @@ role                  may
                       granting more than it holds (RBAC escalation checks)
 ``member``            create, get, list, watch, update, patch, delete of the kinds of ``iaas``
                       and ``kaas.scs.community`` (and their action subresources), Secrets and
-                      ServiceAccounts; create ``serviceaccounts/token`` of accounts holding no
-                      more than the member itself (checked per request); get/list/watch of
+                      ServiceAccounts (no ``serviceaccounts/token``: a token acts as its
+                      account, even when the account is bound a role only after the token was
+                      minted, and a member cannot vouch for what a tenant admin will bind to
+                      an account later); get/list/watch of
                       ``iam``, ``status``, ``metering.scs.community``, Roles, RoleBindings and
                       its Namespace. No RBAC writes
 ``viewer``            get, list, watch of the kinds of all SCS groups above (and their
@@ -150,7 +152,6 @@ def member_rules(catalog: Catalog) -> list[dict[str, Any]]:
             *_group_rules(catalog, [IAM, STATUS, METERING], READ, actions=False),
             *_status_rules(catalog),
             _rule([""], ["secrets", "serviceaccounts"], MEMBER_WRITE),
-            _rule([""], ["serviceaccounts/token"], ["create"]),
             _rule([GROUP], ["rolebindings", "roles"], READ),
             _rule([""], ["namespaces"], READ)]
 

@@ -552,7 +552,7 @@ TENANT_ROLES_MATRIX: list[tuple[str, str, str, str, str, bool, bool, bool]] = [
     ("get", "", "secrets", "", NS, True, True, False),
     ("create", "", "secrets", "", NS, True, True, False),
     ("list", "", "serviceaccounts", "", NS, True, True, True),
-    ("create", "", "serviceaccounts", "token", NS, True, True, False),
+    ("create", "", "serviceaccounts", "token", NS, True, False, False),  # issue 22
     ("create", RBAC, "rolebindings", "", NS, True, False, False),
     ("create", RBAC, "roles", "", NS, True, False, False),
     ("list", RBAC, "roles", "", NS, True, True, True),

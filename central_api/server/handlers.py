@@ -45,6 +45,9 @@ from .watchstream import MAX_WATCH_SECONDS, WatchOptions, WatchStreams
 
 FIELD_SELECTABLE = {"metadata.name", "metadata.namespace"}
 MATCH_EXACT, MATCH_NOT_OLDER = "Exact", "NotOlderThan"
+INCLUDE_OBJECT = ("None", "Metadata", "Object")
+"""What a Table row carries (kube's IncludeObjectPolicy); Metadata by default."""
+PROPAGATION = ("Background", "Foreground", "Orphan")
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 MAX_FIELD_MANAGER = 128
@@ -141,6 +144,22 @@ def invalid_parameter(name: str, value: str, detail: str) -> ApiError:
     shown = value if len(value) <= 64 else value[:64] + "..."
     message = f"Invalid value: {json.dumps(shown, ensure_ascii=False)}: {detail}"
     return ApiError(400, "BadRequest", f"{name}: {message}", causes=[Cause(name, message)])
+
+
+def unsupported_parameter(name: str, value: str, supported: tuple[str, ...]) -> ApiError:
+    shown = value if len(value) <= 64 else value[:64] + "..."
+    allowed = ", ".join(json.dumps(s) for s in supported)
+    message = f"Unsupported value: {json.dumps(shown, ensure_ascii=False)}: supported values: " \
+              f"{allowed}"
+    return ApiError(400, "BadRequest", f"{name}: {message}",
+                    causes=[Cause(name, message, "FieldValueNotSupported")])
+
+
+def include_object(q: QueryParams) -> str:
+    value = q.get("includeObject") or "Metadata"
+    if value not in INCLUDE_OBJECT:
+        raise unsupported_parameter("includeObject", value, INCLUDE_OBJECT)
+    return value
 
 
 _DECIMAL = re.compile(r"[0-9]{1,19}")
@@ -285,7 +304,7 @@ class ResourceHandlers:
                 status: int = 200, headers: dict[str, str] | None = None) -> Response:
         if wants_table(request):
             meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
-            include = request.query_params.get("includeObject", "PartialObjectMetadata")
+            include = include_object(request.query_params)
             return json_response(table(target.rt, [obj], meta, include), status, headers)
         return json_response(obj, status, headers)
 
@@ -293,7 +312,7 @@ class ResourceHandlers:
         listed = await self._call(self.resources.list, target.rt, target.namespace,
                                   list_options(request))
         if wants_table(request):
-            include = request.query_params.get("includeObject", "PartialObjectMetadata")
+            include = include_object(request.query_params)
             return json_response(table(target.rt, listed["items"], listed["metadata"], include))
         return json_response(listed)
 
@@ -368,8 +387,8 @@ class ResourceHandlers:
         q = request.query_params
         int_parameter(q, "gracePeriodSeconds", 0, INT64_MAX, INT64_MIN)  # deletion is at once
         propagation = q.get("propagationPolicy") or body.get("propagationPolicy") or ""
-        if propagation not in ("", "Background", "Foreground", "Orphan"):
-            raise errors.bad_request(f"propagationPolicy: Unsupported value: {propagation!r}")
+        if propagation and propagation not in PROPAGATION:
+            raise unsupported_parameter("propagationPolicy", propagation, PROPAGATION)
         if body.get("orphanDependents") is True:
             propagation = "Orphan"
         pre = body.get("preconditions") or {}
@@ -390,7 +409,7 @@ class ResourceHandlers:
             list=opts, send_initial=send_initial, timeout=timeout,
             bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
             as_table=wants_table(request),
-            include_object=q.get("includeObject", "PartialObjectMetadata")),
+            include_object=include_object(q)),
             getattr(request.state, "user", None))
 
 

@@ -49,6 +49,7 @@ JSON, YAML = "application/json", "application/yaml"
 MERGE, JSON_PATCH = "application/merge-patch+json", "application/json-patch+json"
 SMP, APPLY = "application/strategic-merge-patch+json", "application/apply-patch+yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
 class Target:
@@ -309,6 +310,8 @@ PARAMETERS = [
             "resourceVersionMatch", code=422),
     Hostile("watch sendInitialEvents without NotOlderThan", "GET",
             WATCH + "sendInitialEvents=true", "resourceVersionMatch", code=422),
+    Hostile("includeObject unknown", "GET", LIST + "includeObject=Everything", "includeObject",
+            code=400, content_type=TABLE),
     Hostile("gracePeriodSeconds abc", "DELETE", f"{ONE}?gracePeriodSeconds=abc",
             "gracePeriodSeconds", code=400),
     Hostile("propagationPolicy unknown", "DELETE", f"{ONE}?propagationPolicy=Sideways",
@@ -333,7 +336,8 @@ def test_hostile_input_is_a_4xx_status_naming_it(target: Target, case: Hostile) 
     before, log_offset = target.stored(), target.log_size()
     http = target.admin if case.as_admin else target.member
     response = http.request(case.method, case.path, content=case.body or None,
-                            headers={"Content-Type": case.content_type})
+                            headers={"Content-Type": case.content_type,
+                                     "Accept": f"{case.content_type},application/json"})
     assert 400 <= response.status_code < 500, describe(response)
     if case.code is not None:
         assert response.status_code == case.code, describe(response)

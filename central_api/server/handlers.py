@@ -241,11 +241,23 @@ def _unsupported_match(match: str, *supported: str) -> Cause:
                  f"values: {allowed}", "FieldValueNotSupported")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_WARNING = 256
+"""Characters of one warning: unknown field names come from the body, which may be 3 MiB."""
+
+
 def _warnings(opts: WriteOptions) -> dict[str, str]:
+    """``Warning: 299 - "..."`` as kube-apiserver writes it: quotes and backslashes escaped,
+    the text as UTF-8 bytes. A header value can only carry Latin-1 characters (a field named
+    beyond it made the response fail with 500) and no control characters (a newline would end
+    the header), so control characters are escaped too."""
     if not opts.warnings:
         return {}
-    text = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in opts.warnings[:20])
-    return {"Warning": text}
+    quoted = [_CONTROL.sub(lambda c: f"\\x{ord(c.group()):02x}",
+                           w[:MAX_WARNING].replace("\\", "\\\\").replace('"', '\\"'))
+              for w in opts.warnings[:20]]
+    text = ", ".join(f'299 - "{w}"' for w in quoted)
+    return {"Warning": text.encode().decode("latin-1")}
 
 
 class ResourceHandlers:

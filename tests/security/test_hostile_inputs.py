@@ -420,3 +420,16 @@ def test_a_flood_of_yaml_bodies_queues_or_gets_429_and_json_keeps_answering(
         time.sleep(0.05)
     assert set(codes) <= {201, 429} and 429 in codes and 201 in codes, codes
     assert max(slowest) < 1.0, f"slowest answer during the flood: {max(slowest):.2f} s"
+
+
+@pytest.mark.parametrize("field", ["\u4e2d\u6587", "a\nb", 'q"\\', "x" * 5000])
+def test_a_warning_carries_any_unknown_field_name(target: Target, field: str) -> None:
+    """An unknown field is pruned with a ``Warning`` header naming it, whatever its name
+    (a header carries only Latin-1 without control characters: a 500 once)."""
+    log_offset = target.log_size()
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "warned"}, field: 1}
+    response = target.member.post(f"{SECRETS}?dryRun=All", json=body)
+    assert response.status_code == 201, describe(response)
+    warning = response.headers.get("warning", "")
+    assert warning.startswith('299 - "unknown field'), warning
+    assert "Traceback" not in target.log_since(log_offset)

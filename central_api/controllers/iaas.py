@@ -29,6 +29,7 @@ from ..kinds.kind import ResourceType
 from ..providers.base import BackendResource, Provider, ProviderError, Scope
 from .client import Client, Kind
 from .conditions import is_true, set_condition
+from .outcomes import Blocked, Failed, report, settle
 from .runtime import Result
 from .tenants import CREDENTIALS_SECRET, NAMESPACES, SECRETS
 
@@ -70,12 +71,6 @@ REFERENCES: dict[str, list[Ref]] = {
 }
 
 
-class MissingReference(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 class IaasReconciler:
     finalizer = FINALIZER
 
@@ -105,19 +100,15 @@ class IaasReconciler:
             desired = await self._desired(scope.namespace, obj)
             set_condition(new, "ReferencesResolved", True, "Resolved")
             backend = await self._converge(scope, obj, desired)
-        except MissingReference as exc:
-            set_condition(new, "ReferencesResolved", False, exc.reason, str(exc))
-            set_condition(new, "Ready", False, exc.reason, str(exc))
+        except Blocked as exc:
+            report(new, "ReferencesResolved", exc)
             await self._write_status(obj, new)
-            return Result(requeue_after=WAIT_FOR_REFERENCES)
+            return settle(exc)
         except ProviderError as exc:
-            message = self._labelled(str(exc))
-            set_condition(new, "Synced", False, exc.reason, message)
-            set_condition(new, "Ready", False, exc.reason, message)
+            failed = Failed(exc.reason, self._labelled(str(exc)), retry=exc.retryable)
+            report(new, "Synced", failed)
             await self._write_status(obj, new)
-            if exc.retryable:
-                raise
-            return Result()  # only a spec change (or the periodic resync) helps
+            return settle(failed)
         set_condition(new, "Synced", True, "Synced")
         self._report(new, backend)
         await self._write_status(obj, new)
@@ -180,9 +171,10 @@ class IaasReconciler:
         try:
             clouds = yaml.safe_load(base64.b64decode((secret or {})["data"]["clouds.yaml"]))
         except (KeyError, TypeError, binascii.Error, yaml.YAMLError):
-            raise MissingReference("CredentialsNotReady", (
+            raise Blocked("CredentialsNotReady", (
                 f"tenant {tenant} has no usable OpenStack credentials yet (Secret "
-                f"{tenant}/{CREDENTIALS_SECRET}, written by onboarding)")) from None
+                f"{tenant}/{CREDENTIALS_SECRET}, written by onboarding)"),
+                WAIT_FOR_REFERENCES) from None
         return Scope(namespace, tenant, credentials=clouds)
 
     # -- references ----------------------------------------------------------------------
@@ -217,20 +209,22 @@ class IaasReconciler:
     async def _backend_id(self, namespace: str, plural: str, name: str) -> str:
         target = await self.client.get(Kind(GROUP, VERSION, plural), namespace, name)
         if target is None:
-            raise MissingReference("ReferenceNotFound", f"{plural} {name!r} does not exist "
-                                                        f"in namespace {namespace}")
+            raise Blocked("ReferenceNotFound", f"{plural} {name!r} does not exist in "
+                                               f"namespace {namespace}", WAIT_FOR_REFERENCES)
         if target["metadata"].get("deletionTimestamp"):
-            raise MissingReference("ReferenceDeleting", f"{plural} {name!r} is being deleted")
+            raise Blocked("ReferenceDeleting", f"{plural} {name!r} is being deleted",
+                          WAIT_FOR_REFERENCES)
         backend_id = (target.get("status") or {}).get("backendID")
         if not backend_id or not is_true(target, "Ready"):
-            raise MissingReference("ReferenceNotReady", f"{plural} {name!r} is not Ready yet")
+            raise Blocked("ReferenceNotReady", f"{plural} {name!r} is not Ready yet",
+                          WAIT_FOR_REFERENCES)
         return str(backend_id)
 
     # -- finalize ------------------------------------------------------------------------
     async def finalize(self, obj: dict[str, Any]) -> bool:
         try:
             scope = await self._scope(obj["metadata"]["namespace"])
-        except MissingReference as exc:  # retried: the backend object must not leak
+        except Blocked as exc:  # retried: the backend object must not leak
             raise RuntimeError(f"cannot delete the backend resource: {exc}") from None
         service = self.provider.service(self.rt.kind)
         backend = await service.find(scope, obj["metadata"]["uid"])

@@ -26,6 +26,7 @@ from ..providers.base import NotFound
 from ..providers.identity import IdentityService, RoleGrant
 from .client import Client, Kind
 from .conditions import set_condition
+from .outcomes import Blocked, Failed, report, settle
 from .runtime import Result
 from .tenants import NAMESPACES, TENANTS, tenant_namespaces
 
@@ -42,15 +43,8 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 KEYSTONE_ROLES = {"tenant-admin": "manager", "member": "member", "viewer": "reader"}
 SOURCE_LABEL = "iam.scs.community/role-assignment"
 SOURCE_NS_LABEL = "iam.scs.community/role-assignment-namespace"
-WAIT_FOR_TENANT = 2.0
-
-
-class NotReady(Exception):
-    """Something this object depends on is missing or not ready yet; retried soon."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+TENANT_REASONS = frozenset({"NoTenant", "TenantNotReady"})
+"""Blocked reasons that concern the tenant (condition TenantReady), not the object."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +60,12 @@ async def tenant_scope(client: Client, namespace: str) -> TenantScope:
     ns = await client.get(NAMESPACES, "", namespace)
     tenant = ((ns or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
     if not tenant:
-        raise NotReady("NoTenant", f"namespace {namespace} belongs to no tenant (label "
-                                   f"{TENANT_LABEL})")
+        raise Blocked("NoTenant", f"namespace {namespace} belongs to no tenant (label "
+                                  f"{TENANT_LABEL})")
     obj = await client.get(TENANTS, "", tenant)
     status = (obj or {}).get("status") or {}
     if not status.get("domainID") or not status.get("projectID"):
-        raise NotReady("TenantNotReady", f"tenant {tenant} has no Keystone domain yet")
+        raise Blocked("TenantNotReady", f"tenant {tenant} has no Keystone domain yet")
     return TenantScope(tenant, status["domainID"], status["projectID"])
 
 
@@ -101,26 +95,19 @@ class IamReconciler:
             scope = await tenant_scope(self.client, obj["metadata"]["namespace"])
             set_condition(new, "TenantReady", True, "Found", f"tenant {scope.tenant}")
             message = await self.converge(scope, obj, new)
-        except NotReady as exc:
-            return await self._not_ready(obj, new, exc)
-        except Exception as exc:  # the backend said no or did not answer: say so, retry
-            reason = str(getattr(exc, "reason", type(exc).__name__))
-            set_condition(new, "Synced", False, reason, str(exc))
-            set_condition(new, "Ready", False, reason, str(exc))
+        except Blocked as exc:
+            report(new, "TenantReady" if exc.reason in TENANT_REASONS else "Synced", exc)
             await self._write(obj, new)
-            raise
+            return settle(exc)
+        except Exception as exc:  # the backend said no or did not answer: say so, retry
+            failed = Failed.of(exc)
+            report(new, "Synced", failed)
+            await self._write(obj, new)
+            return settle(failed)
         set_condition(new, "Synced", True, "Synced", message)
         set_condition(new, "Ready", True, "Ready", message)
         await self._write(obj, new)
         return Result()
-
-    async def _not_ready(self, obj: dict[str, Any], new: dict[str, Any],
-                         exc: NotReady) -> Result:
-        target = "TenantReady" if exc.reason in ("NoTenant", "TenantNotReady") else "Synced"
-        set_condition(new, target, False, exc.reason, str(exc))
-        set_condition(new, "Ready", False, exc.reason, str(exc))
-        await self._write(obj, new)
-        return Result(requeue_after=WAIT_FOR_TENANT)
 
     async def _write(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         new.setdefault("status", {})["observedGeneration"] = old["metadata"].get("generation")
@@ -171,8 +158,8 @@ class GroupReconciler(IamReconciler):
     async def _member_id(self, scope: TenantScope, namespace: str, name: str) -> str:
         user = await self.client.get(USERS, namespace, name)
         if user is None:
-            raise NotReady("MemberNotFound", f"user {name!r} does not exist in namespace "
-                                             f"{namespace}")
+            raise Blocked("MemberNotFound", f"user {name!r} does not exist in namespace "
+                                            f"{namespace}")
         # ensure, not status: the member may have been created a moment ago
         found = await self.identity.ensure_user(scope.domain_id, login_name(user),
                                                 (user.get("spec") or {}).get("email", ""))
@@ -214,8 +201,8 @@ class RoleAssignmentReconciler(IamReconciler):
         found = await self.client.get(kind, namespace, subject["name"])
         keystone_id = ((found or {}).get("status") or {}).get("keystoneID")
         if not keystone_id:
-            raise NotReady("SubjectNotReady", f"{subject['kind']} {subject['name']!r} is not "
-                                              "in Keystone yet")
+            raise Blocked("SubjectNotReady", f"{subject['kind']} {subject['name']!r} is not "
+                                             "in Keystone yet")
         return str(keystone_id)
 
     async def _bind(self, scope: TenantScope, obj: dict[str, Any]) -> list[str]:
@@ -294,7 +281,7 @@ class RoleAssignmentReconciler(IamReconciler):
         try:
             scope = await tenant_scope(self.client, obj["metadata"]["namespace"])
             grant = await self._grant(scope, obj)
-        except NotReady:
+        except Blocked:
             grant = None  # tenant or subject gone: so is the Keystone assignment
         if grant is not None:
             await _ignore_missing(self.identity.revoke(grant))

@@ -44,6 +44,7 @@ from ..providers.identity import AppCredential, Domain, IdentityService, Project
 from ..server.errors import ApiError
 from .client import Client, Kind
 from .conditions import condition, set_condition
+from .outcomes import Blocked, Failed, Outcome, report, settle
 from .runtime import Result
 
 log = logging.getLogger("central_api.tenants")
@@ -116,15 +117,6 @@ async def tenant_namespaces(client: Client, tenant: str) -> list[dict[str, Any]]
             == tenant]
 
 
-class StepFailed(Exception):
-    """A step could not complete; ``retry`` asks for backoff (the backend may come back)."""
-
-    def __init__(self, reason: str, message: str, retry: bool = True) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.retry = retry
-
-
 @dataclass
 class Pass:
     """What one reconcile pass learned so far; later steps use earlier results."""
@@ -168,26 +160,22 @@ class TenantReconciler:
         for type_, step in zip(STEPS, steps, strict=True):
             try:
                 message = await step(run)
-            except StepFailed as exc:
+            except Outcome as exc:
                 return await self._failed(obj, run, type_, exc)
             except Exception as exc:  # an unexpected backend error is a condition too
-                failed = StepFailed(getattr(exc, "reason", type(exc).__name__), str(exc))
-                return await self._failed(obj, run, type_, failed)
+                return await self._failed(obj, run, type_, Failed.of(exc))
             set_condition(run.new, type_, True, "Done", message)
         set_condition(run.new, "Ready", True, "Onboarded", "the tenant is ready to use")
         await self._write_status(obj, run)
         return Result()
 
     async def _failed(self, obj: dict[str, Any], run: Pass, type_: str,
-                      exc: StepFailed) -> Result:
-        """Report the failed step (and that Ready waits for it); retry with backoff."""
-        message = f"{exc}" or exc.reason
-        set_condition(run.new, type_, False, exc.reason, message)
-        set_condition(run.new, "Ready", False, exc.reason, f"{type_}: {message}")
+                      outcome: Outcome) -> Result:
+        """Report the step that did not complete (Ready says which step waits)."""
+        report(run.new, type_, outcome)
+        set_condition(run.new, "Ready", False, outcome.reason, f"{type_}: {outcome}")
         await self._write_status(obj, run)
-        if exc.retry:
-            raise exc
-        return Result(requeue_after=RETRY_BLOCKED)
+        return settle(outcome)
 
     async def _write_status(self, obj: dict[str, Any], run: Pass) -> None:
         status = run.new.setdefault("status", {})
@@ -236,11 +224,11 @@ class TenantReconciler:
             return f"namespace {run.name} created"
         owner = (current["metadata"].get("labels") or {}).get(TENANT_LABEL)
         if owner != run.name:
-            raise StepFailed("NamespaceTaken", f"namespace {run.name} exists and does not "
-                             f"belong to this tenant (label {TENANT_LABEL}={owner!r})",
-                             retry=False)
+            raise Blocked("NamespaceTaken", f"namespace {run.name} exists and does not "
+                          f"belong to this tenant (label {TENANT_LABEL}={owner!r})",
+                          RETRY_BLOCKED)
         if current["metadata"].get("deletionTimestamp"):
-            raise StepFailed("NamespaceTerminating", f"namespace {run.name} is being deleted")
+            raise Failed("NamespaceTerminating", f"namespace {run.name} is being deleted")
         return f"namespace {run.name}"
 
     async def _domain(self, run: Pass) -> str:

@@ -48,6 +48,9 @@ MATCH_EXACT, MATCH_NOT_OLDER = "Exact", "NotOlderThan"
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
 """What a Table row carries (kube's IncludeObjectPolicy); Metadata by default."""
 PROPAGATION = ("Background", "Foreground", "Orphan")
+MAX_LIMIT = 2**31
+"""Larger limits (valid up to int64, as in kube) page exactly like this one, since no list is
+that long; the cap keeps the store's look-ahead (``LIMIT limit + 1``) within SQL's integers."""
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 MAX_FIELD_MANAGER = 128
@@ -130,7 +133,8 @@ def list_options(request: Request, watch: bool = False) -> ListOptions:
     opts = ListOptions(
         label_selector=parse_label_selector(label) if label else None,
         field_selector=parse_field_selector(field, FIELD_SELECTABLE) if field else None,
-        limit=int_parameter(q, "limit", 0, INT64_MAX), continue_token=continue_token(q),
+        limit=min(int_parameter(q, "limit", 0, INT64_MAX), MAX_LIMIT),
+        continue_token=continue_token(q),
         resource_version=resource_version(q),
         resource_version_match=q.get("resourceVersionMatch", ""))
     causes = _watch_causes(q, opts) if watch else _list_causes(opts)

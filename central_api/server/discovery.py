@@ -91,6 +91,11 @@ def api_group(catalog: Catalog, group: str) -> dict[str, Any] | None:
             "preferredVersion": entries[0]}
 
 
+def served_group_versions(catalog: Catalog) -> list[tuple[str, str]]:
+    """Every (group, version) served, core ("") first: stored kinds and review resources."""
+    return [(g, v) for g in ["", *_named_groups(catalog)] for v in _group_versions(catalog, g)]
+
+
 def _named_groups(catalog: Catalog) -> list[str]:
     extra = [v.group for v in VIRTUAL_RESOURCES if v.group not in catalog.groups()]
     return [g for g in catalog.groups() if g] + list(dict.fromkeys(extra))

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
-from .discovery import _group_versions
+from .discovery import VirtualResource, served_group_versions, virtual
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 STATUS_SCHEMA = f"{META}.Status"
@@ -133,6 +133,48 @@ _TOKEN_REQUEST: dict[str, Any] = {
     "x-kubernetes-group-version-kind": [{"group": "authentication.k8s.io", "version": "v1",
                                          "kind": "TokenRequest"}],
 }
+_ATTRIBUTES = {"type": "object", "properties": {
+    name: _STRING for name in ("namespace", "verb", "group", "version", "resource",
+                               "subresource", "name")}}
+_RULES = {"type": "array", "items": {"type": "object", "properties": {
+    name: _STRINGS for name in ("verbs", "apiGroups", "resources", "resourceNames",
+                                "nonResourceURLs")}}}
+REVIEW_SCHEMAS: dict[str, dict[str, Any]] = {
+    "SelfSubjectReview": {
+        "description": "Who the caller is, as the server authenticated it (kubectl auth "
+                       "whoami).",
+        "properties": {"status": {"type": "object", "properties": {"userInfo": {
+            "type": "object", "properties": {
+                "username": _STRING, "uid": _STRING, "groups": _STRINGS,
+                "extra": {"type": "object", "additionalProperties": _STRINGS}}}}}},
+    },
+    "SelfSubjectAccessReview": {
+        "description": "Whether the caller may do something (kubectl auth can-i).",
+        "required": ["spec"],
+        "properties": {
+            "spec": {"type": "object", "description": "Exactly one of resourceAttributes and "
+                                                      "nonResourceAttributes.",
+                     "properties": {"resourceAttributes": _ATTRIBUTES,
+                                    "nonResourceAttributes": {"type": "object", "properties": {
+                                        "path": _STRING, "verb": _STRING}}}},
+            "status": {"type": "object", "properties": {
+                "allowed": {"type": "boolean"}, "denied": {"type": "boolean"},
+                "reason": _STRING, "evaluationError": _STRING}},
+        },
+    },
+    "SelfSubjectRulesReview": {
+        "description": "What the caller may do in a namespace (kubectl auth can-i --list).",
+        "required": ["spec"],
+        "properties": {
+            "spec": {"type": "object", "properties": {"namespace": _STRING}},
+            "status": {"type": "object", "properties": {
+                "resourceRules": _RULES, "nonResourceRules": _RULES,
+                "incomplete": {"type": "boolean"}, "evaluationError": _STRING}},
+        },
+    },
+}
+"""Schemas of the review resources, which are answered and never stored (no metadata
+beyond what kube returns)."""
 JSON_PATCH_BODY: dict[str, Any] = {
     "type": "array",
     "description": "An RFC 6902 JSON patch: operations applied in order.",
@@ -375,6 +417,41 @@ def _subresource(ops: _Operations, sub: str, sub_kind: str, verbs: tuple[str, ..
     return out
 
 
+def review_schema_name(review: VirtualResource, version: str) -> str:
+    """kube's name, e.g. ``io.k8s.api.authorization.v1.SelfSubjectAccessReview``."""
+    return f"io.k8s.api.{review.group.split('.')[0]}.{version}.{review.kind}"
+
+
+def _review_paths(review: VirtualResource, version: str) -> dict[str, Any]:
+    """The create-only operation of a review resource (no query parameters: a review
+    stores nothing, so dryRun and field handling do not apply)."""
+    ref = _ref(review_schema_name(review, version))
+    group = review.group.removesuffix(".k8s.io")
+    gv = _identifier(group, True) + _identifier(version, True)
+    return {f"/apis/{review.group}/{version}/{review.plural}": {"post": {
+        "description": f"create a {review.kind}",
+        "operationId": f"create{gv}{review.kind}",
+        "tags": [f"{_identifier(group, False)}_{_identifier(version, False)}"],
+        "requestBody": {"required": True, "content": _content(ref, JSON, YAML)},
+        "responses": _responses(ref, "200", "201", "202"),
+        "x-kubernetes-action": "post",
+        "x-kubernetes-group-version-kind": {"group": review.group, "version": version,
+                                            "kind": review.kind},
+    }}}
+
+
+def _review_component(review: VirtualResource, version: str) -> dict[str, Any]:
+    schema = copy.deepcopy(REVIEW_SCHEMAS[review.kind])
+    schema["type"] = "object"
+    schema["properties"] = {"apiVersion": _STRING, "kind": _STRING,
+                            "metadata": {"type": "object",
+                                         "x-kubernetes-preserve-unknown-fields": True},
+                            **schema["properties"]}
+    schema["x-kubernetes-group-version-kind"] = [{"group": review.group, "version": version,
+                                                  "kind": review.kind}]
+    return schema
+
+
 def _component(rt: ResourceType, v2: bool) -> dict[str, Any]:
     schema = copy.deepcopy(rt.schema)
     if v2:
@@ -416,54 +493,55 @@ def _strip_v3_only(node: Any) -> None:
             _strip_v3_only(value)
 
 
-def _schemas(types: list[ResourceType], v2: bool) -> dict[str, Any]:
-    """The kinds, their lists and the meta.k8s.io types the operations refer to."""
+def _operations_and_schemas(catalog: Catalog, group_versions: list[tuple[str, str]],
+                            v2: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Paths and component schemas of the kinds and review resources of ``group_versions``:
+    the kinds, their lists and the meta.k8s.io types the operations refer to."""
+    paths: dict[str, Any] = {}
     schemas: dict[str, Any] = copy.deepcopy(_SCHEMAS)
-    for rt in types:
-        schemas[schema_name(rt)] = _component(rt, v2)
-        schemas[list_schema_name(rt)] = _list_component(rt, v2)
-        if "token" in rt.subresources():
-            schemas[TOKEN_REQUEST_SCHEMA] = copy.deepcopy(_TOKEN_REQUEST)
-    return schemas
+    for group, version in group_versions:
+        for rt in catalog.in_version(group, version):
+            paths.update(_paths(rt))
+            schemas[schema_name(rt)] = _component(rt, v2)
+            schemas[list_schema_name(rt)] = _list_component(rt, v2)
+            if "token" in rt.subresources():
+                schemas[TOKEN_REQUEST_SCHEMA] = copy.deepcopy(_TOKEN_REQUEST)
+        for review in virtual(group, version):
+            paths.update(_review_paths(review, version))
+            schemas[review_schema_name(review, version)] = _review_component(review, version)
+    return paths, schemas
 
 
 def v3_group_version(catalog: Catalog, group: str, version: str) -> dict[str, Any] | None:
-    types = catalog.in_version(group, version)
-    if not types:
+    if (group, version) not in served_group_versions(catalog):
         return None
-    paths: dict[str, Any] = {}
-    for rt in types:
-        paths.update(_paths(rt))
+    paths, schemas = _operations_and_schemas(catalog, [(group, version)], v2=False)
     return {"openapi": "3.0.0", "info": {"title": "SCS Central API", "version": version},
-            "paths": paths, "components": {"schemas": _schemas(types, v2=False)}}
+            "paths": paths, "components": {"schemas": schemas}}
 
 
 def v3_index(catalog: Catalog) -> dict[str, Any]:
     """``/openapi/v3``: one entry per group-version with a content hash for caching."""
     paths = {}
-    for group in catalog.groups():
-        for version in _group_versions(catalog, group):
-            doc = v3_group_version(catalog, group, version)
-            if doc is None:
-                continue
-            key = f"apis/{group}/{version}" if group else "api/v1"
-            digest = document_hash(doc)
-            paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
+    for group, version in served_group_versions(catalog):
+        doc = v3_group_version(catalog, group, version)
+        if doc is None:
+            continue
+        key = f"apis/{group}/{version}" if group else "api/v1"
+        digest = document_hash(doc)
+        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
     return {"paths": paths}
 
 
 def v2(catalog: Catalog) -> dict[str, Any]:
-    """The Swagger 2.0 document of every served kind: the v3 operations, converted."""
-    types = catalog.all()
-    paths: dict[str, Any] = {}
-    for rt in types:
-        for path, item in _paths(rt).items():
-            paths[path] = {method: _v2_operation(value) if method != "parameters"
-                           else [_v2_parameter(p) for p in value]
-                           for method, value in item.items()}
-    definitions = _to_definitions(_schemas(types, v2=True))
+    """The Swagger 2.0 document of everything served: the v3 operations, converted."""
+    v3_paths, schemas = _operations_and_schemas(catalog, served_group_versions(catalog),
+                                                v2=True)
+    paths = {path: {method: _v2_operation(value) if method != "parameters"
+                    else [_v2_parameter(p) for p in value] for method, value in item.items()}
+             for path, item in v3_paths.items()}
     return {"swagger": "2.0", "info": {"title": "SCS Central API", "version": "v0.1.0"},
-            "paths": paths, "definitions": definitions}
+            "paths": paths, "definitions": _to_definitions(schemas)}
 
 
 def _to_definitions(node: Any) -> Any:

@@ -395,10 +395,11 @@ def _subresource(ops: _Operations, sub: str, sub_kind: str, verbs: tuple[str, ..
     suffix = _identifier(sub, True)
     name = f"{ops.scope}{kind}{suffix}"
     if sub != "status":
-        # An action subresource (a ServiceAccount's token): create only, its own kind.
+        # An action subresource (a ServiceAccount's token): create only, its own kind, and
+        # nothing stored, so no write parameters.
         sub_ref = _ref(TOKEN_REQUEST_SCHEMA)
         gvk = {"group": "authentication.k8s.io", "version": "v1", "kind": sub_kind}
-        return {"post": ops.op("create", "post", f"create {sub_kind} of a {kind}", WRITE_PARAMS,
+        return {"post": ops.op("create", "post", f"create {sub_kind} of a {kind}", [],
                                _responses(sub_ref, "200", "201", "202"),
                                {"required": True, "content": _content(sub_ref, JSON)},
                                name=name, gvk=gvk)} if "create" in verbs else {}

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import orjson
 import yaml
 
+from . import protobuf
 from .errors import ApiError, Cause, bad_request
 
 T = TypeVar("T")
@@ -74,8 +75,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 class CheckedBody(bytes):
     """Compact JSON of a document that passed :func:`check_document` off the event loop.
 
-    The registry takes patch bodies as bytes and parses them again (on every retry, on the
-    event loop): for these, orjson alone is enough, without a second walk.
+    The registry takes patch bodies as bytes and parses them again (on every retry): for
+    these, orjson alone is enough, without a second walk.
     """
 
 
@@ -104,9 +105,13 @@ def _field_error(path: str, detail: str) -> ApiError:
                     f"Invalid value: {detail}", causes=[Cause(path, f"Invalid value: {detail}")])
 
 
+def _short(text: str, limit: int = 200) -> str:
+    """Input echoed in an error stays short: a key or a path may be megabytes long."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _too_deep(path: str, limit: int) -> ApiError:
-    shown = path if len(path) <= 120 else path[:120] + "..."
-    where = f" at {shown}" if path else ""
+    where = f" at {path}" if path else ""
     return ApiError(400, "BadRequest", f"the body of the request is nested too deeply: more "
                     f"than {limit} levels{where}",
                     causes=[Cause(path, f"Too deep: must have at most {limit} levels of "
@@ -127,7 +132,7 @@ def _render(path: _Path) -> str:
     text = ""
     for key in reversed(parts):
         text = f"{text}[{key}]" if isinstance(key, int) else f"{text}.{key}" if text else key
-    return text
+    return _short(text)
 
 
 def check_document(document: Any, max_depth: int = MAX_DEPTH) -> Any:
@@ -159,10 +164,11 @@ def check_document(document: Any, max_depth: int = MAX_DEPTH) -> Any:
 
 def _check_key(key: Any, path: _Path) -> None:
     if not isinstance(key, str):
-        raise _field_error(_render(path), f"map key {key!r}: map keys must be strings")
+        raise _field_error(_render(path), f"map key {_short(repr(key))}: map keys must be "
+                                          "strings")
     if not key.isascii() and _SURROGATE.search(key):
-        raise _field_error(_render(path), f"map key {key!r}: not valid Unicode (a lone "
-                                          "surrogate)")
+        raise _field_error(_render(path), f"map key {_short(repr(key))}: not valid Unicode "
+                                          "(a lone surrogate)")
 
 
 def _check_scalar(container: Any, key: Any, path: _Path) -> None:
@@ -231,8 +237,8 @@ def _deep_path(raw: bytes, limit: int) -> str:
                 break
             parent = frames[-1][1] if frames else None
             frames.append([parent, 0 if char == b"[" else None])
-        elif char in b"]}":
-            frames.pop() if frames else None
+        elif char in b"]}" and frames:
+            frames.pop()
         elif char == b"," and frames and isinstance(frames[-1][1], int):
             frames[-1][1] += 1
         elif token.group(2) and frames:  # a key, shown as written (no surrogates to echo)
@@ -348,7 +354,7 @@ class _YamlBuilder:
     @staticmethod
     def _collection(event: Any) -> Any:
         if event.tag not in _COLLECTION_TAGS:
-            raise _yaml_error(f"the YAML tag {event.tag} is not supported", event)
+            raise _yaml_error(f"the YAML tag {_short(event.tag)} is not supported", event)
         return {} if isinstance(event, yaml.MappingStartEvent) else []
 
     def _scalar(self, event: Any) -> Any:
@@ -359,7 +365,7 @@ class _YamlBuilder:
             return event.value
         construct = self.loader.yaml_constructors.get(tag)
         if construct is None:
-            raise _yaml_error(f"the YAML tag {tag} is not supported", event)
+            raise _yaml_error(f"the YAML tag {_short(str(tag))} is not supported", event)
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         return construct(self.loader, node)
 
@@ -377,9 +383,7 @@ def decode_yaml(raw: bytes) -> Any:
 
 
 def _decode_protobuf(raw: bytes) -> Any:
-    from .protobuf import decode
-
-    return check_document(decode(raw))
+    return check_document(protobuf.decode(raw))
 
 
 def parse_yaml_object(raw: bytes) -> dict[str, Any]:

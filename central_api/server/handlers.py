@@ -48,6 +48,7 @@ MATCH_EXACT, MATCH_NOT_OLDER = "Exact", "NotOlderThan"
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
 """What a Table row carries (kube's IncludeObjectPolicy); Metadata by default."""
 PROPAGATION = ("Background", "Foreground", "Orphan")
+FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
 MAX_LIMIT = 2**31
 """Larger limits (valid up to int64, as in kube) page exactly like this one, since no list is
 that long; the cap keeps the store's look-ahead (``LIMIT limit + 1``) within SQL's integers."""
@@ -103,9 +104,8 @@ def write_options(request: Request) -> WriteOptions:
     if any(v != "All" for v in dry_run):
         raise errors.bad_request("dryRun: Unsupported value: only \"All\" is supported")
     validation = q.get("fieldValidation") or "Warn"
-    if validation not in ("Strict", "Warn", "Ignore"):
-        raise errors.bad_request(f"fieldValidation: Unsupported value: {validation!r}: "
-                                 "supported values: \"Ignore\", \"Warn\", \"Strict\"")
+    if validation not in FIELD_VALIDATION:
+        raise unsupported_parameter("fieldValidation", validation, FIELD_VALIDATION)
     manager = q.get("fieldManager") or default_field_manager(request)
     if len(manager) > MAX_FIELD_MANAGER:
         raise errors.bad_request("fieldManager: Too long: may not be longer than 128")
@@ -145,18 +145,24 @@ def list_options(request: Request, watch: bool = False) -> ListOptions:
 
 def invalid_parameter(name: str, value: str, detail: str) -> ApiError:
     """400 naming the query parameter, in kube's field-error wording."""
-    shown = value if len(value) <= 64 else value[:64] + "..."
-    message = f"Invalid value: {json.dumps(shown, ensure_ascii=False)}: {detail}"
+    message = f"Invalid value: {_quoted(value)}: {detail}"
     return ApiError(400, "BadRequest", f"{name}: {message}", causes=[Cause(name, message)])
 
 
 def unsupported_parameter(name: str, value: str, supported: tuple[str, ...]) -> ApiError:
-    shown = value if len(value) <= 64 else value[:64] + "..."
-    allowed = ", ".join(json.dumps(s) for s in supported)
-    message = f"Unsupported value: {json.dumps(shown, ensure_ascii=False)}: supported values: " \
-              f"{allowed}"
+    message = _unsupported(value, supported)
     return ApiError(400, "BadRequest", f"{name}: {message}",
                     causes=[Cause(name, message, "FieldValueNotSupported")])
+
+
+def _quoted(value: str) -> str:
+    """A value as Go's %q shows it, shortened: a query parameter may be 32 KiB."""
+    return json.dumps(value if len(value) <= 64 else value[:64] + "...", ensure_ascii=False)
+
+
+def _unsupported(value: str, supported: tuple[str, ...]) -> str:
+    allowed = ", ".join(json.dumps(s) for s in supported)
+    return f"Unsupported value: {_quoted(value)}: supported values: {allowed}"
 
 
 def include_object(q: QueryParams) -> str:
@@ -218,7 +224,7 @@ def _list_causes(opts: ListOptions) -> list[Cause]:
         causes.append(_forbidden_match("resourceVersionMatch is forbidden when continue is "
                                        "provided"))
     if match not in (MATCH_EXACT, MATCH_NOT_OLDER):
-        causes.append(_unsupported_match(match, MATCH_EXACT, MATCH_NOT_OLDER))
+        causes.append(_unsupported_match(match, (MATCH_EXACT, MATCH_NOT_OLDER)))
     if match == MATCH_EXACT and opts.resource_version == "0":
         causes.append(_forbidden_match('resourceVersionMatch "exact" is forbidden for '
                                        'resourceVersion "0"'))
@@ -231,7 +237,7 @@ def _watch_causes(q: QueryParams, opts: ListOptions) -> list[Cause]:
         causes.append(_forbidden_match("sendInitialEvents requires setting "
                                        f"resourceVersionMatch to {MATCH_NOT_OLDER}"))
     if match and match != MATCH_NOT_OLDER:
-        causes.append(_unsupported_match(match, MATCH_NOT_OLDER))
+        causes.append(_unsupported_match(match, (MATCH_NOT_OLDER,)))
     return causes
 
 
@@ -239,10 +245,9 @@ def _forbidden_match(detail: str) -> Cause:
     return Cause("resourceVersionMatch", f"Forbidden: {detail}", "FieldValueForbidden")
 
 
-def _unsupported_match(match: str, *supported: str) -> Cause:
-    allowed = ", ".join(json.dumps(s) for s in supported)
-    return Cause("resourceVersionMatch", f"Unsupported value: {json.dumps(match)}: supported "
-                 f"values: {allowed}", "FieldValueNotSupported")
+def _unsupported_match(match: str, supported: tuple[str, ...]) -> Cause:
+    return Cause("resourceVersionMatch", _unsupported(match, supported),
+                 "FieldValueNotSupported")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -279,15 +284,16 @@ class ResourceHandlers:
         In a worker thread those overlap the database waits. That is safe because the stores
         are thread-safe by contract, the registry keeps no per-call state, and the caches the
         admission plugins read (RBAC rules, tenants) swap whole snapshots under a lock.
-        SQLite answers in microseconds, where the thread hop would cost more than it saves.
+        SQLite reads answer in microseconds, where the thread hop would cost more than it
+        saves; writes always take it (:meth:`_in_thread`).
         """
         if not self._off_loop:
             return func(*args)
-        return await self._write(func, *args)
+        return await self._in_thread(func, *args)
 
     @staticmethod
-    async def _write(func: Callable[..., T], *args: Any) -> T:
-        """Run a registry write in a worker thread, whatever the store.
+    async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+        """Run a registry call in a worker thread: every write, whatever the store.
 
         A write's admission (pruning, defaulting, schema and CEL validation, managed fields,
         a patch's merge) costs CPU in proportion to the object: a Secret of 150,000 keys
@@ -348,15 +354,15 @@ class ResourceHandlers:
     async def create(self, request: Request, target: Target) -> Response:
         body = await self._object_body(request, target)
         opts = write_options(request)
-        obj = await self._write(self.resources.create, target.rt, target.namespace or "", body,
-                               opts)
+        obj = await self._in_thread(self.resources.create, target.rt, target.namespace or "",
+                                    body, opts)
         return self._render(request, target, obj, 201, _warnings(opts))
 
     async def update(self, request: Request, target: Target) -> Response:
         body = await self._object_body(request, target)
         opts = write_options(request)
-        obj = await self._write(self.resources.update, target.rt, target.namespace or "",
-                               target.name, body, opts, target.subresource)
+        obj = await self._in_thread(self.resources.update, target.rt, target.namespace or "",
+                                    target.name, body, opts, target.subresource)
         return self._render(request, target, obj, 200, _warnings(opts))
 
     async def patch(self, request: Request, target: Target) -> Response:
@@ -376,8 +382,8 @@ class ResourceHandlers:
             opts.field_manager = ""
         existed = kind != "application/apply-patch+yaml" or await self._call(self._exists,
                                                                               target)
-        obj = await self._write(self.resources.patch, target.rt, target.namespace or "",
-                               target.name, kind, raw, opts, target.subresource, force)
+        obj = await self._in_thread(self.resources.patch, target.rt, target.namespace or "",
+                                    target.name, kind, raw, opts, target.subresource, force)
         return self._render(request, target, obj, 200 if existed else 201, _warnings(opts))
 
     def _exists(self, target: Target) -> bool:
@@ -390,11 +396,11 @@ class ResourceHandlers:
     async def delete(self, request: Request, target: Target) -> Response:
         opts = await self._delete_options(request)
         if not target.name:
-            listed = await self._write(self.resources.delete_collection, target.rt,
-                                      target.namespace, list_options(request), opts)
+            listed = await self._in_thread(self.resources.delete_collection, target.rt,
+                                           target.namespace, list_options(request), opts)
             return json_response(listed)
-        obj = await self._write(self.resources.delete, target.rt, target.namespace or "",
-                               target.name, opts)
+        obj = await self._in_thread(self.resources.delete, target.rt, target.namespace or "",
+                                    target.name, opts)
         return self._render(request, target, obj)
 
     async def _delete_options(self, request: Request) -> DeleteOptions:

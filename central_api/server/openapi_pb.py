@@ -102,7 +102,7 @@ def schema(node: dict[str, Any]) -> bytes:
 def document(doc: dict[str, Any]) -> bytes:
     """Encode a Swagger 2.0 document's ``definitions``; its paths are left out, because
     kubectl reads only the schemas from it (what operations and parameters a kind has, it
-    reads from the v3 documents), and they would double the size of every fetch."""
+    reads from the v3 documents), and they would make every fetch several times larger."""
     info = doc.get("info") or {}
     out = _str(1, str(doc.get("swagger", "2.0")))
     out += _bytes(2, _str(1, str(info.get("title", ""))) + _str(2, str(info.get("version", ""))))

@@ -10,7 +10,6 @@ response with one of the entry's status codes, so any other 5xx still fails the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,27 +38,7 @@ class KnownDefect:
     """Does a fuzzed request (method, decoded path, body) hit this defect?"""
 
 
-def _beyond_latin1(body: Any) -> bool:
-    """Does a body hold a character an HTTP header cannot (Latin-1 only)?"""
-    text = json.dumps(body, ensure_ascii=False)
-    return any(ord(char) > 0xFF for char in text)
-
-
 KNOWN_DEFECTS: list[KnownDefect] = [
-    KnownDefect(
-        name="warning-header-beyond-latin-1",
-        owner="central_api/server/handlers.py",
-        description="A write whose body has an unknown field named with a character beyond "
-                    "Latin-1 answers 500 (UnicodeEncodeError building the Warning header "
-                    "'unknown field ...'), although the object was stored: the client is told "
-                    "the write failed. kube-apiserver answers 201 with the warning.",
-        reproducer=Request("POST", "/api/v1/namespaces", {"dryRun": "All"},
-                           {"apiVersion": "v1", "kind": "Namespace",
-                            "metadata": {"name": "warned"}, "\u4e2d": 1}),
-        statuses=(500,),
-        matches=lambda method, path, body: method in ("POST", "PUT", "PATCH")
-        and _beyond_latin1(body),
-    ),
     KnownDefect(
         name="newline-in-path-plain-text-404",
         owner="central_api/server/app.py",

@@ -173,8 +173,7 @@ REVIEW_SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
-"""Schemas of the review resources, which are answered and never stored (no metadata
-beyond what kube returns)."""
+"""Schemas of the review resources (kubectl auth whoami / can-i): answered, never stored."""
 JSON_PATCH_BODY: dict[str, Any] = {
     "type": "array",
     "description": "An RFC 6902 JSON patch: operations applied in order.",
@@ -276,9 +275,12 @@ def _identifier(text: str, capitalize: bool) -> str:
     return "".join(out)
 
 
-def _group_name(rt: ResourceType) -> str:
-    group = rt.group or "core"
-    return group[:-len(".k8s.io")] if group.endswith(".k8s.io") else group
+def _naming(group: str, version: str) -> tuple[str, str]:
+    """kube's operation-id infix and tag of a group/version: (``CoreV1``, ``core_v1``),
+    (``RbacAuthorizationV1``, ``rbacAuthorization_v1``)."""
+    short = (group or "core").removesuffix(".k8s.io")
+    return (_identifier(short, True) + _identifier(version, True),
+            f"{_identifier(short, False)}_{_identifier(version, False)}")
 
 
 def _content(schema: dict[str, Any], *types: str) -> dict[str, Any]:
@@ -299,9 +301,7 @@ class _Operations:
 
     def __init__(self, rt: ResourceType) -> None:
         self.rt = rt
-        group = _group_name(rt)
-        self.gv = _identifier(group, True) + _identifier(rt.version, True)
-        self.tag = f"{_identifier(group, False)}_{_identifier(rt.version, False)}"
+        self.gv, self.tag = _naming(rt.group, rt.version)
         self.scope = "Namespaced" if rt.namespaced else ""
         self.ref = _ref(schema_name(rt))
 
@@ -427,12 +427,11 @@ def _review_paths(review: VirtualResource, version: str) -> dict[str, Any]:
     """The create-only operation of a review resource (no query parameters: a review
     stores nothing, so dryRun and field handling do not apply)."""
     ref = _ref(review_schema_name(review, version))
-    group = review.group.removesuffix(".k8s.io")
-    gv = _identifier(group, True) + _identifier(version, True)
+    gv, tag = _naming(review.group, version)
     return {f"/apis/{review.group}/{version}/{review.plural}": {"post": {
         "description": f"create a {review.kind}",
         "operationId": f"create{gv}{review.kind}",
-        "tags": [f"{_identifier(group, False)}_{_identifier(version, False)}"],
+        "tags": [tag],
         "requestBody": {"required": True, "content": _content(ref, JSON, YAML)},
         "responses": _responses(ref, "200", "201", "202"),
         "x-kubernetes-action": "post",

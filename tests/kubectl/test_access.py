@@ -40,7 +40,10 @@ def test_create_token_gives_a_working_service_account_identity(kubectl: Kubectl,
     denied = kubectl.run("auth", "can-i", "create", "rolebindings", env=env)
     assert denied.stdout.strip() == "no"
     listed = kubectl.ok("auth", "can-i", "--list", env=env).stdout
-    assert "secrets" in listed and "serviceaccounts/token" in listed
+    assert "secrets" in listed
+    assert "serviceaccounts/token" not in listed  # members mint no tokens (issue 22)
+    refused = kubectl.fails("-n", namespace, "create", "token", "ci", env=env)
+    assert "is forbidden" in refused.stderr
     forbidden = kubectl.fails("get", "secrets", "-n", "default", env=env)
     assert "Forbidden" in forbidden.stderr
 

@@ -20,7 +20,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import request_response
 
 from .. import __version__
 from ..auth.audit import AuditEvent, AuditLog
@@ -70,6 +70,7 @@ log = logging.getLogger("central_api.server")
 AGGREGATED = "apidiscovery.k8s.io"
 SANDBOX_INVENTORY = "/sandbox/v1/inventory"
 CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 
@@ -249,6 +250,8 @@ class CentralApi:
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         request.state.user = user
+        if request.method not in METHODS:
+            raise errors.method_not_allowed(f"{request.method} is not supported")
         self.rate_limit(user)
         info = request_info(request.method, path,
                             request.query_params.get("watch") in ("1", "true", "True"))
@@ -478,6 +481,9 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
             if ctx.audit is not None:
                 ctx.audit.close()
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    return Starlette(routes=[Route("/{path:path}", api.dispatch, methods=methods)],
-                     lifespan=lifespan)
+    app = Starlette(lifespan=lifespan)
+    # Every path goes to the API, with no route pattern in between: Starlette's path
+    # convertor does not match a newline, so "/a%0Ab" got a plain-text 404 before
+    # authentication instead of the API's own Status.
+    app.router.default = request_response(api.dispatch)
+    return app

@@ -96,6 +96,7 @@ PROTECTED = [
     ("GET", TENANTS), ("GET", "/openapi/v2"), ("GET", "/openapi/v3"),
     ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"),
     ("GET", "/no/such/path"), ("GET", "/metrics"), ("GET", "/healthz/verbose"),
+    ("GET", "/api/v1/namespaces/a%0Ab"), ("OPTIONS", "/api/v1/namespaces"),
 ]
 PUBLIC = ["/healthz", "/livez", "/readyz", "/version", "/.well-known/openid-configuration",
           "/openid/v1/jwks"]
@@ -138,6 +139,14 @@ def test_malformed_authorization_bytes_are_unauthorized(target: Target,
         status_line = answer.split(b"\r\n", 1)[0]
         assert status_line.startswith((b"HTTP/1.1 401", b"HTTP/1.1 400")), \
             f"{authorization[:30]!r} on {path}: {answer[:300]!r}"
+
+
+def test_paths_the_router_would_not_match_and_unknown_methods_get_a_status(
+        target: Target) -> None:
+    odd = target.admin.get("/api/v1/namespaces/a%0Ab")
+    assert odd.status_code in (400, 404) and odd.json()["kind"] == "Status", odd.text
+    options = target.admin.request("OPTIONS", "/api/v1/namespaces")
+    assert options.status_code == 405 and options.json()["reason"] == "MethodNotAllowed"
 
 
 @pytest.mark.parametrize("path", PUBLIC)

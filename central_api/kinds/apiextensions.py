@@ -104,7 +104,9 @@ def accepted_status(crd: dict[str, Any]) -> dict[str, Any]:
                         ("Established", "InitialNamesAccepted", "the initial names have been "
                          "accepted"))]
     return {"conditions": conditions, "acceptedNames": spec.get("names", {}),
-            "storedVersions": [v["name"] for v in spec.get("versions", []) if v.get("storage")]}
+            # before validation: a malformed version is refused there, not with a KeyError here
+            "storedVersions": [v.get("name", "") for v in spec.get("versions") or []
+                               if isinstance(v, dict) and v.get("storage")]}
 
 
 def validate_crd(crd: dict[str, Any]) -> list[Cause]:

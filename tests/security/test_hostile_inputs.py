@@ -166,6 +166,14 @@ BODIES = [
     Hostile("integer of 5,000 digits", "POST", TENANTS, "4300 digits",
             b'{"metadata": {"name": "big"}, "spec": {"quotas": {"cores": ' + b"9" * 5000
             + b"}}}", code=400, as_admin=True),
+    Hostile("crd version without a name", "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "spec.versions[0].name",
+            json.dumps({"metadata": {"name": "things.hostile.scs.community"}, "spec": {
+                "group": "hostile.scs.community", "scope": "Namespaced",
+                "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+                "versions": [{"served": True, "storage": True, "schema": {
+                    "openAPIV3Schema": {"type": "object"}}}]}}).encode(),
+            code=422, as_admin=True),
     Hostile("secret data a list", "POST", SECRETS, "data", secret_body(data=["a"]), code=422),
     Hostile("secret data a string", "POST", SECRETS, "data", secret_body(data="abc"), code=422),
     Hostile("secret data value a number", "POST", SECRETS, "data.k",

@@ -7,16 +7,17 @@ any KRM API (``scs controllers``, :class:`HttpClient` with a kubeconfig).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import ssl
 import subprocess  # nosec B404 - runs kubeconfig exec plugins
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import yaml
@@ -25,6 +26,8 @@ from ..server import errors
 from ..server.errors import ApiError
 from ..server.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from ..server.watch import WatchHub
+
+T = TypeVar("T")
 
 MANAGER = "scs-controllers"
 
@@ -97,16 +100,24 @@ class LocalClient:
     def _opts(self) -> WriteOptions:
         return WriteOptions(field_manager=MANAGER, field_validation="Strict")
 
+    async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A registry call, in a worker thread when the store waits on the network
+        (PostgreSQL): on the event loop it would hold every request and watch meanwhile."""
+        if self.resources.store.blocking:
+            return await asyncio.to_thread(func, *args, **kwargs)
+        return func(*args, **kwargs)
+
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self.resources.get(self._type(kind), namespace, name)
+            return await self._call(self.resources.get, self._type(kind), namespace, name)
         except ApiError as exc:
             if exc.code == 404:
                 return None
             raise
 
     async def list(self, kind: Kind, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
-        listed = self.resources.list(self._type(kind), namespace or None, ListOptions())
+        listed = await self._call(self.resources.list, self._type(kind), namespace or None,
+                                  ListOptions())
         return listed["items"], listed["metadata"]["resourceVersion"]
 
     async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[WatchEvent]:
@@ -128,21 +139,24 @@ class LocalClient:
 
     async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         namespace = obj["metadata"].get("namespace", "")
-        return self.resources.create(self._type(kind), namespace, obj, self._opts())
+        return await self._call(self.resources.create, self._type(kind), namespace, obj,
+                                self._opts())
 
     async def update(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return self.resources.update(self._type(kind), meta.get("namespace", ""), meta["name"],
-                                     obj, self._opts())
+        return await self._call(self.resources.update, self._type(kind),
+                                meta.get("namespace", ""), meta["name"], obj, self._opts())
 
     async def update_status(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return self.resources.update(self._type(kind), meta.get("namespace", ""), meta["name"],
-                                     obj, self._opts(), subresource="status")
+        return await self._call(self.resources.update, self._type(kind),
+                                meta.get("namespace", ""), meta["name"], obj, self._opts(),
+                                subresource="status")
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
         try:
-            self.resources.delete(self._type(kind), namespace, name, DeleteOptions())
+            await self._call(self.resources.delete, self._type(kind), namespace, name,
+                             DeleteOptions())
         except ApiError as exc:
             if exc.code != 404:
                 raise

@@ -78,6 +78,14 @@ class InternalControllers:
                        asyncio.create_task(self._compact(), name="compactor"),
                        asyncio.create_task(self.elector.run(_hold), name="internal-leader")]
 
+    async def _off_loop(self, work: Callable[[], None]) -> None:
+        """Run a pass in a worker thread when the store waits on the network (PostgreSQL).
+        Safe: the indexes it reads change only in this task, which waits for it."""
+        if self.resources.store.blocking:
+            await asyncio.to_thread(work)
+        else:
+            work()
+
     def _rebuild(self) -> None:
         """Index every stored object again: at start, and after the watch fell behind."""
         self.usage.clear()
@@ -112,18 +120,16 @@ class InternalControllers:
                     last_access_sync = 0.0  # a new leader syncs tenant access at once
                     self.usage_report.forget()
                     continue
-                try:
-                    self.gc.process()
-                except Exception:
-                    log.exception("garbage collection pass failed; retrying")
-                try:
-                    self.usage_report.sync()
-                except Exception:
-                    log.exception("tenant usage report failed; retrying")
+                for work, what in ((self.gc.process, "garbage collection pass"),
+                                   (self.usage_report.sync, "tenant usage report")):
+                    try:
+                        await self._off_loop(work)
+                    except Exception:
+                        log.exception("%s failed; retrying", what)
                 if tenancy_changed or time.monotonic() - last_access_sync > ACCESS_RESYNC_SECONDS:
                     tenancy_changed, last_access_sync = False, time.monotonic()
                     try:
-                        self.tenant_access.sync()
+                        await self._off_loop(self.tenant_access.sync)
                     except Exception:
                         log.exception("tenant access pass failed; retrying")
         finally:
@@ -133,7 +139,8 @@ class InternalControllers:
         while True:
             await asyncio.sleep(COMPACT_EVERY_SECONDS)
             try:
-                removed = self.compactor.tick()
+                removed = await asyncio.to_thread(self.compactor.tick) \
+                    if self.resources.store.blocking else self.compactor.tick()
                 if removed:
                     log.info("compacted %d superseded versions", removed)
             except Exception:

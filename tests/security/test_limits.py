@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import resource
 import socket
 import ssl
 import subprocess
@@ -241,6 +242,8 @@ def test_a_connection_flood_cannot_exhaust_descriptors(limited: Limited) -> None
     locked everyone out. Here the server may open 420 files and is sent 800 connections:
     it keeps its descriptors below the limit, and answers again once the flood stops."""
     limit(limited.pid, nofile=OPEN_FILES)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # the flood's own sockets
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     flood: list[socket.socket] = []
     try:
         for _ in range(800):

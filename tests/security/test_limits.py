@@ -95,14 +95,11 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Limited]:
     config.write_text(yaml.safe_dump({"limits": {
         "headerTimeoutSeconds": HEADER_TIMEOUT, "maxConnections": MAX_CONNECTIONS,
         "watchesPerUser": WATCHES_PER_USER}}))
-    server = ScsServer(extra_args=["--config", str(config), *NO_RATE_LIMIT])
+    server = ScsServer(extra_args=["--config", str(config), *NO_RATE_LIMIT],
+                       address_space=3 * 1024 * MiB)  # the watch test lowers it further
     admin = None
     try:
-        with pytest.MonkeyPatch.context() as env:
-            # glibc reserves 64 MiB of address space per malloc arena and thread: under an
-            # address-space limit that, not memory, would run out first
-            env.setenv("MALLOC_ARENA_MAX", "2")
-            server.start()
+        server.start()
         admin = client(server, server.token)
         created(admin.post(TENANTS, json=tenant("acme")), "tenant acme")
         create_namespace(admin, "acme-a", "acme")

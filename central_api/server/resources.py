@@ -163,18 +163,18 @@ class Resources:
             except ValueError:
                 raise errors.bad_request("continue key is not valid: the continue token "
                                          "is malformed") from None
-        if opts.resource_version_match == "Exact":
-            if not opts.resource_version.isdigit():
-                raise errors.bad_request("resourceVersionMatch=Exact requires a "
-                                         "resourceVersion")
-            return int(opts.resource_version), None
+        exact = opts.resource_version_match == "Exact"
+        if exact and not opts.resource_version.isdigit():
+            raise errors.bad_request("resourceVersionMatch=Exact requires a resourceVersion")
         if opts.resource_version not in ("", "0"):
             if not opts.resource_version.isdigit():
                 raise errors.bad_request(f'invalid resourceVersion "{opts.resource_version}"')
             if int(opts.resource_version) > self.store.current_revision():
+                # kube's answer to a revision this store has not reached (yet), also for
+                # Exact: the state at a future revision is not known
                 raise ApiError(504, "Timeout", "Too large resource version: "
                                f"{opts.resource_version}", retry_after=1)
-        return 0, None
+        return (int(opts.resource_version), None) if exact else (0, None)
 
     def _list_filtered(self, rt: ResourceType, ns: str | None, name: str | None,
                        opts: ListOptions, revision: int, after: tuple[str, str] | None

@@ -351,6 +351,18 @@ def test_watch_with_initial_events_sends_added_then_an_initial_events_end_bookma
         int(e["object"]["metadata"]["resourceVersion"]) for e in events[:3])
 
 
+@pytest.mark.parametrize("match", ["", "NotOlderThan", "Exact"])
+def test_a_list_at_a_revision_not_reached_yet_is_kubes_too_large_resource_version(
+        http: httpx.Client, namespace: str, match: str) -> None:
+    path = secrets_path(namespace)
+    future = int(http.get(path).json()["metadata"]["resourceVersion"]) + 1_000_000
+    params = {"resourceVersion": str(future)}
+    if match:
+        params["resourceVersionMatch"] = match
+    status = assert_status(http.get(path, params=params), 504, "Timeout")
+    assert f"Too large resource version: {future}" in status["message"]
+
+
 def test_a_watch_pages_its_initial_objects_and_loses_no_event_between_pages(
         http: httpx.Client, namespace: str) -> None:
     """More objects than one initial page holds (500), with writes while the pages stream:

@@ -36,43 +36,58 @@ def self_subject_review(user: User, version: str) -> dict[str, Any]:
 
 def self_subject_access_review(user: User, body: dict[str, Any], authorizer: Authorizer
                                ) -> dict[str, Any]:
+    kind = "SelfSubjectAccessReview"
     spec = body.get("spec")
     if not isinstance(spec, dict):
-        raise _invalid("spec", "Required value: spec is required")
+        raise _invalid(kind, "spec", "Required value: spec is required")
     resource: Any = spec.get("resourceAttributes")
     non_resource: Any = spec.get("nonResourceAttributes")
     if bool(resource) == bool(non_resource) or not isinstance(resource or non_resource, dict):
-        raise _invalid("spec.resourceAttributes", "Invalid value: exactly one of "
+        raise _invalid(kind, "spec.resourceAttributes", "Invalid value: exactly one of "
                        "resourceAttributes or nonResourceAttributes must be set")
     if resource:
-        attrs = Attributes(user, str(resource.get("verb", "")), str(resource.get("group", "")),
-                           str(resource.get("resource", "")),
-                           str(resource.get("subresource", "")),
-                           str(resource.get("namespace", "")), str(resource.get("name", "")))
+        field = "spec.resourceAttributes"
+        values = _strings(kind, field, resource, ("verb", "group", "resource", "subresource",
+                                                 "namespace", "name"))
+        attrs = Attributes(user, values["verb"], values["group"], values["resource"],
+                           values["subresource"], values["namespace"], values["name"])
     else:
-        attrs = Attributes(user, str(non_resource.get("verb", "")),
-                           path=str(non_resource.get("path", "")) or "/")
+        values = _strings(kind, "spec.nonResourceAttributes", non_resource, ("verb", "path"))
+        attrs = Attributes(user, values["verb"], path=values["path"] or "/")
     decision = authorizer.authorize(attrs)
     status: dict[str, Any] = {"allowed": decision.allowed}
     if decision.reason:
         status["reason"] = decision.reason
     if not decision.allowed:
         status["denied"] = False  # "no opinion": RBAC never denies explicitly
-    return _review("SelfSubjectAccessReview", "authorization.k8s.io/v1", spec, status)
+    return _review(kind, "authorization.k8s.io/v1", spec, status)
+
+
+def _strings(kind: str, field: str, attributes: dict[str, Any],
+             names: tuple[str, ...]) -> dict[str, str]:
+    """The named attributes, each a string ("" when missing): a number or an object where
+    kube's API has a string is a 422 naming it, not an answer about something else."""
+    values = {}
+    for name in names:
+        value = attributes.get(name, "")
+        if not isinstance(value, str):
+            raise _invalid(kind, f"{field}.{name}", "Invalid value: must be a string")
+        values[name] = value
+    return values
 
 
 def self_subject_rules_review(user: User, body: dict[str, Any], rules_for: RulesFor
                               ) -> dict[str, Any]:
+    kind = "SelfSubjectRulesReview"
     spec = body.get("spec") or {}
-    namespace = spec.get("namespace", "") if isinstance(spec, dict) else ""
-    if not isinstance(namespace, str):
-        raise _invalid("spec.namespace", "Invalid value: must be a string")
+    if not isinstance(spec, dict):
+        raise _invalid(kind, "spec", "Invalid value: must be an object")
+    namespace = _strings(kind, "spec", spec, ("namespace",))["namespace"]
     resource_rules, non_resource_rules = rules_for(user, namespace)
-    return _review("SelfSubjectRulesReview", "authorization.k8s.io/v1", spec,
+    return _review(kind, "authorization.k8s.io/v1", spec,
                    {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules,
                     "incomplete": False})
 
 
-def _invalid(field: str, message: str) -> errors.ApiError:
-    return errors.invalid("SelfSubjectAccessReview", "", [errors.Cause(field, message)],
-                          "authorization.k8s.io")
+def _invalid(kind: str, field: str, message: str) -> errors.ApiError:
+    return errors.invalid(kind, "", [errors.Cause(field, message)], "authorization.k8s.io")

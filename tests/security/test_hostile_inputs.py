@@ -166,6 +166,13 @@ BODIES = [
     Hostile("integer of 5,000 digits", "POST", TENANTS, "4300 digits",
             b'{"metadata": {"name": "big"}, "spec": {"quotas": {"cores": ' + b"9" * 5000
             + b"}}}", code=400, as_admin=True),
+    Hostile("access review verb a number", "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "spec.resourceAttributes.verb",
+            b'{"spec": {"resourceAttributes": {"verb": 5, "resource": "secrets"}}}', code=422),
+    Hostile("rules review spec a list", "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", "SelfSubjectRulesReview",
+            b'{"spec": ["default"]}', code=422),
     Hostile("crd version without a name", "POST",
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "spec.versions[0].name",
             json.dumps({"metadata": {"name": "things.hostile.scs.community"}, "spec": {

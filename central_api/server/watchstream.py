@@ -125,6 +125,11 @@ class WatchStreams:
             start = first.revision
         else:
             start = int(opts.list.resource_version)
+            if start > self.hub.revision and start > self.resources.store.current_revision():
+                # kube's answer for a revision not reached yet (a watch would otherwise sit
+                # silent until its timeout, then the client would retry with the same one)
+                raise ApiError(504, "Timeout", f"Too large resource version: {start}",
+                               retry_after=1)
         predicate = None
         if opts.list.label_selector or opts.list.field_selector:
             predicate = lambda obj: Resources.matches(obj, opts.list)  # noqa: E731

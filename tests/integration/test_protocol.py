@@ -363,6 +363,17 @@ def test_a_list_at_a_revision_not_reached_yet_is_kubes_too_large_resource_versio
     assert f"Too large resource version: {future}" in status["message"]
 
 
+def test_a_watch_from_a_revision_not_reached_yet_is_refused_at_once(
+        http: httpx.Client, namespace: str) -> None:
+    path = secrets_path(namespace)
+    future = int(http.get(path).json()["metadata"]["resourceVersion"]) + 1_000_000
+    started = time.monotonic()
+    response = http.get(path, params={"watch": "1", "resourceVersion": str(future),
+                                      "timeoutSeconds": "10"})
+    assert_status(response, 504, "Timeout")
+    assert time.monotonic() - started < 5
+
+
 def test_a_watch_pages_its_initial_objects_and_loses_no_event_between_pages(
         http: httpx.Client, namespace: str) -> None:
     """More objects than one initial page holds (500), with writes while the pages stream:

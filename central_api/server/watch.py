@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store.base import Event, Store, StoreError, encoded_size
+from ..store.base import Compacted, Event, Store, StoreError, encoded_size
 
 log = logging.getLogger("central_api.watch")
 
@@ -216,6 +216,11 @@ class WatchHub:
         sub = Subscription(resource, namespace, predicate)
         self.pump()
         if from_revision >= self._history_after:
+            # Served from memory, but with the store's answer: what compaction removed
+            # there is gone for every watcher (410), as on every other replica.
+            compacted = self.store.compacted_revision()
+            if from_revision < compacted:
+                raise Compacted(from_revision, compacted)
             for event, _ in self._history:
                 if event.revision > from_revision:
                     sub.offer(event)

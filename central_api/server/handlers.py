@@ -26,6 +26,7 @@ from starlette.responses import Response
 from ..store.base import decode_continue
 from . import errors
 from .bodies import (
+    INLINE_BYTES,
     INT64_MAX,
     INT64_MIN,
     MAX_BODY_BYTES,
@@ -338,28 +339,37 @@ class ResourceHandlers:
             return json_response(table(target.rt, listed["items"], listed["metadata"], include))
         return json_response(listed)
 
-    async def _object_body(self, request: Request, target: Target) -> dict[str, Any]:
+    async def _object_body(self, request: Request, target: Target
+                           ) -> tuple[dict[str, Any], bool]:
         """A create or update body, parsed and type-checked against the kind's schema off
-        the event loop (422 with every cause, as validation would report them)."""
-        body = await parse_object(await read_body(request), media_type(request))
+        the event loop (422 with every cause, as validation would report them); and whether
+        it is small enough to be handled on the loop (:data:`INLINE_BYTES`)."""
+        raw = await read_body(request)
+        body = await parse_object(raw, media_type(request))
+        small = len(raw) <= INLINE_BYTES
         schema = self.resources.compiled(target.rt)
-        causes = await off_loop(schema.type_causes, body)
+        causes = schema.type_causes(body) if small else await off_loop(schema.type_causes,
+                                                                         body)
         if causes:
             meta = body.get("metadata")
             name = meta.get("name") if isinstance(meta, dict) else None
             raise errors.invalid(target.rt.kind, name if isinstance(name, str) else "", causes,
                                  target.rt.group)
-        return body
+        return body, small
 
     async def create(self, request: Request, target: Target) -> Response:
-        body = await self._object_body(request, target)
+        body, small = await self._object_body(request, target)
         opts = write_options(request)
-        obj = await self._in_thread(self.resources.create, target.rt, target.namespace or "",
-                                    body, opts)
+        # A create's admission costs in proportion to its body, so a small one runs on the
+        # loop (SQLite); updates and patches take the thread: the stored object they change
+        # may be large whatever the body's size.
+        create = self._call if small else self._in_thread
+        obj = await create(self.resources.create, target.rt, target.namespace or "", body,
+                           opts)
         return self._render(request, target, obj, 201, _warnings(opts))
 
     async def update(self, request: Request, target: Target) -> Response:
-        body = await self._object_body(request, target)
+        body, _ = await self._object_body(request, target)
         opts = write_options(request)
         obj = await self._in_thread(self.resources.update, target.rt, target.namespace or "",
                                     target.name, body, opts, target.subresource)

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.protobuf_writer import pb_field, secret_envelope, varint
 from tests.security.support import (
     NO_RATE_LIMIT,
     TENANTS,
@@ -127,25 +128,6 @@ def continue_token(data: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    return bytes(out + bytes([value]))
-
-
-def pb_field(number: int, value: bytes | int) -> bytes:
-    if isinstance(value, int):
-        return varint(number << 3) + varint(value)
-    return varint(number << 3 | 2) + varint(len(value)) + value
-
-
-def pb_secret(message: bytes) -> bytes:
-    type_meta = pb_field(1, b"v1") + pb_field(2, b"Secret")
-    return b"k8s\x00" + pb_field(1, type_meta) + pb_field(2, message)
-
-
 LIST = f"{SECRETS}?"
 WATCH = f"{SECRETS}?watch=1&"
 ONE = f"{SECRETS}/{VICTIM}"
@@ -228,9 +210,9 @@ BODIES = [
     Hostile("yaml two documents", "POST", SSR, "single document", b"a: 1\n---\nb: 2\n", YAML,
             400),
     Hostile("protobuf map key a huge varint", "POST", SECRETS, "protobuf body is malformed",
-            pb_secret(pb_field(2, pb_field(1, 2**40))), PROTOBUF, 400),
+            secret_envelope(pb_field(2, pb_field(1, 2**40))), PROTOBUF, 400),
     Hostile("protobuf varint beyond 64 bits", "POST", SECRETS, "64 bits",
-            pb_secret(varint(1 << 3) + b"\xff" * 9 + b"\x7f"), PROTOBUF, 400),
+            secret_envelope(varint(1 << 3) + b"\xff" * 9 + b"\x7f"), PROTOBUF, 400),
 ]
 
 PATCHES = [

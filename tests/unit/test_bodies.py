@@ -19,6 +19,7 @@ from central_api.server.bodies import (
     parse_patch,
 )
 from central_api.server.errors import ApiError
+from tests.protobuf_writer import envelope, pb_field, secret_envelope, varint
 
 
 def refusal(parse: Any, raw: Any) -> ApiError:
@@ -182,26 +183,7 @@ def test_yaml_bodies_beyond_the_queue_get_429(monkeypatch: pytest.MonkeyPatch) -
     assert (err.value.code, err.value.retry_after) == (429, 1)
 
 
-# --- protobuf: a hand-written writer, independent of the decoder -------------------------------
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    return bytes(out + bytes([value]))
-
-
-def pb_field(number: int, value: bytes | int) -> bytes:
-    if isinstance(value, int):
-        return varint(number << 3) + varint(value)
-    return varint(number << 3 | 2) + varint(len(value)) + value
-
-
-def secret_envelope(message: bytes) -> bytes:
-    type_meta = pb_field(1, b"v1") + pb_field(2, b"Secret")
-    return b"k8s\x00" + pb_field(1, type_meta) + pb_field(2, message)
-
+# --- protobuf (bodies written by tests/protobuf_writer.py, independent of the decoder) ---------
 
 @pytest.mark.parametrize("entry", [
     pb_field(1, 2**40),  # a map key as a varint: bytes(2**40) would allocate a terabyte
@@ -223,7 +205,6 @@ def test_protobuf_varints_beyond_64_bits_are_refused() -> None:
 
 def test_protobuf_int64_fields_are_signed() -> None:
     spec = pb_field(4, 2**64 - 5)  # expirationSeconds = -5, as Go writes a negative int64
-    type_meta = pb_field(1, b"authentication.k8s.io/v1") + pb_field(2, b"TokenRequest")
-    body = b"k8s\x00" + pb_field(1, type_meta) + pb_field(2, pb_field(2, spec))
+    body = envelope(b"authentication.k8s.io/v1", b"TokenRequest", pb_field(2, spec))
     decoded = asyncio.run(parse_object(body, "application/vnd.kubernetes.protobuf"))
     assert decoded["spec"]["expirationSeconds"] == -5

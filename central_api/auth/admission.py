@@ -10,8 +10,8 @@ from typing import Any
 
 from ..kinds.kind import ResourceType
 from ..kinds.rbac import GROUP as RBAC_GROUP
-from ..server.errors import ApiError
-from ..server.resources import WriteOptions
+from ..machinery.errors import ApiError
+from ..registry.resources import WriteOptions
 from .authz import Authorizer
 from .rbac import RuleSource, check_binding_write, check_role_write
 

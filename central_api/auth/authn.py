@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from .user import User
+from ..machinery.user import User
 
 MAX_AUTH_HEADER = 8192
 

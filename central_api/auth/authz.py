@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from .user import MASTERS, User
+from ..machinery.user import MASTERS, User
 
 
 @dataclass(frozen=True)

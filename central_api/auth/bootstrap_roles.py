@@ -57,9 +57,9 @@ from typing import Any
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
 from ..kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, GROUP
-from ..server.errors import ApiError
-from ..server.resources import DeleteOptions, Resources, WriteOptions
-from .user import AUTHENTICATED
+from ..machinery.errors import ApiError
+from ..machinery.user import AUTHENTICATED
+from ..registry.resources import DeleteOptions, Resources, WriteOptions
 
 log = logging.getLogger("central_api.rbac")
 

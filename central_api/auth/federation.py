@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from ..kinds.tenancy import federated_name
-from ..server.errors import ApiError
-from ..server.resources import ListOptions, Resources
+from ..machinery.errors import ApiError
+from ..machinery.user import User
+from ..registry.resources import ListOptions, Resources
 from .oidc import OidcAuthenticator, OidcConfigError, OidcIssuer
 from .tenants import TENANCY_GROUP, TENANT_LABEL
-from .user import User
 
 log = logging.getLogger("central_api.federation")
 

@@ -44,9 +44,9 @@ import httpx
 import jwt
 import yaml
 
+from ..machinery.user import User
 from ..net import non_public_address
 from .authn import InvalidToken
-from .user import User
 
 log = logging.getLogger(__name__)
 

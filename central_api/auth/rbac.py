@@ -28,11 +28,11 @@ from typing import Any, Protocol
 
 from ..kinds.kind import ResourceType
 from ..kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, GROUP, ROLE, ROLE_BINDING
-from ..server.errors import ApiError
-from ..server.resources import ListOptions, Resources
-from ..server.selectors import from_label_selector_object
+from ..machinery.errors import ApiError
+from ..machinery.selectors import from_label_selector_object
+from ..machinery.user import MASTERS, User
+from ..registry.resources import ListOptions, Resources
 from .authz import Attributes, Authorizer, Decision
-from .user import MASTERS, User
 
 Rule = dict[str, Any]
 SA_PREFIX = "system:serviceaccount:"

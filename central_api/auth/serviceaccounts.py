@@ -29,11 +29,11 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ..machinery.errors import ApiError, Cause, bad_request, invalid
+from ..machinery.user import MASTERS, User
 from ..server.bootstrap import write_private
-from ..server.errors import ApiError, Cause, bad_request, invalid
 from .authn import InvalidToken
 from .rbac import compact_rules, compact_string, covers
-from .user import MASTERS, User
 
 ALGORITHM = "ES256"
 SIGNING_DIR = "sa-signing"

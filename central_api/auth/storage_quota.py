@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..kinds.kind import ResourceType
-from ..server.errors import ApiError
-from ..server.resources import WriteOptions
+from ..machinery.errors import ApiError
+from ..machinery.user import MASTERS
+from ..registry.resources import WriteOptions
 from ..store.base import Event, Key, encoded_size
 from .tenants import TENANT_LABEL, TenantDirectory
-from .user import MASTERS
 
 NAMESPACES = "core/namespaces"
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from ..kinds.kind import ResourceType
 from ..kinds.tenancy import admin_usernames
-from ..server import errors
-from ..server.resources import ListOptions, Resources, WriteOptions
+from ..machinery import errors
+from ..machinery.user import User
+from ..registry.resources import ListOptions, Resources, WriteOptions
 from .authz import Attributes, Authorizer, Decision
-from .user import User
 
 TENANT_LABEL = "tenancy.scs.community/tenant"
 TENANCY_GROUP = "tenancy.scs.community"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .user import User
+from ..machinery.user import User
 
 
 def hash_token(token: str) -> str:

@@ -29,14 +29,15 @@ from ..auth.tenants import (
     tenant_rules,
 )
 from ..auth.tokens import TokenAuthenticator
-from ..auth.user import BOOTSTRAP_ADMIN, User
 from ..config import Config, FederationConfig
 from ..kinds import builtin_kinds
 from ..kinds.catalog import Catalog
 from ..kinds.rbac import GROUP as RBAC_GROUP
+from ..machinery.bodies import MAX_HEADER_BYTES
+from ..machinery.errors import ApiError
+from ..machinery.user import BOOTSTRAP_ADMIN, User
 from ..providers import build_provider
 from ..server.app import ServerContext, ServiceAccountTokens, build_app
-from ..server.bodies import MAX_HEADER_BYTES
 from ..server.bootstrap import (
     DataDir,
     SecretBox,
@@ -53,7 +54,6 @@ from ..server.connections import (
     connection_cap,
     raise_open_file_limit,
 )
-from ..server.errors import ApiError
 from ..store import open_store
 from ..store.base import Event, Store
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from ..controllers.client import HttpClient
 from ..controllers.tenants import STEPS, TENANTS
 from ..kinds.tenancy import TenantQuotas
-from ..server.errors import ApiError
+from ..machinery.errors import ApiError
 
 tenant_app = typer.Typer(help="Onboard and inspect tenants (customers).",
                          no_args_is_help=True)

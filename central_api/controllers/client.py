@@ -22,10 +22,10 @@ from typing import Any, Protocol, TypeVar
 import httpx
 import yaml
 
-from ..server import errors
-from ..server.errors import ApiError
-from ..server.resources import DeleteOptions, ListOptions, Resources, WriteOptions
-from ..server.watch import WatchHub
+from ..machinery import errors
+from ..machinery.errors import ApiError
+from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from ..registry.watch import WatchHub
 
 T = TypeVar("T")
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..kinds.core import NAMESPACE_FINALIZER
-from ..server.errors import ApiError
-from ..server.resources import (
+from ..machinery.errors import ApiError
+from ..registry.resources import (
     FOREGROUND,
     ORPHAN,
     DeleteOptions,

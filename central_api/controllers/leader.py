@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..server.errors import ApiError
+from ..machinery.errors import ApiError
 from .client import Client, Kind
 
 log = logging.getLogger("central_api.leader")

@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable
 
 from ..auth.storage_quota import StorageUsage
-from ..server.resources import Resources
-from ..server.watch import WatchHub
+from ..registry.resources import Resources
+from ..registry.watch import WatchHub
 from ..store.base import Event
 from .client import LocalClient
 from .garbage_collector import GarbageCollector

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..server.errors import ApiError
+from ..machinery.errors import ApiError
 from .client import Client, Gone, Kind
 from .metrics import ControllerMetrics
 from .queue import WorkQueue

@@ -14,8 +14,8 @@ from typing import Any
 
 from ..auth.tenants import TENANCY_GROUP, TENANT_LABEL
 from ..kinds.tenancy import admin_usernames
-from ..server.errors import ApiError
-from ..server.resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from ..machinery.errors import ApiError
+from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 
 log = logging.getLogger("central_api.tenant_access")
 

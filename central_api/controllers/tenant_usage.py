@@ -13,8 +13,8 @@ import orjson
 
 from ..auth.storage_quota import StorageUsage, Usage
 from ..auth.tenants import TENANCY_GROUP
-from ..server.errors import ApiError
-from ..server.resources import Resources, WriteOptions
+from ..machinery.errors import ApiError
+from ..registry.resources import Resources, WriteOptions
 
 log = logging.getLogger("central_api.tenant_usage")
 

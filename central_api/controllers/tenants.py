@@ -39,9 +39,9 @@ import yaml
 from ..auth.tenants import TENANT_LABEL
 from ..config import IdentityConfig
 from ..kinds.iaas import IAAS_KINDS
+from ..machinery.errors import ApiError
 from ..providers.base import InvalidRequest, NotFound
 from ..providers.identity import AppCredential, Domain, IdentityService, Project, RoleGrant
-from ..server.errors import ApiError
 from .client import Client, Kind
 from .conditions import condition, set_condition
 from .outcomes import Blocked, Failed, Outcome, report, settle

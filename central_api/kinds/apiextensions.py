@@ -10,7 +10,7 @@ import copy
 import re
 from typing import Any
 
-from ..server.errors import Cause
+from ..machinery.errors import Cause
 from .catalog import Catalog
 from .kind import Column, ResourceType, Strategy
 from .objectmeta import OBJECT_META_SCHEMA

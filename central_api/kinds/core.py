@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..server.errors import Cause
+from ..machinery.errors import Cause
 from .catalog import Catalog
 from .common import Model
 from .kind import Column, ResourceType, Strategy, declare

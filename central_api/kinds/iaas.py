@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from ..server.errors import Cause
+from ..machinery.errors import Cause
 from .catalog import Catalog
 from .common import READY_COLUMN_PATH, Model, Status
 from .kind import Column, ResourceType, Strategy, declare

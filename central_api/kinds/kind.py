@@ -21,7 +21,7 @@ from .objectmeta import OBJECT_META_SCHEMA
 from .schema import model_schema
 
 if TYPE_CHECKING:
-    from ..server.errors import Cause
+    from ..machinery.errors import Cause
     from .catalog import Catalog
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
-from ..server.errors import Cause
-from ..server.metadata import DNS_SUBDOMAIN, path_segment_problem
+from ..machinery.errors import Cause
+from ..machinery.metadata import DNS_SUBDOMAIN, path_segment_problem
 from .catalog import Catalog
 from .common import Model
 from .kind import Column, ResourceType, Strategy, declare

@@ -28,7 +28,7 @@ import jsonschema
 from celpy import celtypes
 from jsonschema.exceptions import ValidationError
 
-from central_api.server.errors import Cause
+from central_api.machinery.errors import Cause
 
 from .objectmeta import OBJECT_META_SCHEMA
 

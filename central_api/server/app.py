@@ -41,7 +41,6 @@ from ..auth.serviceaccounts import (
     token_request_response,
 )
 from ..auth.storage_quota import StorageUsage
-from ..auth.user import MASTERS, User
 from ..config import LimitsConfig
 from ..controllers.client import LocalClient
 from ..controllers.leader import LEASE_NAMESPACE
@@ -52,18 +51,20 @@ from ..controllers.reconcilers import all_reconcilers
 from ..controllers.runner import InternalControllers
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
+from ..machinery import errors
+from ..machinery.bodies import check_header_size, parse_object
+from ..machinery.errors import ApiError
+from ..machinery.user import MASTERS, User
 from ..providers.base import Provider
 from ..providers.identity import IdentityService
+from ..registry.resources import ListOptions, Resources, WriteOptions
+from ..registry.watch import WatchHub
 from ..store.base import Event, Store, StoreUnavailable
-from . import discovery, errors, openapi, openapi_pb, reviews
-from .bodies import check_header_size, parse_object
-from .errors import ApiError
+from . import discovery, openapi, openapi_pb, reviews
 from .handlers import ResourceHandlers, json_response, media_type, read_body
 from .requestinfo import RequestInfo, request_info
-from .resources import ListOptions, Resources, WriteOptions
 from .reviews import RulesFor
 from .routing import Target, resolve, split_group_version
-from .watch import WatchHub
 
 log = logging.getLogger("central_api.server")
 

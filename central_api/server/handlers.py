@@ -23,9 +23,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..store.base import decode_continue
-from . import errors
-from .bodies import (
+from ..machinery import errors
+from ..machinery.bodies import (
     INLINE_BYTES,
     INT64_MAX,
     INT64_MIN,
@@ -36,12 +35,13 @@ from .bodies import (
     parse_patch,
     too_large,
 )
-from .errors import ApiError, Cause
-from .resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from ..machinery.errors import ApiError, Cause
+from ..machinery.selectors import parse_field_selector, parse_label_selector
+from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from ..registry.watch import WatchHub
+from ..store.base import decode_continue
 from .routing import Target
-from .selectors import parse_field_selector, parse_label_selector
 from .tables import table
-from .watch import WatchHub
 from .watchstream import MAX_WATCH_SECONDS, WatchOptions, WatchStreams
 
 FIELD_SELECTABLE = {"metadata.name", "metadata.namespace"}

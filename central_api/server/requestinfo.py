@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..auth.authz import Attributes
-from ..auth.user import User
+from ..machinery.user import User
 from .routing import split_group_version
 
 NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})

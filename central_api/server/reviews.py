@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..auth.authz import Attributes, Authorizer
-from ..auth.user import User
-from . import errors
+from ..machinery import errors
+from ..machinery.user import User
 
 RulesFor = Callable[[User, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
 

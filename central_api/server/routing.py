@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
-from .errors import ApiError, not_found
+from ..machinery.errors import ApiError, not_found
 
 
 @dataclass(frozen=True)

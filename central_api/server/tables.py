@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..kinds.kind import ResourceType
-from .jsonpath import column_value
+from ..machinery.jsonpath import column_value
 
 
 def human_duration(seconds: float) -> str:

@@ -21,15 +21,15 @@ from typing import Any
 import orjson
 from starlette.responses import Response, StreamingResponse
 
-from ..auth.user import MASTERS, User
 from ..kinds.kind import ResourceType
+from ..machinery import errors
+from ..machinery.errors import ApiError
+from ..machinery.user import MASTERS, User
+from ..registry.resources import ListOptions, Resources
+from ..registry.watch import Subscription, WatchHub
 from ..store.base import Compacted, Event
-from . import errors
-from .errors import ApiError
-from .resources import ListOptions, Resources
 from .routing import Target
 from .tables import table
-from .watch import Subscription, WatchHub
 
 MAX_WATCH_SECONDS = 1800
 BOOKMARK_SECONDS = 10.0

@@ -29,7 +29,7 @@ from central_api.auth.oidc import (
     OidcIssuer,
     load_oidc_config,
 )
-from central_api.auth.user import User
+from central_api.machinery.user import User
 from tests.auth.conftest import start_provider
 from tests.oidc import CLIENT_ID, ES256_CLIENT_ID, OidcProvider, device_login
 

@@ -37,7 +37,7 @@ from central_api.controllers.tenants import (
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
 from central_api.providers.identity import RoleGrant
-from central_api.server.resources import Resources
+from central_api.registry.resources import Resources
 from central_api.store import open_store
 from tests.onboarding.memory_identity import MemoryIdentity
 

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central_api.server.apply import (
+from central_api.machinery.errors import ApiError
+from central_api.registry.apply import (
     field_set,
     fields_from_v1,
     fields_to_v1,
     server_side_apply,
     update_managed_fields,
 )
-from central_api.server.errors import ApiError
-from central_api.server.patch import resource_schema
+from central_api.registry.patch import resource_schema
 
 T1, T2, T3, T4 = ("2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z",
                   "2024-01-04T00:00:00Z")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from central_api.server import bodies
-from central_api.server.bodies import (
+from central_api.machinery import bodies
+from central_api.machinery.bodies import (
     MAX_DEPTH,
     CheckedBody,
     check_document,
@@ -18,7 +18,7 @@ from central_api.server.bodies import (
     parse_object,
     parse_patch,
 )
-from central_api.server.errors import ApiError
+from central_api.machinery.errors import ApiError
 from tests.protobuf_writer import envelope, pb_field, secret_envelope, varint
 
 

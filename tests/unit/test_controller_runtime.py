@@ -22,8 +22,8 @@ from central_api.kinds.catalog import Catalog
 from central_api.providers.base import Provider
 from central_api.providers.keystone import KeystoneIdentity
 from central_api.providers.sandbox import SandboxSettings, inject_fault, sandbox_provider
-from central_api.server.resources import ListOptions, Resources, WriteOptions
-from central_api.server.watch import WatchHub
+from central_api.registry.resources import ListOptions, Resources, WriteOptions
+from central_api.registry.watch import WatchHub
 from central_api.store.sqlite import SqliteStore
 
 NETWORKS = Kind("iaas.scs.community", "v1alpha1", "networks")

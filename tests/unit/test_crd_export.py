@@ -17,8 +17,8 @@ from central_api.kinds.catalog import Catalog
 from central_api.kinds.core import NAMESPACE, SECRET
 from central_api.kinds.crd_export import exportable, to_crd
 from central_api.kinds.tenancy import TENANT
-from central_api.server.errors import ApiError
-from central_api.server.resources import Resources, WriteOptions
+from central_api.machinery.errors import ApiError
+from central_api.registry.resources import Resources, WriteOptions
 from central_api.store.sqlite import SqliteStore
 
 

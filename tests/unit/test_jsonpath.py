@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from central_api.server.errors import ApiError
-from central_api.server.jsonpath import column_value, compile_jsonpath, render_text
+from central_api.machinery.errors import ApiError
+from central_api.machinery.jsonpath import column_value, compile_jsonpath, render_text
 
 OBJ: dict[str, Any] = {
     "metadata": {"name": "web", "labels": {"app": "a", "app.kubernetes.io/name": "web"},

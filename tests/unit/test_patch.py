@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central_api.server.errors import ApiError
-from central_api.server.patch import (
+from central_api.machinery.errors import ApiError
+from central_api.registry.patch import (
     apply_patch,
     json_equal,
     json_merge_patch,

@@ -11,8 +11,8 @@ import base64
 
 import pytest
 
-from central_api.server.errors import ApiError
-from central_api.server.protobuf import decode
+from central_api.machinery.errors import ApiError
+from central_api.machinery.protobuf import decode
 
 MAGIC = b"k8s\x00"
 VARINT, LENGTH = 0, 2

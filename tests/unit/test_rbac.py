@@ -34,14 +34,14 @@ from central_api.auth.rbac import (
     rule_allows,
     rules_for,
 )
-from central_api.auth.user import AUTHENTICATED, BOOTSTRAP_ADMIN, User
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
 from central_api.kinds.common import Model, Status
 from central_api.kinds.kind import ResourceType, declare
 from central_api.kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
-from central_api.server.errors import ApiError
-from central_api.server.resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from central_api.machinery.errors import ApiError
+from central_api.machinery.user import AUTHENTICATED, BOOTSTRAP_ADMIN, User
+from central_api.registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from central_api.server.tables import row
 from central_api.store.sqlite import SqliteStore
 

@@ -15,9 +15,9 @@ from central_api.controllers.garbage_collector import GarbageCollector
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
 from central_api.kinds.kind import ResourceType
-from central_api.server.errors import ApiError
-from central_api.server.resources import DeleteOptions, ListOptions, Resources, WriteOptions
-from central_api.server.selectors import parse_label_selector
+from central_api.machinery.errors import ApiError
+from central_api.machinery.selectors import parse_label_selector
+from central_api.registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from central_api.store.base import Key
 from central_api.store.sqlite import SqliteStore
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from central_api.server.errors import ApiError
-from central_api.server.selectors import (
+from central_api.machinery.errors import ApiError
+from central_api.machinery.selectors import (
     LabelSelector,
     Operator,
     Requirement,

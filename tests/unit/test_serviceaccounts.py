@@ -34,8 +34,8 @@ from central_api.auth.serviceaccounts import (
     parse_token_request,
     token_request_response,
 )
-from central_api.auth.user import User
-from central_api.server.errors import ApiError
+from central_api.machinery.errors import ApiError
+from central_api.machinery.user import User
 
 ISSUER = "https://central.example:6443"
 AUDIENCES = [ISSUER]

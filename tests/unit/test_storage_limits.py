@@ -11,13 +11,13 @@ import pytest
 
 from central_api.auth.storage_quota import StorageQuotaAdmission, StorageUsage
 from central_api.auth.tenants import TENANT_LABEL, TenantDirectory
-from central_api.auth.user import BOOTSTRAP_ADMIN, User
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
 from central_api.kinds.kind import ResourceType
-from central_api.server.errors import ApiError
-from central_api.server.resources import DeleteOptions, Resources, WriteOptions
-from central_api.server.watch import WatchHub
+from central_api.machinery.errors import ApiError
+from central_api.machinery.user import BOOTSTRAP_ADMIN, User
+from central_api.registry.resources import DeleteOptions, Resources, WriteOptions
+from central_api.registry.watch import WatchHub
 from central_api.store.base import Key, encoded_size
 from central_api.store.sqlite import SqliteStore
 

@@ -17,7 +17,7 @@ from central_api.kinds.structural import (
     unknown_field_message,
     validate,
 )
-from central_api.server.errors import Cause
+from central_api.machinery.errors import Cause
 
 
 def obj_schema(**props: Any) -> dict[str, Any]:

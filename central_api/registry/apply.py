@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from central_api.server.errors import ApiError, Cause, bad_request
-from central_api.server.patch import (
+from central_api.machinery.errors import ApiError, Cause, bad_request
+from central_api.registry.patch import (
     Schema,
     check_types,
     field_schema,

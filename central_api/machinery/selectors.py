@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
-from central_api.server.errors import ApiError, Cause, bad_request
+from central_api.machinery.errors import ApiError, Cause, bad_request
 
 __all__ = [
     "FieldSelector",

@@ -15,10 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..auth.user import User
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
 from ..kinds.structural import CompiledSchema, unknown_field_message
+from ..machinery import errors
+from ..machinery.errors import ApiError, Cause
+from ..machinery.metadata import carry_server_fields, now, spec_changed, validate_metadata
+from ..machinery.selectors import FieldSelector, LabelSelector
+from ..machinery.user import User
 from ..store.base import (
     Compacted,
     Key,
@@ -30,12 +34,8 @@ from ..store.base import (
     encode_continue,
     encoded_size,
 )
-from . import errors
 from .apply import server_side_apply, update_managed_fields
-from .errors import ApiError, Cause
-from .metadata import carry_server_fields, now, spec_changed, validate_metadata
 from .patch import apply_patch
-from .selectors import FieldSelector, LabelSelector
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
@@ -458,7 +458,7 @@ class Resources:
 
     def _apply(self, rt: ResourceType, namespace: str, name: str, body: bytes,
                opts: WriteOptions, subresource: str, force: bool) -> dict[str, Any]:
-        from .bodies import parse_yaml_object  # local: bodies imports nothing from here
+        from ..machinery.bodies import parse_yaml_object  # local: bodies imports nothing from here
 
         applied = parse_yaml_object(body)
         if not opts.field_manager:

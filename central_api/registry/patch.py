@@ -12,7 +12,7 @@ OpenAPI v3 schema (``x-kubernetes-patch-strategy``/``x-kubernetes-patch-merge-ke
 ``metadata`` always follows ObjectMeta's own rules, because CRD schemas do not describe it.
 
 The schema helpers here (:func:`resource_schema`, :func:`field_schema`, :func:`json_equal`,
-:func:`check_types`) are shared with :mod:`central_api.server.apply`, which needs the same view
+:func:`check_types`) are shared with :mod:`central_api.registry.apply`, which needs the same view
 of the schema.
 """
 
@@ -28,8 +28,13 @@ import jsonpointer
 import orjson
 
 from central_api.kinds.structural import compiled, json_key
-from central_api.server.bodies import MAX_BODY_BYTES, MAX_STORED_DEPTH, check_document, decode_json
-from central_api.server.errors import (
+from central_api.machinery.bodies import (
+    MAX_BODY_BYTES,
+    MAX_STORED_DEPTH,
+    check_document,
+    decode_json,
+)
+from central_api.machinery.errors import (
     ApiError,
     Cause,
     bad_request,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from central_api.server.errors import bad_request
+from central_api.machinery.errors import bad_request
 
 __all__ = ["column_value", "compile_jsonpath", "render_text"]
 

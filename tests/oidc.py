@@ -25,7 +25,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from central_api.server.bootstrap import DataDir, ensure_ca, ensure_server_cert
+from central_api.datadir import DataDir, ensure_ca, ensure_server_cert
 from tests.server import free_port
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc-provider"

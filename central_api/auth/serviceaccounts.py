@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..machinery.errors import ApiError, Cause, bad_request, invalid
+from ..machinery.files import write_private
 from ..machinery.user import MASTERS, User
-from ..server.bootstrap import write_private
 from .authn import InvalidToken
 from .rbac import compact_rules, compact_string, covers
 

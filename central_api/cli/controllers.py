@@ -11,14 +11,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..config import Config, load_config
+from ..assembly import Backends, build_backends
+from ..config import load_config
 from ..controllers.client import HttpClient
-from ..controllers.manager import Manager
-from ..controllers.reconcilers import all_reconcilers
-from ..controllers.tenants import build_identity
-from ..providers import build_provider
-from ..providers.base import Provider
-from ..providers.identity import IdentityService
 
 err = Console(stderr=True)
 
@@ -40,31 +35,22 @@ def controllers_command(
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_config(config)
-        provider_config = settings.provider("iaas")
-        provider = build_provider(provider_config, None) if provider_config else None
-        identity = build_identity(settings.identity) \
-            if "tenancy" in settings.services else None
-        if provider is None and identity is None:
+        backends = build_backends(load_config(config), None)
+        if backends.empty:
             raise ValueError("nothing to reconcile: configure providers.iaas and/or identity")
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    asyncio.run(_run(kubeconfig, context, leader_elect, settings, provider, identity))
+    asyncio.run(_run(kubeconfig, context, leader_elect, backends))
 
 
-async def _run(kubeconfig: Path, context: str, leader_elect: bool, settings: Config,
-               provider: Provider | None, identity: IdentityService | None) -> None:
+async def _run(kubeconfig: Path, context: str, leader_elect: bool, backends: Backends) -> None:
     client = HttpClient(kubeconfig, context)
     try:
-        reconcilers = all_reconcilers(client, provider=provider, identity=identity,
-                                      identity_region=settings.identity.region,
-                                      identity_resync_seconds=settings.identity.resync_seconds,
-                                      serves_iam="iam" in settings.services)
-        manager = Manager(client, reconcilers, leader_election=leader_elect,
-                          resync_seconds=settings.resync_seconds)
+        manager = backends.manager(client, leader_election=leader_elect)
+        provider = backends.provider
         err.print(f"scs controllers: provider {provider.name if provider else 'none'}, "
-                  f"identity backend {settings.identity.type}, lease holder "
+                  f"identity backend {backends.config.identity.type}, lease holder "
                   f"{manager.identity}")
         await manager.run()
     finally:

@@ -12,13 +12,14 @@ import yaml
 from rich.console import Console
 
 from .. import __version__
+from ..assembly import ServeOptions
 from ..config import load_config
 from ..kinds import builtin_kinds
 from ..kinds.crd_export import exportable, to_crd
 from .controllers import controllers_command
 from .login import login as login_command
 from .login import token as token_command
-from .serve import ServeOptions, run_server
+from .serve import run_server
 from .tenant import tenant_app
 
 app = typer.Typer(help="SCS Central API: one Kubernetes-style API for your cloud.",

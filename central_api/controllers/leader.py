@@ -17,12 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..machinery.errors import ApiError
+from ..machinery.metadata import SYSTEM_NAMESPACE
 from .client import Client, Kind
 
 log = logging.getLogger("central_api.leader")
 
 LEASES = Kind("coordination.k8s.io", "v1", "leases")
-LEASE_NAMESPACE = "scs-system"
+LEASE_NAMESPACE = SYSTEM_NAMESPACE
 MICRO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 

@@ -12,6 +12,8 @@ from .selectors import validate_label_key, validate_label_value
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MAX_ANNOTATIONS_BYTES = 256 * 1024
+SYSTEM_NAMESPACE = "scs-system"
+"""Holds the server's own objects (controller leases); exists from the first start."""
 SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
 

@@ -6,14 +6,13 @@ Routing is done by hand rather than with a route table because resource paths ar
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import gc
 import logging
 import platform
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,21 +41,13 @@ from ..auth.serviceaccounts import (
 )
 from ..auth.storage_quota import StorageUsage
 from ..config import LimitsConfig
-from ..controllers.client import LocalClient
-from ..controllers.leader import LEASE_NAMESPACE
-from ..controllers.manager import Manager
-from ..controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ..controllers.metrics import ControllerMetrics
-from ..controllers.reconcilers import all_reconcilers
-from ..controllers.runner import InternalControllers
 from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
 from ..machinery import errors
 from ..machinery.bodies import check_header_size, parse_object
 from ..machinery.errors import ApiError
+from ..machinery.metadata import SYSTEM_NAMESPACE
 from ..machinery.user import MASTERS, User
-from ..providers.base import Provider
-from ..providers.identity import IdentityService
 from ..registry.resources import ListOptions, Resources, WriteOptions
 from ..registry.watch import WatchHub
 from ..store.base import Event, Store, StoreUnavailable
@@ -69,10 +60,13 @@ from .routing import Target, resolve, split_group_version
 log = logging.getLogger("central_api.server")
 
 AGGREGATED = "apidiscovery.k8s.io"
-SANDBOX_INVENTORY = "/sandbox/v1/inventory"
 CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+
+
+Endpoint = Callable[[], Awaitable[Response]]
+Background = Callable[["ServerContext"], contextlib.AbstractAsyncContextManager[None]]
 
 
 class DenyAll:
@@ -107,14 +101,9 @@ class ServerContext:
     rate_limiter: RateLimiter | None = None
     event_listeners: list[Callable[[Event], None]] = field(default_factory=list)
     """Told about every stored change (e.g. to invalidate authorization caches)."""
-    provider: Provider | None = None
-    """The IaaS provider the in-process controllers drive (None: controllers run elsewhere)."""
-    identity: IdentityService | None = None
-    """The identity backend (Keystone) of the onboarding and IAM controllers, if any."""
-    identity_region: str = ""
-    identity_resync_seconds: float | None = None
-    metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
-    resync_seconds: float = 30.0
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    """Further non-resource paths the process serves to authorized callers (``/metrics``,
+    the sandbox inventory): contributed by the assembly, so HTTP knows no backend."""
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     storage_usage: StorageUsage = field(default_factory=StorageUsage)
     """Objects and bytes per tenant (the storage quota), kept by the internal controllers."""
@@ -164,7 +153,7 @@ def ensure_system_namespaces(ctx: ServerContext) -> None:
     """Like Kubernetes, ``default`` always exists (kubeconfig contexts point at it), and
     ``scs-system`` holds the server's own objects (controller leases)."""
     ns_type = ctx.catalog.require("", "v1", "namespaces")
-    for name in ("default", LEASE_NAMESPACE):
+    for name in ("default", SYSTEM_NAMESPACE):
         try:
             ctx.resources.get(ns_type, "", name)
         except ApiError:
@@ -339,14 +328,9 @@ class CentralApi:
 
     async def non_resource_authenticated(self, request: Request, parts: list[str]
                                          ) -> Response:
-        if request.url.path == "/metrics":
-            return Response(self.ctx.metrics.render(), media_type=METRICS_CONTENT_TYPE)
-        if request.url.path == SANDBOX_INVENTORY and self.ctx.provider \
-                and self.ctx.provider.simulated:
-            from ..providers.sandbox import inventory
-
-            return json_response({"simulated": True,
-                                  "resources": await inventory(self.ctx.store)})
+        endpoint = self.ctx.endpoints.get(request.url.path)
+        if endpoint is not None:
+            return await endpoint()
         if parts and parts[0] == "openapi":
             return self.openapi(parts[1:], request.headers.get("accept", ""))
         if request.url.path in ("/api", "/apis"):
@@ -427,28 +411,9 @@ class CentralApi:
         raise errors.not_found("", "")
 
 
-async def run_controllers(ctx: ServerContext) -> None:
-    """The IaaS, onboarding and IAM controllers in this process, leader-elected among
-    replicas (one Manager: one lease for all of them)."""
-    if ctx.provider is None and ctx.identity is None:
-        return
-    client = LocalClient(ctx.resources, ctx.hub)
-    reconcilers = all_reconcilers(
-        client, provider=ctx.provider, identity=ctx.identity,
-        identity_region=ctx.identity_region,
-        identity_resync_seconds=ctx.identity_resync_seconds,
-        serves_iam=ctx.catalog.lookup("iam.scs.community", "v1alpha1", "users") is not None)
-    manager = Manager(client, reconcilers, ctx.metrics, resync_seconds=ctx.resync_seconds)
-    try:
-        await manager.run()
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("the controllers stopped")
-        raise
-
-
-def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
+def build_app(ctx: ServerContext, background: Background | None = None) -> Starlette:
+    """The ASGI app; ``background`` runs beside it once the watch hub and the system
+    objects are ready (the assembly's controllers)."""
     api = CentralApi(ctx)
 
     @contextlib.asynccontextmanager
@@ -458,26 +423,16 @@ def build_app(ctx: ServerContext, controllers: bool = True) -> Starlette:
         load_crds(ctx)
         ensure_system_namespaces(ctx)
         ensure_bootstrap_roles(ctx.resources)
-        runner = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage) \
-            if controllers else None
-        if runner:
-            runner.listeners += [*ctx.event_listeners, functools.partial(follow_crds, ctx)]
-            runner.start()
-        # Everything built so far (kinds, schemas, the garbage collector's index of every
-        # stored object) lives as long as the process: keep Python's cyclic GC from walking
-        # it on every full collection (at 100k objects each walk took ~200 ms, the page p99).
-        gc.freeze()
-        manager = asyncio.create_task(run_controllers(ctx), name="controllers") \
-            if controllers and (ctx.provider or ctx.identity) else None
+        running = background(ctx) if background is not None else contextlib.nullcontext()
         try:
-            yield
+            async with running:
+                # Everything built so far (kinds, schemas, the garbage collector's index of
+                # every stored object) lives as long as the process: keep Python's cyclic GC
+                # from walking it on every full collection (at 100k objects each walk took
+                # ~200 ms, the page p99).
+                gc.freeze()
+                yield
         finally:
-            if manager:
-                manager.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await manager
-            if runner:
-                await runner.stop()
             await ctx.hub.stop()
             if ctx.audit is not None:
                 ctx.audit.close()

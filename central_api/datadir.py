@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..auth.tokens import hash_token
-from ..store.base import StoreError
+from .auth.tokens import hash_token
+from .machinery.files import write_private
+from .store.base import StoreError
 
 CA_DAYS = 3650
 CERT_DAYS = 365
@@ -65,15 +65,6 @@ class DataDir:
     @property
     def database(self) -> Path:
         return self.root / "state.db"
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the start (no window where others can read it)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, 0o600)
 
 
 def _name(common_name: str) -> x509.Name:

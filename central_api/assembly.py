@@ -1,0 +1,303 @@
+"""One place that builds a process from the configuration: store, catalog, authentication,
+authorization, admission, providers and controllers.
+
+``scs serve`` and ``scs controllers`` (and so every test, which starts those commands) get
+their parts from here, so the two deployment modes cannot drift apart: the same
+configuration yields the same reconcilers, and the HTTP layer (``server/``) never needs to
+know which backends exist. The order matters in a few places and is explained where it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.responses import Response
+
+from .auth.admission import RbacEscalationAdmission
+from .auth.audit import AuditLog
+from .auth.authn import Authenticator, AuthenticatorChain
+from .auth.authz import MastersAuthorizer, UnionAuthorizer
+from .auth.federation import FederationSettings, TenantIssuers
+from .auth.oidc import OidcAuthenticator, load_oidc_config
+from .auth.ratelimit import RateLimiter
+from .auth.rbac import RbacAuthorizer, StoreRuleSource, rules_for
+from .auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
+from .auth.storage_quota import StorageQuotaAdmission
+from .auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory, tenant_rules
+from .auth.tokens import TokenAuthenticator
+from .config import Config, FederationConfig
+from .controllers.client import Client, LocalClient
+from .controllers.manager import Manager
+from .controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .controllers.metrics import ControllerMetrics
+from .controllers.reconcilers import all_reconcilers
+from .controllers.runner import InternalControllers
+from .controllers.tenants import build_identity
+from .datadir import DataDir, SecretBox, WrongEncryptionKey, ensure_encryption_key
+from .kinds import builtin_kinds
+from .kinds.catalog import Catalog
+from .kinds.rbac import GROUP as RBAC_GROUP
+from .machinery.errors import ApiError
+from .machinery.user import BOOTSTRAP_ADMIN, User
+from .providers import build_provider
+from .providers.base import Provider
+from .providers.identity import IdentityService
+from .server.app import ServerContext, ServiceAccountTokens, build_app, follow_crds
+from .server.handlers import json_response
+from .store import open_store
+from .store.base import Event, Store
+
+log = logging.getLogger("central_api.assembly")
+
+SANDBOX_INVENTORY = "/sandbox/v1/inventory"
+
+
+@dataclass
+class ServeOptions:
+    """What ``scs serve`` is told on its command line (the config file is ``config``)."""
+
+    host: str
+    port: int
+    data_dir: Path
+    store_url: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_http: bool = False
+    log_level: str = "info"
+    encryption_key_file: Path | None = None
+    oidc_config: Path | None = None
+    service_account_issuer: str = ""
+    audit_log: Path | None = None
+    rate_limit: float = 50.0
+    rate_burst: int = 200
+    config: Config = field(default_factory=Config)
+
+
+def server_url(options: ServeOptions) -> str:
+    scheme = "http" if options.insecure_http else "https"
+    host = "127.0.0.1" if _unspecified(options.host) else options.host
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{options.port}"
+
+
+def _unspecified(host: str) -> bool:
+    """0.0.0.0 or :: — listening everywhere; clients still need one concrete address."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+# -- backends the controllers drive ------------------------------------------------------
+@dataclass
+class Backends:
+    """The clouds the controllers reconcile against, as the configuration names them."""
+
+    config: Config
+    provider: Provider | None = None
+    identity: IdentityService | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.provider is None and self.identity is None
+
+    def manager(self, client: Client, metrics: ControllerMetrics | None = None,
+                leader_election: bool = True) -> Manager:
+        """The IaaS, onboarding and IAM controllers over ``client``, under one lease."""
+        config = self.config
+        reconcilers = all_reconcilers(
+            client, provider=self.provider, identity=self.identity,
+            identity_region=config.identity.region,
+            identity_resync_seconds=config.identity.resync_seconds,
+            serves_iam="iam" in config.services)
+        return Manager(client, reconcilers, metrics, leader_election=leader_election,
+                       resync_seconds=config.resync_seconds)
+
+
+def build_backends(config: Config, store: Store | None) -> Backends:
+    """The configured IaaS provider (the sandbox keeps its cloud in ``store``) and identity
+    backend; raises ValueError for a configuration that cannot work."""
+    provider_config = config.provider("iaas")
+    provider = build_provider(provider_config, store) if provider_config else None
+    identity = build_identity(config.identity) if "tenancy" in config.services else None
+    return Backends(config, provider, identity)
+
+
+# -- the API server process --------------------------------------------------------------
+def open_configured_store(options: ServeOptions, data: DataDir) -> Store:
+    """The store, with Secrets encrypted by the data directory's (or the given) key."""
+    store = open_store(options.store_url or f"sqlite:///{data.database.resolve()}")
+    box = SecretBox(ensure_encryption_key(data, options.encryption_key_file))
+    store.set_transformer("core/secrets", (box.encrypt, box.decrypt))
+    try:
+        store.list("core/secrets", limit=1)
+    except WrongEncryptionKey:
+        store.close()
+        raise ValueError("the store holds secrets written with another encryption key: give "
+                         "every replica the same key (--encryption-key-file)") from None
+    return store
+
+
+@dataclass
+class ServerProcess:
+    """Everything ``scs serve`` runs: the API and, in-process, the controllers."""
+
+    context: ServerContext
+    backends: Backends
+    metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
+
+    def app(self) -> Starlette:
+        return build_app(self.context, self.background)
+
+    @contextlib.asynccontextmanager
+    async def background(self, ctx: ServerContext) -> AsyncIterator[None]:
+        """The server's own loops (garbage collector, compaction, caches) in every replica,
+        and the configured controllers while this replica holds their lease."""
+        internal = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage)
+        internal.listeners += [*ctx.event_listeners, lambda event: follow_crds(ctx, event)]
+        internal.start()
+        manager = None if self.backends.empty else asyncio.create_task(
+            self._run_controllers(ctx), name="controllers")
+        try:
+            yield
+        finally:
+            if manager is not None:
+                manager.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await manager
+            await internal.stop()
+
+    async def _run_controllers(self, ctx: ServerContext) -> None:
+        manager = self.backends.manager(LocalClient(ctx.resources, ctx.hub), self.metrics)
+        try:
+            await manager.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the controllers stopped")
+            raise
+
+
+def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerProcess:
+    """The API server around ``store``: authentication, authorization, admission, audit,
+    limits, and (``controllers: in-process``) the backends its controllers drive."""
+    config = options.config
+    ctx = ServerContext(store=store,
+                        catalog=Catalog([k for k in builtin_kinds() if config.serves(k)]),
+                        authenticator=AuthenticatorChain(_authenticators(options, data)),
+                        audit=AuditLog(options.audit_log),
+                        rate_limiter=RateLimiter(options.rate_limit, options.rate_burst),
+                        limits=config.limits)
+    issuer = options.service_account_issuer or server_url(options)
+    tokens = ServiceAccountTokens(SigningKeys.load_or_create(data.root), issuer, [issuer])
+    ctx.service_accounts = tokens
+    ctx.authenticator.authenticators.append(ServiceAccountAuthenticator(
+        tokens.keys, issuer, tokens.audiences, service_account_lookup(ctx)))
+    install_authorization(ctx)
+    if config.federation.enabled:
+        install_federation(ctx, config.federation, _operator_issuers(ctx))
+    backends = build_backends(config, store) if config.controllers == "in-process" \
+        else Backends(config)
+    process = ServerProcess(ctx, backends)
+    _install_endpoints(process)
+    return process
+
+
+def _authenticators(options: ServeOptions, data: DataDir) -> list[Authenticator]:
+    """The bootstrap admin token, and the operator's OIDC issuers (parsed before serving:
+    a bad file stops the start with ValueError)."""
+    token_hash = data.token_hash.read_text().strip()
+    found: list[Authenticator] = [TokenAuthenticator({token_hash: BOOTSTRAP_ADMIN})]
+    if options.oidc_config:
+        found.append(OidcAuthenticator(load_oidc_config(options.oidc_config)))
+    return found
+
+
+def _operator_issuers(ctx: ServerContext) -> set[str]:
+    """Issuers the operator configured: tenants may not register these."""
+    return {url for a in ctx.authenticator.authenticators if isinstance(a, OidcAuthenticator)
+            for url in a.issuer_urls}
+
+
+def _install_endpoints(process: ServerProcess) -> None:
+    """``/metrics``, and the sandbox's inventory when the cloud is simulated."""
+    ctx, provider = process.context, process.backends.provider
+
+    async def metrics() -> Response:
+        return Response(process.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    ctx.endpoints["/metrics"] = metrics
+    if provider is not None and provider.simulated:
+        from .providers.sandbox import inventory
+
+        async def sandbox_inventory() -> Response:
+            return json_response({"simulated": True, "resources": await inventory(ctx.store)})
+
+        ctx.endpoints[SANDBOX_INVENTORY] = sandbox_inventory
+
+
+def install_authorization(ctx: ServerContext) -> None:
+    """RBAC plus the tenant boundary; caches follow every change through the watch hub."""
+    rules = StoreRuleSource(ctx.resources)
+    tenants = TenantDirectory(ctx.resources, (ctx.limits.tenant_api_objects,
+                                              ctx.limits.tenant_api_bytes))
+    ctx.authorizer = MastersAuthorizer(UnionAuthorizer(RbacAuthorizer(rules),
+                                                       TenantAuthorizer(tenants)))
+
+    def all_rules(user: User, namespace: str) -> tuple[list[dict[str, Any]],
+                                                      list[dict[str, Any]]]:
+        resource_rules, non_resource_rules = rules_for(rules, user, namespace)
+        return resource_rules + tenant_rules(tenants, user), non_resource_rules
+
+    ctx.rules_for = all_rules
+    ctx.resources.admission += [RbacEscalationAdmission(ctx.authorizer, rules),
+                                NamespaceTenancyAdmission(tenants, ctx.authorizer)]
+    ctx.resources.storage_checks.append(StorageQuotaAdmission(ctx.storage_usage, tenants))
+
+    def invalidate(event: Event) -> None:
+        if event.key.resource.startswith(RBAC_GROUP + "/"):
+            rules.invalidate()
+        elif event.key.resource == "tenancy.scs.community/tenants":
+            tenants.invalidate()
+
+    ctx.event_listeners.append(invalidate)
+
+
+def install_federation(ctx: ServerContext, config: FederationConfig,
+                       operator_issuers: set[str]) -> None:
+    """Trust the issuers tenants register; re-read them whenever one of their sources
+    changes."""
+    settings = FederationSettings(
+        allow_private_issuers=config.allow_private_issuers,
+        ca_file=Path(config.ca_file) if config.ca_file else None)
+    issuers = TenantIssuers(ctx.resources, settings, operator_issuers)
+    ctx.authenticator.authenticators.append(issuers)
+    sources = {"tenancy.scs.community/tenants", "iam.scs.community/identityproviders",
+               "core/namespaces"}
+
+    def invalidate(event: Event) -> None:
+        if event.key.resource in sources:
+            issuers.invalidate()
+
+    ctx.event_listeners.append(invalidate)
+
+
+def service_account_lookup(ctx: ServerContext) -> Callable[[str, str], str | None]:
+    """The current UID of a ServiceAccount: a deleted or re-created one revokes its tokens."""
+    rt = ctx.catalog.require("", "v1", "serviceaccounts")
+
+    def lookup(namespace: str, name: str) -> str | None:
+        try:
+            return str(ctx.resources.get(rt, namespace, name)["metadata"]["uid"])
+        except ApiError:
+            return None
+
+    return lookup

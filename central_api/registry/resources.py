@@ -39,7 +39,9 @@ from .patch import apply_patch
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
-PATCH_RETRIES = 5
+RACE_RETRIES = 5
+"""Attempts of a patch, apply or delete without a resourceVersion precondition when a
+concurrent write wins the race (kube retries such writes as well)."""
 MAX_COMPILED_SCHEMAS = 4096
 FILTER_BATCH = 500
 MAX_OBJECT_BYTES = 1536 * 1024
@@ -421,7 +423,7 @@ class Resources:
                 "the body of the request was in an unknown format - accepted media types "
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml")
-        for _ in range(PATCH_RETRIES):
+        for _ in range(RACE_RETRIES):
             try:
                 return self._patch_once(rt, namespace, name, content_type, body, opts,
                                         subresource, force)
@@ -493,7 +495,24 @@ class Resources:
     # -- delete ----------------------------------------------------------------------------
     def delete(self, rt: ResourceType, namespace: str, name: str,
                opts: DeleteOptions) -> dict[str, Any]:
-        """Delete now, or mark for deletion while finalizers remain (graceful deletion)."""
+        """Delete now, or mark for deletion while finalizers remain (graceful deletion).
+
+        Without a resourceVersion precondition, a write that lands between reading and
+        deleting (a controller's status) is not the caller's conflict: like kube's
+        GuaranteedUpdate, read again and retry, so a plain DELETE never answers 409."""
+        for _ in range(RACE_RETRIES - 1):
+            try:
+                return self._delete_once(rt, namespace, name, opts)
+            except RevisionConflict:
+                if opts.precondition_rv:
+                    raise self._precondition_conflict(rt, name) from None
+        try:
+            return self._delete_once(rt, namespace, name, opts)
+        except RevisionConflict:
+            raise self._conflict(rt, name) from None
+
+    def _delete_once(self, rt: ResourceType, namespace: str, name: str,
+                     opts: DeleteOptions) -> dict[str, Any]:
         old = self._get_live(rt, namespace, name)
         meta = old["metadata"]
         if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
@@ -510,7 +529,11 @@ class Resources:
         if opts.dry_run:
             return self.present(rt, old)
         if not pending:
-            return self._remove(rt, old)
+            try:
+                return self.present(rt, self.store.delete(self._key_of(rt, old),
+                                                          int(meta["resourceVersion"])))
+            except KeyNotFound:
+                raise self._not_found(rt, name) from None
         if meta.get("deletionTimestamp") and finalizers == meta.get("finalizers", []):
             return self.present(rt, old)
         obj = copy.deepcopy(old)
@@ -520,10 +543,7 @@ class Resources:
         if not finalizers:
             obj["metadata"].pop("finalizers")
         rt.strategy.prepare_for_update(obj, old)
-        try:
-            stored = self.store.update(self._key_of(rt, old), obj, int(meta["resourceVersion"]))
-        except RevisionConflict:
-            raise self._conflict(rt, name) from None
+        stored = self.store.update(self._key_of(rt, old), obj, int(meta["resourceVersion"]))
         return self.present(rt, stored)
 
     def _remove(self, rt: ResourceType, old: dict[str, Any]) -> dict[str, Any]:

@@ -248,3 +248,67 @@ def test_paginated_selector_list_returns_each_match_once_in_order(
         if not token:
             break
     assert seen == [f"t{i:02d}" for i in range(count) if i in gold]
+
+
+class RacingStore(SqliteStore):
+    """A real SQLite store where another writer commits to the object just before the
+    registry's next write of it, ``races`` times (a race, made deterministic)."""
+
+    races = 0
+
+    def _race(self, key: Key) -> None:
+        if self.races:
+            self.races -= 1
+            current = self.get(key)
+            current["metadata"].setdefault("labels", {})["raced"] = str(self.races)
+            super().update(key, current, None)
+
+    def update(self, key: Key, obj: dict[str, Any],
+               expected_revision: int | None = None) -> dict[str, Any]:
+        self._race(key)
+        return super().update(key, obj, expected_revision)
+
+    def delete(self, key: Key, expected_revision: int | None = None) -> dict[str, Any]:
+        self._race(key)
+        return super().delete(key, expected_revision)
+
+
+@pytest.fixture
+def racing(tmp_path: Path) -> Iterator[tuple[Resources, RacingStore]]:
+    store = RacingStore(tmp_path / "state.db")
+    res = Resources(store, Catalog(builtin_kinds()))
+    res.create(kind(res, "namespaces"), "", {"metadata": {"name": "default"}}, WriteOptions())
+    yield res, store
+    store.close()
+
+
+@pytest.mark.parametrize("finalizers", [[], ["example.com/hold"]])
+def test_plain_delete_racing_a_concurrent_write_is_retried_not_409(
+        racing: tuple[Resources, RacingStore], finalizers: list[str]) -> None:
+    res, store = racing
+    rt = kind(res, "secrets")
+    res.create(rt, "default", secret("s", finalizers=finalizers), WriteOptions())
+    store.races = 2
+
+    deleted = res.delete(rt, "default", "s", DeleteOptions())
+
+    assert store.races == 0
+    assert deleted["metadata"]["labels"]["raced"] == "0"  # it saw the other writer's change
+    if finalizers:
+        assert res.get(rt, "default", "s")["metadata"]["deletionTimestamp"]
+    else:
+        assert error_of(lambda: res.get(rt, "default", "s")).code == 404
+
+
+def test_delete_with_a_resource_version_precondition_still_conflicts(
+        racing: tuple[Resources, RacingStore]) -> None:
+    res, store = racing
+    rt = kind(res, "secrets")
+    created = res.create(rt, "default", secret("s"), WriteOptions())
+    store.races = 1
+
+    refused = error_of(lambda: res.delete(rt, "default", "s", DeleteOptions(
+        precondition_rv=created["metadata"]["resourceVersion"])))
+
+    assert refused.code == 409
+    assert res.get(rt, "default", "s")["metadata"]["labels"]["raced"] == "0"

@@ -20,23 +20,18 @@ The semantics follow ``k8s.io/kubernetes/pkg/registry/rbac/validation`` and
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, Protocol
 
-from ..kinds.kind import ResourceType
 from ..kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, GROUP, ROLE, ROLE_BINDING
 from ..machinery.errors import ApiError
 from ..machinery.selectors import from_label_selector_object
 from ..machinery.user import MASTERS, User
-from ..registry.resources import ListOptions, Resources
+from ..registry.informers import Informers
 from .authz import Attributes, Authorizer, Decision
 
 Rule = dict[str, Any]
 SA_PREFIX = "system:serviceaccount:"
-MAX_AGE_SECONDS = 5.0
 FULL_AUTHORITY: list[Rule] = [
     {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
     {"verbs": ["*"], "nonResourceURLs": ["*"]},
@@ -191,70 +186,27 @@ class RuleSource(Protocol):
     def cluster_role_bindings(self) -> list[dict[str, Any]]: ...
 
 
-@dataclass
-class _Snapshot:
-    roles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    role_bindings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    cluster_roles: list[dict[str, Any]] = field(default_factory=list)
-    cluster_role_bindings: list[dict[str, Any]] = field(default_factory=list)
+class InformerRuleSource:
+    """The RBAC objects from the process's shared informers: authorizing a request costs no
+    store read, and every replica follows every change to them from the watch."""
 
-
-def _by_namespace(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
-        out.setdefault(item["metadata"].get("namespace", ""), []).append(item)
-    return out
-
-
-class StoreRuleSource:
-    """All RBAC objects held in memory, so authorizing a request costs no store read.
-
-    Call :meth:`invalidate` after any change to an RBAC object; the copy is also re-read when
-    older than ``max_age`` seconds, which bounds staleness from other replicas' writes.
-    """
-
-    def __init__(self, resources: Resources, max_age: float = MAX_AGE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.resources = resources
-        self.max_age = max_age
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._snapshot = _Snapshot()
-        self._loaded_at: float | None = None
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._loaded_at = None
+    def __init__(self, informers: Informers) -> None:
+        self._roles = informers.informer(ROLE.storage_resource)
+        self._role_bindings = informers.informer(ROLE_BINDING.storage_resource)
+        self._cluster_roles = informers.informer(CLUSTER_ROLE.storage_resource)
+        self._cluster_role_bindings = informers.informer(CLUSTER_ROLE_BINDING.storage_resource)
 
     def roles(self, namespace: str) -> list[dict[str, Any]]:
-        return self._current().roles.get(namespace, [])
+        return self._roles.list(namespace)
 
     def role_bindings(self, namespace: str) -> list[dict[str, Any]]:
-        return self._current().role_bindings.get(namespace, [])
+        return self._role_bindings.list(namespace)
 
     def cluster_roles(self) -> list[dict[str, Any]]:
-        return self._current().cluster_roles
+        return self._cluster_roles.list()
 
     def cluster_role_bindings(self) -> list[dict[str, Any]]:
-        return self._current().cluster_role_bindings
-
-    def _current(self) -> _Snapshot:
-        """Reload under the lock, so an ``invalidate`` during a load forces another one."""
-        with self._lock:
-            now = self.clock()
-            if self._loaded_at is None or now - self._loaded_at > self.max_age:
-                self._snapshot = self._load()
-                self._loaded_at = now
-            return self._snapshot
-
-    def _load(self) -> _Snapshot:
-        def items(rt: ResourceType) -> list[dict[str, Any]]:
-            if self.resources.catalog.lookup(rt.group, rt.version, rt.plural) is None:
-                return []
-            return list(self.resources.list(rt, None, ListOptions())["items"])
-
-        return _Snapshot(_by_namespace(items(ROLE)), _by_namespace(items(ROLE_BINDING)),
-                         items(CLUSTER_ROLE), items(CLUSTER_ROLE_BINDING))
+        return self._cluster_role_bindings.list()
 
 
 # -- resolving bindings to rules -------------------------------------------------------------

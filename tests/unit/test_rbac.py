@@ -3,8 +3,9 @@ built-in SCS roles (no HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,9 @@ from central_api.auth.bootstrap_roles import (
     ensure_bootstrap_roles,
 )
 from central_api.auth.rbac import (
+    InformerRuleSource,
     RbacAuthorizer,
     Rule,
-    StoreRuleSource,
     check_binding_write,
     check_role_write,
     cluster_role_rules,
@@ -41,7 +42,9 @@ from central_api.kinds.kind import ResourceType, declare
 from central_api.kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ROLE, ROLE_BINDING
 from central_api.machinery.errors import ApiError
 from central_api.machinery.user import AUTHENTICATED, BOOTSTRAP_ADMIN, User
+from central_api.registry.informers import Informers
 from central_api.registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from central_api.registry.watch import WatchHub
 from central_api.server.tables import row
 from central_api.store.sqlite import SqliteStore
 
@@ -76,14 +79,6 @@ BOB = User("bob", (AUTHENTICATED,))
 CI = User("system:serviceaccount:team-a:ci", ("system:serviceaccounts", AUTHENTICATED))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def resources(tmp_path: Path) -> Iterator[Resources]:
     store = SqliteStore(tmp_path / "state.db")
@@ -96,13 +91,36 @@ def resources(tmp_path: Path) -> Iterator[Resources]:
     store.close()
 
 
-@pytest.fixture
-def source(resources: Resources) -> StoreRuleSource:
-    return StoreRuleSource(resources)
+class StoredRules:
+    """The RBAC objects read from the store at every call: the rules under test with no
+    cache in between (the informers are tested on their own)."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    def _items(self, rt: ResourceType, namespace: str | None) -> list[dict[str, Any]]:
+        return list(self.resources.list(rt, namespace, ListOptions())["items"])
+
+    def roles(self, namespace: str) -> list[dict[str, Any]]:
+        return self._items(ROLE, namespace)
+
+    def role_bindings(self, namespace: str) -> list[dict[str, Any]]:
+        return self._items(ROLE_BINDING, namespace)
+
+    def cluster_roles(self) -> list[dict[str, Any]]:
+        return self._items(CLUSTER_ROLE, None)
+
+    def cluster_role_bindings(self) -> list[dict[str, Any]]:
+        return self._items(CLUSTER_ROLE_BINDING, None)
 
 
 @pytest.fixture
-def authz(source: StoreRuleSource) -> RbacAuthorizer:
+def source(resources: Resources) -> StoredRules:
+    return StoredRules(resources)
+
+
+@pytest.fixture
+def authz(source: StoredRules) -> RbacAuthorizer:
     return RbacAuthorizer(source)
 
 
@@ -295,7 +313,7 @@ def test_resource_names_restrict_named_requests(resources: Resources,
 
 def test_aggregated_cluster_role_unions_selected_roles(resources: Resources,
                                                        authz: RbacAuthorizer,
-                                                       source: StoreRuleSource) -> None:
+                                                       source: StoredRules) -> None:
     resources.create(CLUSTER_ROLE, "", {
         "metadata": {"name": "monitoring"},
         "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": "mon"}}]},
@@ -308,7 +326,6 @@ def test_aggregated_cluster_role_unions_selected_roles(resources: Resources,
     make_role(resources, "mon-urls", [rule(["get"], urls=["/metrics"])], namespace="",
               labels={"agg": "mon"})
     make_role(resources, "unrelated", [rule(["get"], [""], ["pods"])], namespace="")
-    source.invalidate()
     assert can(authz, ALICE, "get", "", "secrets", "team-a", "x")
     assert can(authz, ALICE, "get", path="/metrics")
     assert not can(authz, ALICE, "get", "", "pods", "team-a", "x")
@@ -316,7 +333,7 @@ def test_aggregated_cluster_role_unions_selected_roles(resources: Resources,
 
 
 def test_nested_and_cyclic_aggregation_terminates(resources: Resources,
-                                                  source: StoreRuleSource) -> None:
+                                                  source: StoredRules) -> None:
     for name, selects, labels in (("a", "b", {"name": "a"}), ("b", "a", {"name": "b"})):
         resources.create(CLUSTER_ROLE, "", {
             "metadata": {"name": name, "labels": {**labels, "agg": "x"}},
@@ -327,24 +344,36 @@ def test_nested_and_cyclic_aggregation_terminates(resources: Resources,
     assert cluster_role_rules(source, "a") == [rule(["get"], [""], ["pods"])]
 
 
-def test_store_source_caches_until_invalidated_or_old(resources: Resources) -> None:
-    clock = Clock()
-    source = StoreRuleSource(resources, clock=clock)
-    authz = RbacAuthorizer(source)
-    assert not can(authz, ALICE, "get", "", "secrets", "team-a", "x")
-    make_role(resources, "reader", [rule(["get"], [""], ["secrets"])])
-    make_binding(resources, "r", "Role", "reader", [subject("User", "alice")])
-    assert not can(authz, ALICE, "get", "", "secrets", "team-a", "x")  # cached
-    clock.now = 6.0
-    assert can(authz, ALICE, "get", "", "secrets", "team-a", "x")
-    resources.delete(ROLE_BINDING, "team-a", "r", DeleteOptions())
-    assert can(authz, ALICE, "get", "", "secrets", "team-a", "x")
-    source.invalidate()
-    assert not can(authz, ALICE, "get", "", "secrets", "team-a", "x")
+def test_the_informer_source_follows_bindings_from_the_watch(resources: Resources) -> None:
+    async def scenario() -> None:
+        hub = WatchHub(resources.store, poll_seconds=0.05)
+        hub.start()
+        informers = Informers(resources.catalog)
+        authz = RbacAuthorizer(InformerRuleSource(informers))
+        informers.start(hub)
+        try:
+            await informers.wait_synced(5)
+            assert not can(authz, ALICE, "get", "", "secrets", "team-a", "x")
+            make_role(resources, "reader", [rule(["get"], [""], ["secrets"])])
+            make_binding(resources, "r", "Role", "reader", [subject("User", "alice")])
+            await until(lambda: can(authz, ALICE, "get", "", "secrets", "team-a", "x"))
+            resources.delete(ROLE_BINDING, "team-a", "r", DeleteOptions())
+            await until(lambda: not can(authz, ALICE, "get", "", "secrets", "team-a", "x"))
+        finally:
+            await informers.stop()
+            await hub.stop()
+
+    asyncio.run(scenario())
+
+
+async def until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not check():
+            await asyncio.sleep(0.01)
 
 
 def test_rules_for_splits_resource_and_non_resource_rules(resources: Resources,
-                                                          source: StoreRuleSource) -> None:
+                                                          source: StoredRules) -> None:
     make_role(resources, "reader", [rule(["get"], [""], ["secrets"], names=["db"])])
     make_binding(resources, "r", "Role", "reader", [subject("User", "alice")])
     make_role(resources, "urls", [rule(["get"], urls=["/version"])], namespace="")
@@ -428,7 +457,7 @@ def test_binding_printer_column_shows_the_role(resources: Resources) -> None:
 # -- escalation ------------------------------------------------------------------------------
 def test_cannot_create_a_role_with_more_than_held(resources: Resources,
                                                   authz: RbacAuthorizer,
-                                                  source: StoreRuleSource) -> None:
+                                                  source: StoredRules) -> None:
     make_role(resources, "editor", [rule(["get", "create"], [""], ["secrets"]),
                                     rule(["create", "update"], [RBAC], ["roles"])])
     make_binding(resources, "alice", "Role", "editor", [subject("User", "alice")])
@@ -446,7 +475,7 @@ def test_cannot_create_a_role_with_more_than_held(resources: Resources,
 
 def test_escalate_verb_allows_creating_a_bigger_role(resources: Resources,
                                                      authz: RbacAuthorizer,
-                                                     source: StoreRuleSource) -> None:
+                                                     source: StoredRules) -> None:
     make_role(resources, "escalator", [rule(["escalate"], [RBAC], ["roles"], names=["big"])])
     make_binding(resources, "alice", "Role", "escalator", [subject("User", "alice")])
     big = {"metadata": {"name": "big"}, "rules": [rule(["*"], ["*"], ["*"])]}
@@ -457,7 +486,7 @@ def test_escalate_verb_allows_creating_a_bigger_role(resources: Resources,
 
 def test_role_update_of_gc_fields_only_is_not_checked(resources: Resources,
                                                       authz: RbacAuthorizer,
-                                                      source: StoreRuleSource) -> None:
+                                                      source: StoredRules) -> None:
     old = make_role(resources, "big", [rule(["*"], ["*"], ["*"])])
     new = copy.deepcopy(old)
     new["metadata"]["finalizers"] = ["x"]
@@ -467,7 +496,7 @@ def test_role_update_of_gc_fields_only_is_not_checked(resources: Resources,
 
 
 def test_aggregation_rule_needs_full_authority(resources: Resources, authz: RbacAuthorizer,
-                                               source: StoreRuleSource) -> None:
+                                               source: StoredRules) -> None:
     ensure_bootstrap_roles(resources)
     make_binding(resources, "alice", "ClusterRole", "tenant-admin",
                  [subject("User", "alice")], namespace="")
@@ -476,16 +505,14 @@ def test_aggregation_rule_needs_full_authority(resources: Resources, authz: Rbac
         "must have cluster-admin privileges to use the aggregationRule"
     make_binding(resources, "alice-admin", "ClusterRole", "cloud-admin",
                  [subject("User", "alice")], namespace="")
-    source.invalidate()
     assert check_role_write(authz, source, ALICE, "clusterroles", "", agg) is None
 
 
 def test_binding_needs_the_roles_rules_or_bind(resources: Resources, authz: RbacAuthorizer,
-                                               source: StoreRuleSource) -> None:
+                                               source: StoredRules) -> None:
     ensure_bootstrap_roles(resources)
     make_binding(resources, "alice", "ClusterRole", "tenant-admin",
                  [subject("User", "alice")])
-    source.invalidate()
 
     def bind(role: str, namespace: str = "team-a") -> str | None:
         body = {"metadata": {"name": "b"}, "subjects": [subject("User", "bob")],
@@ -502,26 +529,24 @@ def test_binding_needs_the_roles_rules_or_bind(resources: Resources, authz: Rbac
     make_role(resources, "binder", [rule(["bind"], [RBAC], ["clusterroles"],
                                          names=["cloud-admin"])])
     make_binding(resources, "binder", "Role", "binder", [subject("User", "alice")])
-    source.invalidate()
     assert bind("cloud-admin") is None
     assert bind("cloud-admin", "team-b") is not None
 
 
 def test_binding_a_namespaced_role(resources: Resources, authz: RbacAuthorizer,
-                                   source: StoreRuleSource) -> None:
+                                   source: StoredRules) -> None:
     make_role(resources, "small", [rule(["get"], [""], ["secrets"])])
     body = {"metadata": {"name": "b"}, "subjects": [subject("User", "bob")],
             "roleRef": {"kind": "Role", "name": "small"}}
     assert check_binding_write(authz, source, ALICE, "team-a", body) is not None
     make_binding(resources, "alice", "Role", "small", [subject("User", "alice")])
-    source.invalidate()
     assert check_binding_write(authz, source, ALICE, "team-a", body) is None
     assert check_binding_write(MastersAuthorizer(authz), source, BOOTSTRAP_ADMIN, "team-b",
                                body) is None
 
 
 def test_escalation_violations_lists_the_missing_pieces(resources: Resources,
-                                                        source: StoreRuleSource) -> None:
+                                                        source: StoredRules) -> None:
     make_role(resources, "r", [rule(["get"], [""], ["pods", "pods/log"])])
     make_binding(resources, "r", "Role", "r", [subject("User", "alice")])
     wanted = [rule(["get", "list"], [""], ["pods"])]

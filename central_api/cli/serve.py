@@ -67,7 +67,11 @@ def run_server(options: ServeOptions, console: Console) -> None:
     if provider is not None:
         simulated = " — SIMULATED cloud, nothing real is created" if provider.simulated else ""
         console.print(f"  IaaS provider: {provider.name}{simulated}")
-    if process.backends.identity is not None:
+    identity = process.backends.identity
+    if identity is not None and identity.simulated:
+        console.print("  identity: sandbox — SIMULATED Keystone, tenant onboarding and IAM "
+                      "create nothing real")
+    elif identity is not None:
         console.print(f"  identity: Keystone at {options.config.identity.auth_url} "
                       "(tenant onboarding and IAM)")
     if options.insecure_http:

@@ -66,6 +66,9 @@ class RoleGrant:
 
 
 class IdentityService(Protocol):
+    simulated: bool
+    """True for the sandbox identity: nothing it creates exists outside the Central API."""
+
     # domains and projects -------------------------------------------------------------------
     async def ensure_domain(self, name: str, description: str,
                             expect_new: bool = False) -> Domain:

@@ -1,10 +1,13 @@
-"""Harness for the onboarding suite: a real ``scs serve`` wired to the real Keystone fixture.
+"""Harness for the onboarding suite: a real ``scs serve`` per identity backend.
 
-The server runs with ``identity: {type: keystone, ...}`` (the bootstrap admin of the test
-Keystone) and ``identity.resyncSeconds: 10`` (default 600) so drift repair is observable
-within a test (shorter saturates the controllers: a steady-state pass over one tenant costs
-a dozen Keystone calls, and the test Keystone answers one at a time), IaaS served without a
-provider (Servers only need to exist for the offboarding safeguards) and IAM enabled.
+Every test runs twice, against the real Keystone fixture (``identity: {type: keystone}``
+with the test Keystone's bootstrap admin) and against the sandbox identity (``identity:
+{type: sandbox}``, the embedded default), each checked through its own independent view
+(:mod:`tests.onboarding.backends`). ``identity.resyncSeconds: 10`` (default 600) makes
+drift repair observable within a test (shorter saturates the controllers: a steady-state
+pass over one tenant costs a dozen Keystone calls, and the test Keystone answers one at a
+time); IaaS is served without a provider (Servers only need to exist for the offboarding
+safeguards) and IAM is enabled.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.keystone import KeystoneServer
+from tests.onboarding.backends import IdentityView, KeystoneView, SandboxView
 from tests.polling import poll
 from tests.server import ScsServer
 
@@ -39,28 +42,24 @@ def eventually(check: Callable[[], T | None], timeout: float = 60.0, interval: f
     return poll(check, timeout, interval, what)
 
 
-def identity_config(keystone: KeystoneServer) -> dict[str, Any]:
-    return {"services": ["tenancy", "iaas", "iam"],
-            "providers": {"iaas": {"type": "none"}},
-            "identity": {"type": "keystone", "authURL": keystone.auth_url,
-                         "username": "admin", "password": keystone.admin_password,
-                         "userDomain": "Default", "systemScope": True,
-                         "region": keystone.region, "resyncSeconds": 10}}
-
-
 class Api:
-    """One ``scs serve`` with identity configured, and admin HTTPS calls against it."""
+    """One ``scs serve`` with an identity backend, and admin HTTPS calls against it."""
 
-    def __init__(self, keystone: KeystoneServer, workdir: Path,
-                 controllers: str = "in-process") -> None:
+    def __init__(self, view: IdentityView, workdir: Path, controllers: str = "in-process"
+                 ) -> None:
+        data = workdir / "data"
+        identity = {**view.config(), "resyncSeconds": 10}
+        if controllers == "external" and identity["type"] == "sandbox":
+            # `scs controllers` keeps the sandbox identity in the server's database
+            identity["store"] = f"sqlite:///{data / 'state.db'}"
         config = workdir / "config.yaml"
-        config.write_text(yaml.safe_dump({**identity_config(keystone),
-                                          "controllers": controllers}))
+        config.write_text(yaml.safe_dump({
+            "services": ["tenancy", "iaas", "iam"], "providers": {"iaas": {"type": "none"}},
+            "identity": identity, "controllers": controllers}))
         self.config_file = config
-        self.keystone = keystone
-        self.server = ScsServer(data_dir=workdir / "data",
-                                extra_args=["--config", str(config)])
-        (workdir / "data").mkdir()
+        self.view = view
+        self.server = ScsServer(data_dir=data, extra_args=["--config", str(config)])
+        data.mkdir()
         self._http: httpx.Client | None = None
 
     def start(self) -> Api:
@@ -80,6 +79,7 @@ class Api:
         if self._http is not None:
             self._http.close()
         self.server.cleanup()
+        self.view.close()
 
     # -- objects -------------------------------------------------------------------------
     def get(self, path: str) -> dict[str, Any] | None:
@@ -126,7 +126,7 @@ class Api:
         except pytest.fail.Exception:
             pytest.fail(f"{path}: no {type_}={status} after {timeout}s; status "
                         f"{(self.get(path) or {}).get('status')}\nserver log:\n"
-                        f"{self.server.log_tail(20)}\nkeystone:\n{self.keystone.log_tail(10)}")
+                        f"{self.server.log_tail(20)}")
 
     def wait_ready(self, name: str, timeout: float = 90) -> dict[str, Any]:
         return self.wait_condition(f"{TENANCY}/tenants/{name}", "Ready", timeout=timeout)
@@ -144,21 +144,20 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def api(keystone: KeystoneServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """One server for the module's tests; each test onboards its own tenant."""
-    started = Api(keystone, tmp_path_factory.mktemp("onboarding")).start()
+def identity_view(backend: str, request: pytest.FixtureRequest, workdir: Path
+                  ) -> IdentityView:
+    if backend == "keystone":
+        return KeystoneView(request.getfixturevalue("keystone"))
+    return SandboxView(workdir / "data")
+
+
+@pytest.fixture(scope="module", params=["keystone", "sandbox"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Api]:
+    """One server per backend for the module's tests; each test onboards its own tenant."""
+    workdir = tmp_path_factory.mktemp(f"onboarding-{request.param}")
+    started = Api(identity_view(request.param, request, workdir), workdir).start()
     try:
         yield started
     finally:
         started.close()
-
-
-@pytest.fixture
-def conn(keystone: KeystoneServer) -> Iterator[Any]:
-    """openstacksdk as the Keystone admin: the independent view of what onboarding did."""
-    connection = keystone.connection(keystone.system_auth)
-    try:
-        yield connection
-    finally:
-        connection.close()

@@ -126,6 +126,8 @@ def _first(items: Any) -> Any | None:
 class KeystoneIdentity:
     """The identity provider for onboarding and IAM controllers (see ``IdentityService``)."""
 
+    simulated = False
+
     def __init__(self, auth: Mapping[str, Any], region: str = "",
                  timeout: float = 60.0) -> None:
         if not auth.get("auth_url"):

@@ -23,6 +23,8 @@ IPS = "sandbox/ips"
 """One record per allocated address, ``<subnet id>_<ip>`` (or ``external_<ip>`` in namespace
 ``""``); creating it is the atomic claim, so two servers can never get the same address."""
 FAULTS = "sandbox/faults"
+IDENTITY = "Identity"
+"""The fault kind of the sandbox identity backend (a simulated Keystone, :mod:`.identity`)."""
 QUOTAS = "sandbox/quotas"
 
 

@@ -1,7 +1,9 @@
 """One reconciler for every IaaS kind: resolve references, converge the backend, report.
 
 The kinds differ only in which spec fields name other objects (``networkRef`` → the backend
-ID of that Network) and which backend observations show up in status; both are data here.
+ID of that Network) and which backend observations show up in status; both come from the
+kind's declaration: the references its spec marks (:class:`~..kinds.common.References`) and
+the fields its status declares.
 Conditions: ``ReferencesResolved`` (all referenced objects exist and are Ready, and a
 tenant's credentials exist), ``Synced`` (the backend accepted the desired state) and
 ``Ready`` (the backend resource is usable).
@@ -16,76 +18,48 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from ..auth.tenants import TENANT_LABEL
-from ..kinds.iaas import API_VERSION, IAAS_KINDS
+from ..kinds.common import LocalRef, References, local_references
+from ..kinds.iaas import IAAS_KINDS, IaasObject, IaasStatus
 from ..kinds.kind import ResourceType
 from ..providers.base import BackendResource, Provider, ProviderError, Scope
-from .client import Client, Kind
-from .conditions import is_true, set_condition
+from .client import Client
 from .outcomes import Blocked, Failed, report, settle
 from .runtime import Result
 from .tenants import CREDENTIALS_SECRET, NAMESPACES, SECRETS
+from .typed import kind_of, load
 
 log = logging.getLogger("central_api.iaas")
 
 FINALIZER = "iaas.scs.community/backend"
-GROUP, VERSION = API_VERSION.split("/")
 WAIT_FOR_REFERENCES = 2.0
 POLL_PENDING = 1.0
-
-
-@dataclass(frozen=True)
-class Ref:
-    field: str
-    """Spec field holding a LocalRef (or a list of them)."""
-    plural: str
-    """Kind of the referenced objects."""
-    desired_key: str
-    """Key of the resolved backend ID(s) in the provider's desired dict."""
-    many: bool = False
-    at_creation: bool = False
-    """Only creating the backend resource needs the referenced object (a Server's Image): it
-    is resolved when the resource is created (also again, if it vanished from the backend)
-    and never compared afterwards, so deleting or replacing the Image does not touch a
-    running Server. The reference stays in the desired dict; providers treat it as
-    immutable."""
-
-
-REFERENCES: dict[str, list[Ref]] = {
-    "Subnet": [Ref("networkRef", "networks", "networkID")],
-    "Router": [Ref("interfaces", "subnets", "subnetIDs", many=True)],
-    "Server": [Ref("networks", "networks", "networkIDs", many=True),
-               Ref("securityGroups", "securitygroups", "securityGroupIDs", many=True),
-               Ref("volumes", "volumes", "volumeIDs", many=True),
-               Ref("keypairRef", "keypairs", "keypairID"),
-               Ref("imageRef", "images", "imageID", at_creation=True)],
-    "FloatingIP": [Ref("serverRef", "servers", "serverID")],
-    "LoadBalancer": [Ref("subnetRef", "subnets", "subnetID")],
-}
+KINDS = {rt.model: kind_of(rt) for rt in IAAS_KINDS}
+"""Where the target of a reference is read, by its declared model."""
+BOOKKEEPING = frozenset(IaasStatus.model_fields)
+"""Status fields the reconciler sets itself; the backend reports the kind's own ones."""
+READY_MESSAGES = {"PENDING": ("Creating", "the backend is creating the resource"),
+                  "ACTIVE": ("Active", "the resource is ready"),
+                  "ERROR": ("BackendError", "failed"),
+                  "DELETING": ("Deleting", "the backend is deleting the resource")}
 
 
 class IaasReconciler:
     finalizer = FINALIZER
 
     def __init__(self, client: Client, provider: Provider, rt: ResourceType) -> None:
+        if rt.model is None or not issubclass(rt.model, IaasObject):
+            raise TypeError(f"{rt.kind} is not an IaaS kind")
         self.client = client
         self.provider = provider
         self.rt = rt
-        refs = REFERENCES.get(rt.kind, [])
-        self.refs = [ref for ref in refs if not ref.at_creation]
-        self.creation_refs = [ref for ref in refs if ref.at_creation]
-        self.creation_keys = {ref.desired_key for ref in self.creation_refs}
-        self.kind = Kind(GROUP, VERSION, rt.plural)
-        status = rt.schema["properties"].get("status", {}).get("properties", {})
-        self.status_fields = set(status) - {"conditions", "observedGeneration", "backendID",
-                                            "provider"}
+        self.model: type[IaasObject] = rt.model
+        self.kind = kind_of(rt)
 
     @property
     def provider_label(self) -> str:
@@ -93,70 +67,56 @@ class IaasReconciler:
             else self.provider.name
 
     # -- reconcile -----------------------------------------------------------------------
-    async def reconcile(self, obj: dict[str, Any]) -> Result:
-        new = copy.deepcopy(obj)
+    async def reconcile(self, obj: IaasObject) -> Result:
         try:
-            scope = await self._scope(obj["metadata"]["namespace"])
+            scope = await self._scope(obj.metadata.namespace)
             desired = await self._desired(scope.namespace, obj)
-            set_condition(new, "ReferencesResolved", True, "Resolved")
+            obj.set_condition("ReferencesResolved", True, "Resolved")
             backend = await self._converge(scope, obj, desired)
         except Blocked as exc:
-            report(new, "ReferencesResolved", exc)
-            await self._write_status(obj, new)
+            report(obj, "ReferencesResolved", exc)
             return settle(exc)
         except ProviderError as exc:
             failed = Failed(exc.reason, self._labelled(str(exc)), retry=exc.retryable)
-            report(new, "Synced", failed)
-            await self._write_status(obj, new)
+            report(obj, "Synced", failed)
             return settle(failed)
-        set_condition(new, "Synced", True, "Synced")
-        self._report(new, backend)
-        await self._write_status(obj, new)
+        obj.set_condition("Synced", True, "Synced")
+        self._report(obj, backend)
         return Result(requeue_after=POLL_PENDING if backend.state == "PENDING" else None)
 
-    async def _converge(self, scope: Scope, obj: dict[str, Any], desired: dict[str, Any]
+    async def _converge(self, scope: Scope, obj: IaasObject, desired: dict[str, Any]
                         ) -> BackendResource:
         """Create the backend resource (with the IDs only creating needs) or update it."""
         service = self.provider.service(self.rt.kind)
-        uid = obj["metadata"]["uid"]
-        backend = await service.find(scope, uid)
+        backend = await service.find(scope, obj.metadata.uid)
         if backend is None:
-            ids = await self._creation_ids(scope.namespace, desired)
-            return await service.create(scope, uid, {**desired, **ids})
-        if self._differs(backend.desired, desired) and backend.state != "DELETING":
+            ids = await self._creation_ids(scope.namespace, obj)
+            return await service.create(scope, obj.metadata.uid, {**desired, **ids})
+        if _differs(backend.desired, desired, _creation_keys(obj)) \
+                and backend.state != "DELETING":
             return await service.update(scope, backend, desired)
         return backend
 
-    def _differs(self, backend: dict[str, Any], desired: dict[str, Any]) -> bool:
-        """Whether the backend needs an update; IDs needed only at creation do not count."""
-        return ({k: v for k, v in backend.items() if k not in self.creation_keys}
-                != {k: v for k, v in desired.items() if k not in self.creation_keys})
-
-    def _report(self, new: dict[str, Any], backend: BackendResource) -> None:
-        status = new.setdefault("status", {})
-        status.update(backendID=backend.id, provider=self.provider_label,
-                      observedGeneration=new["metadata"].get("generation"))
-        for key, value in backend.observed.items():
-            if key in self.status_fields:
-                status[key] = value
-        messages = {"PENDING": "the backend is creating the resource",
-                    "ACTIVE": "the resource is ready", "ERROR": backend.message or "failed",
-                    "DELETING": "the backend is deleting the resource"}
-        reason = {"PENDING": "Creating", "ACTIVE": "Active", "ERROR": "BackendError",
-                  "DELETING": "Deleting"}[backend.state]
-        message = messages[backend.state]
-        if backend.message and backend.state != "ERROR":
+    def _report(self, obj: IaasObject, backend: BackendResource) -> None:
+        """The backend's observations in the kind's status fields, and ``Ready``."""
+        status = type(obj.status)
+        observed = {key: value for key, value in backend.observed.items()
+                    if key in status.model_fields and key not in BOOKKEEPING}
+        obj.status = status.model_validate({**obj.status.model_dump(), **observed})
+        obj.status.backendID = backend.id
+        obj.status.provider = self.provider_label
+        obj.status.observedGeneration = obj.metadata.generation
+        reason, message = READY_MESSAGES[backend.state]
+        if backend.state == "ERROR":
+            message = backend.message or message
+        elif backend.message:
             message += f" ({backend.message})"
-        set_condition(new, "Ready", backend.state == "ACTIVE", reason, self._labelled(message))
+        obj.set_condition("Ready", backend.state == "ACTIVE", reason, self._labelled(message))
 
     def _labelled(self, message: str) -> str:
         """Messages name the provider once (the sandbox's own already say "simulated")."""
         return message if message.startswith(self.provider.name) \
             else f"{self.provider_label}: {message}"
-
-    async def _write_status(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        if new.get("status") != old.get("status"):
-            await self.client.update_status(self.kind, new)
 
     # -- scope ---------------------------------------------------------------------------
     async def _scope(self, namespace: str) -> Scope:
@@ -178,68 +138,87 @@ class IaasReconciler:
         return Scope(namespace, tenant, credentials=clouds)
 
     # -- references ----------------------------------------------------------------------
-    async def _desired(self, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
-        desired = copy.deepcopy(obj.get("spec") or {})
-        for ref in self.refs:  # creation-only ones: see _creation_ids
-            value = desired.pop(ref.field, None)
-            if ref.many:
-                desired[ref.desired_key] = [await self._backend_id(namespace, ref.plural,
-                                                                   item["name"])
-                                            for item in value or []]
-            else:
-                desired[ref.desired_key] = (await self._backend_id(
-                    namespace, ref.plural, value["name"]) if value else
-                    (None if ref.plural == "servers" else ""))
-        if self.rt.kind == "LoadBalancer":
-            for pool in desired.get("pools") or []:
-                for member in pool.get("members") or []:
-                    server = member.pop("serverRef")["name"]
-                    member["serverID"] = await self._backend_id(namespace, "servers", server)
+    async def _desired(self, namespace: str, obj: IaasObject) -> dict[str, Any]:
+        """The spec as stored, each reference replaced by the backend ID(s) it names
+        (``networkRef`` → ``networkID``); creation-only ones: see :meth:`_creation_ids`."""
+        desired = obj.spec.model_dump(mode="json", exclude_unset=True)
+        for path, ref, value in local_references(obj.spec):
+            if ref.at_creation:
+                continue
+            parent = _at(desired, path[:-1])
+            parent.pop(str(path[-1]), None)
+            parent[_key(ref, value)] = await self._resolved(namespace, ref, value)
         return desired
 
-    async def _creation_ids(self, namespace: str, desired: dict[str, Any]) -> dict[str, str]:
+    async def _creation_ids(self, namespace: str, obj: IaasObject) -> dict[str, Any]:
         """The backend IDs of references only creating needs (the reference stays)."""
-        ids = {}
-        for ref in self.creation_refs:
-            value = desired.get(ref.field)
-            ids[ref.desired_key] = (await self._backend_id(namespace, ref.plural,
-                                                           value["name"]) if value else "")
-        return ids
+        return {_key(ref, value): await self._resolved(namespace, ref, value)
+                for _, ref, value in local_references(obj.spec) if ref.at_creation}
 
-    async def _backend_id(self, namespace: str, plural: str, name: str) -> str:
-        target = await self.client.get(Kind(GROUP, VERSION, plural), namespace, name)
-        if target is None:
-            raise Blocked("ReferenceNotFound", f"{plural} {name!r} does not exist in "
-                                               f"namespace {namespace}", WAIT_FOR_REFERENCES)
-        if target["metadata"].get("deletionTimestamp"):
-            raise Blocked("ReferenceDeleting", f"{plural} {name!r} is being deleted",
+    async def _resolved(self, namespace: str, ref: References,
+                        value: LocalRef | list[LocalRef] | None) -> list[str] | str | None:
+        """The backend ID(s) of what ``value`` names; ``ref.absent`` for no reference."""
+        if isinstance(value, list):
+            return [await self._backend_id(namespace, ref, item) for item in value]
+        return await self._backend_id(namespace, ref, value) if value else ref.absent
+
+    async def _backend_id(self, namespace: str, ref: References, value: LocalRef) -> str:
+        kind = KINDS[ref.target]
+        found = await self.client.get(kind, namespace, value.name)
+        if found is None:
+            raise Blocked("ReferenceNotFound", f"{kind.plural} {value.name!r} does not exist "
+                                               f"in namespace {namespace}", WAIT_FOR_REFERENCES)
+        target = load(IaasObject, found)
+        if target.metadata.deletionTimestamp:
+            raise Blocked("ReferenceDeleting", f"{kind.plural} {value.name!r} is being deleted",
                           WAIT_FOR_REFERENCES)
-        backend_id = (target.get("status") or {}).get("backendID")
-        if not backend_id or not is_true(target, "Ready"):
-            raise Blocked("ReferenceNotReady", f"{plural} {name!r} is not Ready yet",
+        if not target.status.backendID or not target.status.is_true("Ready"):
+            raise Blocked("ReferenceNotReady", f"{kind.plural} {value.name!r} is not Ready yet",
                           WAIT_FOR_REFERENCES)
-        return str(backend_id)
+        return target.status.backendID
 
     # -- finalize ------------------------------------------------------------------------
-    async def finalize(self, obj: dict[str, Any]) -> bool:
+    async def finalize(self, obj: IaasObject) -> bool:
         try:
-            scope = await self._scope(obj["metadata"]["namespace"])
+            scope = await self._scope(obj.metadata.namespace)
         except Blocked as exc:  # retried: the backend object must not leak
             raise RuntimeError(f"cannot delete the backend resource: {exc}") from None
         service = self.provider.service(self.rt.kind)
-        backend = await service.find(scope, obj["metadata"]["uid"])
+        backend = await service.find(scope, obj.metadata.uid)
         if backend is None:
             return True
         if backend.state != "DELETING":
             try:
                 await service.delete(scope, backend)
             except ProviderError as exc:  # e.g. a network that still has subnets
-                new = copy.deepcopy(obj)
-                set_condition(new, "Ready", False, f"Deletion{exc.reason}",
-                              self._labelled(f"deletion waits: {exc}"))
-                await self._write_status(obj, new)
+                obj.set_condition("Ready", False, f"Deletion{exc.reason}",
+                                  self._labelled(f"deletion waits: {exc}"))
                 raise
         return False
+
+
+def _creation_keys(obj: IaasObject) -> set[str]:
+    return {_key(ref, value) for _, ref, value in local_references(obj.spec) if ref.at_creation}
+
+
+def _key(ref: References, value: LocalRef | list[LocalRef] | None) -> str:
+    """The backend's name for the ID(s): ``networkID``, or ``networkIDs`` for a list."""
+    return ref.many_key if isinstance(value, list) else ref.key
+
+
+def _differs(backend: dict[str, Any], desired: dict[str, Any], creation_keys: set[str]) -> bool:
+    """Whether the backend needs an update; IDs needed only at creation do not count."""
+    return ({k: v for k, v in backend.items() if k not in creation_keys}
+            != {k: v for k, v in desired.items() if k not in creation_keys})
+
+
+def _at(data: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]:
+    """The dict at ``path`` (field names and list indexes) inside ``data``."""
+    node: Any = data
+    for step in path:
+        node = node[step]
+    found: dict[str, Any] = node
+    return found
 
 
 def iaas_reconcilers(client: Client, provider: Provider) -> list[IaasReconciler]:

@@ -17,9 +17,7 @@ the shape ``kubectl wait --for=condition=Ready`` and the console show.
 
 from __future__ import annotations
 
-from typing import Any
-
-from .conditions import set_condition
+from ..kinds.common import Reconciled
 from .runtime import Result
 
 WAIT_SECONDS = 2.0
@@ -54,10 +52,10 @@ class Failed(Outcome):
         return cls(str(getattr(exc, "reason", "") or type(exc).__name__), str(exc))
 
 
-def report(obj: dict[str, Any], condition_type: str, outcome: Outcome) -> None:
+def report(obj: Reconciled, condition_type: str, outcome: Outcome) -> None:
     """``condition_type`` and ``Ready`` False with the outcome's reason and message."""
-    set_condition(obj, condition_type, False, outcome.reason, str(outcome))
-    set_condition(obj, "Ready", False, outcome.reason, str(outcome))
+    obj.set_condition(condition_type, False, outcome.reason, str(outcome))
+    obj.set_condition("Ready", False, outcome.reason, str(outcome))
 
 
 def settle(outcome: Outcome) -> Result:

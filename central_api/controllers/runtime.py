@@ -4,8 +4,10 @@ A :class:`Controller` lists and watches one kind, queues the keys of changed obj
 runs a bounded number of workers. Each worker reads the object fresh, keeps the reconciler's
 finalizer on live objects, and calls ``reconcile`` or, once the object is being deleted,
 ``finalize`` until the backend resources are gone — only then is the finalizer removed, so
-nothing leaks. Errors back off per key; a periodic resync re-queues everything, which is how
-drift in the backend is noticed and repaired.
+nothing leaks. Reconcilers get the object as an instance of its kind's declared model and
+set status on it; the runtime writes back what they changed (:mod:`.typed`). Errors back
+off per key; a periodic resync re-queues everything, which is how drift in the backend is
+noticed and repaired.
 
 Watch events that change nothing a reconciler acts on — the status it wrote itself, its own
 finalizer, managed fields — queue nothing: without that filter every pass would trigger a
@@ -21,16 +23,19 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from ..kinds.common import Reconciled
 from ..machinery.errors import ApiError
 from .client import Client, Gone, Kind
 from .metrics import ControllerMetrics
 from .queue import WorkQueue
+from .typed import InvalidObject, load, write_status
 
 log = logging.getLogger("central_api.controllers")
 
 Key = tuple[str, str]
+M = TypeVar("M", bound=Reconciled)
 RELIST_DELAY = 1.0
 
 
@@ -40,19 +45,47 @@ class Result:
     """Reconcile again after this many seconds (e.g. while the backend builds)."""
 
 
-class Reconciler(Protocol):
+class Reconciler(Protocol[M]):
+    """Converges one kind; ``model`` is its declaration, the type the runtime passes."""
+
     kind: Kind
+    model: type[M]
     finalizer: str
 
-    async def reconcile(self, obj: dict[str, Any]) -> Result:
-        """Converge the backend to ``obj``; write status through the status subresource."""
+    async def reconcile(self, obj: M) -> Result:
+        """Converge the backend to ``obj``, setting what it observed in ``obj.status``."""
 
-    async def finalize(self, obj: dict[str, Any]) -> bool:
+    async def finalize(self, obj: M) -> bool:
         """Delete the backend resources of ``obj``; True once they are gone."""
 
 
+async def reconcile_once(client: Client, reconciler: Reconciler[M], raw: dict[str, Any]
+                         ) -> Result:
+    """One pass over a stored object: typed in, the status it set written back, also when
+    the pass fails (its conditions say why)."""
+    obj = load(reconciler.model, raw)
+    try:
+        return await reconciler.reconcile(obj)
+    finally:
+        await write_status(client, reconciler.kind, raw, obj)
+
+
+async def finalize_once(client: Client, reconciler: Reconciler[M], raw: dict[str, Any]
+                        ) -> bool:
+    """One finalize pass; the status is written while the object still waits (it is gone
+    once the finalizer goes, and a write would only conflict with removing it)."""
+    obj = load(reconciler.model, raw)
+    done = False
+    try:
+        done = await reconciler.finalize(obj)
+        return done
+    finally:
+        if not done:
+            await write_status(client, reconciler.kind, raw, obj)
+
+
 class Controller:
-    def __init__(self, client: Client, reconciler: Reconciler, metrics: ControllerMetrics,
+    def __init__(self, client: Client, reconciler: Reconciler[Any], metrics: ControllerMetrics,
                  workers: int = 4, resync_seconds: float = 30.0,
                  finalize_poll_seconds: float = 1.0) -> None:
         self.client = client
@@ -152,12 +185,23 @@ class Controller:
         if obj is None:
             self.queue.forget(key)
             return
+        try:
+            await self._converge(key, obj)
+        except InvalidObject as exc:  # no backoff loop: only a change of the object helps
+            log.warning("%s %s/%s skipped: %s", self.label, key[0], key[1], exc)
+            self.queue.forget(key)
+            self.metrics.errors.labels(self.label, exc.reason).inc()
+            self.metrics.reconciles.labels(self.label, "invalid").inc()
+
+    async def _converge(self, key: Key, obj: dict[str, Any]) -> None:
+        """Keep the finalizer on a live object and reconcile it; finalize one being
+        deleted and drop the finalizer once its backend resources are gone."""
         finalizers = obj["metadata"].get("finalizers") or []
         finalizer = self.reconciler.finalizer
         if obj["metadata"].get("deletionTimestamp"):
             if finalizer not in finalizers:
                 return
-            if await self.reconciler.finalize(obj):
+            if await finalize_once(self.client, self.reconciler, obj):
                 obj["metadata"]["finalizers"] = [f for f in finalizers if f != finalizer]
                 await self.client.update(self.kind, obj)
                 self.queue.forget(key)
@@ -168,7 +212,7 @@ class Controller:
         if finalizer not in finalizers:
             obj["metadata"]["finalizers"] = [*finalizers, finalizer]
             obj = await self.client.update(self.kind, obj)
-        result = await self.reconciler.reconcile(obj)
+        result = await reconcile_once(self.client, self.reconciler, obj)
         self.queue.forget(key)
         self.metrics.reconciles.labels(self.label, "success").inc()
         if result.requeue_after is not None:

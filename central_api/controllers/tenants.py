@@ -28,7 +28,6 @@ reverse order, and the namespaces last.
 from __future__ import annotations
 
 import base64
-import copy
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,27 +37,29 @@ import yaml
 
 from ..auth.tenants import TENANT_LABEL
 from ..config import IdentityConfig
-from ..kinds.iaas import IAAS_KINDS
+from ..kinds.core import NAMESPACE, SECRET, Namespace
+from ..kinds.iaas import IAAS_KINDS, SERVER
+from ..kinds.tenancy import TENANT, Federation, Tenant, TenantQuotas, TenantSpec
 from ..machinery.errors import ApiError
 from ..providers.base import InvalidRequest, NotFound
 from ..providers.identity import AppCredential, Domain, IdentityService, Project, RoleGrant
 from .client import Client, Kind
-from .conditions import condition, set_condition
 from .outcomes import Blocked, Failed, Outcome, report, settle
 from .runtime import Result
+from .typed import fetch, kind_of
 
 log = logging.getLogger("central_api.tenants")
 
 FINALIZER = "tenancy.scs.community/onboarding"
 CONFIRM = "tenancy.scs.community/confirm-deletion"
 CASCADE = "tenancy.scs.community/cascade"
-TENANTS = Kind("tenancy.scs.community", "v1alpha1", "tenants", namespaced=False)
-NAMESPACES = Kind("", "v1", "namespaces", namespaced=False)
-SECRETS = Kind("", "v1", "secrets")
-SERVERS = Kind("iaas.scs.community", "v1alpha1", "servers")
+TENANTS = kind_of(TENANT)
+NAMESPACES = kind_of(NAMESPACE)
+SECRETS = kind_of(SECRET)
+SERVERS = kind_of(SERVER)
 OWNED_KINDS = (SERVERS,)
 """What offboarding refuses to delete silently (clusters join when KaaS arrives)."""
-IAAS = tuple(Kind(rt.group, rt.version, rt.plural) for rt in IAAS_KINDS)
+IAAS = tuple(kind_of(rt) for rt in IAAS_KINDS)
 """Everything with a backend resource in the tenant's project: deleted before the project."""
 CREDENTIALS_SECRET = "openstack-credentials"  # noqa: S105  # nosec B105 - a Secret's name
 CREDENTIAL_ID = "tenancy.scs.community/application-credential-id"
@@ -100,10 +101,10 @@ def _set(value: T | None, what: str) -> T:
     return value
 
 
-def quota_limits(quotas: dict[str, Any]) -> dict[str, int]:
+def quota_limits(quotas: TenantQuotas) -> dict[str, int]:
     """The unified limits for ``spec.quotas``; unset quotas are not limited in Keystone."""
-    return {limit: int(quotas[field]) for field, limit in QUOTA_LIMITS.items()
-            if quotas.get(field) is not None}
+    values = quotas.model_dump(exclude_none=True)
+    return {limit: values[field] for field, limit in QUOTA_LIMITS.items() if field in values}
 
 
 def project_name(tenant: str) -> str:
@@ -121,28 +122,25 @@ async def tenant_namespaces(client: Client, tenant: str) -> list[dict[str, Any]]
 class Pass:
     """What one reconcile pass learned so far; later steps use earlier results."""
 
-    tenant: dict[str, Any]
-    new: dict[str, Any]
+    tenant: Tenant
+    first: bool
+    """No earlier pass got as far as the domain: its Keystone objects are most likely still
+    to be created (a hint; the ensure calls are correct either way)."""
     domain: Domain | None = None
     project: Project | None = None
 
     @property
-    def first(self) -> bool:
-        """No earlier pass got as far as the domain: its Keystone objects are most likely
-        still to be created (a hint; the ensure calls are correct either way)."""
-        return not (self.tenant.get("status") or {}).get("domainID")
-
-    @property
     def name(self) -> str:
-        return str(self.tenant["metadata"]["name"])
+        return self.tenant.metadata.name
 
     @property
-    def spec(self) -> dict[str, Any]:
-        return dict(self.tenant.get("spec") or {})
+    def spec(self) -> TenantSpec:
+        return self.tenant.spec
 
 
 class TenantReconciler:
     kind = TENANTS
+    model = Tenant
     finalizer = FINALIZER
     resync_seconds: float | None = None
     """Set by :func:`~.reconcilers.all_reconcilers` from the identity configuration."""
@@ -153,96 +151,75 @@ class TenantReconciler:
         self.region = region
 
     # -- reconcile -----------------------------------------------------------------------
-    async def reconcile(self, obj: dict[str, Any]) -> Result:
-        run = Pass(obj, copy.deepcopy(obj))
+    async def reconcile(self, obj: Tenant) -> Result:
+        run = Pass(obj, first=not obj.status.domainID)
+        try:
+            return await self._steps(run)
+        finally:
+            await self._observe(run)
+
+    async def _steps(self, run: Pass) -> Result:
         steps: list[Callable[[Pass], Awaitable[str]]] = [
             self._namespace, self._domain, self._admins, self._quotas, self._credentials]
         for type_, step in zip(STEPS, steps, strict=True):
             try:
                 message = await step(run)
             except Outcome as exc:
-                return await self._failed(obj, run, type_, exc)
+                return self._failed(run, type_, exc)
             except Exception as exc:  # an unexpected backend error is a condition too
-                return await self._failed(obj, run, type_, Failed.of(exc))
-            set_condition(run.new, type_, True, "Done", message)
-        set_condition(run.new, "Ready", True, "Onboarded", "the tenant is ready to use")
-        await self._write_status(obj, run)
+                return self._failed(run, type_, Failed.of(exc))
+            run.tenant.set_condition(type_, True, "Done", message)
+        run.tenant.set_condition("Ready", True, "Onboarded", "the tenant is ready to use")
         return Result()
 
-    async def _failed(self, obj: dict[str, Any], run: Pass, type_: str,
-                      outcome: Outcome) -> Result:
+    @staticmethod
+    def _failed(run: Pass, type_: str, outcome: Outcome) -> Result:
         """Report the step that did not complete (Ready says which step waits)."""
-        report(run.new, type_, outcome)
-        set_condition(run.new, "Ready", False, outcome.reason, f"{type_}: {outcome}")
-        await self._write_status(obj, run)
+        report(run.tenant, type_, outcome)
+        run.tenant.set_condition("Ready", False, outcome.reason, f"{type_}: {outcome}")
         return settle(outcome)
 
-    async def _write_status(self, obj: dict[str, Any], run: Pass) -> None:
-        status = run.new.setdefault("status", {})
-        status["observedGeneration"] = obj["metadata"].get("generation")
+    async def _observe(self, run: Pass) -> None:
+        """The status besides conditions: what the pass found, however far it got."""
+        status = run.tenant.status
+        status.observedGeneration = run.tenant.metadata.generation
         if run.domain is not None:
-            status["domainID"] = run.domain.id
+            status.domainID = run.domain.id
         if run.project is not None:
-            status["projectID"] = run.project.id
-        status["namespaces"] = sorted(ns["metadata"]["name"] for ns in
-                                      await tenant_namespaces(self.client, run.name))
-        if status != (obj.get("status") or {}):
-            await self._update_status(obj, run.new)
-
-    async def _update_status(self, obj: dict[str, Any], new: dict[str, Any]) -> None:
-        """Write the status fields this pass changed. Another writer of the Tenant's status
-        (the storage usage report) makes the write conflict: then this pass's changes are
-        applied onto the latest version once (client-go's RetryOnConflict), rather than
-        failing the pass and redoing every onboarding step."""
-        try:
-            await self.client.update_status(TENANTS, new)
-            return
-        except ApiError as exc:
-            if exc.code != 409:
-                raise
-        live = await self.client.get(TENANTS, "", obj["metadata"]["name"])
-        if live is None or live["metadata"].get("uid") != obj["metadata"].get("uid"):
-            return
-        old_status, new_status = obj.get("status") or {}, new.get("status") or {}
-        merged = live.setdefault("status", {})
-        for field in set(old_status) | set(new_status):
-            if old_status.get(field) != new_status.get(field):
-                if field in new_status:
-                    merged[field] = new_status[field]
-                else:
-                    merged.pop(field, None)
-        await self.client.update_status(TENANTS, live)
+            status.projectID = run.project.id
+        status.namespaces = sorted(ns["metadata"]["name"] for ns in
+                                   await tenant_namespaces(self.client, run.name))
 
     # -- steps ---------------------------------------------------------------------------
     async def _namespace(self, run: Pass) -> str:
         """The default namespace; a same-named namespace of someone else is never taken."""
-        current = await self.client.get(NAMESPACES, "", run.name)
+        current = await fetch(self.client, Namespace, NAMESPACES, "", run.name)
         if current is None:
             await self.client.create(NAMESPACES, {
                 "apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": run.name, "labels": {TENANT_LABEL: run.name}}})
             return f"namespace {run.name} created"
-        owner = (current["metadata"].get("labels") or {}).get(TENANT_LABEL)
+        owner = current.metadata.labels.get(TENANT_LABEL)
         if owner != run.name:
             raise Blocked("NamespaceTaken", f"namespace {run.name} exists and does not "
                           f"belong to this tenant (label {TENANT_LABEL}={owner!r})",
                           RETRY_BLOCKED)
-        if current["metadata"].get("deletionTimestamp"):
+        if current.metadata.deletionTimestamp:
             raise Failed("NamespaceTerminating", f"namespace {run.name} is being deleted")
         return f"namespace {run.name}"
 
     async def _domain(self, run: Pass) -> str:
         run.domain = await self.identity.ensure_domain(
-            run.name, run.spec.get("displayName") or run.name, expect_new=run.first)
+            run.name, run.spec.displayName or run.name, expect_new=run.first)
         run.project = await self.identity.ensure_project(run.domain.id, project_name(run.name),
                                                          expect_new=run.first)
         return f"domain {run.name} ({run.domain.id}), project {run.project.name}"
 
     async def _admins(self, run: Pass) -> str:
         domain = _set(run.domain, "domain")
-        admins = list(run.spec.get("admins") or [])
-        if run.spec.get("federation"):
-            return await self._federated_admins(run, domain, admins)
+        admins = list(run.spec.admins)
+        if run.spec.federation is not None:
+            return await self._federated_admins(run.name, run.spec.federation, domain, admins)
         wanted: set[str] = set()
         for admin in admins:
             user = await self.identity.ensure_user(domain.id, admin,
@@ -254,21 +231,20 @@ class TenantReconciler:
         await self._revoke_managers(domain, wanted)
         return f"{len(admins)} admin(s) hold {MANAGER_ROLE} on the domain"
 
-    async def _federated_admins(self, run: Pass, domain: Domain, admins: list[str]) -> str:
+    async def _federated_admins(self, tenant: str, federation: Federation, domain: Domain,
+                                admins: list[str]) -> str:
         """Federated admins exist in Keystone only after their first login, so the mapping
         puts them into a group that holds the role (Keystone's way of pre-authorising)."""
-        federation = run.spec["federation"]
         group = await self.identity.ensure_group(domain.id, ADMINS_GROUP, [])
         await self.identity.grant(RoleGrant(MANAGER_ROLE, group_id=group.id,
                                             domain_id=domain.id))
-        claim = (federation.get("claimMappings") or {}).get("username", "email")
+        claim = federation.claimMappings.username
         rules: list[dict[str, object]] = [{
             "local": [{"user": {"name": "{0}"}},
                       {"group": {"name": ADMINS_GROUP, "domain": {"id": domain.id}}}],
             "remote": [{"type": f"OIDC-{claim}", "any_one_of": admins}]}]
-        await self.identity.ensure_federation(domain.id, run.name, federation["issuerURL"],
-                                              rules)
-        return f"{len(admins)} federated admin(s) from {federation['issuerURL']}"
+        await self.identity.ensure_federation(domain.id, tenant, federation.issuerURL, rules)
+        return f"{len(admins)} federated admin(s) from {federation.issuerURL}"
 
     async def _revoke_managers(self, domain: Domain, wanted: set[str]) -> None:
         """An admin removed from the spec loses the domain-manager role (not the user)."""
@@ -279,7 +255,7 @@ class TenantReconciler:
 
     async def _quotas(self, run: Pass) -> str:
         project = _set(run.project, "project")
-        limits = quota_limits(run.spec.get("quotas") or {})
+        limits = quota_limits(run.spec.quotas)
         await self.identity.set_limits(project.id, limits)
         return f"{len(limits)} limit(s) on project {project.name}"
 
@@ -317,11 +293,11 @@ class TenantReconciler:
         await self.client.update(SECRETS, desired)
 
     # -- offboarding ---------------------------------------------------------------------
-    async def finalize(self, obj: dict[str, Any]) -> bool:
-        name = obj["metadata"]["name"]
-        annotations = obj["metadata"].get("annotations") or {}
+    async def finalize(self, obj: Tenant) -> bool:
+        name = obj.metadata.name
+        annotations = obj.metadata.annotations
         if annotations.get(CONFIRM) != name:
-            await self._block(obj, "ConfirmationRequired",
+            _block(obj, "ConfirmationRequired",
                               f"deleting tenant {name} removes its Keystone domain, users and "
                               f"namespaces; confirm with: kubectl annotate tenant {name} "
                               f"{CONFIRM}={name}")
@@ -329,32 +305,23 @@ class TenantReconciler:
         owned = await self._owned(name)
         if owned:
             if annotations.get(CASCADE) != "true":
-                await self._block(obj, "ResourcesRemain",
+                _block(obj, "ResourcesRemain",
                                   f"the tenant still owns {', '.join(owned)}; delete them "
                                   f"first or annotate {CASCADE}=true to delete them too")
                 return False
             await self._delete_owned(name)
-            await self._block(obj, "DeletingResources", f"deleting {', '.join(owned)}",
-                              blocked=False)
+            _block(obj, "DeletingResources", f"deleting {', '.join(owned)}", blocked=False)
             return False
         remaining = await self._owned(name, IAAS)
         if remaining:
             # Networks, volumes, ... go before the project and the credentials they need:
             # removing the project first would leak them in the backend.
             await self._delete_owned(name, IAAS)
-            await self._block(obj, "DeletingResources", f"deleting {', '.join(remaining)}",
-                              blocked=False)
+            _block(obj, "DeletingResources", f"deleting {', '.join(remaining)}",
+                   blocked=False)
             return False
         await self._remove_backend(obj)
         return await self._remove_namespaces(name)
-
-    async def _block(self, obj: dict[str, Any], reason: str, message: str,
-                     blocked: bool = True) -> None:
-        new = copy.deepcopy(obj)
-        set_condition(new, "DeletionBlocked", blocked, reason, message)
-        set_condition(new, "Ready", False, "Deleting", message)
-        if new.get("status") != obj.get("status"):
-            await self._update_status(obj, new)
 
     async def _owned(self, tenant: str, kinds: tuple[Kind, ...] = OWNED_KINDS) -> list[str]:
         """``"2 servers in acme"``-style descriptions of what the tenant still holds."""
@@ -375,22 +342,20 @@ class TenantReconciler:
                     if not item["metadata"].get("deletionTimestamp"):
                         await self.client.delete(kind, namespace, item["metadata"]["name"])
 
-    async def _remove_backend(self, obj: dict[str, Any]) -> None:
+    async def _remove_backend(self, obj: Tenant) -> None:
         """Reverse order of onboarding; deleting the domain takes its users, groups and
         their credentials with it. Missing objects count as removed."""
-        name = obj["metadata"]["name"]
-        status = obj.get("status") or {}
+        name = obj.metadata.name
         await self.client.delete(SECRETS, name, CREDENTIALS_SECRET)
-        domain_id = status.get("domainID") or ""
-        project_id = status.get("projectID") or ""
-        if not domain_id and condition(obj, "DomainReady") is None:
+        domain_id, project_id = obj.status.domainID, obj.status.projectID
+        if not domain_id and obj.status.condition("DomainReady") is None:
             return  # the domain step never ran: nothing was created in Keystone
         if not domain_id:
             domain_id = (await self.identity.ensure_domain(name, name)).id
         if project_id:
             await _ignore_missing(self.identity.set_limits(project_id, {}))
             await _ignore_missing(self.identity.delete_project(project_id))
-        if (obj.get("spec") or {}).get("federation"):
+        if obj.spec.federation is not None:
             await _ignore_missing(self.identity.delete_federation(name))
         await _ignore_missing(self.identity.delete_domain(domain_id))
 
@@ -402,6 +367,12 @@ class TenantReconciler:
             if not ns["metadata"].get("deletionTimestamp"):
                 await self.client.delete(NAMESPACES, "", ns["metadata"]["name"])
         return not remaining
+
+
+def _block(obj: Tenant, reason: str, message: str, blocked: bool = True) -> None:
+    """Why deletion waits (``DeletionBlocked`` False while the deletion just takes time)."""
+    obj.set_condition("DeletionBlocked", blocked, reason, message)
+    obj.set_condition("Ready", False, "Deleting", message)
 
 
 def credentials_secret(tenant: str, credential: AppCredential, region: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .common import Model
+from .common import Model, Resource
 from .kind import Column, ResourceType, declare
 
 
@@ -17,7 +17,7 @@ class LeaseSpec(Model):
     leaseTransitions: int | None = Field(None, ge=0, description="Number of holder changes.")
 
 
-class Lease(Model):
+class Lease(Resource):
     """A lease held by one replica at a time; the holder renews it before it expires."""
 
     spec: LeaseSpec = Field(default_factory=LeaseSpec)

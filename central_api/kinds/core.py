@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..machinery.errors import Cause
 from .catalog import Catalog
-from .common import Model
+from .common import Model, Resource
 from .kind import Column, ResourceType, Strategy, declare
 
 NAMESPACE_FINALIZER = "kubernetes"
@@ -27,7 +27,7 @@ class NamespaceStatus(Model):
     phase: Literal["Active", "Terminating"] = Field("Active", description="Lifecycle phase.")
 
 
-class Namespace(Model):
+class Namespace(Resource):
     """Namespace provides a scope for names: the unit of isolation inside a tenant."""
 
     spec: NamespaceSpec = Field(default_factory=NamespaceSpec)
@@ -60,7 +60,7 @@ class NamespaceStrategy(Strategy):
         return list(finalizers) if isinstance(finalizers, list) else []
 
 
-class Secret(Model):
+class Secret(Resource):
     """Secret holds sensitive data; values are encrypted at rest."""
 
     data: dict[str, str] = Field(
@@ -116,7 +116,7 @@ def _fold_string_data(obj: dict[str, Any]) -> None:
             data[key] = base64.b64encode(value.encode()).decode()
 
 
-class ServiceAccount(Model):
+class ServiceAccount(Resource):
     """An identity for automation (CI pipelines, Terraform, controllers) in one namespace.
 
     Tokens come from the ``token`` subresource (``kubectl create token``); deleting the

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .common import READY_COLUMN_PATH, Model, Status
+from .common import READY_COLUMN_PATH, Model, Reconciled, Status
 from .kind import Column, ResourceType, declare
 
 API_VERSION = "iam.scs.community/v1alpha1"
@@ -35,7 +35,7 @@ class UserSpec(Model):
     displayName: str = Field("", max_length=128, description="Human-readable name.")
 
 
-class User(Model):
+class User(Reconciled):
     """A person (or robot) of the tenant: a Keystone user in the tenant's domain."""
 
     spec: UserSpec = Field(default_factory=UserSpec)
@@ -56,7 +56,7 @@ class GroupStatus(IamStatus):
                                  description="Keystone IDs of the members.")
 
 
-class Group(Model):
+class Group(Reconciled):
     """A set of users that receive roles together: a Keystone group in the tenant's domain."""
 
     spec: GroupSpec = Field(default_factory=GroupSpec)
@@ -86,7 +86,7 @@ class RoleAssignmentStatus(Status):
                                 description="Namespaces holding the matching RoleBinding.")
 
 
-class RoleAssignment(Model):
+class RoleAssignment(Reconciled):
     """Grants a role to a user or group, in Keystone and in the Central API together."""
 
     spec: RoleAssignmentSpec
@@ -107,14 +107,14 @@ class IdentityProviderSpec(Model):
     claimMappings: ClaimMapping = Field(default_factory=ClaimMapping)
 
 
-class IdentityProvider(Model):
+class IdentityProvider(Reconciled):
     """The tenant's own OpenID Connect IdP, federated into its Keystone domain."""
 
     spec: IdentityProviderSpec
     status: IamStatus = Field(default_factory=IamStatus)
 
 
-def _iam(kind: str, model: type[Model], columns: list[Column],
+def _iam(kind: str, model: type[Reconciled], columns: list[Column],
          short_names: list[str]) -> ResourceType:
     return declare(API_VERSION, kind, model, columns=[*columns, READY, KEYSTONE_ID],
                    short_names=short_names, categories=["scs", "iam"])

@@ -3,8 +3,9 @@
 A :class:`ResourceType` is the single description the server works from: REST names, scope,
 structural schema (validation, defaults, pruning, OpenAPI, ``kubectl explain``), printer
 columns, subresources and a :class:`Strategy` with the kind's own rules. Built-in kinds are
-declared with pydantic models through :func:`declare`; CustomResourceDefinitions yield the same
-``ResourceType`` from their spec, so both are served by the same code.
+declared with pydantic models through :func:`declare` (the model is also the type of the kind's
+objects in controllers); CustomResourceDefinitions yield the same ``ResourceType`` from their
+spec, so both are served by the same code.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import ValidationError
 
+from .common import COMMON_FIELDS, Resource, Spec
 from .objectmeta import OBJECT_META_SCHEMA
 from .schema import model_schema
 
@@ -106,6 +108,8 @@ class ResourceType:
     action_subresources: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     """Subresources answered by a handler, e.g. a ServiceAccount's ``token``:
     name → (kind it returns, verbs)."""
+    model: type[Resource] | None = None
+    """The declared model (None for custom resources): the run-time type of the objects."""
 
     def subresources(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         """Every subresource with the kind it answers and its verbs (for discovery)."""
@@ -142,7 +146,7 @@ class ResourceType:
         return cols
 
 
-def declare(api_version: str, kind: str, model: type[BaseModel], *, plural: str = "",
+def declare(api_version: str, kind: str, model: type[Resource], *, plural: str = "",
             namespaced: bool = True, columns: list[Column] | None = None,
             short_names: list[str] | None = None, categories: list[str] | None = None,
             status_subresource: bool = True, strategy: Strategy | None = None,
@@ -151,9 +155,13 @@ def declare(api_version: str, kind: str, model: type[BaseModel], *, plural: str 
 
     ``model`` describes what sits beside apiVersion/kind/metadata, usually ``spec`` and
     ``status``; its field types, defaults, constraints and descriptions become the schema.
+    The kind's rules across fields (``Spec.causes``) become its strategy's, unless the kind
+    brings its own ``strategy``.
     """
     group, _, version = api_version.rpartition("/")
     body = model_schema(model)
+    for common in COMMON_FIELDS:
+        body.get("properties", {}).pop(common, None)
     schema: dict[str, Any] = {
         "type": "object",
         "description": body.get("description", ""),
@@ -164,12 +172,43 @@ def declare(api_version: str, kind: str, model: type[BaseModel], *, plural: str 
             **body.get("properties", {}),
         },
     }
-    if body.get("required"):
-        schema["required"] = body["required"]
+    required = [name for name in body.get("required", []) if name not in COMMON_FIELDS]
+    if required:
+        schema["required"] = required
     return ResourceType(
         group=group, version=version, kind=kind, plural=plural or kind.lower() + "s",
         singular=kind.lower(), namespaced=namespaced, schema=schema,
         columns=columns or [], short_names=short_names or [], categories=categories or [],
-        status_subresource=status_subresource, strategy=strategy or Strategy(),
+        status_subresource=status_subresource, strategy=strategy or SpecRules(model),
         description=schema["description"], dns_label_names=dns_label_names,
-        path_segment_names=path_segment_names)
+        path_segment_names=path_segment_names, model=model)
+
+
+class SpecRules(Strategy):
+    """The default strategy of a declared kind: the rules its ``spec`` model declares.
+
+    They run on the typed spec, so only once the spec has the declared shape; a spec that
+    does not is refused by the schema's validation with the same request."""
+
+    def __init__(self, model: type[Resource]) -> None:
+        self.spec = _ruled_spec(model)
+        """None: nothing to check (validating the spec would be wasted work)."""
+
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None,
+                 catalog: Catalog) -> list[Cause]:
+        if self.spec is None:
+            return []
+        try:
+            spec = self.spec.model_validate(obj.get("spec"))
+        except ValidationError:
+            return []
+        return spec.causes()
+
+
+def _ruled_spec(model: type[Resource]) -> type[Spec] | None:
+    """The model's spec type if it declares rules of its own."""
+    declared = model.model_fields.get("spec")
+    spec = declared.annotation if declared is not None else None
+    if isinstance(spec, type) and issubclass(spec, Spec) and spec.causes is not Spec.causes:
+        return spec
+    return None

@@ -16,7 +16,7 @@ from pydantic import Field
 from ..machinery.errors import Cause
 from ..machinery.metadata import DNS_SUBDOMAIN, path_segment_problem
 from .catalog import Catalog
-from .common import Model
+from .common import Model, Resource
 from .kind import Column, ResourceType, Strategy, declare
 
 GROUP = "rbac.authorization.k8s.io"
@@ -85,13 +85,13 @@ class Subject(Model):
         None, description="Namespace of a ServiceAccount; required in ClusterRoleBindings.")
 
 
-class Role(Model):
+class Role(Resource):
     """A namespaced set of permissions, granted by a RoleBinding in the same namespace."""
 
     rules: list[PolicyRule] | None = Field(None, json_schema_extra=ATOMIC)
 
 
-class ClusterRole(Model):
+class ClusterRole(Resource):
     """A cluster-wide set of permissions, granted in one namespace by a RoleBinding or
     everywhere by a ClusterRoleBinding."""
 
@@ -100,14 +100,14 @@ class ClusterRole(Model):
         None, description="If set, the rules are the union of the selected ClusterRoles'.")
 
 
-class RoleBinding(Model):
+class RoleBinding(Resource):
     """Grants a Role or ClusterRole to subjects within the binding's namespace."""
 
     subjects: list[Subject] | None = Field(None, json_schema_extra=ATOMIC)
     roleRef: RoleRef
 
 
-class ClusterRoleBinding(Model):
+class ClusterRoleBinding(Resource):
     """Grants a ClusterRole to subjects in every namespace and cluster-wide."""
 
     subjects: list[Subject] | None = Field(None, json_schema_extra=ATOMIC)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from .common import READY_COLUMN_PATH, Model, Status
+from .common import READY_COLUMN_PATH, Model, Reconciled, Status
 from .kind import Column, ResourceType, declare
 
 SERVICES = ("iaas", "kaas", "iam", "status", "metering")
@@ -80,7 +80,7 @@ class TenantStatus(Status):
                           "(updated within seconds of a change).")
 
 
-class Tenant(Model):
+class Tenant(Reconciled):
     """A customer of the cloud: its namespaces, quotas, admins and enabled services."""
 
     spec: TenantSpec

@@ -25,6 +25,7 @@ from central_api.controllers.iam import (
     USERS,
     iam_reconcilers,
 )
+from central_api.controllers.runtime import finalize_once, reconcile_once
 from central_api.controllers.tenants import (
     CASCADE,
     CONFIRM,
@@ -66,12 +67,13 @@ class Env:
                 "metadata": {"name": name},
                 "spec": {"displayName": "ACME", "admins": ["alice@acme.example"], **spec}}
         self.run(self.client.create(TENANTS, body))
-        self.run(self.tenants.reconcile(self.get(TENANTS, "", name)))
+        self.run(reconcile_once(self.client, self.tenants, self.get(TENANTS, "", name)))
         return self.get(TENANTS, "", name)
 
     def reconcile_iam(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         reconciler = self.iam[plural]
-        self.run(reconciler.reconcile(self.get(reconciler.kind, namespace, name)))
+        stored = self.get(reconciler.kind, namespace, name)
+        self.run(reconcile_once(self.client, reconciler, stored))
         return self.get(reconciler.kind, namespace, name)
 
 
@@ -115,8 +117,8 @@ def test_reconciling_again_creates_no_duplicates_and_keeps_the_credential(env: E
     secret = env.get(SECRETS, "acme", "openstack-credentials")
     counts = (len(env.identity.domains), len(env.identity.users), len(env.identity.projects))
 
-    env.run(env.tenants.reconcile(tenant))
-    env.run(env.tenants.reconcile(env.get(TENANTS, "", "acme")))
+    env.run(reconcile_once(env.client, env.tenants, tenant))
+    env.run(reconcile_once(env.client, env.tenants, env.get(TENANTS, "", "acme")))
 
     assert (len(env.identity.domains), len(env.identity.users),
             len(env.identity.projects)) == counts
@@ -128,7 +130,7 @@ def test_a_lost_credentials_secret_is_replaced_by_a_new_credential(env: Env) -> 
     old = env.get(SECRETS, "acme", "openstack-credentials")
     env.run(env.client.delete(SECRETS, "acme", "openstack-credentials"))
 
-    env.run(env.tenants.reconcile(env.get(TENANTS, "", "acme")))
+    env.run(reconcile_once(env.client, env.tenants, env.get(TENANTS, "", "acme")))
 
     new = env.get(SECRETS, "acme", "openstack-credentials")
     assert new["data"] != old["data"]
@@ -147,7 +149,7 @@ def test_backend_down_is_a_condition_and_the_next_pass_converges(env: Env) -> No
     assert reason["reason"] == "BackendUnavailable" and "unreachable" in reason["message"]
 
     env.identity.down = False
-    env.run(env.tenants.reconcile(tenant))
+    env.run(reconcile_once(env.client, env.tenants, tenant))
     assert conditions(env.get(TENANTS, "", "acme"))["Ready"] == "True"
     assert len(env.identity.domains) == 1
 
@@ -155,7 +157,7 @@ def test_backend_down_is_a_condition_and_the_next_pass_converges(env: Env) -> No
 def test_removed_admin_loses_the_manager_role(env: Env) -> None:
     tenant = env.onboard(admins=["alice@acme.example", "bob@acme.example"])
     tenant["spec"]["admins"] = ["alice@acme.example"]
-    env.run(env.tenants.reconcile(env.run(env.client.update(TENANTS, tenant))))
+    env.run(reconcile_once(env.client, env.tenants, env.run(env.client.update(TENANTS, tenant))))
 
     managers = {env.identity.users[g.user_id].name for g in env.identity.assignments
                 if g.role == "manager" and g.user_id}
@@ -178,7 +180,7 @@ def _delete(env: Env, annotations: dict[str, str] | None = None) -> bool:
     if annotations:
         tenant["metadata"]["annotations"] = annotations
         tenant = env.run(env.client.update(TENANTS, tenant))
-    return bool(env.run(env.tenants.finalize(tenant)))
+    return bool(env.run(finalize_once(env.client, env.tenants, tenant)))
 
 
 def test_offboarding_needs_the_confirmation_annotation(env: Env) -> None:
@@ -280,7 +282,7 @@ def test_user_group_and_tenant_wide_assignment_reach_keystone_and_rbac(env: Env)
     assert env.get(ROLEBINDINGS, "acme", "scs:iam:bob-viewer")["subjects"][0]["name"] == \
         "bob@acme.example"
 
-    env.run(env.iam["roleassignments"].finalize(tenant_wide))
+    env.run(finalize_once(env.client, env.iam["roleassignments"], tenant_wide))
     assert env.run(env.client.get(ROLEBINDINGS, "acme-dev", "scs:iam:acme.devs-member")) \
         is None
     assert not any(g.group_id for g in env.identity.assignments if g.role == "member")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from central_api.controllers.client import Kind, LocalClient
-from central_api.controllers.conditions import condition
 from central_api.controllers.iaas import FINALIZER, iaas_reconcilers
 from central_api.controllers.leader import LEASE_NAMESPACE, LEASES, LeaderElector
 from central_api.controllers.manager import Manager
@@ -19,6 +18,8 @@ from central_api.controllers.runner import InternalControllers
 from central_api.controllers.runtime import Controller
 from central_api.kinds import builtin_kinds
 from central_api.kinds.catalog import Catalog
+from central_api.kinds.common import Condition
+from central_api.kinds.iaas import IaasObject
 from central_api.providers.base import Provider
 from central_api.providers.keystone import KeystoneIdentity
 from central_api.providers.sandbox import SandboxSettings, inject_fault, sandbox_provider
@@ -80,10 +81,14 @@ def with_controllers(tmp_path: Path,
     asyncio.run(main())
 
 
+def condition(obj: dict[str, Any] | None, type_: str) -> Condition | None:
+    """The condition as the reconcilers see it: through the kind's declared type."""
+    return IaasObject.model_validate(obj).status.condition(type_) if obj else None
+
+
 async def ready(client: LocalClient, kind: Kind, name: str) -> bool:
-    obj = await client.get(kind, "default", name)
-    found = condition(obj or {}, "Ready")
-    return found is not None and found["status"] == "True"
+    found = condition(await client.get(kind, "default", name), "Ready")
+    return found is not None and found.status == "True"
 
 
 def test_declared_objects_become_ready_with_finalizer_and_backend_id(tmp_path: Path) -> None:
@@ -105,9 +110,9 @@ def test_a_missing_reference_is_reported_then_resolved(tmp_path: Path) -> None:
         await client.create(SUBNETS, subnet("sub", "later"))
 
         async def waiting() -> bool:
-            found = condition(await client.get(SUBNETS, "default", "sub") or {},
+            found = condition(await client.get(SUBNETS, "default", "sub"),
                               "ReferencesResolved")
-            return found is not None and found["reason"] == "ReferenceNotFound"
+            return found is not None and found.reason == "ReferenceNotFound"
 
         await eventually(waiting)
         await client.create(NETWORKS, network("later"))
@@ -175,13 +180,14 @@ class CountingReconciler:
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.kind, self.finalizer = inner, inner.kind, inner.finalizer
+        self.model = inner.model
         self.passes = 0
 
-    async def reconcile(self, obj: dict[str, Any]) -> Any:
+    async def reconcile(self, obj: IaasObject) -> Any:
         self.passes += 1
         return await self.inner.reconcile(obj)
 
-    async def finalize(self, obj: dict[str, Any]) -> bool:
+    async def finalize(self, obj: IaasObject) -> bool:
         return bool(await self.inner.finalize(obj))
 
 

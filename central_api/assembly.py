@@ -28,7 +28,7 @@ from .auth.authz import MastersAuthorizer, UnionAuthorizer
 from .auth.federation import FederationSettings, TenantIssuers
 from .auth.oidc import OidcAuthenticator, load_oidc_config
 from .auth.ratelimit import RateLimiter
-from .auth.rbac import RbacAuthorizer, StoreRuleSource, rules_for
+from .auth.rbac import InformerRuleSource, RbacAuthorizer, rules_for
 from .auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
 from .auth.storage_quota import StorageQuotaAdmission
 from .auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory, tenant_rules
@@ -44,16 +44,15 @@ from .controllers.tenants import build_identity
 from .datadir import DataDir, SecretBox, WrongEncryptionKey, ensure_encryption_key
 from .kinds import builtin_kinds
 from .kinds.catalog import Catalog
-from .kinds.rbac import GROUP as RBAC_GROUP
 from .machinery.errors import ApiError
 from .machinery.user import BOOTSTRAP_ADMIN, User
 from .providers import build_provider
 from .providers.base import Provider
 from .providers.identity import IdentityService
-from .server.app import ServerContext, ServiceAccountTokens, build_app, follow_crds
+from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
 from .store import open_store
-from .store.base import Event, Store
+from .store.base import Store
 
 log = logging.getLogger("central_api.assembly")
 
@@ -162,7 +161,6 @@ class ServerProcess:
         """The server's own loops (garbage collector, compaction, caches) in every replica,
         and the configured controllers while this replica holds their lease."""
         internal = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage)
-        internal.listeners += [*ctx.event_listeners, lambda event: follow_crds(ctx, event)]
         internal.start()
         manager = None if self.backends.empty else asyncio.create_task(
             self._run_controllers(ctx), name="controllers")
@@ -245,9 +243,9 @@ def _install_endpoints(process: ServerProcess) -> None:
 
 
 def install_authorization(ctx: ServerContext) -> None:
-    """RBAC plus the tenant boundary; caches follow every change through the watch hub."""
-    rules = StoreRuleSource(ctx.resources)
-    tenants = TenantDirectory(ctx.resources, (ctx.limits.tenant_api_objects,
+    """RBAC plus the tenant boundary, decided from the shared informers."""
+    rules = InformerRuleSource(ctx.informers)
+    tenants = TenantDirectory(ctx.informers, (ctx.limits.tenant_api_objects,
                                               ctx.limits.tenant_api_bytes))
     ctx.authorizer = MastersAuthorizer(UnionAuthorizer(RbacAuthorizer(rules),
                                                        TenantAuthorizer(tenants)))
@@ -259,35 +257,19 @@ def install_authorization(ctx: ServerContext) -> None:
 
     ctx.rules_for = all_rules
     ctx.resources.admission += [RbacEscalationAdmission(ctx.authorizer, rules),
-                                NamespaceTenancyAdmission(tenants, ctx.authorizer)]
+                                NamespaceTenancyAdmission(tenants, ctx.authorizer,
+                                                          ctx.resources)]
     ctx.resources.storage_checks.append(StorageQuotaAdmission(ctx.storage_usage, tenants))
-
-    def invalidate(event: Event) -> None:
-        if event.key.resource.startswith(RBAC_GROUP + "/"):
-            rules.invalidate()
-        elif event.key.resource == "tenancy.scs.community/tenants":
-            tenants.invalidate()
-
-    ctx.event_listeners.append(invalidate)
 
 
 def install_federation(ctx: ServerContext, config: FederationConfig,
                        operator_issuers: set[str]) -> None:
-    """Trust the issuers tenants register; re-read them whenever one of their sources
-    changes."""
+    """Trust the issuers tenants register (followed from the shared informers)."""
     settings = FederationSettings(
         allow_private_issuers=config.allow_private_issuers,
         ca_file=Path(config.ca_file) if config.ca_file else None)
-    issuers = TenantIssuers(ctx.resources, settings, operator_issuers)
+    issuers = TenantIssuers(ctx.informers, settings, operator_issuers)
     ctx.authenticator.authenticators.append(issuers)
-    sources = {"tenancy.scs.community/tenants", "iam.scs.community/identityproviders",
-               "core/namespaces"}
-
-    def invalidate(event: Event) -> None:
-        if event.key.resource in sources:
-            issuers.invalidate()
-
-    ctx.event_listeners.append(invalidate)
 
 
 def service_account_lookup(ctx: ServerContext) -> Callable[[str, str], str | None]:

@@ -25,24 +25,21 @@ here rather than left to configuration:
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..kinds.tenancy import federated_name
-from ..machinery.errors import ApiError
 from ..machinery.user import User
-from ..registry.resources import ListOptions, Resources
+from ..registry.informers import Handlers, Informers, on_any_change
 from .oidc import OidcAuthenticator, OidcConfigError, OidcIssuer
-from .tenants import TENANCY_GROUP, TENANT_LABEL
+from .tenants import TENANT_LABEL, TENANTS
 
 log = logging.getLogger("central_api.federation")
 
-IAM_GROUP = "iam.scs.community"
-REFRESH_SECONDS = 5.0
-"""Registrations are re-read at least this often; watch events invalidate them sooner."""
+IDENTITY_PROVIDERS = "iam.scs.community/identityproviders"
+NAMESPACES = "core/namespaces"
 
 
 @dataclass(frozen=True)
@@ -68,28 +65,45 @@ class Registration:
 
 
 class TenantIssuers:
-    """:class:`~central_api.auth.authn.Authenticator` for tokens of tenant-registered IdPs."""
+    """:class:`~central_api.auth.authn.Authenticator` for tokens of tenant-registered IdPs.
 
-    def __init__(self, resources: Resources, settings: FederationSettings,
-                 reserved: set[str], clock: Callable[[], float] = time.monotonic) -> None:
-        self.resources = resources
+    Registrations come from the shared informers of Tenants, IdentityProviders and
+    Namespaces (whose tenant label says which tenant an IdentityProvider speaks for), so
+    every replica trusts a new issuer as soon as its watch delivers the registration. A
+    change only marks the issuers stale; the next login derives them again."""
+
+    def __init__(self, informers: Informers, settings: FederationSettings,
+                 reserved: set[str]) -> None:
         self.settings = settings
         self.reserved = reserved
-        self.clock = clock
         self.oidc = OidcAuthenticator([])
-        self._loaded: float | None = None
+        self._tenants = informers.informer(TENANTS)
+        self._idps = informers.informer(IDENTITY_PROVIDERS)
+        self._namespaces = informers.informer(NAMESPACES)
+        self._current = False
+        for informer in (self._tenants, self._idps):
+            informer.add_handlers(on_any_change(self._stale))
+        self._namespaces.add_handlers(Handlers(
+            on_add=lambda ns: self._stale_if_labelled(None, ns),
+            on_update=self._stale_if_labelled,
+            on_delete=lambda ns: self._stale_if_labelled(ns, None)))
 
-    def invalidate(self) -> None:
-        self._loaded = None
+    def _stale(self) -> None:
+        self._current = False
+
+    def _stale_if_labelled(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Only a namespace's tenant label matters here (not every namespace change)."""
+        if _tenant_label(old) != _tenant_label(new):
+            self._current = False
 
     async def authenticate(self, token: str) -> User | None:
         self._refresh()
         return await self.oidc.authenticate(token)
 
     def _refresh(self) -> None:
-        now = self.clock()
-        if self._loaded is not None and now - self._loaded < REFRESH_SECONDS:
+        if self._current:
             return
+        self._current = True  # before reading: a change meanwhile marks it stale again
         issuers: list[OidcIssuer] = []
         owners: dict[str, str] = {}  # issuer URL → the tenant whose users it logs in
         for registration in sorted(self._registrations(), key=Registration.precedence):
@@ -108,7 +122,6 @@ class TenantIssuers:
             issuers.append(issuer)
             owners[url] = registration.tenant
         self.oidc.set_issuers(issuers)
-        self._loaded = now
 
     def _issuer(self, registration: Registration) -> OidcIssuer:
         spec = registration.spec
@@ -122,32 +135,24 @@ class TenantIssuers:
             public_only=not self.settings.allow_private_issuers)
 
     def _registrations(self) -> Iterator[Registration]:
-        catalog = self.resources.catalog
-        tenants = catalog.lookup(TENANCY_GROUP, "v1alpha1", "tenants")
-        for tenant in self._list(tenants):
+        for tenant in self._tenants.list():
             federation = (tenant.get("spec") or {}).get("federation")
             if federation and not tenant["metadata"].get("deletionTimestamp"):
                 name = tenant["metadata"]["name"]
                 yield Registration(name, f"Tenant/{name}",
                                    tenant["metadata"]["creationTimestamp"], federation)
-        idps = catalog.lookup(IAM_GROUP, "v1alpha1", "identityproviders")
-        for idp in self._list(idps):
+        for idp in self._idps.list():
             meta = idp["metadata"]
-            tenant_name = self._tenant_of(meta["namespace"])
+            tenant_name = _tenant_label(self._namespaces.get("", meta["namespace"]))
             if tenant_name and not meta.get("deletionTimestamp"):
                 yield Registration(tenant_name,
                                    f"IdentityProvider/{meta['namespace']}/{meta['name']}",
                                    meta["creationTimestamp"], idp.get("spec") or {})
 
-    def _list(self, rt: Any) -> list[dict[str, Any]]:
-        return list(self.resources.list(rt, None, ListOptions())["items"]) if rt else []
 
-    def _tenant_of(self, namespace: str) -> str | None:
-        """The tenant owning a namespace; only the operator can set that label, so an
-        IdentityProvider cannot claim to speak for another tenant."""
-        rt = self.resources.catalog.require("", "v1", "namespaces")
-        try:
-            ns = self.resources.get(rt, "", namespace)
-        except ApiError:
-            return None
-        return (ns["metadata"].get("labels") or {}).get(TENANT_LABEL)
+def _tenant_label(namespace: dict[str, Any] | None) -> str | None:
+    """The tenant owning a namespace; only the operator can set that label, so an
+    IdentityProvider cannot claim to speak for another tenant."""
+    if namespace is None:
+        return None
+    return (namespace["metadata"].get("labels") or {}).get(TENANT_LABEL)

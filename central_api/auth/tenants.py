@@ -15,49 +15,52 @@ whoever may ``update tenants`` (the operator) can set or change that label after
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from ..kinds.kind import ResourceType
 from ..kinds.tenancy import admin_usernames
 from ..machinery import errors
 from ..machinery.user import User
+from ..registry.informers import Informers, on_any_change
 from ..registry.resources import ListOptions, Resources, WriteOptions
 from .authz import Attributes, Authorizer, Decision
 
 TENANT_LABEL = "tenancy.scs.community/tenant"
 TENANCY_GROUP = "tenancy.scs.community"
-REFRESH_SECONDS = 5.0
+TENANTS = f"{TENANCY_GROUP}/tenants"
 UNLIMITED = 1 << 62
 
 
 class TenantDirectory:
-    """Tenants and their admins, cached; ``invalidate()`` after any Tenant change."""
+    """Tenants, their admins and quotas, from the shared Tenant informer.
 
-    def __init__(self, resources: Resources,
+    The tables are derived again at the first read after a change (reads come from requests
+    and from admission in worker threads; a change only marks them stale)."""
+
+    def __init__(self, informers: Informers,
                  storage_defaults: tuple[int, int] = (UNLIMITED, UNLIMITED)) -> None:
-        self.resources = resources
+        self._tenants = informers.informer(TENANTS)
+        self._tenants.add_handlers(on_any_change(self._stale))
         self.storage_defaults = storage_defaults
         """(objects, bytes) a tenant may store when its quotas do not say (the operator's
         ``limits.tenantAPIObjects`` and ``limits.tenantAPIBytes``)."""
         self._lock = threading.Lock()
         self._admins: dict[str, set[str]] = {}
         self._quotas: dict[str, dict[str, Any]] = {}
-        self._loaded = 0.0
+        self._current = False
 
-    def invalidate(self) -> None:
-        self._loaded = 0.0
+    def _stale(self) -> None:
+        self._current = False
 
     def _refresh(self) -> None:
-        if time.monotonic() - self._loaded < REFRESH_SECONDS:
-            return
-        rt = self.resources.catalog.lookup(TENANCY_GROUP, "v1alpha1", "tenants")
-        tenants = self.resources.list(rt, None, ListOptions())["items"] if rt else []
         with self._lock:
+            if self._current:
+                return
+            self._current = True  # before reading: a change meanwhile marks it stale again
+            tenants = self._tenants.list()
             self._admins = {t["metadata"]["name"]: set(admin_usernames(t)) for t in tenants}
-            self._quotas = {t["metadata"]["name"]: t["spec"].get("quotas") or {}
+            self._quotas = {t["metadata"]["name"]: (t.get("spec") or {}).get("quotas") or {}
                             for t in tenants}
-            self._loaded = time.monotonic()
 
     def administered_by(self, user: User) -> set[str]:
         self._refresh()
@@ -106,9 +109,13 @@ def tenant_rules(directory: TenantDirectory, user: User) -> list[dict[str, Any]]
 class NamespaceTenancyAdmission:
     """Keeps namespaces inside their tenant: label checks and the namespace quota."""
 
-    def __init__(self, directory: TenantDirectory, authorizer: Authorizer) -> None:
+    def __init__(self, directory: TenantDirectory, authorizer: Authorizer,
+                 resources: Resources) -> None:
         self.directory = directory
         self.authorizer = authorizer
+        self.resources = resources
+        """The quota counts the namespaces in the store, not the informer's copy: a
+        namespace created a moment ago through this replica must count already."""
 
     def __call__(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
                  opts: WriteOptions) -> None:
@@ -134,7 +141,7 @@ class NamespaceTenancyAdmission:
         quota = self.directory.namespace_quota(tenant)
         if quota is None:
             return
-        used = sum(1 for ns in self.directory.resources.list(rt, None, ListOptions())["items"]
+        used = sum(1 for ns in self.resources.list(rt, None, ListOptions())["items"]
                    if (ns["metadata"].get("labels") or {}).get(TENANT_LABEL) == tenant)
         if used >= quota:
             raise self._forbidden(obj, f"exceeded quota: tenant {tenant} may have {quota} "

@@ -1,10 +1,16 @@
 """Runs the server's own background loops: garbage collector, tenant access, compaction.
 
-Every replica observes every event (its authorization caches and the garbage collector's
-owner graph must stay current), but only the holder of the Lease
+Every replica observes every event (the garbage collector's owner graph and the storage
+usage must stay current), but only the holder of the Lease
 ``scs-system/scs-internal-controllers`` acts on them: two replicas deleting the same
 dependents or creating the same RoleBinding would only fight with conflicts. Compaction is
 idempotent and stays in every replica.
+
+The garbage collector keeps its own subscription to every resource rather than an informer
+per kind: it needs only each object's owner references and size, and informers for every
+kind would hold a copy of the whole store (every user's Secrets included) in memory. The
+caches of whole objects (RBAC, tenants, issuers, CRDs, the controllers' kinds) are the
+shared informers (:mod:`central_api.registry.informers`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from collections.abc import Callable
 from ..auth.storage_quota import StorageUsage
 from ..registry.resources import Resources
 from ..registry.watch import WatchHub
-from ..store.base import Event
 from .client import LocalClient
 from .garbage_collector import GarbageCollector
 from .leader import LeaderElector
@@ -65,8 +70,6 @@ class InternalControllers:
         """Objects and bytes per tenant, for the storage quota's admission and status."""
         self.usage_report = TenantUsageReporter(resources, self.usage)
         self.tenant_access = TenantAccessController(resources)
-        self.listeners: list[Callable[[Event], None]] = []
-        """Called with every event (cache invalidation for authorization data)."""
         self.compactor = Compactor(resources)
         self.elector = LeaderElector(LocalClient(resources, hub), LEASE_NAME,
                                      default_identity())
@@ -108,8 +111,6 @@ class InternalControllers:
                     while event is not None:
                         self.gc.observe(event)
                         self.usage.observe(event)
-                        for listener in self.listeners:
-                            listener(event)
                         tenancy_changed |= event.key.resource in TENANCY_RESOURCES
                         event = sub.queue.get_nowait() if not sub.queue.empty() else None
                     if sub.overflowed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import json
 import logging
 import platform
 import time
@@ -41,16 +42,17 @@ from ..auth.serviceaccounts import (
 )
 from ..auth.storage_quota import StorageUsage
 from ..config import LimitsConfig
-from ..kinds.apiextensions import resource_types
 from ..kinds.catalog import Catalog
 from ..machinery import errors
 from ..machinery.bodies import check_header_size, parse_object
 from ..machinery.errors import ApiError
 from ..machinery.metadata import SYSTEM_NAMESPACE
 from ..machinery.user import MASTERS, User
-from ..registry.resources import ListOptions, Resources, WriteOptions
+from ..registry.crds import crds_include, serve_crds
+from ..registry.informers import Informers
+from ..registry.resources import Resources, WriteOptions
 from ..registry.watch import WatchHub
-from ..store.base import Event, Store, StoreUnavailable
+from ..store.base import Store, StoreUnavailable
 from . import discovery, openapi, openapi_pb, reviews
 from .handlers import ResourceHandlers, json_response, media_type, read_body
 from .requestinfo import RequestInfo, request_info
@@ -60,7 +62,6 @@ from .routing import Target, resolve, split_group_version
 log = logging.getLogger("central_api.server")
 
 AGGREGATED = "apidiscovery.k8s.io"
-CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
@@ -99,8 +100,6 @@ class ServerContext:
     service_accounts: ServiceAccountTokens | None = None
     audit: AuditLog | None = None
     rate_limiter: RateLimiter | None = None
-    event_listeners: list[Callable[[Event], None]] = field(default_factory=list)
-    """Told about every stored change (e.g. to invalidate authorization caches)."""
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     """Further non-resource paths the process serves to authorized callers (``/metrics``,
     the sandbox inventory): contributed by the assembly, so HTTP knows no backend."""
@@ -109,10 +108,14 @@ class ServerContext:
     """Objects and bytes per tenant (the storage quota), kept by the internal controllers."""
     resources: Resources = field(init=False)
     hub: WatchHub = field(init=False)
+    informers: Informers = field(init=False)
+    """The process's shared caches (CRDs, RBAC, tenants...), started with the watch hub."""
 
     def __post_init__(self) -> None:
         self.resources = Resources(self.store, self.catalog)
         self.resources.max_object_bytes = self.limits.max_object_bytes
+        self.informers = Informers(self.catalog)
+        serve_crds(self.informers, self.catalog)
 
 
 def version_info() -> dict[str, str]:
@@ -129,24 +132,6 @@ def _aggregated_version(request: Request) -> str | None:
         if params.get("g") == AGGREGATED and params.get("as") == "APIGroupDiscoveryList":
             return params.get("v")
     return None
-
-
-def load_crds(ctx: ServerContext) -> None:
-    """Serve the kinds of every CRD already in the store (at start-up)."""
-    crd_type = ctx.catalog.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    if crd_type is None:
-        return
-    for crd in ctx.resources.list(crd_type, None, ListOptions())["items"]:
-        ctx.catalog.set_crd(crd["metadata"]["name"], resource_types(crd))
-
-
-def follow_crds(ctx: ServerContext, event: Event) -> None:
-    """Serve what a CRD written through any replica declares, as its event arrives: the
-    writing replica refreshes at once, every other one learns it only from the watch."""
-    if event.key.resource != CRD_RESOURCE:
-        return
-    gone = event.type == "DELETED"
-    ctx.catalog.set_crd(event.key.name, [] if gone else resource_types(event.object))
 
 
 def ensure_system_namespaces(ctx: ServerContext) -> None:
@@ -257,9 +242,18 @@ class CentralApi:
             return await self.token_request(request, target)
         response = await self.handlers.handle(request, target)
         if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
-            self.refresh_crds()
+            await self.serving_written_crd(response)
             ensure_bootstrap_roles(self.ctx.resources)  # roles cover the kinds now served
         return response
+
+    async def serving_written_crd(self, response: Response) -> None:
+        """Answer a CRD write once this replica's CRD informer has it, so the client can use
+        the new kind at once (every replica learns CRDs from the watch, this one too)."""
+        try:
+            written = json.loads(bytes(response.body))["metadata"]["resourceVersion"]
+            await crds_include(self.ctx.informers, int(written))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return  # no object in the answer (a Status): nothing to wait for
 
     def rate_limit(self, user: User) -> None:
         limiter = self.ctx.rate_limiter
@@ -367,17 +361,6 @@ class CentralApi:
         handlers.watches.per_user = self.ctx.limits.watches_per_user
         return handlers
 
-    def refresh_crds(self) -> None:
-        crd_type = self.ctx.catalog.require("apiextensions.k8s.io", "v1",
-                                            "customresourcedefinitions")
-        live = {c["metadata"]["name"]: c for c in
-                self.ctx.resources.list(crd_type, None, ListOptions())["items"]}
-        for name, crd in live.items():
-            self.ctx.catalog.set_crd(name, resource_types(crd))
-        for name in self.ctx.catalog.crd_names():
-            if name not in live:
-                self.ctx.catalog.set_crd(name, [])
-
     def non_resource(self, path: str) -> Response:
         if path == "/version":
             return json_response(version_info())
@@ -420,7 +403,8 @@ def build_app(ctx: ServerContext, background: Background | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.hub = WatchHub(ctx.store)
         ctx.hub.start()
-        load_crds(ctx)
+        ctx.informers.start(ctx.hub)
+        await ctx.informers.wait_synced()  # CRDs served, RBAC known: then requests
         ensure_system_namespaces(ctx)
         ensure_bootstrap_roles(ctx.resources)
         running = background(ctx) if background is not None else contextlib.nullcontext()
@@ -433,6 +417,7 @@ def build_app(ctx: ServerContext, background: Background | None = None) -> Starl
                 gc.freeze()
                 yield
         finally:
+            await ctx.informers.stop()
             await ctx.hub.stop()
             if ctx.audit is not None:
                 ctx.audit.close()

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 import yaml
 
+from tests.auth.conftest import start_provider
 from tests.integration.conftest import (
     TENANTS,
     client_for,
@@ -31,6 +32,7 @@ from tests.integration.conftest import (
     unique,
     wait_for,
 )
+from tests.oidc import CLIENT_ID, USERS, OidcProvider, device_login
 from tests.pg import PostgresServer
 from tests.server import ScsServer
 
@@ -144,17 +146,31 @@ class Replicas:
 
 
 @pytest.fixture(scope="module")
-def replicas(postgres_server: PostgresServer) -> Iterator[Replicas]:
+def oidc_idp() -> Iterator[OidcProvider]:
+    """A tenant's own OpenID provider (https on 127.0.0.1 with its own CA)."""
+    provider = start_provider(tls=True)
+    try:
+        yield provider
+    finally:
+        provider.cleanup()
+
+
+@pytest.fixture(scope="module")
+def replicas(postgres_server: PostgresServer, oidc_idp: OidcProvider) -> Iterator[Replicas]:
     """Two ``scs serve`` processes on one PostgreSQL database.
 
     Each has its own data dir (own CA and admin token); they share the encryption key and the
     ServiceAccount issuer with its signing keys, as replicas must so that each can read the
-    Secrets the other wrote and accept the tokens the other issued."""
+    Secrets the other wrote and accept the tokens the other issued. Both trust tenant IdPs on
+    loopback (the lab setting) with the test IdP's CA, for the IdentityProvider test."""
     store = create_database(postgres_server)
-    issuer = ["--service-account-issuer", "https://scs.replicas.test"]
-    a = ScsServer(store=store, extra_args=issuer)
     b_dir = Path(tempfile.mkdtemp(prefix="scs-replica-"))
-    b = ScsServer(data_dir=b_dir, store=store, extra_args=issuer)
+    config = b_dir / "federation.yaml"
+    config.write_text(yaml.safe_dump({"federation": {"allowPrivateIssuers": True,
+                                                     "caFile": str(oidc_idp.verify)}}))
+    args = ["--service-account-issuer", "https://scs.replicas.test", "--config", str(config)]
+    a = ScsServer(store=store, extra_args=args)
+    b = ScsServer(data_dir=b_dir, store=store, extra_args=args)
     try:
         a.start()
         shutil.copy2(a.data_dir / "encryption.key", b_dir / "encryption.key")
@@ -257,6 +273,36 @@ def test_a_role_binding_made_through_one_replica_takes_effect_on_the_other_withi
                               "rolebindings", json=binding).status_code == 201
             wait_for(lambda: robot_b.get("/api/v1/namespaces/default/serviceaccounts")
                      .status_code == 200, timeout=1.0, what="the binding to take effect on B")
+
+
+def test_an_identity_provider_registered_through_one_replica_logs_in_on_the_other_within_a_second(
+        replicas: Replicas, oidc_idp: OidcProvider) -> None:
+    """Issue 20: every replica learns tenant IdP registrations from the watch."""
+    acme = unique("acme")
+    token = device_login(oidc_idp, "alice")["id_token"]
+    alice_b = httpx.Client(base_url=replicas.b.url, verify=tls(replicas.b), timeout=30,
+                           headers={"Authorization": f"Bearer {token}"})
+    whoami = ("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+              {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    with client_for(replicas.a) as via_a, alice_b:
+        assert via_a.post(TENANTS, json=tenant(acme)).status_code == 201
+        assert via_a.post("/api/v1/namespaces", json={"metadata": {
+            "name": acme, "labels": {"tenancy.scs.community/tenant": acme}}}).status_code == 201
+        assert alice_b.post(whoami[0], json=whoami[1]).status_code == 401
+
+        idp = {"apiVersion": "iam.scs.community/v1alpha1", "kind": "IdentityProvider",
+               "metadata": {"name": "corp"},
+               "spec": {"issuerURL": oidc_idp.issuer, "clientID": CLIENT_ID,
+                        "claimMappings": {"username": "email", "groups": "groups"}}}
+        created = via_a.post(f"/apis/iam.scs.community/v1alpha1/namespaces/{acme}/"
+                             "identityproviders", json=idp)
+        assert created.status_code == 201, created.text
+
+        accepted = wait_for(lambda: alice_b.post(whoami[0], json=whoami[1]).status_code == 201
+                            or None, timeout=1.0, what="replica B to trust the new issuer")
+        assert accepted
+        info = alice_b.post(whoami[0], json=whoami[1]).json()["status"]["userInfo"]
+        assert info["username"] == f"{acme}:{USERS['alice']['email']}"
 
 
 def test_a_secret_written_through_one_replica_is_readable_through_the_other(

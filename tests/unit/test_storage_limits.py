@@ -3,6 +3,7 @@ SQLite store (no HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from central_api.kinds.catalog import Catalog
 from central_api.kinds.kind import ResourceType
 from central_api.machinery.errors import ApiError
 from central_api.machinery.user import BOOTSTRAP_ADMIN, User
+from central_api.registry.informers import Informers
 from central_api.registry.resources import DeleteOptions, Resources, WriteOptions
 from central_api.registry.watch import WatchHub
 from central_api.store.base import Key, encoded_size
@@ -60,6 +62,21 @@ class Setup:
         return usage.objects, usage.bytes
 
 
+def synced_directory(res: Resources) -> TenantDirectory:
+    """A TenantDirectory whose Tenant informer has listed the store once (these tests do
+    not change tenants; the informer's following of changes is tested on its own)."""
+    informers = Informers(res.catalog)
+    directory = TenantDirectory(informers)
+
+    async def sync() -> None:
+        informers.start(WatchHub(res.store))  # the list needs no running hub
+        await informers.wait_synced(5)
+        await informers.stop()
+
+    asyncio.run(sync())
+    return directory
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
     store = SqliteStore(tmp_path / "state.db")
@@ -71,7 +88,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     for ns, labels in (("acme-a", {TENANT_LABEL: "acme"}), ("ops", {})):
         res.create(found.rt("namespaces"), "", {"metadata": {"name": ns, "labels": labels}},
                    WriteOptions())
-    res.storage_checks.append(StorageQuotaAdmission(usage, TenantDirectory(res)))
+    res.storage_checks.append(StorageQuotaAdmission(usage, synced_directory(res)))
     found.follow()
     yield found
     store.close()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
 from .store import open_store
 from .store.base import Store
+from .store.offload import off_loop
 
 log = logging.getLogger("central_api.assembly")
 
@@ -272,8 +273,10 @@ def install_federation(ctx: ServerContext, config: FederationConfig,
     ctx.authenticator.authenticators.append(issuers)
 
 
-def service_account_lookup(ctx: ServerContext) -> Callable[[str, str], str | None]:
-    """The current UID of a ServiceAccount: a deleted or re-created one revokes its tokens."""
+def service_account_lookup(ctx: ServerContext
+                           ) -> Callable[[str, str], Awaitable[str | None]]:
+    """The current UID of a ServiceAccount: a deleted or re-created one revokes its tokens.
+    Every ServiceAccount-token request asks, so on PostgreSQL it is read off the event loop."""
     rt = ctx.catalog.require("", "v1", "serviceaccounts")
 
     def lookup(namespace: str, name: str) -> str | None:
@@ -282,4 +285,7 @@ def service_account_lookup(ctx: ServerContext) -> Callable[[str, str], str | Non
         except ApiError:
             return None
 
-    return lookup
+    async def lookup_off_loop(namespace: str, name: str) -> str | None:
+        return await off_loop(ctx.store, lookup, namespace, name)
+
+    return lookup_off_loop

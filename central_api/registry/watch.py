@@ -36,6 +36,9 @@ class Subscription:
     resource: str
     namespace: str | None
     predicate: Callable[[dict[str, Any]], bool] | None
+    after: int = 0
+    """The revision the watch starts after: a watch ahead of the hub skips what the hub
+    delivers up to there, instead of the hub reading the store to catch up first."""
     queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
     _matched: set[tuple[str, str]] = field(default_factory=set)
@@ -47,11 +50,7 @@ class Subscription:
         are marked as matching page by page while its events already queue up, and a
         transition (an object leaving the selection) is only known once its object has been
         marked."""
-        if self.resource and event.key.resource != self.resource:
-            return  # an empty resource subscribes to everything (the garbage collector)
-        if self.namespace is not None and event.key.namespace != self.namespace:
-            return
-        if self.overflowed:
+        if self.overflowed or not self.wants(event):
             return
         try:
             self.queue.put_nowait(event)
@@ -59,6 +58,14 @@ class Subscription:
             self.overflowed = True  # the watch ends; the client re-lists, as with kube
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(None)
+
+    def wants(self, event: Event) -> bool:
+        """Whether the event is after this watch's start and of its resource and namespace
+        (an empty resource subscribes to everything: the garbage collector). Pure, so a
+        worker thread reading history may call it."""
+        return (event.revision > self.after
+                and (not self.resource or event.key.resource == self.resource)
+                and (self.namespace is None or event.key.namespace == self.namespace))
 
     def take(self) -> Event | None:
         """The next queued event as this watcher should see it, without waiting."""
@@ -128,7 +135,8 @@ class WatchHub:
         if running is loop:
             self._wake.set()
         else:
-            loop.call_soon_threadsafe(self._wake.set)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the hub has stopped
+                loop.call_soon_threadsafe(self._wake.set)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -212,30 +220,71 @@ class WatchHub:
 
     def subscribe(self, resource: str, namespace: str | None, from_revision: int,
                   predicate: Callable[[dict[str, Any]], bool] | None = None) -> Subscription:
-        """Events after ``from_revision``; raises Compacted if that history is gone."""
-        sub = Subscription(resource, namespace, predicate)
-        self.pump()
-        if from_revision >= self._history_after:
-            # Served from memory, but with the store's answer: what compaction removed
-            # there is gone for every watcher (410), as on every other replica.
-            compacted = self.store.compacted_revision()
-            if from_revision < compacted:
-                raise Compacted(from_revision, compacted)
-            for event, _ in self._history:
-                if event.revision > from_revision:
-                    sub.offer(event)
-            self._subscriptions.add(sub)
-            return sub
-        position = from_revision
-        while position < self.revision:
-            events = self.store.events_since(position)
-            for event in events:
-                if event.revision > self.revision:
-                    break
-                sub.offer(event)
-            if not events:
+        """Events after ``from_revision``; raises Compacted if that history is gone.
+
+        The store is read only where memory cannot answer: for history older than memory
+        holds, and for the compacted revision when replaying from memory. So a watch from
+        the hub's revision or later reads nothing; one from before, on the event loop with a
+        blocking store, should use :meth:`asubscribe`."""
+        sub = Subscription(resource, namespace, predicate, from_revision)
+        covered = max(from_revision, self._history_after)
+        older = self._read_history(sub, from_revision, covered)
+        if covered == from_revision < self.revision:
+            self._refuse_compacted(from_revision, self.store.compacted_revision())
+        return self._attach(sub, covered, older)
+
+    async def asubscribe(self, resource: str, namespace: str | None, from_revision: int,
+                         predicate: Callable[[dict[str, Any]], bool] | None = None
+                         ) -> Subscription:
+        """:meth:`subscribe` from the event loop: on a blocking store its reads run in worker
+        threads (each a PostgreSQL transaction that held every request meanwhile).
+
+        Gap-free as :meth:`subscribe`: what the threads read ends where the memory's history
+        begins at the last check, and the replay from memory and the attach to the live
+        stream follow on the loop with no ``await`` in between."""
+        if not self.store.blocking:
+            return self.subscribe(resource, namespace, from_revision, predicate)
+        loop = asyncio.get_running_loop()
+        sub = Subscription(resource, namespace, predicate, from_revision)
+        older: list[Event] = []
+        covered = from_revision
+        while covered < self._history_after and len(older) <= QUEUE_LIMIT:
+            upto = self._history_after  # memory may drop more meanwhile: read on to there
+            older += await loop.run_in_executor(None, self._read_history, sub, covered, upto)
+            covered = upto
+        if covered == from_revision < self.revision:
+            self._refuse_compacted(from_revision, await loop.run_in_executor(
+                None, self.store.compacted_revision))
+        return self._attach(sub, covered, older)
+
+    def _read_history(self, sub: Subscription, after: int, upto: int) -> list[Event]:
+        """``sub``'s events in (``after``, ``upto``] from the store; a worker thread may run
+        this (it only reads the store). Stops past what ``sub``'s queue holds: beyond that
+        the watch overflows anyway."""
+        events: list[Event] = []
+        while after < upto and len(events) <= QUEUE_LIMIT:
+            batch = self.store.events_since(after)
+            if not batch:
                 break
-            position = events[-1].revision
+            events += [e for e in batch if e.revision <= upto and sub.wants(e)]
+            after = batch[-1].revision
+        return events
+
+    @staticmethod
+    def _refuse_compacted(from_revision: int, compacted: int) -> None:
+        """History served from memory still answers as the store does: what compaction
+        removed there is gone for every watcher (410), as on every other replica."""
+        if from_revision < compacted:
+            raise Compacted(from_revision, compacted)
+
+    def _attach(self, sub: Subscription, covered: int, older: list[Event]) -> Subscription:
+        """Replay ``older`` (the history up to ``covered``), then memory's events after
+        ``covered``, and attach ``sub`` to the live stream: no ``await`` may come between."""
+        for event in older:
+            sub.offer(event)
+        for event, _ in self._history:
+            if event.revision > covered:
+                sub.offer(event)
         self._subscriptions.add(sub)
         return sub
 

@@ -311,7 +311,7 @@ class ResourceHandlers:
                 return self._render(request, target, await self._call(
                     self.resources.get, target.rt, target.namespace or "", target.name))
             if request.query_params.get("watch") in ("1", "true", "True"):
-                return self.watch(request, target)
+                return await self.watch(request, target)
             return await self.list(request, target)
         if method == "POST" and not target.name:
             return await self.create(request, target)
@@ -431,13 +431,13 @@ class ResourceHandlers:
                              precondition_rv=pre.get("resourceVersion") or "",
                              dry_run=bool(dry_run))
 
-    def watch(self, request: Request, target: Target) -> Response:
+    async def watch(self, request: Request, target: Target) -> Response:
         q = request.query_params
         opts = list_options(request, watch=True)
         send_initial = q.get("sendInitialEvents") in ("true", "1")
         timeout = min(int_parameter(q, "timeoutSeconds", MAX_WATCH_SECONDS, INT64_MAX,
                                     INT64_MIN), MAX_WATCH_SECONDS)
-        return self.watches.start(target, WatchOptions(
+        return await self.watches.start(target, WatchOptions(
             list=opts, send_initial=send_initial, timeout=timeout,
             bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
             as_table=wants_table(request),

@@ -28,6 +28,7 @@ from ..machinery.user import MASTERS, User
 from ..registry.resources import ListOptions, Resources
 from ..registry.watch import Subscription, WatchHub
 from ..store.base import Compacted, Event
+from ..store.offload import off_loop
 from .routing import Target
 from .tables import table
 
@@ -83,10 +84,10 @@ class WatchStreams:
         while len(self.frames) > FRAME_CACHE or self.frame_bytes > FRAME_CACHE_BYTES:
             self.frame_bytes -= len(self.frames.pop(next(iter(self.frames))))
 
-    def start(self, target: Target, opts: WatchOptions, user: User | None) -> Response:
+    async def start(self, target: Target, opts: WatchOptions, user: User | None) -> Response:
         owner = self._admit(user)
         try:
-            stream = self._open(target, opts)
+            stream = await self._open(target, opts)
         except BaseException:
             self._release(owner)
             raise
@@ -118,14 +119,16 @@ class WatchStreams:
         finally:
             self._release(owner)
 
-    def _open(self, target: Target, opts: WatchOptions) -> WatchStream:
+    async def _open(self, target: Target, opts: WatchOptions) -> WatchStream:
         first: InitialPages | None = None
+        store = self.resources.store
         if opts.wants_initial:
             first = InitialPages(self.resources, target.rt, target.namespace, opts.list)
-            start = first.revision
+            start = await first.read_first()
         else:
             start = int(opts.list.resource_version)
-            if start > self.hub.revision and start > self.resources.store.current_revision():
+            if start > self.hub.revision and start > await off_loop(store,
+                                                                   store.current_revision):
                 # kube's answer for a revision not reached yet (a watch would otherwise sit
                 # silent until its timeout, then the client would retry with the same one)
                 raise ApiError(504, "Timeout", f"Too large resource version: {start}",
@@ -134,8 +137,8 @@ class WatchStreams:
         if opts.list.label_selector or opts.list.field_selector:
             predicate = lambda obj: Resources.matches(obj, opts.list)  # noqa: E731
         try:
-            sub = self.hub.subscribe(target.rt.storage_resource, target.namespace, start,
-                                     predicate)
+            sub = await self.hub.asubscribe(target.rt.storage_resource, target.namespace,
+                                            start, predicate)
         except Compacted as exc:
             raise errors.gone(f"too old resource version: {start} ({exc.compacted})") from None
         return WatchStream(self, target, sub, first, start, opts)
@@ -144,18 +147,23 @@ class WatchStreams:
 class InitialPages:
     """The objects a watch starts with, read page by page at one snapshot revision.
 
-    The first page is read when the watch starts (so its revision is known before the
-    subscription); later pages as the client consumes the earlier ones, off the event loop
-    when the store waits on the network. Pages are sized to about :data:`PAGE_BYTES` from
-    the size of the frames sent so far (``frame_size``, kept by the stream)."""
+    The first page is read when the watch starts (:meth:`read_first`: its revision is
+    known before the subscription); later pages as the client consumes the earlier ones;
+    both off the event loop when the store waits on the network. Pages are sized to about
+    :data:`PAGE_BYTES` from the size of the frames sent so far (``frame_size``, kept by the
+    stream)."""
 
     def __init__(self, resources: Resources, rt: ResourceType, namespace: str | None,
                  opts: ListOptions) -> None:
         self.resources, self.rt, self.namespace, self.opts = resources, rt, namespace, opts
-        self._first = self._read(FIRST_PAGE, "")
-        self.revision = int(self._first["metadata"]["resourceVersion"])
+        self._first: dict[str, Any] = {}
         self.frame_size = PAGE_BYTES
         """Average size of the frames sent so far (the stream updates it)."""
+
+    async def read_first(self) -> int:
+        """Read the first page; returns the snapshot revision every page is read at."""
+        self._first = await off_loop(self.resources.store, self._read, FIRST_PAGE, "")
+        return int(self._first["metadata"]["resourceVersion"])
 
     def _read(self, limit: int, continue_token: str) -> dict[str, Any]:
         return self.resources.list(self.rt, self.namespace, ListOptions(
@@ -172,11 +180,7 @@ class InitialPages:
             if not token:
                 return
             limit = max(1, min(MAX_PAGE, PAGE_BYTES // max(self.frame_size, 1)))
-            if self.resources.store.blocking:
-                page = await asyncio.get_running_loop().run_in_executor(
-                    None, self._read, limit, token)
-            else:
-                page = self._read(limit, token)
+            page = await off_loop(self.resources.store, self._read, limit, token)
 
 
 class WatchStream:

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from .base import Store
+from .guard import install_if_enabled
 
 __all__ = ["Store", "open_store"]
 
@@ -18,7 +19,8 @@ def open_store(url: str) -> Store:
     * ``postgresql://...`` or ``postgres://...``: the PostgreSQL store (the URL goes to libpq
       unchanged, so ``sslmode=`` and friends work).
 
-    Back ends are imported lazily so that SQLite deployments never load psycopg.
+    Back ends are imported lazily so that SQLite deployments never load psycopg. A blocking
+    store gets the loop guard when ``SCS_LOOP_GUARD=1`` (:mod:`.guard`, for tests).
     """
     if not url:
         raise ValueError("store URL is empty")
@@ -26,7 +28,7 @@ def open_store(url: str) -> Store:
     if scheme in ("postgresql", "postgres"):
         from .postgres import PostgresStore
 
-        return PostgresStore(url)
+        return install_if_enabled(PostgresStore(url))
     from .sqlite import SqliteStore
 
     if scheme == "sqlite":

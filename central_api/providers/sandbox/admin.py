@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...store.base import KeyNotFound, Store
+from ...store.offload import off_loop
 from .compute import disassociate_floating_ips
 from .keys import KINDS, record_key
 from .records import Records
@@ -20,10 +21,15 @@ from .settings import SandboxSettings
 
 async def inventory(store: Store, settings: SandboxSettings | None = None
                     ) -> dict[str, list[dict[str, Any]]]:
-    """Every sandbox resource (DELETING ones included) by kind; every kind is a key."""
+    """Every sandbox resource (DELETING ones included) by kind; every kind is a key. Read
+    off the event loop on PostgreSQL."""
+    return await off_loop(store, _inventory, store, settings or SandboxSettings())
+
+
+def _inventory(store: Store, settings: SandboxSettings) -> dict[str, list[dict[str, Any]]]:
     from . import build_services
 
-    sandbox_services = build_services(store, settings or SandboxSettings())
+    sandbox_services = build_services(store, settings)
     out: dict[str, list[dict[str, Any]]] = {}
     for kind, service in sandbox_services.items():
         items = []

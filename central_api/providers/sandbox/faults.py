@@ -30,6 +30,7 @@ import asyncio
 from typing import Any
 
 from ...store.base import Key, KeyExists, KeyNotFound, RevisionConflict, Store
+from ...store.offload import off_loop
 from ..base import (
     BackendUnavailable,
     Conflict,
@@ -137,15 +138,16 @@ class Faults:
         return faults
 
     async def check(self, kind: str, operation: str, namespace: str) -> str:
-        """Raise the injected error, or return an ERROR message for goToError ("" if none)."""
-        for fault in self._current():
+        """Raise the injected error, or return an ERROR message for goToError ("" if none).
+        The fault records are read and used up off the event loop on PostgreSQL."""
+        for fault in await off_loop(self.store, self._current):
             if not (fault.get("kind", "*") in ("*", kind)
                     and fault.get("operation", "*") in ("*", operation)
                     and fault.get("scope", "*") in ("*", namespace)):
                 continue
             if "error" not in fault and operation not in ("create", "update"):
                 continue
-            if not self._consume(fault):
+            if not await off_loop(self.store, self._consume, fault):
                 continue
             where = f"{kind} {operation} in namespace {namespace}"
             text = fault.get("message") or f"injected fault {fault.get('name', '')!r}"

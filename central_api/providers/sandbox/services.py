@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ...store.base import Store
+from ...store.offload import off_loop
 from ..base import BackendResource, Conflict, InvalidRequest, NotFound, Scope
 from . import addresses, quotas
 from .faults import Faults
@@ -47,15 +48,34 @@ class SandboxService:
         self.records = sandbox.records
 
     # -- the contract ------------------------------------------------------------------------
+    # Each operation's store work runs through ``off_loop``: in a worker thread on PostgreSQL,
+    # like the OpenStack provider's calls (the views and records it shares are thread-safe).
     async def find(self, scope: Scope, owner_uid: str) -> BackendResource | None:
         await self.sandbox.faults.check(self.kind, "find", scope.namespace)
-        rec = self.records.by_owner(self.kind, scope.namespace, owner_uid)
-        return None if rec is None else self.view(rec)
+        return await off_loop(self.store, self._find, scope.namespace, owner_uid)
 
     async def create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any]
                      ) -> BackendResource:
-        ns = scope.namespace
-        error = await self.sandbox.faults.check(self.kind, "create", ns)
+        error = await self.sandbox.faults.check(self.kind, "create", scope.namespace)
+        return await off_loop(self.store, self._create, scope.namespace, owner_uid, desired,
+                              error)
+
+    async def update(self, scope: Scope, resource: BackendResource,
+                     desired: Mapping[str, Any]) -> BackendResource:
+        error = await self.sandbox.faults.check(self.kind, "update", scope.namespace)
+        return await off_loop(self.store, self._update, scope.namespace, resource, desired,
+                              error)
+
+    async def delete(self, scope: Scope, resource: BackendResource) -> None:
+        await self.sandbox.faults.check(self.kind, "delete", scope.namespace)
+        await off_loop(self.store, self._delete, scope.namespace, resource)
+
+    def _find(self, ns: str, owner_uid: str) -> BackendResource | None:
+        rec = self.records.by_owner(self.kind, ns, owner_uid)
+        return None if rec is None else self.view(rec)
+
+    def _create(self, ns: str, owner_uid: str, desired: Mapping[str, Any], error: str
+                ) -> BackendResource:
         existing = self.records.by_owner(self.kind, ns, owner_uid)
         if existing is not None:
             return self.view(existing)
@@ -69,10 +89,8 @@ class SandboxService:
                                   error)
         return self.view(rec)
 
-    async def update(self, scope: Scope, resource: BackendResource,
-                     desired: Mapping[str, Any]) -> BackendResource:
-        ns = scope.namespace
-        error = await self.sandbox.faults.check(self.kind, "update", ns)
+    def _update(self, ns: str, resource: BackendResource, desired: Mapping[str, Any],
+                error: str) -> BackendResource:
         rec = self._existing(ns, resource.id)
         if rec.get("deleting"):
             raise Conflict(f"{PREFIX}: {self.kind} {rec['id']} is being deleted")
@@ -96,9 +114,7 @@ class SandboxService:
             rec["error"] = error
         return self.view(self.records.save(rec))
 
-    async def delete(self, scope: Scope, resource: BackendResource) -> None:
-        ns = scope.namespace
-        await self.sandbox.faults.check(self.kind, "delete", ns)
+    def _delete(self, ns: str, resource: BackendResource) -> None:
         rec = self.records.get(self.kind, ns, resource.id)
         if rec is None or rec.get("deleting"):
             return

@@ -1,0 +1,22 @@
+"""Store calls from coroutines: in a worker thread when the store waits on the network."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .base import Store
+
+T = TypeVar("T")
+
+
+async def off_loop(store: Store, func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` — code that calls ``store`` — in a worker thread when ``store``
+    blocks (PostgreSQL: a round trip held every request, watch and controller meanwhile),
+    in place when it does not (SQLite answers in microseconds, less than the thread hop)."""
+    if not store.blocking:
+        return func(*args)
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(func,
+                                                                                    *args))

@@ -7,6 +7,8 @@ would be reconciled in one deployment mode and silently ignored in the other.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..providers.base import Provider
 from ..providers.identity import IdentityService
 from .client import Client
@@ -19,15 +21,15 @@ from .tenants import TenantReconciler
 def all_reconcilers(client: Client, *, provider: Provider | None,
                     identity: IdentityService | None, identity_region: str = "",
                     identity_resync_seconds: float | None = None,
-                    serves_iam: bool = False) -> list[Reconciler]:
+                    serves_iam: bool = False) -> list[Reconciler[Any]]:
     """IaaS against the provider; onboarding (and IAM, where served) against the identity
     backend, resynced every ``identity_resync_seconds`` (None: the manager's default).
     Nothing for a backend that is not configured."""
-    reconcilers: list[Reconciler] = []
+    reconcilers: list[Reconciler[Any]] = []
     if provider is not None:
         reconcilers += iaas_reconcilers(client, provider)
     if identity is not None:
-        onboarding: list[TenantReconciler | IamReconciler] = [
+        onboarding: list[TenantReconciler | IamReconciler[Any]] = [
             TenantReconciler(client, identity, identity_region)]
         if serves_iam:
             onboarding += iam_reconcilers(client, identity)

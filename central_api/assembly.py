@@ -33,7 +33,7 @@ from .auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
 from .auth.storage_quota import StorageQuotaAdmission
 from .auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory, tenant_rules
 from .auth.tokens import TokenAuthenticator
-from .config import Config, FederationConfig
+from .config import Config, FederationConfig, IdentityConfig
 from .controllers.client import Client, LocalClient
 from .controllers.manager import Manager
 from .controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -49,6 +49,7 @@ from .machinery.user import BOOTSTRAP_ADMIN, User
 from .providers import build_provider
 from .providers.base import Provider
 from .providers.identity import IdentityService
+from .providers.sandbox.identity import SandboxIdentity
 from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
 from .store import open_store
@@ -127,8 +128,20 @@ def build_backends(config: Config, store: Store | None) -> Backends:
     backend; raises ValueError for a configuration that cannot work."""
     provider_config = config.provider("iaas")
     provider = build_provider(provider_config, store) if provider_config else None
-    identity = build_identity(config.identity) if "tenancy" in config.services else None
+    identity = identity_backend(config.identity, store) if "tenancy" in config.services \
+        else None
     return Backends(config, provider, identity)
+
+
+def identity_backend(config: IdentityConfig, store: Store | None) -> IdentityService | None:
+    """The sandbox identity keeps its records in ``store`` (or its own, ``identity.store``)."""
+    if config.type != "sandbox":
+        return build_identity(config)
+    if config.store:
+        store = open_store(config.store)
+    if store is None:
+        raise ValueError("the sandbox identity needs a store (identity.store)")
+    return SandboxIdentity(store)
 
 
 # -- the API server process --------------------------------------------------------------

@@ -9,8 +9,8 @@ providers:
     type: sandbox                # the default: a simulated cloud in the server's own store
     speed: 1.0                   # sandbox only: delays are divided by it; 0 = instant
   # iaas: {type: openstack, cloudsYaml: /etc/scs/clouds.yaml, cloud: scs}
-identity:                        # tenant onboarding and IAM (default: none); type: sandbox
-  type: keystone                 # is a simulated Keystone in the server's own store
+identity:                        # tenant onboarding and IAM; the default, type: sandbox, is
+  type: keystone                 # a simulated Keystone in the server's own store
   authURL: https://keystone.example:5000/v3
   username: scs-central-api      # needs the admin role (creates domains and limits)
   passwordFile: /etc/scs/keystone-password
@@ -68,7 +68,8 @@ class ProviderConfig(BaseModel):
 
 class IdentityConfig(BaseModel):
     """The identity backend the onboarding and IAM controllers drive: Keystone, or the
-    sandbox (a simulated Keystone in the server's own store, like the sandbox cloud).
+    sandbox (the default: a simulated Keystone in the server's own store, like the sandbox
+    cloud for IaaS).
 
     The account needs the cloud ``admin`` role: creating domains, unified limits and
     federation is beyond a domain manager. A password file keeps the secret out of the
@@ -77,7 +78,7 @@ class IdentityConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: Literal["sandbox", "keystone", "none"] = "none"
+    type: Literal["sandbox", "keystone", "none"] = "sandbox"
     store: str = Field("", description="Sandbox in `scs controllers`: its own store URL.")
     auth_url: str = Field("", alias="authURL")
     username: str = "admin"

@@ -18,6 +18,11 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+TENANTS_AS_PLAIN_OBJECTS = {"identity": {"type": "none"}}
+"""Config for suites that use Tenants as plain objects (API semantics, the tenant boundary):
+the embedded default onboards every Tenant against the sandbox identity, which adds a
+namespace, status writes and a deletion guard those suites do not test (the onboarding,
+tour and federation-to-Keystone suites do)."""
 
 
 def free_port() -> int:
@@ -31,12 +36,17 @@ class ScsServer:
 
     def __init__(self, data_dir: Path | None = None, store: str = "",
                  extra_args: list[str] | None = None,
-                 address_space: int | None = None) -> None:
+                 address_space: int | None = None,
+                 config: dict[str, Any] | None = None) -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="scs-test-"))
         self.port = free_port()
         self.store = store
-        self.extra_args = extra_args or []
+        self.extra_args = [*(extra_args or [])]
+        if config is not None:  # beside the data directory: a server owns what is inside
+            config_file = self.data_dir.with_name(self.data_dir.name + ".config.yaml")
+            config_file.write_text(yaml.safe_dump(config))
+            self.extra_args += ["--config", str(config_file)]
         self.address_space = address_space
         """Bytes of address space the child may map (``prlimit --as``), so that a memory
         regression fails a test instead of exhausting the machine; None: unlimited."""

@@ -21,7 +21,7 @@ import pytest
 
 from tests.pg import PostgresServer
 from tests.polling import poll
-from tests.server import ScsServer
+from tests.server import TENANTS_AS_PLAIN_OBJECTS, ScsServer
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ def create_database(postgres: PostgresServer) -> str:
 @pytest.fixture(scope="module")
 def server() -> Iterator[ScsServer]:
     """One ``scs serve`` on SQLite for all tests of a module."""
-    srv = ScsServer()
+    srv = ScsServer(config=TENANTS_AS_PLAIN_OBJECTS)
     try:
         srv.start()
         yield srv

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.server import ScsServer
+from tests.server import TENANTS_AS_PLAIN_OBJECTS, ScsServer
 
 KUBECTL_DIR = Path(os.environ.get("SCS_KUBECTL_DIR", "/usr/lib/google-cloud-sdk/bin"))
 VERSIONS = ["1.27", "1.33"]
@@ -133,7 +133,7 @@ def kubectl(request: pytest.FixtureRequest,
         pytest.fail(f"kubectl {version} not found at {binary}; install the Debian package "
                     "'kubectl' from the Google Cloud SDK repository (it ships kubectl.1.27 "
                     "... kubectl.1.33)")
-    server = ScsServer().start()
+    server = ScsServer(config=TENANTS_AS_PLAIN_OBJECTS).start()
     try:
         yield Kubectl(binary, version, server, tmp_path_factory.mktemp(f"kubectl{version}"))
     finally:

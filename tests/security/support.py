@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.polling import poll
-from tests.server import ScsServer
+from tests.server import TENANTS_AS_PLAIN_OBJECTS, ScsServer
 
 T = TypeVar("T")
 
@@ -40,7 +40,9 @@ def unique(prefix: str) -> str:
 
 
 def start_server(extra_args: list[str] | None = None) -> ScsServer:
-    server = ScsServer(extra_args=extra_args)
+    """A server where Tenants are plain objects, unless ``extra_args`` bring a config."""
+    plain = None if "--config" in (extra_args or []) else TENANTS_AS_PLAIN_OBJECTS
+    server = ScsServer(extra_args=extra_args, config=plain)
     try:
         return server.start()
     except Exception:

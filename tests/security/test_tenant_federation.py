@@ -36,7 +36,7 @@ from tests.security.support import (
     unique,
     wait_for,
 )
-from tests.server import ScsServer
+from tests.server import TENANTS_AS_PLAIN_OBJECTS, ScsServer
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,8 @@ def idps() -> Iterator[tuple[OidcProvider, OidcProvider]]:
 def serve(tmp: Path, federation_config: dict[str, Any],
           operator_idp: OidcProvider | None = None) -> ScsServer:
     config = tmp / "config.yaml"
-    config.write_text(yaml.safe_dump({"federation": federation_config}))
+    config.write_text(yaml.safe_dump({"federation": federation_config,
+                                      **TENANTS_AS_PLAIN_OBJECTS}))
     args = [*NO_RATE_LIMIT, "--config", str(config)]
     if operator_idp is not None:
         oidc = tmp / "oidc.yaml"

@@ -7,7 +7,7 @@ most ``fault_cache_seconds`` (0.5 s) later.
 
 A fault record::
 
-    {"kind": "Server" | "*",                      # default "*"
+    {"kind": "Server" | "Identity" | "*",         # default "*"; Identity: the sandbox identity
      "operation": "create" | "update" | "delete" | "find" | "*",   # default "*"
      "scope": "<namespace>" | "*",                # default "*"
      "error": "BackendUnavailable" | "QuotaExceeded" | "Conflict" | "InvalidRequest"
@@ -39,7 +39,7 @@ from ..base import (
     ProviderError,
     QuotaExceeded,
 )
-from .keys import FAULTS, KINDS
+from .keys import FAULTS, IDENTITY, KINDS
 from .settings import PREFIX, SandboxSettings
 
 ERRORS: dict[str, type[ProviderError]] = {
@@ -64,8 +64,8 @@ def _validate(name: str, fault: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown fault field(s) {sorted(unknown)}; known: {sorted(known)}")
     record = {"name": name, "kind": fault.get("kind", "*"),
               "operation": fault.get("operation", "*"), "scope": fault.get("scope", "*")}
-    if record["kind"] != "*" and record["kind"] not in KINDS:
-        raise ValueError(f"fault kind must be '*' or one of {list(KINDS)}")
+    if record["kind"] != "*" and record["kind"] not in (*KINDS, IDENTITY):
+        raise ValueError(f"fault kind must be '*' or one of {[*KINDS, IDENTITY]}")
     if record["operation"] != "*" and record["operation"] not in OPERATIONS:
         raise ValueError(f"fault operation must be '*' or one of {list(OPERATIONS)}")
     error, go_to_error = fault.get("error"), bool(fault.get("goToError"))

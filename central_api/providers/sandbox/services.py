@@ -8,9 +8,10 @@ then writes, each of which is idempotent on retry. Kind modules fill in the hook
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from ...store.base import Store
 from ...store.offload import off_loop
@@ -21,6 +22,7 @@ from .records import Record, Records
 from .settings import PREFIX, SandboxSettings
 
 Desired = dict[str, Any]
+T = TypeVar("T")
 
 
 class Sandbox:
@@ -31,6 +33,8 @@ class Sandbox:
         self.settings = settings
         self.records = Records(store, settings)
         self.faults = Faults(store, settings)
+        self.busy = asyncio.Lock()
+        """One operation's store work at a time in this process (see ``SandboxService._run``)."""
 
 
 class SandboxService:
@@ -48,27 +52,31 @@ class SandboxService:
         self.records = sandbox.records
 
     # -- the contract ------------------------------------------------------------------------
-    # Each operation's store work runs through ``off_loop``: in a worker thread on PostgreSQL,
-    # like the OpenStack provider's calls (the views and records it shares are thread-safe).
     async def find(self, scope: Scope, owner_uid: str) -> BackendResource | None:
         await self.sandbox.faults.check(self.kind, "find", scope.namespace)
-        return await off_loop(self.store, self._find, scope.namespace, owner_uid)
+        return await self._run(self._find, scope.namespace, owner_uid)
 
     async def create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any]
                      ) -> BackendResource:
         error = await self.sandbox.faults.check(self.kind, "create", scope.namespace)
-        return await off_loop(self.store, self._create, scope.namespace, owner_uid, desired,
-                              error)
+        return await self._run(self._create, scope.namespace, owner_uid, desired, error)
 
     async def update(self, scope: Scope, resource: BackendResource,
                      desired: Mapping[str, Any]) -> BackendResource:
         error = await self.sandbox.faults.check(self.kind, "update", scope.namespace)
-        return await off_loop(self.store, self._update, scope.namespace, resource, desired,
-                              error)
+        return await self._run(self._update, scope.namespace, resource, desired, error)
 
     async def delete(self, scope: Scope, resource: BackendResource) -> None:
         await self.sandbox.faults.check(self.kind, "delete", scope.namespace)
-        await off_loop(self.store, self._delete, scope.namespace, resource)
+        await self._run(self._delete, scope.namespace, resource)
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        """An operation's store work: in a worker thread on PostgreSQL (like the OpenStack
+        provider's calls), one at a time as when it all ran on the event loop, so that no
+        other create comes between a quota check and the insert it allowed. Waiting for
+        the turn holds no thread."""
+        async with self.sandbox.busy:
+            return await off_loop(self.store, work, *args)
 
     def _find(self, ns: str, owner_uid: str) -> BackendResource | None:
         rec = self.records.by_owner(self.kind, ns, owner_uid)

@@ -33,7 +33,7 @@ from .auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
 from .auth.storage_quota import StorageQuotaAdmission
 from .auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory, tenant_rules
 from .auth.tokens import TokenAuthenticator
-from .config import Config, FederationConfig, IdentityConfig
+from .config import Config, FederationConfig
 from .controllers.client import Client, LocalClient
 from .controllers.manager import Manager
 from .controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -128,19 +128,23 @@ def build_backends(config: Config, store: Store | None) -> Backends:
     backend; raises ValueError for a configuration that cannot work."""
     provider_config = config.provider("iaas")
     provider = build_provider(provider_config, store) if provider_config else None
-    identity = identity_backend(config.identity, store) if "tenancy" in config.services \
-        else None
+    identity = identity_backend(config, store) if "tenancy" in config.services else None
     return Backends(config, provider, identity)
 
 
-def identity_backend(config: IdentityConfig, store: Store | None) -> IdentityService | None:
-    """The sandbox identity keeps its records in ``store`` (or its own, ``identity.store``)."""
-    if config.type != "sandbox":
-        return build_identity(config)
-    if config.store:
-        store = open_store(config.store)
+def identity_backend(config: Config, store: Store | None) -> IdentityService | None:
+    """The sandbox identity keeps its records in ``store``; ``scs controllers`` has none and
+    uses ``identity.store``, or else the sandbox cloud's (the simulated cloud in one place)."""
+    if config.identity.type != "sandbox":
+        return build_identity(config.identity)
+    cloud = config.provider("iaas")
+    url = config.identity.store or (cloud.store if cloud and cloud.type == "sandbox" else "")
+    if url:
+        store = open_store(url)
     if store is None:
-        raise ValueError("the sandbox identity needs a store (identity.store)")
+        raise ValueError("the sandbox identity needs a store here: set identity.store (or "
+                         "providers.iaas.store, which it then shares), or identity.type "
+                         "keystone or none")
     return SandboxIdentity(store)
 
 

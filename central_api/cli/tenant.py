@@ -221,7 +221,10 @@ def render(tenant: dict[str, Any]) -> Table:
 
 
 def _caption(status: dict[str, Any]) -> str:
-    return (f"domain: {status.get('domainID') or '-'}   project: "
+    identity = status.get("identity") or "-"
+    if "simulated" in identity:
+        identity += " — SIMULATED: these IDs exist only in the Central API"
+    return (f"identity: {identity}\ndomain: {status.get('domainID') or '-'}   project: "
             f"{status.get('projectID') or '-'}   namespaces: "
             f"{', '.join(status.get('namespaces') or []) or '-'}")
 

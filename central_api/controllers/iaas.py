@@ -120,11 +120,13 @@ class IaasReconciler:
 
     # -- scope ---------------------------------------------------------------------------
     async def _scope(self, namespace: str) -> Scope:
-        """Where the namespace's objects live in the backend, with whose credentials."""
-        if not self.provider.tenant_credentials:
-            return Scope(namespace)
+        """Where the namespace's objects live in the backend, with whose credentials; the
+        tenant is named even where the provider needs no credentials of its own (the
+        sandbox enforces the tenant's quotas with it)."""
         ns = await self.client.get(NAMESPACES, "", namespace) or {}
-        tenant = ((ns.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL)
+        tenant = ((ns.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL) or ""
+        if not self.provider.tenant_credentials:
+            return Scope(namespace, tenant)
         if not tenant:
             return Scope(namespace)  # the operator's own namespaces: the operator's project
         secret = await self.client.get(SECRETS, tenant, CREDENTIALS_SECRET)

@@ -39,7 +39,15 @@ from ..auth.tenants import TENANT_LABEL
 from ..config import IdentityConfig
 from ..kinds.core import NAMESPACE, SECRET, Namespace
 from ..kinds.iaas import IAAS_KINDS, SERVER
-from ..kinds.tenancy import TENANT, Federation, Tenant, TenantQuotas, TenantSpec
+from ..kinds.tenancy import (
+    TENANT,
+    UNIFIED_LIMITS,
+    Federation,
+    Tenant,
+    TenantQuotas,
+    TenantSpec,
+    project_name,
+)
 from ..machinery.errors import ApiError
 from ..providers.base import InvalidRequest, NotFound
 from ..providers.identity import AppCredential, Domain, IdentityService, Project, RoleGrant
@@ -72,11 +80,6 @@ OPTIONAL_SERVICE_ROLES = ("load-balancer_member",)
 ADMINS_GROUP = "tenant-admins"
 """With federation, admins are shadow users: the IdP mapping puts them in this group."""
 MANAGER_ROLE = "manager"
-QUOTA_LIMITS = {"cores": "compute:cores", "ramMiB": "compute:ram_mib",
-                "instances": "compute:instances", "volumes": "block-storage:volumes",
-                "gigabytes": "block-storage:gigabytes", "floatingIPs": "network:floatingip",
-                "networks": "network:network"}
-"""Tenant quota → Keystone unified limit (service:resource); the rest are Central API's own."""
 STEPS = ("NamespaceReady", "DomainReady", "AdminsReady", "QuotasApplied", "CredentialsReady")
 RETRY_BLOCKED = 2.0
 
@@ -104,11 +107,7 @@ def _set(value: T | None, what: str) -> T:
 def quota_limits(quotas: TenantQuotas) -> dict[str, int]:
     """The unified limits for ``spec.quotas``; unset quotas are not limited in Keystone."""
     values = quotas.model_dump(exclude_none=True)
-    return {limit: values[field] for field, limit in QUOTA_LIMITS.items() if field in values}
-
-
-def project_name(tenant: str) -> str:
-    return f"{tenant}-default"
+    return {limit: values[field] for field, limit in UNIFIED_LIMITS.items() if field in values}
 
 
 async def tenant_namespaces(client: Client, tenant: str) -> list[dict[str, Any]]:
@@ -183,6 +182,7 @@ class TenantReconciler:
         """The status besides conditions: what the pass found, however far it got."""
         status = run.tenant.status
         status.observedGeneration = run.tenant.metadata.generation
+        status.identity = self.identity.label
         if run.domain is not None:
             status.domainID = run.domain.id
         if run.project is not None:

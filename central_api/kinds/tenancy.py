@@ -32,6 +32,19 @@ class TenantQuotas(Model):
                                 "JSON encoding); writes that would exceed it are refused.")
 
 
+UNIFIED_LIMITS = {"cores": "compute:cores", "ramMiB": "compute:ram_mib",
+                  "instances": "compute:instances", "volumes": "block-storage:volumes",
+                  "gigabytes": "block-storage:gigabytes", "floatingIPs": "network:floatingip",
+                  "networks": "network:network"}
+"""Tenant quota → the Keystone unified limit (service:resource) onboarding sets on the
+tenant's project, which the cloud enforces; the other quotas are the Central API's own."""
+
+
+def project_name(tenant: str) -> str:
+    """The tenant's default project, in the identity domain named like the tenant."""
+    return f"{tenant}-default"
+
+
 class ClaimMappings(Model):
     username: str = Field("email", description="Token claim used as the user name.")
     groups: str = Field("groups", description="Token claim listing the user's groups.")
@@ -73,6 +86,8 @@ class ApiUsage(Model):
 class TenantStatus(Status):
     namespaces: list[str] = Field(default_factory=list,
                                   description="Namespaces owned by the tenant.")
+    identity: str = Field("", description="The identity backend onboarding used, e.g. "
+                                        "'keystone https://...' or 'sandbox (simulated)'.")
     domainID: str = Field("", description="Keystone domain of the tenant.")
     projectID: str = Field("", description="Default Keystone project of the tenant.")
     apiUsage: ApiUsage | None = Field(
@@ -95,6 +110,7 @@ TENANT: ResourceType = declare(
         Column("Ready", READY_COLUMN_PATH),
         Column("Contact", ".spec.contact", priority=1),
         Column("Domain", ".status.domainID", priority=1),
+        Column("Identity", ".status.identity", priority=1),
     ])
 
 

@@ -68,6 +68,8 @@ class RoleGrant:
 class IdentityService(Protocol):
     simulated: bool
     """True for the sandbox identity: nothing it creates exists outside the Central API."""
+    label: str
+    """Which backend, for status and logs: ``keystone <auth URL>``, ``sandbox (simulated)``."""
 
     # domains and projects -------------------------------------------------------------------
     async def ensure_domain(self, name: str, description: str,

@@ -25,6 +25,10 @@ from tests.keystone import KeystoneServer
 class IdentityView(Protocol):
     name: str
 
+    @property
+    def label(self) -> str:
+        """What Tenant status.identity says of this backend."""
+
     def config(self) -> dict[str, Any]: ...
     def domains_named(self, name: str) -> list[str]:
         """IDs of the domains with this name (more than one would be a duplicate)."""
@@ -56,6 +60,10 @@ class KeystoneView:
 
     def __init__(self, keystone: KeystoneServer) -> None:
         self.keystone = keystone
+
+    @property
+    def label(self) -> str:
+        return f"keystone {self.keystone.auth_url}"
 
     def config(self) -> dict[str, Any]:
         k = self.keystone
@@ -141,6 +149,7 @@ class SandboxView:
     """The sandbox identity's records, read straight from the server's SQLite store."""
 
     name = "sandbox"
+    label = "sandbox (simulated)"
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir

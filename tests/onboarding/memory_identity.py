@@ -22,6 +22,9 @@ from central_api.providers.identity import (
 
 
 class MemoryIdentity:
+    simulated = True
+    label = "memory (test double)"
+
     def __init__(self) -> None:
         self.ids = itertools.count(1)
         self.domains: dict[str, Domain] = {}

@@ -56,6 +56,7 @@ def test_onboarding_creates_domain_project_managers_and_limits(api: Api) -> None
                                           "namespaces": 3})
 
     status, view = tenant["status"], api.view
+    assert status["identity"] == view.label
     assert view.domains_named(name) == [status["domainID"]]
     assert view.projects_in(status["domainID"]) == {f"{name}-default": status["projectID"]}
     alice = view.user_id(status["domainID"], f"alice@{name}.example")
@@ -244,6 +245,7 @@ def test_scs_tenant_onboard_follows_the_steps_until_ready(api: Api) -> None:
          "--kubeconfig", str(api.server.kubeconfig)],
         capture_output=True, text=True, timeout=60, check=False)
     assert shown.returncode == 0 and tenant["status"]["domainID"] in shown.stdout
+    assert ("SIMULATED" in shown.stdout) == (api.view.name == "sandbox")
 
 
 def test_federated_tenant_maps_its_idp_into_the_backend_and_its_admins_into_rbac(

@@ -27,8 +27,8 @@ STEP = re.compile(r"^### (\d+)\. (.+?)\n+(?:.*?\n)*?```sh\n(.*?)```", re.M | re.
 
 SHOWS: dict[int, list[str]] = {
     1: ["default", "tenants", "FIELDS", "system:masters"],
-    2: ["condition met", "tenancy.scs.community/tenant=acme", "tenant-admin",
-        "alice@acme.example", "openstack-credentials"],
+    2: ["condition met", "sandbox (simulated)", "tenancy.scs.community/tenant=acme",
+        "tenant-admin", "alice@acme.example", "openstack-credentials"],
     3: ['Context "acme" created', 'Switched to context "acme"'],
     4: ["system:serviceaccount:acme:ops", "scs:iam:devs-member", "scs:iam:carol-viewer",
         "bob@acme.example"],

@@ -133,6 +133,7 @@ class KeystoneIdentity:
         if not auth.get("auth_url"):
             raise InvalidRequest("Keystone credentials need an auth_url")
         self.auth = dict(auth)
+        self.label = f"keystone {auth['auth_url']}"
         self.region = region
         self._connections = Connections(OpenStackSettings(region=region, timeout=timeout))
         self._scope = Scope(namespace="", credentials={"auth": self.auth})

@@ -63,7 +63,7 @@ class SandboxIdentity:
     """Keystone's identity API as the controllers use it, kept in the store."""
 
     simulated = True
-    name = "sandbox"
+    label = PREFIX
 
     def __init__(self, store: Store, settings: SandboxSettings | None = None) -> None:
         self.store = store

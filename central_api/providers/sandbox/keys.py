@@ -26,6 +26,9 @@ FAULTS = "sandbox/faults"
 IDENTITY = "Identity"
 """The fault kind of the sandbox identity backend (a simulated Keystone, :mod:`.identity`)."""
 QUOTAS = "sandbox/quotas"
+TENANT_NAMESPACES = "sandbox/tenant-namespaces"
+"""``<tenant>/<namespace>`` for every tenant namespace the cloud served: a tenant's quota
+sums the usage of all of them."""
 
 
 def resource(kind: str) -> str:

@@ -59,12 +59,12 @@ class SandboxService:
     async def create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any]
                      ) -> BackendResource:
         error = await self.sandbox.faults.check(self.kind, "create", scope.namespace)
-        return await self._run(self._create, scope.namespace, owner_uid, desired, error)
+        return await self._run(self._create, scope, owner_uid, desired, error)
 
     async def update(self, scope: Scope, resource: BackendResource,
                      desired: Mapping[str, Any]) -> BackendResource:
         error = await self.sandbox.faults.check(self.kind, "update", scope.namespace)
-        return await self._run(self._update, scope.namespace, resource, desired, error)
+        return await self._run(self._update, scope, resource, desired, error)
 
     async def delete(self, scope: Scope, resource: BackendResource) -> None:
         await self.sandbox.faults.check(self.kind, "delete", scope.namespace)
@@ -82,23 +82,25 @@ class SandboxService:
         rec = self.records.by_owner(self.kind, ns, owner_uid)
         return None if rec is None else self.view(rec)
 
-    def _create(self, ns: str, owner_uid: str, desired: Mapping[str, Any], error: str
+    def _create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any], error: str
                 ) -> BackendResource:
+        ns = scope.namespace
         existing = self.records.by_owner(self.kind, ns, owner_uid)
         if existing is not None:
             return self.view(existing)
         wanted: Desired = copy.deepcopy(dict(desired))
         self.validate(ns, wanted, None)
         usage = self.usage(wanted)
-        quotas.check(self.records, self.kind, ns, usage)
+        quotas.check(self.records, self.kind, scope, usage)
         backend_id = self.records.claim_owner(self.kind, ns, owner_uid)
         data = self.allocate(ns, backend_id, wanted, None)
         rec = self.records.insert(self.kind, ns, backend_id, owner_uid, wanted, data, usage,
                                   error)
         return self.view(rec)
 
-    def _update(self, ns: str, resource: BackendResource, desired: Mapping[str, Any],
+    def _update(self, scope: Scope, resource: BackendResource, desired: Mapping[str, Any],
                 error: str) -> BackendResource:
+        ns = scope.namespace
         rec = self._existing(ns, resource.id)
         if rec.get("deleting"):
             raise Conflict(f"{PREFIX}: {self.kind} {rec['id']} is being deleted")
@@ -114,7 +116,7 @@ class SandboxService:
                            "updated; try again shortly")
         self.validate(ns, wanted, rec)
         usage = self.usage(wanted)
-        quotas.check(self.records, self.kind, ns, usage, replacing=rec)
+        quotas.check(self.records, self.kind, scope, usage, replacing=rec)
         data = self.allocate(ns, rec["id"], wanted, rec)
         self.on_update(rec, wanted, data)
         rec.update(desired=wanted, data=data, usage=usage)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store.base import Compacted, Event, Store, StoreError, encoded_size
+from ..store.offload import off_loop
 
 log = logging.getLogger("central_api.watch")
 
@@ -55,9 +56,15 @@ class Subscription:
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.overflowed = True  # the watch ends; the client re-lists, as with kube
-            self.queue = asyncio.Queue(1)
-            self.queue.put_nowait(None)
+            self.end()
+
+    def end(self) -> None:
+        """End the watch now, whatever is queued: the client lists again, as with kube.
+        The same queue is drained (not replaced), so a reader already waiting on it wakes."""
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     def wants(self, event: Event) -> bool:
         """Whether the event is after this watch's start and of its resource and namespace
@@ -178,8 +185,24 @@ class WatchHub:
                     await self._pump_off_loop()
                 else:
                     self.pump()
+            except Compacted as exc:
+                await self._history_lost(exc)
             except StoreError as exc:  # e.g. the database restarts: try again next round
                 log.warning("watch pump failed, retrying: %s", exc)
+
+    async def _history_lost(self, exc: Compacted) -> None:
+        """The store compacted events this replica had not read yet (it was stopped or
+        starved for longer than the history kept): they cannot be delivered, so every watch
+        ends and lists again, and the hub goes on from the store's present. Retrying would
+        fail the same way forever."""
+        log.warning("watch history up to revision %d was compacted before this replica read "
+                    "it; every watch restarts from a new list", exc.compacted)
+        revision = await off_loop(self.store, self.store.current_revision)
+        for sub in list(self._subscriptions):
+            sub.end()
+        self._history.clear()
+        self._history_bytes = 0
+        self._history_after = self.revision = revision
 
     async def _pump_off_loop(self) -> None:
         """:meth:`pump` with the store read in a worker thread: on PostgreSQL each read is a

@@ -53,6 +53,7 @@ from ..registry.informers import Informers
 from ..registry.resources import Resources, WriteOptions
 from ..registry.watch import WatchHub
 from ..store.base import Store, StoreUnavailable
+from ..store.offload import off_loop
 from . import discovery, openapi, openapi_pb, reviews
 from .handlers import ResourceHandlers, json_response, media_type, read_body
 from .requestinfo import RequestInfo, request_info
@@ -243,7 +244,8 @@ class CentralApi:
         response = await self.handlers.handle(request, target)
         if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
             await self.serving_written_crd(response)
-            ensure_bootstrap_roles(self.ctx.resources)  # roles cover the kinds now served
+            # the roles cover the kinds now served
+            await off_loop(self.ctx.store, ensure_bootstrap_roles, self.ctx.resources)
         return response
 
     async def serving_written_crd(self, response: Response) -> None:
@@ -287,7 +289,8 @@ class CentralApi:
             raise errors.method_not_allowed("only create is supported on serviceaccounts/token")
         body = await parse_object(await read_body(request), media_type(request))
         audiences, seconds = parse_token_request(body, tokens.audiences, target.name)
-        account = self.ctx.resources.get(target.rt, target.namespace or "", target.name)
+        account = await off_loop(self.ctx.store, self.ctx.resources.get, target.rt,
+                                 target.namespace or "", target.name)
         meta = account["metadata"]
         self.check_token_escalation(request.state.user, meta["namespace"], meta["name"])
         token, expiry = tokens.issuer_for_tokens.issue(meta["namespace"], meta["name"],
@@ -401,12 +404,12 @@ def build_app(ctx: ServerContext, background: Background | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        ctx.hub = WatchHub(ctx.store)
+        ctx.hub = await off_loop(ctx.store, WatchHub, ctx.store)
         ctx.hub.start()
         ctx.informers.start(ctx.hub)
         await ctx.informers.wait_synced()  # CRDs served, RBAC known: then requests
-        ensure_system_namespaces(ctx)
-        ensure_bootstrap_roles(ctx.resources)
+        await off_loop(ctx.store, ensure_system_namespaces, ctx)
+        await off_loop(ctx.store, ensure_bootstrap_roles, ctx.resources)
         running = background(ctx) if background is not None else contextlib.nullcontext()
         try:
             async with running:

@@ -45,25 +45,11 @@ AUTHZ = "/apis/authorization.k8s.io/v1"
 TENANTS = "/apis/tenancy.scs.community/v1alpha1/tenants"
 TENANT_LABEL = "tenancy.scs.community/tenant"
 GUARD_LINE = re.compile(re.escape(MESSAGE) + r": (?P<site>.+?) \(further calls")
-LIFESPAN = "server/app.py:build_app.<locals>.lifespan > "
-BOOTSTRAP_ROLES = ("auth/bootstrap_roles.py:ensure_bootstrap_roles > "
-                   "auth/bootstrap_roles.py:_ensure > registry/resources.py:Resources.")
 KNOWN_ELSEWHERE = {
-    # start-up (server/app.py, assembly.py): before the first request, but on the loop
-    LIFESPAN + "registry/watch.py:WatchHub.__init__ -> current_revision",
-    LIFESPAN + "server/app.py:ensure_system_namespaces > registry/resources.py:Resources.get"
-    " -> get",
-    LIFESPAN + "server/app.py:ensure_system_namespaces > registry/resources.py:Resources.create"
-    " > registry/resources.py:Resources._store_create -> create",
-    LIFESPAN + BOOTSTRAP_ROLES + "get -> get",
-    LIFESPAN + BOOTSTRAP_ROLES + "create > registry/resources.py:Resources._store_create"
-    " -> create",
+    # start-up: before the first request, but on the loop
     "assembly.py:ServerProcess.background > controllers/runner.py:InternalControllers.start > "
     "controllers/runner.py:InternalControllers._rebuild > "
     "controllers/garbage_collector.py:GarbageCollector.rebuild -> iter_list",
-    # requests (server/app.py): the TokenRequest's account, the roles after a CRD write
-    "server/app.py:CentralApi.token_request > registry/resources.py:Resources.get -> get",
-    "server/app.py:CentralApi._dispatch > " + BOOTSTRAP_ROLES + "get -> get",
 }
 """Blocking calls in code that other work in progress changes (process assembly), each by
 its full call chain. The last test fails once one of them is gone, so that its entry goes

@@ -192,7 +192,10 @@ class ServerProcess:
             await internal.stop()
 
     async def _run_controllers(self, ctx: ServerContext) -> None:
-        manager = self.backends.manager(LocalClient(ctx.resources, ctx.hub), self.metrics)
+        """The controllers read through the process's shared informers (one cache per kind
+        for them, RBAC, tenants and the issuer registry alike)."""
+        client = LocalClient(ctx.resources, ctx.hub, ctx.informers)
+        manager = self.backends.manager(client, self.metrics)
         try:
             await manager.run()
         except asyncio.CancelledError:

@@ -1,14 +1,16 @@
 """How controllers reach the API: one small async client interface, two implementations.
 
 Reconcilers only use :class:`Client`, so the same controllers run in-process (``scs serve``,
-:class:`LocalClient` straight on the registry and watch hub) or as a separate process against
-any KRM API (``scs controllers``, :class:`HttpClient` with a kubeconfig).
+:class:`LocalClient` straight on the registry, reading from the process's shared informers)
+or as a separate process against any KRM API (``scs controllers``, :class:`HttpClient` with a
+kubeconfig). Either way a controller follows its kind through an :class:`Informer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import os
 import ssl
@@ -20,16 +22,22 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
+import orjson
 import yaml
 
+from ..kinds.kind import ResourceType
 from ..machinery import errors
 from ..machinery.errors import ApiError
+from ..registry.informers import Expired, Informer, Informers
 from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from ..registry.watch import WatchHub
 
 T = TypeVar("T")
 
 MANAGER = "scs-controllers"
+READ_AFTER_WRITE_WAIT = 1.0
+"""How long a read waits for the informer to catch up with the client's own write before
+it asks the registry instead (locally the event arrives within a few milliseconds)."""
 
 
 @dataclass(frozen=True)
@@ -82,17 +90,68 @@ class Client(Protocol):
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
         """Delete; a missing object is not an error."""
 
+    def informer(self, kind: Kind) -> Informer:
+        """The running cache of ``kind`` whose handlers tell a controller what changed."""
+
 
 class Gone(Exception):
     """The watch's resourceVersion is too old: list again."""
 
 
-class LocalClient:
-    """In-process: calls the registry directly and streams from the watch hub."""
+class ClientListerWatcher:
+    """A kind through a client's own list and watch: the informer of a controller that runs
+    in its own process (``scs controllers``), where there is no watch hub to follow."""
 
-    def __init__(self, resources: Resources, hub: WatchHub) -> None:
+    def __init__(self, client: Client, kind: Kind) -> None:
+        self.client = client
+        self.kind = kind
+
+    async def list(self) -> tuple[list[dict[str, Any]], int]:
+        items, revision = await self.client.list(self.kind)
+        return items, int(revision)
+
+    async def watch(self, revision: int) -> AsyncIterator[tuple[str, dict[str, Any], int]]:
+        """Events until the server ends the stream (the informer then lists again)."""
+        try:
+            async for event in self.client.watch(self.kind, str(revision)):
+                rv = event.object.get("metadata", {}).get("resourceVersion") or revision
+                yield event.type, event.object, int(rv)
+        except Gone as exc:
+            raise Expired(str(exc)) from None
+
+
+def private_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a cached object that its reader may change: the cache's objects are shared
+    by every reader (and by the watch hub's history). orjson copies a JSON document several
+    times faster than ``copy.deepcopy``; what it cannot encode (integers beyond 64 bits, which
+    the standard library's parser accepts) takes the slow way."""
+    try:
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(obj))
+        return copied
+    except TypeError:
+        return copy.deepcopy(obj)
+
+
+class LocalClient:
+    """In-process: writes go to the registry; reads of a kind the process keeps an informer
+    for are answered from that cache (controller-runtime's cached client), others (Secrets,
+    Leases) from the registry.
+
+    A cached read returns a private copy, so a reconciler changing its object cannot corrupt
+    what every other reader sees. It never goes back behind the client's own writes: after
+    writing a kind, a read of it waits until the informer holds that revision (a few
+    milliseconds: a local write wakes the watch hub at once), and asks the registry if the
+    informer does not get there within :data:`READ_AFTER_WRITE_WAIT`. Writes by others may
+    be seen late, as with any informer; their events queue the object again."""
+
+    def __init__(self, resources: Resources, hub: WatchHub,
+                 informers: Informers | None = None) -> None:
         self.resources = resources
         self.hub = hub
+        self.informers = informers or Informers(resources.catalog)
+        """The process's shared informers; without them the client keeps its own."""
+        self._written: dict[str, int] = {}
+        """Storage resource -> the revision of this client's latest write of it."""
 
     def _type(self, kind: Kind) -> Any:
         return self.resources.catalog.require(kind.group, kind.version, kind.plural)
@@ -107,17 +166,50 @@ class LocalClient:
             return await asyncio.to_thread(func, *args, **kwargs)
         return func(*args, **kwargs)
 
+    def informer(self, kind: Kind) -> Informer:
+        """The shared informer of ``kind``, started; from now on reads of it are cached."""
+        informer = self.informers.informer(self._type(kind).storage_resource)
+        if not self.informers.started:
+            self.informers.start(self.hub)
+        return informer
+
+    async def _cache(self, rt: ResourceType) -> Informer | None:
+        """The informer to answer a read from, holding this client's latest write of the
+        kind; None sends the read to the registry."""
+        informer = self.informers.lookup(rt.storage_resource)
+        if informer is None or not informer.has_synced:
+            return None
+        written = self._written.get(rt.storage_resource, 0)
+        if informer.revision >= written or \
+                await informer.wait_for(written, READ_AFTER_WRITE_WAIT):
+            return informer
+        return None
+
+    def _wrote(self, rt: ResourceType, revision: int) -> None:
+        resource = rt.storage_resource
+        self._written[resource] = max(self._written.get(resource, 0), revision)
+
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        rt = self._type(kind)
+        informer = await self._cache(rt)
+        if informer is not None:
+            found = informer.get(namespace if rt.namespaced else "", name)
+            return None if found is None else self.resources.present(rt, private_copy(found))
         try:
-            return await self._call(self.resources.get, self._type(kind), namespace, name)
+            return await self._call(self.resources.get, rt, namespace, name)
         except ApiError as exc:
             if exc.code == 404:
                 return None
             raise
 
     async def list(self, kind: Kind, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
-        listed = await self._call(self.resources.list, self._type(kind), namespace or None,
-                                  ListOptions())
+        rt = self._type(kind)
+        informer = await self._cache(rt)
+        if informer is not None:
+            items = informer.list((namespace or None) if rt.namespaced else None)
+            return ([self.resources.present(rt, private_copy(obj)) for obj in items],
+                    str(informer.revision))
+        listed = await self._call(self.resources.list, rt, namespace or None, ListOptions())
         return listed["items"], listed["metadata"]["resourceVersion"]
 
     async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[WatchEvent]:
@@ -137,33 +229,50 @@ class LocalClient:
         finally:
             self.hub.unsubscribe(sub)
 
+    async def _write(self, rt: ResourceType, func: Callable[..., dict[str, Any]],
+                     *args: Any, **kwargs: Any) -> dict[str, Any]:
+        written = await self._call(func, rt, *args, **kwargs)
+        self._wrote(rt, int(written["metadata"]["resourceVersion"]))
+        return written
+
     async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         namespace = obj["metadata"].get("namespace", "")
-        return await self._call(self.resources.create, self._type(kind), namespace, obj,
-                                self._opts())
+        return await self._write(self._type(kind), self.resources.create, namespace, obj,
+                                 self._opts())
 
     async def update(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return await self._call(self.resources.update, self._type(kind),
-                                meta.get("namespace", ""), meta["name"], obj, self._opts())
+        return await self._write(self._type(kind), self.resources.update,
+                                 meta.get("namespace", ""), meta["name"], obj, self._opts())
 
     async def update_status(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return await self._call(self.resources.update, self._type(kind),
-                                meta.get("namespace", ""), meta["name"], obj, self._opts(),
-                                subresource="status")
+        return await self._write(self._type(kind), self.resources.update,
+                                 meta.get("namespace", ""), meta["name"], obj, self._opts(),
+                                 subresource="status")
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        """The deleted object carries its last resourceVersion, not the deletion's: the
+        store's revision right after the delete is the one reads must wait for."""
+        rt = self._type(kind)
         try:
-            await self._call(self.resources.delete, self._type(kind), namespace, name,
-                             DeleteOptions())
+            revision = await self._call(self._delete, rt, namespace, name)
         except ApiError as exc:
             if exc.code != 404:
                 raise
+            return
+        self._wrote(rt, revision)
+
+    def _delete(self, rt: ResourceType, namespace: str, name: str) -> int:
+        self.resources.delete(rt, namespace, name, DeleteOptions())
+        return self.resources.store.current_revision()
 
 
 class HttpClient:
-    """Any KRM API over HTTPS, configured from a kubeconfig (token or client certificate)."""
+    """Any KRM API over HTTPS, configured from a kubeconfig (token or client certificate).
+
+    Reads are requests: a separate controllers process keeps informers only for the kinds
+    its controllers follow, and does not hold a copy of what they read by reference."""
 
     def __init__(self, kubeconfig: Path, context: str = "",
                  user_agent: str = "scs-controllers") -> None:
@@ -171,9 +280,20 @@ class HttpClient:
         headers["User-Agent"] = user_agent
         self._http = httpx.AsyncClient(base_url=server, verify=verify, headers=headers,
                                        cert=cert, timeout=httpx.Timeout(30, read=None))
+        self._informers: dict[Kind, Informer] = {}
 
     async def close(self) -> None:
+        for informer in self._informers.values():
+            await informer.stop()
         await self._http.aclose()
+
+    def informer(self, kind: Kind) -> Informer:
+        """An informer of ``kind`` over this client's list and watch, started once."""
+        found = self._informers.get(kind)
+        if found is None:
+            found = self._informers[kind] = Informer(kind.plural)
+            found.start(ClientListerWatcher(self, kind))
+        return found
 
     async def _call(self, method: str, path: str, body: Any = None,
                     params: dict[str, str] | None = None) -> dict[str, Any]:

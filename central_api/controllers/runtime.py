@@ -1,13 +1,14 @@
 """The controller runtime: watch → queue → ``reconcile(object) -> Result`` (controller-runtime).
 
-A :class:`Controller` lists and watches one kind, queues the keys of changed objects, and
-runs a bounded number of workers. Each worker reads the object fresh, keeps the reconciler's
-finalizer on live objects, and calls ``reconcile`` or, once the object is being deleted,
-``finalize`` until the backend resources are gone — only then is the finalizer removed, so
-nothing leaks. Reconcilers get the object as an instance of its kind's declared model and
-set status on it; the runtime writes back what they changed (:mod:`.typed`). Errors back
-off per key; a periodic resync re-queues everything, which is how drift in the backend is
-noticed and repaired.
+A :class:`Controller` follows one kind through its informer (the process's shared one
+in-process), queues the keys of changed objects, and runs a bounded number of workers. Each
+worker reads the object (from the cache, never behind the controller's own writes: see
+:class:`.client.LocalClient`), keeps the reconciler's finalizer on live objects, and calls
+``reconcile`` or, once the object is being deleted, ``finalize`` until the backend resources
+are gone — only then is the finalizer removed, so nothing leaks. Reconcilers get the object
+as an instance of its kind's declared model and set status on it; the runtime writes back
+what they changed (:mod:`.typed`). Errors back off per key; a periodic resync re-queues
+everything, which is how drift in the backend is noticed and repaired.
 
 Watch events that change nothing a reconciler acts on — the status it wrote itself, its own
 finalizer, managed fields — queue nothing: without that filter every pass would trigger a
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ..kinds.common import Reconciled
-from ..machinery.errors import ApiError
-from .client import Client, Gone, Kind
+from ..registry.informers import Handlers, Informer
+from .client import Client, Kind
 from .metrics import ControllerMetrics
 from .queue import WorkQueue
 from .typed import InvalidObject, load, write_status
@@ -36,7 +37,6 @@ log = logging.getLogger("central_api.controllers")
 
 Key = tuple[str, str]
 M = TypeVar("M", bound=Reconciled)
-RELIST_DELAY = 1.0
 
 
 @dataclass(frozen=True)
@@ -97,22 +97,26 @@ class Controller:
         self.resync_seconds = getattr(reconciler, "resync_seconds", None) or resync_seconds
         self.finalize_poll = finalize_poll_seconds
         self.queue = WorkQueue()
-        self.known: dict[Key, tuple[Any, ...]] = {}
-        """Keys of live objects → what of them a reconciler acts on (see :func:`_intent`)."""
-        self.synced = asyncio.Event()
+        self.handlers = Handlers(on_add=self._added, on_update=self._updated,
+                                 on_delete=self._deleted)
+        """What the informer tells this controller, while it runs (i.e. leads)."""
 
     @property
     def label(self) -> str:
         return self.kind.plural
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self._inform(), name=f"{self.label}-informer"),
-                 asyncio.create_task(self._resync(), name=f"{self.label}-resync")]
+        """Work on the kind until cancelled; the informer first replays every current
+        object as added, so each is reconciled once when this replica starts leading."""
+        informer = self.client.informer(self.kind)
+        informer.add_handlers(self.handlers)
+        tasks = [asyncio.create_task(self._resync(informer), name=f"{self.label}-resync")]
         tasks += [asyncio.create_task(self._work(), name=f"{self.label}-worker-{i}")
                   for i in range(self.workers)]
         try:
             await asyncio.gather(*tasks)
         finally:
+            informer.remove_handlers(self.handlers)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -120,43 +124,26 @@ class Controller:
                     await task
             self.queue.shutdown()
 
-    # -- informer ------------------------------------------------------------------------
-    async def _inform(self) -> None:
-        while True:
-            try:
-                items, revision = await self.client.list(self.kind)
-                self.known = {_key(obj): _intent(obj) for obj in items}
-                for key in self.known:
-                    self.queue.add(key)
-                self.synced.set()
-                async for event in self.client.watch(self.kind, revision):
-                    self._observe(event.type, event.object)
-            except Gone:
-                log.info("%s watch expired; listing again", self.label)
-            except (ApiError, OSError, ValueError) as exc:
-                log.warning("%s watch failed (%s); listing again", self.label, exc)
-                await asyncio.sleep(RELIST_DELAY)
+    # -- informer handlers (on the event loop, in revision order) -----------------------
+    def _added(self, obj: dict[str, Any]) -> None:
+        self._enqueue(_key(obj))
 
-    def _observe(self, event_type: str, obj: dict[str, Any]) -> None:
-        if event_type == "BOOKMARK":
-            return
-        key = _key(obj)
-        if event_type == "DELETED":
-            self.known.pop(key, None)
-            self.queue.forget(key)
-            return
-        intent = _intent(obj)
-        if self.known.get(key) == intent:
-            return  # only status, finalizers or bookkeeping changed
-        self.known[key] = intent
+    def _updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if _intent(old) != _intent(new):  # else only status, finalizers or bookkeeping
+            self._enqueue(_key(new))
+
+    def _deleted(self, obj: dict[str, Any]) -> None:
+        self.queue.forget(_key(obj))
+
+    def _enqueue(self, key: Key) -> None:
         self.queue.add(key)
         self.metrics.queue_depth.labels(self.label).set(len(self.queue))
 
-    async def _resync(self) -> None:
+    async def _resync(self, informer: Informer) -> None:
         while True:
             await asyncio.sleep(self.resync_seconds)
-            for key in list(self.known):
-                self.queue.add(key, resync=True)
+            for obj in informer.list():
+                self.queue.add(_key(obj), resync=True)
 
     # -- workers -------------------------------------------------------------------------
     async def _work(self) -> None:

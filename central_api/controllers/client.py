@@ -38,6 +38,8 @@ MANAGER = "scs-controllers"
 READ_AFTER_WRITE_WAIT = 1.0
 """How long a read waits for the informer to catch up with the client's own write before
 it asks the registry instead (locally the event arrives within a few milliseconds)."""
+WRITTEN_LIMIT = 1024
+"""Remembered own writes beyond which those the informers already hold are dropped."""
 
 
 @dataclass(frozen=True)
@@ -138,11 +140,13 @@ class LocalClient:
     Leases) from the registry.
 
     A cached read returns a private copy, so a reconciler changing its object cannot corrupt
-    what every other reader sees. It never goes back behind the client's own writes: after
-    writing a kind, a read of it waits until the informer holds that revision (a few
-    milliseconds: a local write wakes the watch hub at once), and asks the registry if the
-    informer does not get there within :data:`READ_AFTER_WRITE_WAIT`. Writes by others may
-    be seen late, as with any informer; their events queue the object again."""
+    what every other reader sees. It never goes back behind the client's own writes: a get
+    of an object the client wrote (a list of a kind it wrote) waits until the informer holds
+    that revision (a local write wakes the watch hub at once), and asks the registry if the
+    informer does not get there within :data:`READ_AFTER_WRITE_WAIT`. Per object, not per
+    kind: four workers writing status would otherwise make every read wait for the others'
+    writes. Writes by others may be seen late, as with any informer; their events queue the
+    object again."""
 
     def __init__(self, resources: Resources, hub: WatchHub,
                  informers: Informers | None = None) -> None:
@@ -150,8 +154,11 @@ class LocalClient:
         self.hub = hub
         self.informers = informers or Informers(resources.catalog)
         """The process's shared informers; without them the client keeps its own."""
-        self._written: dict[str, int] = {}
-        """Storage resource -> the revision of this client's latest write of it."""
+        self._written: dict[tuple[str, str, str], int] = {}
+        """(storage resource, namespace, name) -> the revision of this client's latest write
+        of the object, until a read found the informer past it."""
+        self._latest: dict[str, int] = {}
+        """Storage resource -> the revision of this client's latest write of the kind."""
 
     def _type(self, kind: Kind) -> Any:
         return self.resources.catalog.require(kind.group, kind.version, kind.plural)
@@ -173,27 +180,47 @@ class LocalClient:
             self.informers.start(self.hub)
         return informer
 
-    async def _cache(self, rt: ResourceType) -> Informer | None:
+    async def _cache(self, rt: ResourceType, key: tuple[str, str, str] | None = None
+                     ) -> Informer | None:
         """The informer to answer a read from, holding this client's latest write of the
-        kind; None sends the read to the registry."""
+        object ``key`` (of the kind without one); None sends the read to the registry."""
         informer = self.informers.lookup(rt.storage_resource)
         if informer is None or not informer.has_synced:
             return None
-        written = self._written.get(rt.storage_resource, 0)
-        if informer.revision >= written or \
-                await informer.wait_for(written, READ_AFTER_WRITE_WAIT):
-            return informer
-        return None
+        written = self._written.get(key, 0) if key else self._latest.get(rt.storage_resource, 0)
+        if informer.revision < written and \
+                not await informer.wait_for(written, READ_AFTER_WRITE_WAIT):
+            return None
+        if key and self._written.get(key, 0) <= informer.revision:
+            self._written.pop(key, None)  # revisions only grow: no later read need wait
+        return informer
 
-    def _wrote(self, rt: ResourceType, revision: int) -> None:
-        resource = rt.storage_resource
-        self._written[resource] = max(self._written.get(resource, 0), revision)
+    def _key(self, rt: ResourceType, namespace: str, name: str) -> tuple[str, str, str]:
+        return rt.storage_resource, namespace if rt.namespaced else "", name
+
+    def _wrote(self, rt: ResourceType, namespace: str, name: str, revision: int) -> None:
+        """Remember a write of a cached kind (an informer started later lists after it)."""
+        key = self._key(rt, namespace, name)
+        if self.informers.lookup(key[0]) is None:
+            return
+        self._written[key] = max(self._written.get(key, 0), revision)
+        self._latest[key[0]] = max(self._latest.get(key[0], 0), revision)
+        if len(self._written) > WRITTEN_LIMIT:
+            self._forget_seen()
+
+    def _forget_seen(self) -> None:
+        """Drop the writes informers already hold (objects written and never read again)."""
+        for key, revision in list(self._written.items()):
+            informer = self.informers.lookup(key[0])
+            if informer is None or informer.revision >= revision:
+                del self._written[key]
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         rt = self._type(kind)
-        informer = await self._cache(rt)
+        key = self._key(rt, namespace, name)
+        informer = await self._cache(rt, key)
         if informer is not None:
-            found = informer.get(namespace if rt.namespaced else "", name)
+            found = informer.get(key[1], name)
             return None if found is None else self.resources.present(rt, private_copy(found))
         try:
             return await self._call(self.resources.get, rt, namespace, name)
@@ -232,7 +259,8 @@ class LocalClient:
     async def _write(self, rt: ResourceType, func: Callable[..., dict[str, Any]],
                      *args: Any, **kwargs: Any) -> dict[str, Any]:
         written = await self._call(func, rt, *args, **kwargs)
-        self._wrote(rt, int(written["metadata"]["resourceVersion"]))
+        meta = written["metadata"]
+        self._wrote(rt, meta.get("namespace", ""), meta["name"], int(meta["resourceVersion"]))
         return written
 
     async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +289,7 @@ class LocalClient:
             if exc.code != 404:
                 raise
             return
-        self._wrote(rt, revision)
+        self._wrote(rt, namespace, name, revision)
 
     def _delete(self, rt: ResourceType, namespace: str, name: str) -> int:
         self.resources.delete(rt, namespace, name, DeleteOptions())

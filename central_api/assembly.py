@@ -35,6 +35,7 @@ from .auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDir
 from .auth.tokens import TokenAuthenticator
 from .config import Config, FederationConfig
 from .controllers.client import Client, LocalClient
+from .controllers.kaas import start_publishing
 from .controllers.manager import Manager
 from .controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .controllers.metrics import ControllerMetrics
@@ -44,11 +45,13 @@ from .controllers.tenants import build_identity
 from .datadir import DataDir, SecretBox, WrongEncryptionKey, ensure_encryption_key
 from .kinds import builtin_kinds
 from .kinds.catalog import Catalog
+from .kinds.kaas import CLUSTER_PROFILE, PROFILE_NAME, OfferedVersions
 from .machinery.errors import ApiError
 from .machinery.user import BOOTSTRAP_ADMIN, User
-from .providers import build_provider
+from .providers import build_kaas_provider, build_provider
 from .providers.base import Provider
 from .providers.identity import IdentityService
+from .providers.kaas import KaasProvider
 from .providers.sandbox.identity import SandboxIdentity
 from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
@@ -105,31 +108,48 @@ class Backends:
     config: Config
     provider: Provider | None = None
     identity: IdentityService | None = None
+    kaas: KaasProvider | None = None
+    starting: list[asyncio.Task[None]] = field(default_factory=list)
+    """One-off work of the controllers' start (publishing the KaaS offer), kept referenced."""
 
     @property
     def empty(self) -> bool:
-        return self.provider is None and self.identity is None
+        return self.provider is None and self.identity is None and self.kaas is None
 
     def manager(self, client: Client, metrics: ControllerMetrics | None = None,
                 leader_election: bool = True) -> Manager:
-        """The IaaS, onboarding and IAM controllers over ``client``, under one lease."""
+        """The IaaS, KaaS, onboarding and IAM controllers over ``client``, under one lease;
+        call it in the event loop that runs them."""
         config = self.config
         reconcilers = all_reconcilers(
             client, provider=self.provider, identity=self.identity,
             identity_region=config.identity.region,
             identity_resync_seconds=config.identity.resync_seconds,
-            serves_iam="iam" in config.services)
+            serves_iam="iam" in config.services, kaas=self.kaas)
+        self.starting = start_publishing(reconcilers)
         return Manager(client, reconcilers, metrics, leader_election=leader_election,
                        resync_seconds=config.resync_seconds)
 
 
 def build_backends(config: Config, store: Store | None) -> Backends:
-    """The configured IaaS provider (the sandbox keeps its cloud in ``store``) and identity
-    backend; raises ValueError for a configuration that cannot work."""
+    """The configured IaaS provider (the sandbox keeps its cloud in ``store``), KaaS
+    provider and identity backend; raises ValueError for a configuration that cannot work."""
     provider_config = config.provider("iaas")
     provider = build_provider(provider_config, store) if provider_config else None
     identity = identity_backend(config, store) if "tenancy" in config.services else None
-    return Backends(config, provider, identity)
+    return Backends(config, provider, identity, kaas_backend(config, store))
+
+
+def kaas_backend(config: Config, store: Store | None) -> KaasProvider | None:
+    """The sandbox KaaS keeps its clusters with the sandbox cloud: in ``store``, or, in
+    ``scs controllers``, in ``providers.iaas.store`` unless ``providers.kaas.store`` is set."""
+    kaas = config.provider("kaas")
+    if kaas is None:
+        return None
+    cloud = config.provider("iaas")
+    if not kaas.store and cloud is not None and cloud.type == "sandbox" and cloud.store:
+        kaas = kaas.model_copy(update={"store": cloud.store})
+    return build_kaas_provider(kaas, store)
 
 
 def identity_backend(config: Config, store: Store | None) -> IdentityService | None:
@@ -221,6 +241,9 @@ def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerPr
     ctx.authenticator.authenticators.append(ServiceAccountAuthenticator(
         tokens.keys, issuer, tokens.audiences, service_account_lookup(ctx)))
     install_authorization(ctx)
+    if ctx.catalog.lookup(CLUSTER_PROFILE.group, CLUSTER_PROFILE.version,
+                          CLUSTER_PROFILE.plural):
+        ctx.resources.admission.append(OfferedVersions(_stored_profile(ctx)))
     if config.federation.enabled:
         install_federation(ctx, config.federation, _operator_issuers(ctx))
     backends = build_backends(config, store) if config.controllers == "in-process" \
@@ -228,6 +251,18 @@ def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerPr
     process = ServerProcess(ctx, backends)
     _install_endpoints(process)
     return process
+
+
+def _stored_profile(ctx: ServerContext) -> Callable[[], dict[str, Any] | None]:
+    """The KaaS controller's ClusterProfile as admission reads it (None: not written yet)."""
+
+    def read() -> dict[str, Any] | None:
+        try:
+            return ctx.resources.get(CLUSTER_PROFILE, "", PROFILE_NAME)
+        except ApiError:
+            return None
+
+    return read
 
 
 def _authenticators(options: ServeOptions, data: DataDir) -> list[Authenticator]:

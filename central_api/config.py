@@ -9,6 +9,9 @@ providers:
     type: sandbox                # the default: a simulated cloud in the server's own store
     speed: 1.0                   # sandbox only: delays are divided by it; 0 = instant
   # iaas: {type: openstack, cloudsYaml: /etc/scs/clouds.yaml, cloud: scs}
+  kaas:
+    type: sandbox                # the default: simulated clusters (capi, gardener: to come)
+    speed: 1.0
 identity:                        # tenant onboarding and IAM; the default, type: sandbox, is
   type: keystone                 # a simulated Keystone in the server's own store
   authURL: https://keystone.example:5000/v3
@@ -165,7 +168,7 @@ class Config(BaseModel):
                                   description="How often every object is reconciled again "
                                               "(repairs drift in the backend).")
     providers: dict[str, ProviderConfig] = Field(
-        default_factory=lambda: {"iaas": ProviderConfig()})
+        default_factory=lambda: {"iaas": ProviderConfig(), "kaas": ProviderConfig()})
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -174,6 +177,10 @@ class Config(BaseModel):
         unknown = sorted(set(self.services) - set(SERVICE_GROUPS))
         if unknown:
             raise ValueError(f"unknown services {unknown}; known: {sorted(SERVICE_GROUPS)}")
+        kaas = self.providers.setdefault("kaas", ProviderConfig())  # the embedded default
+        if kaas.type not in ("sandbox", "none"):
+            raise ValueError(f"providers.kaas.type {kaas.type!r} is not available; the "
+                             "sandbox is (capi and gardener are to come)")
 
     def serves(self, rt: ResourceType) -> bool:
         """Kubernetes' own groups are always served; SCS groups only when enabled."""

@@ -165,7 +165,10 @@ def viewer_rules(catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def basic_user_rules() -> list[dict[str, Any]]:
+    """Every signed-in user: who am I, what may I, discovery, and the KaaS backend's offer
+    (public like Gardener's CloudProfiles: it names versions, nothing of anyone's)."""
     return [_rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"]),
+            _rule([KAAS], ["clusterprofiles"], READ),
             _rule(["authorization.k8s.io"],
                   ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], ["create"]),
             {"verbs": ["get"], "nonResourceURLs": list(DISCOVERY_URLS)}]

@@ -11,9 +11,11 @@ from typing import Any
 
 from ..providers.base import Provider
 from ..providers.identity import IdentityService
+from ..providers.kaas import KaasProvider
 from .client import Client
 from .iaas import iaas_reconcilers
 from .iam import IamReconciler, iam_reconcilers
+from .kaas import ClusterReconciler
 from .runtime import Reconciler
 from .tenants import TenantReconciler
 
@@ -21,13 +23,16 @@ from .tenants import TenantReconciler
 def all_reconcilers(client: Client, *, provider: Provider | None,
                     identity: IdentityService | None, identity_region: str = "",
                     identity_resync_seconds: float | None = None,
-                    serves_iam: bool = False) -> list[Reconciler[Any]]:
-    """IaaS against the provider; onboarding (and IAM, where served) against the identity
-    backend, resynced every ``identity_resync_seconds`` (None: the manager's default).
-    Nothing for a backend that is not configured."""
+                    serves_iam: bool = False, kaas: KaasProvider | None = None
+                    ) -> list[Reconciler[Any]]:
+    """IaaS against the provider, Clusters against the KaaS provider; onboarding (and IAM,
+    where served) against the identity backend, resynced every ``identity_resync_seconds``
+    (None: the manager's default). Nothing for a backend that is not configured."""
     reconcilers: list[Reconciler[Any]] = []
     if provider is not None:
         reconcilers += iaas_reconcilers(client, provider)
+    if kaas is not None:
+        reconcilers.append(ClusterReconciler(client, kaas))
     if identity is not None:
         onboarding: list[TenantReconciler | IamReconciler[Any]] = [
             TenantReconciler(client, identity, identity_region)]

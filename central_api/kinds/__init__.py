@@ -12,8 +12,9 @@ def builtin_kinds() -> list[ResourceType]:
     from .core import NAMESPACE, SECRET, SERVICE_ACCOUNT
     from .iaas import IAAS_KINDS
     from .iam import IAM_KINDS
+    from .kaas import KAAS_KINDS
     from .rbac import RBAC_KINDS
     from .tenancy import TENANT
 
     return [NAMESPACE, SECRET, SERVICE_ACCOUNT, TENANT, CRD, LEASE, *RBAC_KINDS,
-            *IAAS_KINDS, *IAM_KINDS]
+            *IAAS_KINDS, *IAM_KINDS, *KAAS_KINDS]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import ProviderConfig
 from ..store.base import Store
 from .base import Provider
+from .kaas import KaasProvider
 
 
 def build_provider(config: ProviderConfig, store: Store | None) -> Provider:
@@ -26,3 +27,15 @@ def build_provider(config: ProviderConfig, store: Store | None) -> Provider:
             external_network=config.external_network,
             allow_private_image_sources=config.allow_private_image_sources))
     raise ValueError(f"no provider of type {config.type!r}")
+
+
+def build_kaas_provider(config: ProviderConfig, store: Store | None) -> KaasProvider:
+    """The configured KaaS backend: the sandbox keeps its simulated clusters in ``store``."""
+    from ..store import open_store
+    from .sandbox import SandboxSettings, sandbox_kaas_provider
+
+    if config.store:
+        store = open_store(config.store)
+    if store is None:
+        raise ValueError("the sandbox KaaS provider needs a store (providers.kaas.store)")
+    return sandbox_kaas_provider(store, SandboxSettings(speed=config.speed))

@@ -71,6 +71,8 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "customresourcedefinitions": ("apiextensions.k8s.io", ("cluster",)),
     "clusterroles": ("rbac.authorization.k8s.io", ("cluster",)),
     "clusterrolebindings": ("rbac.authorization.k8s.io", ("cluster",)),
+    "clusters": ("kaas.scs.community", ("own", "foreign", "cluster")),
+    "clusterprofiles": ("kaas.scs.community", ("cluster",)),
 }
 NAMESPACE_OBJECT_VERBS = ("get", "watch", "update", "patch", "delete")
 NAMESPACE_COLLECTION_VERBS = ("list", "watch", "create", "deletecollection")
@@ -89,6 +91,8 @@ EXPECTED: dict[str, dict[str, tuple[frozenset[str] | None, ...]]] = {
         "customresourcedefinitions": (None,    None,    NONE),
         "clusterroles":              (None,    None,    NONE),
         "clusterrolebindings":       (None,    None,    NONE),
+        "clusters":                  (ALL,     NONE,    NONE),
+        "clusterprofiles":           (None,    None,    READ),  # every signed-in user
     },
     "member": {
         "secrets":                   (WRITE,   NONE,    NONE),
@@ -100,6 +104,8 @@ EXPECTED: dict[str, dict[str, tuple[frozenset[str] | None, ...]]] = {
         "customresourcedefinitions": (None,    None,    NONE),
         "clusterroles":              (None,    None,    NONE),
         "clusterrolebindings":       (None,    None,    NONE),
+        "clusters":                  (WRITE,   NONE,    NONE),
+        "clusterprofiles":           (None,    None,    READ),  # every signed-in user
     },
     "viewer": {
         "secrets":                   (NONE,    NONE,    NONE),
@@ -111,6 +117,8 @@ EXPECTED: dict[str, dict[str, tuple[frozenset[str] | None, ...]]] = {
         "customresourcedefinitions": (None,    None,    NONE),
         "clusterroles":              (None,    None,    NONE),
         "clusterrolebindings":       (None,    None,    NONE),
+        "clusters":                  (READ,    NONE,    NONE),
+        "clusterprofiles":           (None,    None,    READ),  # every signed-in user
     },
     "cloud-admin": {
         "secrets":                   (ALL,     ALL,     ALL),
@@ -122,6 +130,8 @@ EXPECTED: dict[str, dict[str, tuple[frozenset[str] | None, ...]]] = {
         "customresourcedefinitions": (None,    None,    ALL),
         "clusterroles":              (None,    None,    ALL),
         "clusterrolebindings":       (None,    None,    ALL),
+        "clusters":                  (ALL,     ALL,     ALL),
+        "clusterprofiles":           (None,    None,    ALL),  # every signed-in user
     },
     "unbound": {
         "secrets":                   (NONE,    NONE,    NONE),
@@ -133,6 +143,8 @@ EXPECTED: dict[str, dict[str, tuple[frozenset[str] | None, ...]]] = {
         "customresourcedefinitions": (None,    None,    NONE),
         "clusterroles":              (None,    None,    NONE),
         "clusterrolebindings":       (None,    None,    NONE),
+        "clusters":                  (NONE,    NONE,    NONE),
+        "clusterprofiles":           (None,    None,    READ),  # every signed-in user
     },
 }
 IDENTITIES = tuple(EXPECTED)
@@ -351,6 +363,17 @@ def test_refusals_name_the_identity_the_verb_and_the_namespace(world: World) -> 
     message = status["message"]
     for part in (f"system:serviceaccount:{SA_NS}:member", "get", "secrets", FOREIGN):
         assert part in message, f"the refusal message should mention {part!r}: {message}"
+
+
+def test_member_cannot_read_other_tenants_clusters(world: World) -> None:
+    """Real requests, not only the access review: a Cluster of globex stays invisible to
+    acme's member, who works with the Clusters of its own namespace."""
+    path = "/apis/kaas.scs.community/v1alpha1/namespaces/{}/clusters"
+    http = world.clients["member"]
+    assert_forbidden(http.get(path.format(FOREIGN)), "member listing foreign clusters")
+    assert_forbidden(http.get(path.format(FOREIGN) + "/any"), "member reading a foreign one")
+    own = http.get(path.format(OWN))
+    assert own.status_code == 200, describe(own)
 
 
 def test_cluster_wide_secret_list_is_refused_not_filtered(world: World) -> None:

@@ -591,7 +591,8 @@ def test_inventory_is_empty_after_deleting_everything(cloud: Provider, store: Sq
                                               "pools": []})
     img = create(cloud, "Image", "img", image())
     inv = run(inventory(store))
-    assert sum(len(v) for v in inv.values()) == len(inv) == 10
+    assert sum(len(v) for v in inv.values()) == len(inv) - 1 == 10  # no Cluster here
+    assert inv["Cluster"] == []
     assert inv["Server"][0]["observed"]["simulated"] is True
     clock.advance(5)
     for kind, res in [("LoadBalancer", lb), ("FloatingIP", fip), ("Router", rt),
@@ -605,7 +606,7 @@ def test_inventory_is_empty_after_deleting_everything(cloud: Provider, store: Sq
     assert any(run(inventory(store, SandboxSettings(clock=clock))).values())  # DELETING
     clock.advance(2)
     inv = run(inventory(store, SandboxSettings(clock=clock)))
-    assert inv == {kind: [] for kind in inv} and len(inv) == 10
+    assert inv == {kind: [] for kind in inv} and len(inv) == 11  # the 10 IaaS kinds, Cluster
     assert store.list("sandbox/ips", NS.namespace).items == []
     assert store.list("sandbox/ips", "").items == []
     assert store.list("sandbox/owners", NS.namespace).items == []

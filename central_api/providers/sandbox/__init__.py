@@ -11,10 +11,15 @@ every ``observed`` dict carries ``"simulated": True`` and its messages start wit
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from ...store.base import Store
 from ..base import Provider, ResourceService
+from ..kaas import KaasProvider
 from .admin import delete_behind_the_back, inventory, modify_behind_the_back
 from .catalog import FLAVORS, IMAGES, VOLUME_TYPES, Flavor, Image
+from .clusters import OFFER, ClusterService
 from .compute import KeypairService, ServerService, VolumeService, fingerprint
 from .faults import clear_faults, inject_fault, list_faults
 from .images import ImageService
@@ -34,7 +39,7 @@ __all__ = [
     "DEFAULT_QUOTAS", "DELETE_DELAYS", "FLAVORS", "IMAGES", "PREFIX", "READY_DELAYS",
     "VOLUME_TYPES", "Flavor", "Image", "SandboxSettings", "build_services", "clear_faults",
     "delete_behind_the_back", "fingerprint", "inject_fault", "inventory", "list_faults",
-    "modify_behind_the_back", "sandbox_provider", "set_quota",
+    "modify_behind_the_back", "sandbox_kaas_provider", "sandbox_provider", "set_quota",
 ]
 
 SERVICE_CLASSES: list[type[SandboxService]] = [
@@ -54,3 +59,13 @@ def sandbox_provider(store: Store, settings: SandboxSettings | None = None) -> P
     services: dict[str, ResourceService] = dict(
         build_services(store, settings or SandboxSettings()))
     return Provider(name="sandbox", services=services, simulated=True)
+
+
+def sandbox_kaas_provider(store: Store, settings: SandboxSettings | None = None) -> KaasProvider:
+    """Simulated clusters for the KaaS controller, in the same store as the sandbox cloud."""
+
+    async def offer() -> dict[str, Any]:
+        return copy.deepcopy(OFFER)
+
+    clusters = ClusterService(Sandbox(store, settings or SandboxSettings()))
+    return KaasProvider(name="sandbox", clusters=clusters, offer=offer, simulated=True)

@@ -28,8 +28,11 @@ async def inventory(store: Store, settings: SandboxSettings | None = None
 
 def _inventory(store: Store, settings: SandboxSettings) -> dict[str, list[dict[str, Any]]]:
     from . import build_services
+    from .clusters import ClusterService
+    from .services import Sandbox
 
-    sandbox_services = build_services(store, settings)
+    sandbox_services = {**build_services(store, settings),
+                        "Cluster": ClusterService(Sandbox(store, settings))}
     out: dict[str, list[dict[str, Any]]] = {}
     for kind, service in sandbox_services.items():
         items = []

@@ -7,7 +7,8 @@ most ``fault_cache_seconds`` (0.5 s) later.
 
 A fault record::
 
-    {"kind": "Server" | "Identity" | "*",         # default "*"; Identity: the sandbox identity
+    {"kind": "Server" | "Cluster" | "Identity" | "*",  # default "*"; Identity: the
+                                                 # sandbox identity; Cluster: sandbox KaaS
      "operation": "create" | "update" | "delete" | "find" | "*",   # default "*"
      "scope": "<namespace>" | "*",                # default "*"
      "error": "BackendUnavailable" | "QuotaExceeded" | "Conflict" | "InvalidRequest"

@@ -13,7 +13,7 @@ KINDS: dict[str, str] = {
     "Network": "networks", "Subnet": "subnets", "Router": "routers",
     "SecurityGroup": "securitygroups", "Keypair": "keypairs", "Volume": "volumes",
     "Image": "images", "Server": "servers", "FloatingIP": "floatingips",
-    "LoadBalancer": "loadbalancers",
+    "LoadBalancer": "loadbalancers", "Cluster": "clusters",
 }
 """Kind → plural of its records (``sandbox/<plural>``)."""
 

@@ -19,12 +19,15 @@ PREFIX = "sandbox (simulated)"
 READY_DELAYS: Mapping[str, float] = {
     "Network": 0.2, "Subnet": 0.2, "Router": 0.5, "SecurityGroup": 0.1, "Keypair": 0.0,
     "Volume": 1.0, "Image": 2.0, "Server": 2.0, "FloatingIP": 0.3, "LoadBalancer": 3.0,
+    "Cluster": 0.0,
 }
-"""Seconds from create (at speed 1) until a resource turns ACTIVE."""
+"""Seconds from create (at speed 1) until a resource turns ACTIVE (a Cluster follows its own
+plan, see :mod:`.clusters`)."""
 
 DELETE_DELAYS: Mapping[str, float] = {
     "Network": 0.2, "Subnet": 0.2, "Router": 0.3, "SecurityGroup": 0.1, "Keypair": 0.0,
     "Volume": 0.5, "Image": 0.2, "Server": 1.0, "FloatingIP": 0.2, "LoadBalancer": 1.5,
+    "Cluster": 3.0,
 }
 """Seconds (at speed 1) a deleted resource stays in DELETING before it disappears."""
 

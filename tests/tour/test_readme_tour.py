@@ -33,8 +33,10 @@ SHOWS: dict[int, list[str]] = {
     4: ["system:serviceaccount:acme:ops", "scs:iam:devs-member", "scs:iam:carol-viewer",
         "bob@acme.example"],
     5: ["condition met", "loadbalancer", 'deleted'],
-    6: ["s3cret", "acme", "noc@acme.example", 'namespace "team-a" deleted'],
-    7: ["condition met"],
+    6: ["openstack-scs2-1-34-v2", "condition met", "1.34.7", "2/2", "sandbox (simulated)",
+        "3/3", 'cluster.kaas.scs.community "demo" deleted'],
+    7: ["s3cret", "acme", "noc@acme.example", 'namespace "team-a" deleted'],
+    8: ["condition met"],
 }
 """What each step's output must contain (one line of what the tour's comments promise)."""
 

@@ -34,7 +34,7 @@ from tests.integration.conftest import (
 )
 from tests.oidc import CLIENT_ID, USERS, OidcProvider, device_login
 from tests.pg import PostgresServer
-from tests.server import ScsServer
+from tests.server import TENANTS_AS_PLAIN_OBJECTS, ScsServer
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def crash_and_restart(data_dir: Path, store: str = "") -> dict[str, str]:
 
     Several client threads keep requests in flight, so the kill lands in the middle of
     transactions and of responses, not between them."""
-    first = ScsServer(data_dir=data_dir, store=store).start()
+    first = ScsServer(data_dir=data_dir, store=store, config=TENANTS_AS_PLAIN_OBJECTS).start()
     writers = [Writer(first, f"crash-{i}") for i in range(WRITERS)]
     try:
         for writer in writers:
@@ -117,7 +117,7 @@ def data_dir() -> Iterator[Path]:
 def test_sqlite_keeps_every_acknowledged_create_across_sigkill(data_dir: Path) -> None:
     acked = crash_and_restart(data_dir)
 
-    restarted = ScsServer(data_dir=data_dir).start()
+    restarted = ScsServer(data_dir=data_dir, config=TENANTS_AS_PLAIN_OBJECTS).start()
     try:
         assert_all_present(restarted, acked)
     finally:
@@ -129,7 +129,8 @@ def test_postgresql_keeps_every_acknowledged_create_across_sigkill(
     store = create_database(postgres_server)
     acked = crash_and_restart(data_dir, store)
 
-    restarted = ScsServer(data_dir=data_dir, store=store).start()
+    restarted = ScsServer(data_dir=data_dir, store=store,
+                          config=TENANTS_AS_PLAIN_OBJECTS).start()
     try:
         assert_all_present(restarted, acked)
     finally:

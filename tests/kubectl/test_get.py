@@ -27,7 +27,8 @@ def test_get_wide_adds_priority_columns(kubectl: Kubectl, name: str) -> None:
     header = kubectl.ok("get", "tenant", name).stdout.splitlines()[0].split()
     assert header == ["NAME", "DISPLAY", "NAME", "READY", "AGE"]
     wide = kubectl.ok("get", "tenant", name, "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "DISPLAY", "NAME", "READY", "CONTACT", "DOMAIN", "AGE"]
+    assert wide[0].split() == ["NAME", "DISPLAY", "NAME", "READY", "CONTACT", "DOMAIN",
+                               "IDENTITY", "AGE"]
     assert "ops@example.com" in wide[1]
     assert "ops@example.com" not in kubectl.ok("get", "tenant", name).stdout
 

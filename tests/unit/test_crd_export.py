@@ -43,7 +43,7 @@ def test_exported_crd_keeps_columns_and_status_subresource() -> None:
     version = to_crd(TENANT)["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-        "Display Name", "Ready", "Contact", "Domain", "Age"]
+        "Display Name", "Ready", "Contact", "Domain", "Identity", "Age"]
 
 
 @pytest.fixture

@@ -199,7 +199,7 @@ class ServerProcess:
         """The server's own loops (garbage collector, compaction, caches) in every replica,
         and the configured controllers while this replica holds their lease."""
         internal = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage)
-        internal.start()
+        await internal.start()
         manager = None if self.backends.empty else asyncio.create_task(
             self._run_controllers(ctx), name="controllers")
         try:

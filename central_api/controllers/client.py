@@ -244,7 +244,7 @@ class LocalClient:
         from ..store.base import Compacted
 
         try:
-            sub = self.hub.subscribe(rt.storage_resource, None, int(resource_version))
+            sub = await self.hub.asubscribe(rt.storage_resource, None, int(resource_version))
         except Compacted as exc:
             raise Gone(str(exc)) from None
         try:

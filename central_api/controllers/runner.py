@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from ..auth.storage_quota import StorageUsage
 from ..registry.resources import Resources
-from ..registry.watch import WatchHub
+from ..registry.watch import Subscription, WatchHub
 from .client import LocalClient
 from .garbage_collector import GarbageCollector
 from .leader import LeaderElector
@@ -75,9 +75,13 @@ class InternalControllers:
                                      default_identity())
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
-        self._rebuild()
-        self._tasks = [asyncio.create_task(self._collect(), name="garbage-collector"),
+    async def start(self) -> None:
+        """Subscribe first, then index the store (off the loop on PostgreSQL): a change
+        committed meanwhile is both in the index and queued, and replaying it is harmless
+        (the indexes replace what they held for a key), where the other order lost it."""
+        sub = self.hub.subscribe("", None, self.hub.revision)
+        await self._off_loop(self._rebuild)
+        self._tasks = [asyncio.create_task(self._collect(sub), name="garbage-collector"),
                        asyncio.create_task(self._compact(), name="compactor"),
                        asyncio.create_task(self.elector.run(_hold), name="internal-leader")]
 
@@ -101,13 +105,13 @@ class InternalControllers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _collect(self) -> None:
-        sub = self.hub.subscribe("", None, self.hub.revision)
+    async def _collect(self, sub: Subscription) -> None:
         tenancy_changed, last_access_sync = True, 0.0
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    event = await asyncio.wait_for(sub.queue.get(), RESYNC_SECONDS)
+                    async with asyncio.timeout(RESYNC_SECONDS):  # not wait_for: see WatchHub
+                        event = await sub.queue.get()
                     while event is not None:
                         self.gc.observe(event)
                         self.usage.observe(event)
@@ -116,7 +120,7 @@ class InternalControllers:
                     if sub.overflowed:
                         self.hub.unsubscribe(sub)
                         sub = self.hub.subscribe("", None, self.hub.revision)
-                        self._rebuild()
+                        await self._off_loop(self._rebuild)
                 if not self.elector.leading:
                     last_access_sync = 0.0  # a new leader syncs tenant access at once
                     self.usage_report.forget()

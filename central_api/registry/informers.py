@@ -248,7 +248,7 @@ class HubListerWatcher:
 
     async def watch(self, revision: int) -> AsyncIterator[tuple[str, Object, int]]:
         try:
-            sub = self.hub.subscribe(self.resource, None, revision)
+            sub = await self.hub.asubscribe(self.resource, None, revision)
         except Compacted as exc:
             raise Expired(str(exc)) from None
         try:

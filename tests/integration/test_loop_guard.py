@@ -45,24 +45,6 @@ AUTHZ = "/apis/authorization.k8s.io/v1"
 TENANTS = "/apis/tenancy.scs.community/v1alpha1/tenants"
 TENANT_LABEL = "tenancy.scs.community/tenant"
 GUARD_LINE = re.compile(re.escape(MESSAGE) + r": (?P<site>.+?) \(further calls")
-KNOWN_ELSEWHERE = {
-    # start-up: before the first request, but on the loop
-    "assembly.py:ServerProcess.background > controllers/runner.py:InternalControllers.start > "
-    "controllers/runner.py:InternalControllers._rebuild > "
-    "controllers/garbage_collector.py:GarbageCollector.rebuild -> iter_list",
-}
-"""Blocking calls in code that other work in progress changes (process assembly), each by
-its full call chain. The last test fails once one of them is gone, so that its entry goes
-too."""
-MAY_BLOCK_ELSEWHERE = {
-    # a watch from a list older than the hub's revision asks the store whether it was
-    # compacted (WatchHub.asubscribe would ask off the loop)
-    "controllers/client.py:LocalClient.watch > registry/watch.py:WatchHub.subscribe -> "
-    "compacted_revision",
-    "registry/informers.py:HubListerWatcher.watch > registry/watch.py:WatchHub.subscribe -> "
-    "compacted_revision",
-}
-"""Like :data:`KNOWN_ELSEWHERE`, but only when a race goes one way, so not checked strictly."""
 
 
 @pytest.fixture
@@ -206,8 +188,7 @@ def blocking_calls(server: ScsServer) -> list[str]:
 
 
 def assert_loop_never_blocked(server: ScsServer) -> None:
-    found = [site for site in blocking_calls(server)
-             if site not in KNOWN_ELSEWHERE | MAY_BLOCK_ELSEWHERE]
+    found = blocking_calls(server)
     assert not found, "store calls on the event loop (coroutine > ... > store method):\n" + \
         "\n".join(found)
 
@@ -390,9 +371,3 @@ def test_custom_resource_definitions(server: ScsServer, admin: httpx.Client) -> 
     ok(admin.delete(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}"))
     assert_loop_never_blocked(server)
 
-
-def test_known_blocking_calls_elsewhere_are_still_there(server: ScsServer) -> None:
-    """Strict, like a strict xfail: a call of :data:`KNOWN_ELSEWHERE` that no longer happens
-    has been fixed, and its entry must go (else it would hide its return)."""
-    fixed = KNOWN_ELSEWHERE - set(blocking_calls(server))
-    assert not fixed, "fixed, remove from KNOWN_ELSEWHERE:\n" + "\n".join(sorted(fixed))

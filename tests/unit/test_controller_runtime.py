@@ -253,9 +253,9 @@ def test_only_the_lease_holder_runs_tenant_access_and_a_successor_takes_over(
                        resources.list(bindings, name, ListOptions())["items"])
 
         try:
-            first.start()
+            await first.start()
             await eventually(_leading(first))
-            second.start()
+            await second.start()
             onboard("acme")
             await eventually(lambda: bound("acme"))
             assert not second.elector.leading

@@ -19,8 +19,8 @@ repeats everything, which recreates what was deleted in Keystone behind our back
 
 Offboarding is deliberately hard to do by accident: deletion waits in the finalizer until the
 Tenant carries ``tenancy.scs.community/confirm-deletion: <name>``, and refuses while the
-tenant's namespaces still hold Servers unless ``tenancy.scs.community/cascade: "true"`` asks
-to delete them too. The tenant's other IaaS objects are deleted next (their backend
+tenant's namespaces still hold Servers or Clusters unless ``tenancy.scs.community/cascade:
+"true"`` asks to delete them too. The tenant's other IaaS objects are deleted next (their backend
 resources need the project and credentials that go after them), then the backend goes in
 reverse order, and the namespaces last.
 """
@@ -39,6 +39,7 @@ from ..auth.tenants import TENANT_LABEL
 from ..config import IdentityConfig
 from ..kinds.core import NAMESPACE, SECRET, Namespace
 from ..kinds.iaas import IAAS_KINDS, SERVER
+from ..kinds.kaas import CLUSTER
 from ..kinds.tenancy import (
     TENANT,
     UNIFIED_LIMITS,
@@ -65,9 +66,10 @@ TENANTS = kind_of(TENANT)
 NAMESPACES = kind_of(NAMESPACE)
 SECRETS = kind_of(SECRET)
 SERVERS = kind_of(SERVER)
-OWNED_KINDS = (SERVERS,)
-"""What offboarding refuses to delete silently (clusters join when KaaS arrives)."""
-IAAS = tuple(kind_of(rt) for rt in IAAS_KINDS)
+CLUSTERS = kind_of(CLUSTER)
+OWNED_KINDS = (SERVERS, CLUSTERS)
+"""What offboarding refuses to delete silently."""
+BACKEND_KINDS = (*(kind_of(rt) for rt in IAAS_KINDS), CLUSTERS)
 """Everything with a backend resource in the tenant's project: deleted before the project."""
 CREDENTIALS_SECRET = "openstack-credentials"  # noqa: S105  # nosec B105 - a Secret's name
 CREDENTIAL_ID = "tenancy.scs.community/application-credential-id"
@@ -312,11 +314,11 @@ class TenantReconciler:
             await self._delete_owned(name)
             _block(obj, "DeletingResources", f"deleting {', '.join(owned)}", blocked=False)
             return False
-        remaining = await self._owned(name, IAAS)
+        remaining = await self._owned(name, BACKEND_KINDS)
         if remaining:
             # Networks, volumes, ... go before the project and the credentials they need:
             # removing the project first would leak them in the backend.
-            await self._delete_owned(name, IAAS)
+            await self._delete_owned(name, BACKEND_KINDS)
             _block(obj, "DeletingResources", f"deleting {', '.join(remaining)}",
                    blocked=False)
             return False

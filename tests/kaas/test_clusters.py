@@ -238,3 +238,38 @@ def test_an_unavailable_backend_becomes_a_condition_and_heals_without_duplicates
     assert failing and failing[0]["reason"] == "BackendUnavailable", synced
     assert "sandbox (simulated)" in failing[0]["message"], failing
     assert len(_backend(harness, found["metadata"]["uid"])) == 1
+
+
+def test_offboarding_refuses_while_the_tenant_has_clusters_and_cascade_deletes_them(
+        harness: Harness) -> None:
+    tenants = "/apis/tenancy.scs.community/v1alpha1/tenants"
+    name = unique("kt")
+    created = harness.http.post(tenants, json={
+        "apiVersion": "tenancy.scs.community/v1alpha1", "kind": "Tenant",
+        "metadata": {"name": name},
+        "spec": {"displayName": name, "admins": [f"alice@{name}.example"]}})
+    assert created.status_code == 201, created.text
+    eventually(lambda: (condition(harness.http.get(f"{tenants}/{name}").json(), "Ready")
+                        or {}).get("status") == "True", what=f"tenant {name} Ready")
+    apply(harness, name, cluster("owned"))
+
+    def confirm(**extra: str) -> None:
+        response = harness.http.patch(
+            f"{tenants}/{name}", headers={"Content-Type": "application/merge-patch+json"},
+            json={"metadata": {"annotations": {
+                "tenancy.scs.community/confirm-deletion": name, **extra}}})
+        assert response.status_code == 200, response.text
+
+    confirm()
+    assert harness.http.delete(f"{tenants}/{name}").status_code in (200, 202)
+
+    def blocked() -> dict[str, Any] | None:
+        found = condition(harness.http.get(f"{tenants}/{name}").json(), "DeletionBlocked")
+        return found if found and found["reason"] == "ResourcesRemain" else None
+    assert "1 clusters" in eventually(blocked, what="offboarding refused")["message"]
+    assert get(harness, name, "owned") is not None
+
+    confirm(**{"tenancy.scs.community/cascade": "true"})
+    eventually(lambda: harness.http.get(f"{tenants}/{name}").status_code == 404,
+               timeout=60, what="the tenant gone")
+    assert get(harness, name, "owned") is None

@@ -8,7 +8,6 @@ kubeconfig). Either way a controller follows its kind through an :class:`Informe
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import json
@@ -31,6 +30,7 @@ from ..machinery.errors import ApiError
 from ..registry.informers import Expired, Informer, Informers
 from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from ..registry.watch import WatchHub
+from ..store.offload import off_loop
 
 T = TypeVar("T")
 
@@ -169,9 +169,7 @@ class LocalClient:
     async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A registry call, in a worker thread when the store waits on the network
         (PostgreSQL): on the event loop it would hold every request and watch meanwhile."""
-        if self.resources.store.blocking:
-            return await asyncio.to_thread(func, *args, **kwargs)
-        return func(*args, **kwargs)
+        return await off_loop(self.resources.store, func, *args, **kwargs)
 
     def informer(self, kind: Kind) -> Informer:
         """The shared informer of ``kind``, started; from now on reads of it are cached."""

@@ -21,10 +21,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from ..auth.storage_quota import StorageUsage
 from ..registry.resources import Resources
 from ..registry.watch import Subscription, WatchHub
+from ..store.offload import off_loop
 from .client import LocalClient
 from .garbage_collector import GarbageCollector
 from .leader import LeaderElector
@@ -33,6 +35,7 @@ from .tenant_access import TenantAccessController
 from .tenant_usage import TenantUsageReporter
 
 log = logging.getLogger("central_api.controllers")
+T = TypeVar("T")
 
 RESYNC_SECONDS = 2.0
 COMPACT_EVERY_SECONDS = 60.0
@@ -85,13 +88,10 @@ class InternalControllers:
                        asyncio.create_task(self._compact(), name="compactor"),
                        asyncio.create_task(self.elector.run(_hold), name="internal-leader")]
 
-    async def _off_loop(self, work: Callable[[], None]) -> None:
+    async def _off_loop(self, work: Callable[[], T]) -> T:
         """Run a pass in a worker thread when the store waits on the network (PostgreSQL).
         Safe: the indexes it reads change only in this task, which waits for it."""
-        if self.resources.store.blocking:
-            await asyncio.to_thread(work)
-        else:
-            work()
+        return await off_loop(self.resources.store, work)
 
     def _rebuild(self) -> None:
         """Index every stored object again: at start, and after the watch fell behind."""
@@ -144,8 +144,7 @@ class InternalControllers:
         while True:
             await asyncio.sleep(COMPACT_EVERY_SECONDS)
             try:
-                removed = await asyncio.to_thread(self.compactor.tick) \
-                    if self.resources.store.blocking else self.compactor.tick()
+                removed = await self._off_loop(self.compactor.tick)
                 if removed:
                     log.info("compacted %d superseded versions", removed)
             except Exception:

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from ..kinds.catalog import Catalog
 from ..store.base import Compacted
+from ..store.offload import off_loop
 from .watch import WatchHub
 
 log = logging.getLogger("central_api.informers")
@@ -240,10 +241,7 @@ class HubListerWatcher:
 
     async def list(self) -> tuple[list[Object], int]:
         store = self.hub.store
-        if store.blocking:
-            page = await asyncio.to_thread(store.list, self.resource)
-        else:
-            page = store.list(self.resource)
+        page = await off_loop(store, store.list, self.resource)
         return [self._present(obj) for obj in page.items], page.revision
 
     async def watch(self, revision: int) -> AsyncIterator[tuple[str, Object, int]]:

@@ -12,11 +12,11 @@ from .base import Store
 T = TypeVar("T")
 
 
-async def off_loop(store: Store, func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` — code that calls ``store`` — in a worker thread when ``store``
+async def off_loop(store: Store, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(*args, **kwargs)`` — code that calls ``store`` — in a worker thread when ``store``
     blocks (PostgreSQL: a round trip held every request, watch and controller meanwhile),
     in place when it does not (SQLite answers in microseconds, less than the thread hop)."""
     if not store.blocking:
-        return func(*args)
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(func,
-                                                                                    *args))
+        return func(*args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(func, *args, **kwargs))

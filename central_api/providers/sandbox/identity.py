@@ -21,7 +21,6 @@ its id; a record whose index is missing gets it again on the next lookup by name
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import secrets
@@ -30,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ...store.base import Key, KeyExists, KeyNotFound, Store
+from ...store.offload import off_loop
 from ..base import InvalidRequest, NotFound
 from ..identity import (
     AppCredential,
@@ -73,9 +73,7 @@ class SandboxIdentity:
         """Injected faults first (an outage fails before anything changes), then the work —
         in a thread when the store waits on the network (PostgreSQL)."""
         await self.faults.check(IDENTITY, operation, scope)
-        if self.store.blocking:
-            return await asyncio.to_thread(work)
-        return work()
+        return await off_loop(self.store, work)
 
     # -- records -----------------------------------------------------------------------------
     def _ensure(self, resource: str, scope: str, name: str, fields: Record) -> Record:

@@ -61,11 +61,6 @@ class IaasReconciler:
         self.model: type[IaasObject] = rt.model
         self.kind = kind_of(rt)
 
-    @property
-    def provider_label(self) -> str:
-        return f"{self.provider.name} (simulated)" if self.provider.simulated \
-            else self.provider.name
-
     # -- reconcile -----------------------------------------------------------------------
     async def reconcile(self, obj: IaasObject) -> Result:
         try:
@@ -77,7 +72,7 @@ class IaasReconciler:
             report(obj, "ReferencesResolved", exc)
             return settle(exc)
         except ProviderError as exc:
-            failed = Failed(exc.reason, self._labelled(str(exc)), retry=exc.retryable)
+            failed = Failed(exc.reason, self.provider.labelled(str(exc)), retry=exc.retryable)
             report(obj, "Synced", failed)
             return settle(failed)
         obj.set_condition("Synced", True, "Synced")
@@ -104,19 +99,15 @@ class IaasReconciler:
                     if key in status.model_fields and key not in BOOKKEEPING}
         obj.status = status.model_validate({**obj.status.model_dump(), **observed})
         obj.status.backendID = backend.id
-        obj.status.provider = self.provider_label
+        obj.status.provider = self.provider.label
         obj.status.observedGeneration = obj.metadata.generation
         reason, message = READY_MESSAGES[backend.state]
         if backend.state == "ERROR":
             message = backend.message or message
         elif backend.message:
             message += f" ({backend.message})"
-        obj.set_condition("Ready", backend.state == "ACTIVE", reason, self._labelled(message))
-
-    def _labelled(self, message: str) -> str:
-        """Messages name the provider once (the sandbox's own already say "simulated")."""
-        return message if message.startswith(self.provider.name) \
-            else f"{self.provider_label}: {message}"
+        obj.set_condition("Ready", backend.state == "ACTIVE", reason,
+                          self.provider.labelled(message))
 
     # -- scope ---------------------------------------------------------------------------
     async def _scope(self, namespace: str) -> Scope:
@@ -194,7 +185,7 @@ class IaasReconciler:
                 await service.delete(scope, backend)
             except ProviderError as exc:  # e.g. a network that still has subnets
                 obj.set_condition("Ready", False, f"Deletion{exc.reason}",
-                                  self._labelled(f"deletion waits: {exc}"))
+                                  self.provider.labelled(f"deletion waits: {exc}"))
                 raise
         return False
 

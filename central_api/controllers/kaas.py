@@ -51,7 +51,7 @@ class ClusterReconciler:
         try:
             backend = await self._converge(await self._scope(cluster), cluster)
         except ProviderError as exc:
-            failed = Failed(exc.reason, self._labelled(str(exc)), retry=exc.retryable)
+            failed = Failed(exc.reason, self.provider.labelled(str(exc)), retry=exc.retryable)
             report(cluster, "Synced", failed)
             return settle(failed)
         cluster.set_condition("Synced", True, "Synced")
@@ -88,11 +88,7 @@ class ClusterReconciler:
         ready = backend.state == "ACTIVE"
         cluster.set_condition("Ready", ready, "Running" if ready else
                               "BackendError" if backend.state == "ERROR" else "Progressing",
-                              self._labelled(backend.message or status.phase))
-
-    def _labelled(self, message: str) -> str:
-        return message if message.startswith(self.provider.name) \
-            else f"{self.provider.label}: {message}"
+                              self.provider.labelled(backend.message or status.phase))
 
     async def _scope(self, cluster: Cluster) -> Scope:
         namespace = cluster.metadata.namespace
@@ -109,7 +105,7 @@ class ClusterReconciler:
         if backend.state != "DELETING":
             await self.provider.clusters.delete(scope, backend)
         cluster.set_condition("Ready", False, "Deleting",
-                              self._labelled("the backend is deleting the cluster"))
+                              self.provider.labelled("the backend is deleting the cluster"))
         return False
 
     # -- the offer -------------------------------------------------------------------------

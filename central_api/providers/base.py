@@ -93,8 +93,23 @@ class ResourceService(Protocol):
         """Start deletion; safe to call again. ``find`` returns None once it is gone."""
 
 
+class Labelled:
+    """How users read of a backend: by name, and told when it is simulated."""
+
+    name: str
+    simulated: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (simulated)" if self.simulated else self.name
+
+    def labelled(self, message: str) -> str:
+        """``message`` naming the backend once (the sandbox's own messages already do)."""
+        return message if message.startswith(self.name) else f"{self.label}: {message}"
+
+
 @dataclass
-class Provider:
+class Provider(Labelled):
     name: str
     services: dict[str, ResourceService]
     """Kind name (``Network``, ``Server``, ...) → service."""

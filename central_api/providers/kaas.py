@@ -12,17 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import ResourceService
+from .base import Labelled, ResourceService
 
 
 @dataclass
-class KaasProvider:
+class KaasProvider(Labelled):
     name: str
     clusters: ResourceService
     offer: Callable[[], Awaitable[dict[str, Any]]]
     """The ClusterProfile spec: versions, cluster classes, hosted control planes."""
     simulated: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} (simulated)" if self.simulated else self.name

@@ -117,9 +117,13 @@ def tenant_limits(store: Store, tenant: str) -> dict[str, int]:
 
 
 def _tenant_namespaces(store: Store, tenant: str, namespace: str) -> list[str]:
-    """The tenant's namespaces this cloud has served, ``namespace`` now among them."""
-    try:
-        store.create(Key(TENANT_NAMESPACES, tenant, namespace), {"namespace": namespace})
-    except KeyExists:
-        pass
-    return [item["namespace"] for item in store.list(TENANT_NAMESPACES, tenant).items]
+    """The tenant's namespaces this cloud has served, ``namespace`` now among them (a write
+    only the first time: every create in the namespace asks)."""
+    served = [item["namespace"] for item in store.list(TENANT_NAMESPACES, tenant).items]
+    if namespace not in served:
+        try:
+            store.create(Key(TENANT_NAMESPACES, tenant, namespace), {"namespace": namespace})
+        except KeyExists:
+            pass
+        served.append(namespace)
+    return served

@@ -353,11 +353,17 @@ SANDBOX_CONFIG: dict[str, Any] = {"services": ["tenancy", "iaas"],
 converges does so through the work queue's retries, not through a periodic resync."""
 
 
+def launched(tmp_path_factory: pytest.TempPathFactory, name: str,
+             config: dict[str, Any]) -> Iterator[Cluster]:
+    """A module fixture's server with ``config``, stopped with its module."""
+    launcher = Launcher(tmp_path_factory.mktemp(name))
+    try:
+        yield launcher.start(config)
+    finally:
+        launcher.cleanup()
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One server with a fast sandbox for the tests of a module; tests use own namespaces."""
-    launcher = Launcher(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield launcher.start(SANDBOX_CONFIG)
-    finally:
-        launcher.cleanup()
+    yield from launched(tmp_path_factory, "cluster", SANDBOX_CONFIG)

@@ -15,9 +15,9 @@ import pytest
 from central_api.providers.sandbox import delete_behind_the_back
 from tests.controllers.conftest import (
     Cluster,
-    Launcher,
     eventually,
     is_ready,
+    launched,
     network,
     obj,
     server,
@@ -30,12 +30,8 @@ RESYNC_SECONDS = 2
 
 @pytest.fixture(scope="module")
 def resyncing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    launcher = Launcher(tmp_path_factory.mktemp("drift"))
-    try:
-        yield launcher.start({"resyncSeconds": RESYNC_SECONDS,
-                              "providers": {"iaas": {"type": "sandbox", "speed": 10}}})
-    finally:
-        launcher.cleanup()
+    yield from launched(tmp_path_factory, "drift", {
+        "resyncSeconds": RESYNC_SECONDS, "providers": {"iaas": {"type": "sandbox", "speed": 10}}})
 
 
 def recreated(cluster: Cluster, plural: str, ns: str, name: str, old_id: str

@@ -10,9 +10,9 @@ import pytest
 from tests.controllers.conftest import (
     SANDBOX_CONFIG,
     Cluster,
-    Launcher,
     condition,
     eventually,
+    launched,
     server,
     unique,
 )
@@ -23,13 +23,9 @@ TENANCY = "/apis/tenancy.scs.community/v1alpha1"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The fast sandbox cloud with the (default) sandbox identity for onboarding."""
-    launcher = Launcher(tmp_path_factory.mktemp("tenant-quotas"))
-    config = {**SANDBOX_CONFIG, "services": ["tenancy", "iaas", "iam"],
-              "identity": {"type": "sandbox"}}
-    try:
-        yield launcher.start(config)
-    finally:
-        launcher.cleanup()
+    yield from launched(tmp_path_factory, "tenant-quotas", {
+        **SANDBOX_CONFIG, "services": ["tenancy", "iaas", "iam"],
+        "identity": {"type": "sandbox"}})
 
 
 def onboard(cluster: Cluster, name: str, **quotas: int) -> None:

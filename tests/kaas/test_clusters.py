@@ -17,7 +17,7 @@ import yaml
 
 from central_api.providers.sandbox import clear_faults, inject_fault
 from tests.controllers.conftest import Cluster as Harness
-from tests.controllers.conftest import Launcher, Recorder, condition, eventually, unique
+from tests.controllers.conftest import Recorder, condition, eventually, launched, unique
 
 pytestmark = pytest.mark.slow
 
@@ -31,11 +31,7 @@ to see each phase between two polls (1 s), short enough for a test."""
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    launcher = Launcher(tmp_path_factory.mktemp("kaas"))
-    try:
-        yield launcher.start(CONFIG)
-    finally:
-        launcher.cleanup()
+    yield from launched(tmp_path_factory, "kaas", CONFIG)
 
 
 class ClusterRecorder(Recorder):

@@ -25,6 +25,7 @@ from central_api.registry.informers import Informer, Informers
 from central_api.registry.resources import Resources, WriteOptions
 from central_api.registry.watch import WatchHub
 from central_api.store.sqlite import SqliteStore
+from tests.unit.test_controller_runtime import CountingReconciler
 
 NETWORKS = Kind("iaas.scs.community", "v1alpha1", "networks")
 NETWORKS_RESOURCE = "iaas.scs.community/networks"
@@ -172,22 +173,6 @@ def test_kinds_without_a_process_informer_are_read_from_the_store(tmp_path: Path
         assert process.informers.lookup("core/secrets") is None
 
     run(tmp_path, scenario)
-
-
-class CountingReconciler:
-    """The sandbox's Network reconciler, counting its passes."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.kind, self.finalizer = inner, inner.kind, inner.finalizer
-        self.model = inner.model
-        self.passes = 0
-
-    async def reconcile(self, obj: IaasObject) -> Any:
-        self.passes += 1
-        return await self.inner.reconcile(obj)
-
-    async def finalize(self, obj: IaasObject) -> bool:
-        return bool(await self.inner.finalize(obj))
 
 
 def test_the_controller_follows_the_shared_informer_and_not_its_own_status_writes(

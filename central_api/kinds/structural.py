@@ -1010,11 +1010,29 @@ def _list_type_causes(schema: Schema, path: str) -> list[Cause]:
             if key not in props or (key not in required and "default" not in props[key])]
 
 
+_INT_OR_STRING_BRANCHES = [{"type": "integer"}, {"type": "string"}]
+
+
+def _int_or_string_pattern(schema: Schema, junctor: str) -> bool:
+    """``anyOf: [{type: integer}, {type: string}]`` (or the same as the first ``allOf``
+    entry) beside ``x-kubernetes-int-or-string: true``: the one typed junctor Kubernetes
+    allows, as controller-gen writes it for every IntOrString field (Cluster API, Gardener)."""
+    if schema.get(_INT_OR_STRING) is not True:
+        return False
+    if junctor == "anyOf":
+        return schema.get("anyOf") == _INT_OR_STRING_BRANCHES
+    first = (schema.get("allOf") or [None])[0] if junctor == "allOf" else None
+    return isinstance(first, Mapping) and set(first) == {"anyOf"} \
+        and first["anyOf"] == _INT_OR_STRING_BRANCHES
+
+
 def _junctor_causes(schema: Schema, path: str) -> list[Cause]:
     causes: list[Cause] = []
     for junctor in _JUNCTORS:
         value = schema.get(junctor)
         branches = [value] if isinstance(value, Mapping) else list(value or [])
+        if _int_or_string_pattern(schema, junctor):
+            branches = [] if junctor == "anyOf" else branches[1:]
         for i, branch in enumerate(branches):
             branch_path = _child(path, junctor) if junctor == "not" else \
                 _child(_child(path, junctor), i)

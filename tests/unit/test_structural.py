@@ -430,6 +430,27 @@ def test_structural_forbids_type_inside_value_validation() -> None:
     assert cause.field == "openAPIV3Schema.properties[spec].anyOf[0].type"
 
 
+INT_OR_STRING_ANY_OF = [{"type": "integer"}, {"type": "string"}]
+
+
+def test_structural_allows_the_int_or_string_junctor_as_controller_gen_writes_it() -> None:
+    field = {"x-kubernetes-int-or-string": True, "anyOf": INT_OR_STRING_ANY_OF}
+    in_all_of = {"x-kubernetes-int-or-string": True,
+                 "allOf": [{"anyOf": INT_OR_STRING_ANY_OF}, {"pattern": "^[0-9]+%?$"}]}
+    assert check_structural(root(obj_schema(maxSurge=field, other=in_all_of))) == []
+    assert validate({"spec": {"maxSurge": "25%"}}, root(obj_schema(maxSurge=field))) == []
+
+
+def test_structural_int_or_string_junctor_is_exact() -> None:
+    loose = {"x-kubernetes-int-or-string": True,
+             "anyOf": [{"type": "integer"}, {"type": "boolean"}]}
+    without_marker = {"anyOf": INT_OR_STRING_ANY_OF, "type": "object"}
+    assert [c.field for c in check_structural(root(obj_schema(a=loose)))] == [
+        "openAPIV3Schema.properties[spec].properties[a].anyOf[0].type",
+        "openAPIV3Schema.properties[spec].properties[a].anyOf[1].type"]
+    assert len(check_structural(root(obj_schema(a=without_marker)))) == 2
+
+
 def test_structural_array_needs_items() -> None:
     cause = only(check_structural(root({"type": "array"})))
     assert cause.field == "openAPIV3Schema.properties[spec].items"

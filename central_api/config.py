@@ -53,10 +53,44 @@ SERVICE_GROUPS = {
 }
 
 
+class ManagementClusterConfig(BaseModel):
+    """A Kubernetes API the KaaS provider drives (a Cluster API management cluster, a
+    Garden), reached with a kubeconfig file of a service account with least privilege."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kubeconfig: str = Field("", description="Path of the kubeconfig file.")
+    context: str = Field("", description="Its context to use (default: the current one).")
+
+
+class CapiConfig(ManagementClusterConfig):
+    """``providers.kaas.type: capi``: Cluster API with the SCS cluster stacks."""
+
+    namespace_prefix: str = Field("scs-", alias="namespacePrefix", description=(
+        "One management namespace per tenant: this prefix + the tenant's name."))
+
+
+class GardenerConfig(ManagementClusterConfig):
+    """``providers.kaas.type: gardener``: Shoots in the tenant's Gardener project."""
+
+    project_prefix: str = Field("garden-", alias="projectPrefix", description=(
+        "The tenant's project namespace: this prefix + the tenant's name."))
+
+
+class KubeconfigConfig(BaseModel):
+    """Short-lived admin credentials for clusters (``clusters/adminkubeconfig``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    default_seconds: int = Field(3600, ge=600, alias="defaultSeconds")
+    max_seconds: int = Field(86400, ge=600, alias="maxSeconds",
+                             description="The longest expirationSeconds a user may ask for.")
+
+
 class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: Literal["sandbox", "openstack", "none"] = "sandbox"
+    type: Literal["sandbox", "openstack", "capi", "gardener", "none"] = "sandbox"
     speed: float = Field(1.0, ge=0, description="Sandbox: simulated delays are divided by "
                                                 "this (2 = twice as fast, 0 = instant).")
     store: str = Field("", description="Sandbox in `scs controllers`: its own store URL.")
@@ -178,9 +212,9 @@ class Config(BaseModel):
         if unknown:
             raise ValueError(f"unknown services {unknown}; known: {sorted(SERVICE_GROUPS)}")
         kaas = self.providers.setdefault("kaas", ProviderConfig())  # the embedded default
-        if kaas.type not in ("sandbox", "none"):
-            raise ValueError(f"providers.kaas.type {kaas.type!r} is not available; the "
-                             "sandbox is (capi and gardener are to come)")
+        if kaas.type == "openstack":
+            raise ValueError("providers.kaas.type openstack is not a KaaS backend; use "
+                             "sandbox, capi or gardener")
 
     def serves(self, rt: ResourceType) -> bool:
         """Kubernetes' own groups are always served; SCS groups only when enabled."""

@@ -8,11 +8,40 @@ ClusterProfile's spec; the KaaS controller publishes it for users and admission.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Labelled, ResourceService
+from .base import BackendResource, Labelled, ResourceService, Scope
+
+
+@dataclass(frozen=True)
+class AdminRequest:
+    """Who asks for a short-lived admin credential, and for how long (already bounded by
+    the operator's maximum)."""
+
+    user: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How to reach a cluster's API server: the endpoint and the CA that signed its serving
+    certificate; with an :class:`AdminRequest`, also a credential that expires."""
+
+    server: str
+    certificate_authority: bytes
+    """PEM; empty when the endpoint's certificate chains to a public CA."""
+    client_certificate: bytes = b""
+    """PEM of a short-lived client certificate (with ``client_key``), or empty."""
+    client_key: bytes = b""
+    token: str = ""
+    """A short-lived bearer token, where the backend issues tokens instead of certificates."""
+    expires: dt.datetime | None = None
+
+
+Access = Callable[[Scope, BackendResource, AdminRequest | None], Awaitable[ClusterAccess]]
 
 
 @dataclass
@@ -21,4 +50,7 @@ class KaasProvider(Labelled):
     clusters: ResourceService
     offer: Callable[[], Awaitable[dict[str, Any]]]
     """The ClusterProfile spec: versions, cluster classes, hosted control planes."""
+    access: Access
+    """The endpoint and CA of a cluster, and on request a short-lived admin credential:
+    nothing long-lived leaves the backend."""
     simulated: bool = False

@@ -68,4 +68,5 @@ def sandbox_kaas_provider(store: Store, settings: SandboxSettings | None = None)
         return copy.deepcopy(OFFER)
 
     clusters = ClusterService(Sandbox(store, settings or SandboxSettings()))
-    return KaasProvider(name="sandbox", clusters=clusters, offer=offer, simulated=True)
+    return KaasProvider(name="sandbox", clusters=clusters, offer=offer,
+                        access=clusters.access, simulated=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...kinds.kaas import parse_version
-from ..base import BackendResource, InvalidRequest
+from ..base import BackendResource, InvalidRequest, Scope
+from ..kaas import AdminRequest, ClusterAccess
 from . import catalog
 from .records import Record
 from .services import Desired, SandboxService
@@ -134,6 +135,10 @@ class ClusterService(SandboxService):
                     "readyAt": max(now, old["readyAt"]) + scaled(SCALE_DELAY),
                     "version": plane["version"]}
         return old
+
+    async def access(self, scope: Scope, backend: BackendResource,
+                     admin: AdminRequest | None) -> ClusterAccess:
+        raise InvalidRequest(f"{PREFIX}: kubeconfigs are not issued yet")  # issue 14, next
 
     def view(self, rec: Record) -> BackendResource:
         """ACTIVE only once the plan is done: until then the cluster is PENDING, with the

@@ -1,0 +1,168 @@
+"""An async client of one Kubernetes API: the management cluster a KaaS provider drives.
+
+Cluster API and Gardener are both driven only through the Kubernetes API of their
+management cluster (or Garden), with a kubeconfig the operator gives
+(:class:`~central_api.config.ManagementClusterConfig`). This is the one place that talks to
+it: ``kubernetes_asyncio`` loads the kubeconfig (certificates, tokens, exec plugins) and
+carries the requests on the event loop; this module adds the few verbs the providers need on
+any kind by its path, and turns the API's answers into the provider errors the controllers
+understand (:mod:`.base`): 404 → None or :class:`NotFound`, 409 → :class:`Conflict`,
+400/422 → :class:`InvalidRequest` with the server's message, anything unreachable or 5xx →
+:class:`BackendUnavailable` (retried with backoff).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from kubernetes_asyncio import config as kubeconfig
+from kubernetes_asyncio.client import ApiClient, Configuration
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from ..config import ManagementClusterConfig
+from .base import BackendUnavailable, Conflict, InvalidRequest, NotFound, ProviderError
+
+REQUEST_TIMEOUT = 30.0
+"""Seconds for one request: a management cluster that hangs is as good as down."""
+MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def resource_path(api_version: str, plural: str, namespace: str = "", name: str = "",
+                  subresource: str = "") -> str:
+    """``/apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>[/<sub>]]`` (``/api/v1``
+    for the core group)."""
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    parts = [base]
+    if namespace:
+        parts.append(f"namespaces/{quote(namespace, safe='')}")
+    parts.append(plural)
+    if name:
+        parts.append(quote(name, safe=""))
+    if subresource:
+        parts.append(subresource)
+    return "/".join(parts)
+
+
+class KubeClient:
+    """Requests to one Kubernetes API server as one identity (the provider's service
+    account in the management cluster)."""
+
+    def __init__(self, api: ApiClient, label: str) -> None:
+        self._api = api
+        self.label = label
+        """Names the management cluster in error messages (its server URL)."""
+
+    @classmethod
+    async def connect(cls, settings: ManagementClusterConfig) -> KubeClient:
+        """A client from the configured kubeconfig file and context."""
+        if not settings.kubeconfig:
+            raise ValueError("the KaaS provider needs a kubeconfig of its management cluster")
+        configuration = Configuration()
+        await kubeconfig.load_kube_config(
+            config_file=settings.kubeconfig, context=settings.context or None,
+            client_configuration=configuration, persist_config=False)
+        return cls(ApiClient(configuration), str(configuration.host))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    # -- verbs -----------------------------------------------------------------------------
+    async def get(self, api_version: str, plural: str, namespace: str,
+                  name: str) -> dict[str, Any] | None:
+        """The object, or None if there is none."""
+        try:
+            return await self._call("GET", resource_path(api_version, plural, namespace, name))
+        except NotFound:
+            return None
+
+    async def items(self, api_version: str, plural: str, namespace: str = "",
+                    label_selector: str = "") -> list[dict[str, Any]]:
+        """LIST: the objects (of a namespace, or all), optionally by label selector."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        found = await self._call("GET", resource_path(api_version, plural, namespace),
+                                 query=query)
+        return list(found.get("items") or [])
+
+    async def create(self, api_version: str, plural: str, namespace: str,
+                     body: dict[str, Any], subresource: str = "",
+                     name: str = "") -> dict[str, Any]:
+        """POST a new object, or to a subresource of ``name`` (e.g. Gardener's
+        ``shoots/adminkubeconfig``)."""
+        path = resource_path(api_version, plural, namespace, name, subresource)
+        return await self._call("POST", path, body=body)
+
+    async def merge_patch(self, api_version: str, plural: str, namespace: str, name: str,
+                          patch: dict[str, Any], subresource: str = "") -> dict[str, Any]:
+        path = resource_path(api_version, plural, namespace, name, subresource)
+        return await self._call("PATCH", path, body=patch, content_type=MERGE_PATCH)
+
+    async def apply(self, api_version: str, plural: str, namespace: str,
+                    body: dict[str, Any], field_manager: str) -> dict[str, Any]:
+        """Server-side apply: the fields in ``body`` become the provider's, the rest (what
+        the backend's controllers write) stays untouched; ``force`` takes fields back that
+        someone changed by hand (drift repair)."""
+        name = str(body["metadata"]["name"])
+        path = resource_path(api_version, plural, namespace, name)
+        return await self._call("PATCH", path, body=body, content_type=APPLY_PATCH,
+                                query=[("fieldManager", field_manager), ("force", "true")])
+
+    async def delete(self, api_version: str, plural: str, namespace: str, name: str,
+                     uid: str = "") -> bool:
+        """Delete the object; False if it was gone. With ``uid``, only that incarnation
+        (a precondition), so a retry never deletes a newer object of the same name."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1",
+                "propagationPolicy": "Foreground",
+                **({"preconditions": {"uid": uid}} if uid else {})}
+        try:
+            await self._call("DELETE", resource_path(api_version, plural, namespace, name),
+                             body=body)
+        except NotFound:
+            return False
+        return True
+
+    # -- transport -------------------------------------------------------------------------
+    async def _call(self, method: str, path: str, body: Any = None,
+                    query: list[tuple[str, str]] | None = None,
+                    content_type: str = "application/json") -> dict[str, Any]:
+        try:
+            response = await self._api.call_api(
+                path, method, query_params=query or [], body=body,
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                auth_settings=["BearerToken"], _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT)
+            text = await response.text()
+            status = response.status
+        except ApiException as exc:
+            raise self._error(exc.status, exc.body) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise BackendUnavailable(f"{self.label} is unreachable: "
+                                     f"{exc or type(exc).__name__}") from None
+        if not 200 <= status < 300:
+            raise self._error(status, text)
+        return dict(json.loads(text)) if text else {}
+
+    def _error(self, code: int, body: Any) -> ProviderError:
+        message = _status_message(body) or f"HTTP {code}"
+        if code == 404:
+            return NotFound(message)
+        if code == 409:
+            return Conflict(f"{self.label}: {message}")
+        if code in (400, 422):
+            return InvalidRequest(f"{self.label} refused it: {message}")
+        if code in (401, 403):
+            return BackendUnavailable(f"{self.label} denied the provider's credentials "
+                                      f"(HTTP {code}): {message}")
+        return BackendUnavailable(f"{self.label} answered HTTP {code}: {message}")
+
+
+def _status_message(body: Any) -> str:
+    """The ``message`` of a Kubernetes Status body, if the body is one."""
+    try:
+        status = json.loads(body) if isinstance(body, str | bytes) else body
+    except ValueError:
+        return ""
+    return str(status.get("message") or "") if isinstance(status, dict) else ""

@@ -30,7 +30,16 @@ def build_provider(config: ProviderConfig, store: Store | None) -> Provider:
 
 
 def build_kaas_provider(config: ProviderConfig, store: Store | None) -> KaasProvider:
-    """The configured KaaS backend: the sandbox keeps its simulated clusters in ``store``."""
+    """The configured KaaS backend: the sandbox keeps its simulated clusters in ``store``;
+    Cluster API and Gardener are driven through their management cluster's API."""
+    if config.type == "capi":
+        from .capi import capi_kaas_provider
+
+        return capi_kaas_provider(config.capi, config.kubeconfigs)
+    if config.type == "gardener":
+        from .gardener import gardener_kaas_provider
+
+        return gardener_kaas_provider(config.gardener, config.kubeconfigs)
     from ..store import open_store
     from .sandbox import SandboxSettings, sandbox_kaas_provider
 

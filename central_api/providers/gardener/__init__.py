@@ -1,0 +1,11 @@
+"""Placeholder until the gardener provider lands (issue 14): refuses to start, with the reason."""
+
+from __future__ import annotations
+
+from ...config import KubeconfigConfig, ManagementClusterConfig
+from ..kaas import KaasProvider
+
+
+def gardener_kaas_provider(settings: ManagementClusterConfig,
+                       kubeconfigs: KubeconfigConfig) -> KaasProvider:
+    raise ValueError("providers.kaas.type gardener is not available yet")

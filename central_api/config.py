@@ -101,6 +101,9 @@ class ProviderConfig(BaseModel):
         False, alias="allowPrivateImageSources",
         description="OpenStack: let Images import from loopback/private/link-local addresses "
                     "(labs only: the cloud fetches them from inside the provider's network).")
+    capi: CapiConfig = Field(default_factory=CapiConfig)
+    gardener: GardenerConfig = Field(default_factory=GardenerConfig)
+    kubeconfigs: KubeconfigConfig = Field(default_factory=KubeconfigConfig)
 
 
 class IdentityConfig(BaseModel):

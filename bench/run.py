@@ -6,7 +6,8 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.run --quick     # small sizes, a few seconds each (CI)
     .venv/bin/python -m bench.run --only read --only scale
 
-Benchmarks: ``read``, ``write``, ``scale``, ``watch``, ``reconcile``, ``onboarding`` (issue 5;
+Benchmarks: ``read``, ``write``, ``scale``, ``watch``, ``reconcile``, ``kaas`` (issue 14: Clusters
+to Ready), ``onboarding`` (issue 5;
 needs Debian's Keystone). Each measures a baseline in the same run where the issue asks for
 one. Results go to ``bench/results/<timestamp>[-quick].json`` and ``.md`` (and ``latest.*``);
 the markdown table is also printed. The exit status is non-zero only if a benchmark crashed —
@@ -60,7 +61,9 @@ from .common import (
     summary,
     wait_ready,
 )
+from .kaas import bench_kaas
 from .onboarding import bench_onboarding
+from .ready import to_ready
 
 RESULTS = REPO / "bench" / "results"
 NO_CONTROLLERS = "controllers: external\n"
@@ -88,13 +91,15 @@ class Sizes:
     reconcile_timeout: float = 300
     """Seconds for apply plus Ready together; what is not Ready by then is reported."""
     onboard_tenants: int = 100
+    kaas_clusters: int = 1000
+    kaas_timeout: float = 600
 
 
 QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(1000,),
               scale_gets=100, scale_first_pages=10, scale_selector_lists=3, watchers=20,
               watch_clients=1, watch_rate=50, watch_seconds=2, watch_grace=30,
               reconcile_servers=50,
-              reconcile_timeout=120, onboard_tenants=3)
+              reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_timeout=120)
 
 
 @dataclass
@@ -677,7 +682,6 @@ def bench_reconcile(sizes: Sizes, report: Report, work: Path) -> None:
 
 
 async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
-    n = sizes.reconcile_servers
     conn = await connect(server)
     await make_namespace(conn, "recon")
     await conn.json("POST", NETWORKS.format(ns="recon"), network("net"))
@@ -687,110 +691,15 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
         "spec": {"networkRef": {"name": "net"}, "cidr": "10.64.0.0/16"}})
     await wait_ready(conn, NETWORKS.format(ns="recon") + "/net", 60)
     await wait_ready(conn, SUBNETS.format(ns="recon") + "/net-v4", 60)
-    listed = await conn.json("GET", SERVERS.format(ns="recon"))
-    rv = listed["metadata"]["resourceVersion"]
-    ready: dict[str, float] = {}
-    done = asyncio.Event()
-    watcher = await connect(server)
-    watcher.writer.write(watcher.build(  # type: ignore[union-attr]
-        "GET", SERVERS.format(ns="recon") + f"?watch=1&resourceVersion={rv}"
-        "&timeoutSeconds=1800"))
-    await watcher.reader.readuntil(b"\r\n\r\n")  # type: ignore[union-attr]
-    watch_task = asyncio.create_task(_follow_ready(watcher, ready, n, done))
-    pid = server.proc.pid if server.proc else 0
-    sampler = RssSampler(pid)
-    sampler.start()
-    cpu = cpu_seconds(pid)
-    conns = [await connect(server) for _ in range(8)]
-    failures: list[str] = []
-
-    deadline = time.monotonic() + sizes.reconcile_timeout
-    applied_count = [0]
-
-    async def worker(c: Conn, indices: range) -> None:
-        for i in indices:
-            if time.monotonic() > deadline:
-                return  # bounded in time as well as in count
-            body = orjson.dumps({
-                "apiVersion": "iaas.scs.community/v1alpha1", "kind": "Server",
-                "metadata": {"name": f"vm-{i:05d}"},
-                "spec": {"flavor": "SCS-1V-2", "image": "ubuntu-24.04",
-                         "networks": [{"name": "net"}]}})
-            status, raw = await c.send_raw(c.build("POST", SERVERS.format(ns="recon"), body))
-            if status != 201:
-                failures.append(f"{status}: {raw[:200]!r}")
-            else:
-                applied_count[0] += 1
-
-    started = time.monotonic()
-    await asyncio.gather(*(worker(c, range(k, n, len(conns))) for k, c in enumerate(conns)))
-    applied = time.monotonic() - started
-    if failures:
-        raise RuntimeError(f"{len(failures)} creates failed, e.g. {failures[0]}")
-    try:
-        await asyncio.wait_for(done.wait(), max(1.0, deadline - time.monotonic()))
-    except TimeoutError:
-        pass
-    watch_ended = watch_task.done()  # e.g. disconnected for falling 10,000 events behind
-    watch_task.cancel()
-    # The watch gives the timing; the final state comes from a paginated list (on a new
-    # connection: the first one has been idle longer than uvicorn's keep-alive timeout).
     conn.close()
-    conn = await connect(server)
-    listed_ready, token = 0, ""
-    while True:
-        page = await conn.json("GET", SERVERS.format(ns="recon") + "?limit=500"
-                               + (f"&continue={token}" if token else ""))
-        listed_ready += sum(1 for item in page["items"] if any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in (item.get("status") or {}).get("conditions") or []))
-        token = page["metadata"].get("continue", "")
-        if not token:
-            break
-    finished = max(ready.values(), default=started)
-    if listed_ready > len(ready):  # the watch missed some: count them at the deadline
-        finished = time.monotonic()
-    cpu = cpu_seconds(pid) - cpu
-    peak = await sampler.stop()
-    for c in conns:
-        c.close()
-    watcher.close()
-    conn.close()
-    elapsed = finished - started
-    return {"servers": n, "applied": applied_count[0], "apply_seconds": round(applied, 2),
-            "apply_rate": round(applied_count[0] / applied, 1),
-            "ready": max(listed_ready, len(ready)), "ready_seen_by_watch": len(ready),
-            "watch_ended_early": watch_ended, "ready_seconds": round(elapsed, 2),
-            "ready_rate": round(max(listed_ready, len(ready)) / elapsed, 1)
-            if elapsed > 0 else 0,
-            "peak_rss_mib": peak, "rss_after_mib": rss_mib(pid),
-            "cpu_ms_per_server": round(cpu * 1e3 / max(1, applied_count[0]), 2),
-            "timed_out": len(ready) < n}
-
-
-async def _follow_ready(conn: Conn, ready: dict[str, float], n: int,
-                        done: asyncio.Event) -> None:
-    reader = conn.reader
-    assert reader is not None
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.strip().split(b";")[0], 16)
-        data = await reader.readexactly(size + 2)
-        if size == 0:
-            return
-        for frame in data[:-2].split(b"\n"):
-            if not frame.strip():
-                continue
-            event = orjson.loads(frame)
-            obj = event["object"]
-            name = obj["metadata"]["name"]
-            if name in ready:
-                continue
-            for cond in (obj.get("status") or {}).get("conditions") or []:
-                if cond.get("type") == "Ready" and cond.get("status") == "True":
-                    ready[name] = time.monotonic()
-                    if len(ready) >= n:
-                        done.set()
+    result = await to_ready(server, SERVERS.format(ns="recon"), lambda i: {
+        "apiVersion": "iaas.scs.community/v1alpha1", "kind": "Server",
+        "metadata": {"name": f"vm-{i:05d}"},
+        "spec": {"flavor": "SCS-1V-2", "image": "ubuntu-24.04",
+                 "networks": [{"name": "net"}]}}, sizes.reconcile_servers,
+        sizes.reconcile_timeout)
+    return {"servers": result.pop("objects"),
+            "cpu_ms_per_server": result.pop("cpu_ms_per_object"), **result}
 
 
 # -- driver ---------------------------------------------------------------------------------
@@ -800,6 +709,8 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "scale": bench_scale,
     "watch": bench_watch,
     "reconcile": bench_reconcile,
+    "kaas": lambda sizes, report, work: bench_kaas(sizes.kaas_clusters, sizes.kaas_timeout,
+                                                   report, work),
     "onboarding": lambda sizes, report, work: bench_onboarding(sizes.onboard_tenants, report,
                                                                work),
 }

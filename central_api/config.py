@@ -68,6 +68,32 @@ class CapiConfig(ManagementClusterConfig):
 
     namespace_prefix: str = Field("scs-", alias="namespacePrefix", description=(
         "One management namespace per tenant: this prefix + the tenant's name."))
+    class_namespace: str = Field("cluster-stacks", alias="classNamespace", description=(
+        "Where the operator's ClusterStacks install the ClusterClasses and "
+        "ClusterStackReleases; clusters refer to them across namespaces (classRef.namespace)."))
+    stack: str = Field("openstack-scs2", description=(
+        "The cluster stack offered: classes named <stack>-<major>-<minor>-<version>."))
+    worker_class: str = Field("default-worker", alias="workerClass",
+                              description="The ClusterClass's worker class of every pool.")
+    identity_secret: str = Field("openstack", alias="identitySecret", description=(
+        "The clouds.yaml Secret expected in each tenant's management namespace (the scs2 "
+        "identityRef variable); empty: leave identityRef to the class's default."))
+    cloud_name: str = Field("openstack", alias="cloudName",
+                            description="The cloud of that clouds.yaml (identityRef.cloudName).")
+    variables: dict[str, Any] = Field(default_factory=dict, description=(
+        "ClusterClass variables set on every cluster, e.g. networkExternalID."))
+    cluster_labels: dict[str, str] = Field(default_factory=dict, alias="clusterLabels",
+                                           description="Labels of every CAPI Cluster, e.g. "
+                                                       "managed-secret: clouds-yaml.")
+    synced_label_patterns: list[str] = Field(
+        default_factory=list, alias="additionalSyncMachineLabels", description=(
+            "The CAPI manager's --additional-sync-machine-labels regexes: node-pool labels "
+            "they match reach the Nodes (besides CAPI's own domains); others are refused."))
+    machine_taints: bool = Field(True, alias="machineTaints", description=(
+        "The management cluster's CAPI runs with the MachineTaintPropagation feature gate, "
+        "so node-pool taints are mapped; false: they are refused."))
+    arm64_image_name: str = Field("", alias="arm64ImageName", description=(
+        "The imageName variable of arm64 pools; empty: arm64 pools are refused."))
 
 
 class GardenerConfig(ManagementClusterConfig):

@@ -101,6 +101,27 @@ class GardenerConfig(ManagementClusterConfig):
 
     project_prefix: str = Field("garden-", alias="projectPrefix", description=(
         "The tenant's project namespace: this prefix + the tenant's name."))
+    cloud_profile: str = Field("", alias="cloudProfile", description=(
+        "The CloudProfile Shoots use (spec.cloudProfile.name); its Kubernetes versions are "
+        "the ClusterProfile's offer."))
+    region: str = Field("", description="A region of the CloudProfile (spec.region).")
+    credentials_binding_name: str = Field("", alias="credentialsBindingName", description=(
+        "The CredentialsBinding in every tenant's project that holds the OpenStack "
+        "credentials (spec.credentialsBindingName)."))
+    networking_type: str = Field("calico", alias="networkingType", description=(
+        "spec.networking.type: calico or cilium, as the landscape offers (immutable)."))
+    nodes_cidr: str = Field("10.250.0.0/16", alias="nodesCIDR", description=(
+        "spec.networking.nodes, also the OpenStack workers network."))
+    floating_pool_name: str = Field("", alias="floatingPoolName", description=(
+        "OpenStack InfrastructureConfig floatingPoolName (the external network)."))
+    load_balancer_provider: str = Field("", alias="loadBalancerProvider", description=(
+        "OpenStack ControlPlaneConfig loadBalancerProvider (amphora, ovn...); empty: the "
+        "CloudProfile's default."))
+    machine_image: str = Field("", alias="machineImage", description=(
+        "Worker machine image name (e.g. gardenlinux); empty: the CloudProfile's default."))
+    machine_image_version: str = Field("", alias="machineImageVersion")
+    purpose: Literal["evaluation", "testing", "development", "production",
+                     "infrastructure"] = Field("production", description="spec.purpose.")
 
 
 class KubeconfigConfig(BaseModel):

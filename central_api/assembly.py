@@ -31,7 +31,13 @@ from .auth.ratelimit import RateLimiter
 from .auth.rbac import InformerRuleSource, RbacAuthorizer, rules_for
 from .auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
 from .auth.storage_quota import StorageQuotaAdmission
-from .auth.tenants import NamespaceTenancyAdmission, TenantAuthorizer, TenantDirectory, tenant_rules
+from .auth.tenants import (
+    TENANT_LABEL,
+    NamespaceTenancyAdmission,
+    TenantAuthorizer,
+    TenantDirectory,
+    tenant_rules,
+)
 from .auth.tokens import TokenAuthenticator
 from .config import Config, FederationConfig
 from .controllers.client import Client, LocalClient
@@ -45,16 +51,18 @@ from .controllers.tenants import build_identity
 from .datadir import DataDir, SecretBox, WrongEncryptionKey, ensure_encryption_key
 from .kinds import builtin_kinds
 from .kinds.catalog import Catalog
-from .kinds.kaas import CLUSTER_PROFILE, PROFILE_NAME, OfferedVersions
+from .kinds.kaas import CLUSTER, CLUSTER_PROFILE, PROFILE_NAME, OfferedVersions
+from .kinds.kaas_access import ADMIN_KUBECONFIG, KUBECONFIG
 from .machinery.errors import ApiError
 from .machinery.user import BOOTSTRAP_ADMIN, User
 from .providers import build_kaas_provider, build_provider
-from .providers.base import Provider
+from .providers.base import Provider, ProviderError, Scope
 from .providers.identity import IdentityService
-from .providers.kaas import KaasProvider
+from .providers.kaas import AdminRequest, KaasProvider
 from .providers.sandbox.identity import SandboxIdentity
 from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
+from .server.kubeconfigs import Access, AccessSource, AdminGrant, KubeconfigIssuer
 from .store import open_store
 from .store.base import Store
 from .store.offload import off_loop
@@ -250,6 +258,7 @@ def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerPr
         else Backends(config)
     process = ServerProcess(ctx, backends)
     _install_endpoints(process)
+    install_kubeconfigs(process)
     return process
 
 
@@ -296,6 +305,54 @@ def _install_endpoints(process: ServerProcess) -> None:
             return json_response({"simulated": True, "resources": await inventory(ctx.store)})
 
         ctx.endpoints[SANDBOX_INVENTORY] = sandbox_inventory
+
+
+def install_kubeconfigs(process: ServerProcess) -> None:
+    """A Cluster's ``kubeconfig`` and ``adminkubeconfig`` subresources, answered from the
+    KaaS backend: the controllers' (in-process), else one built for this process from the
+    same configuration (the API server, not the controllers, answers users)."""
+    ctx, config = process.context, process.backends.config
+    kaas_config = config.provider("kaas")
+    if kaas_config is None or ctx.catalog.lookup(CLUSTER.group, CLUSTER.version,
+                                                 CLUSTER.plural) is None:
+        return
+    kaas = process.backends.kaas or kaas_backend(config, ctx.store)
+    if kaas is None:
+        return
+    issuer = KubeconfigIssuer(ctx.resources, cluster_access(ctx, kaas), kaas_config.kubeconfigs)
+    ctx.actions[(CLUSTER.group, CLUSTER.plural, KUBECONFIG)] = issuer.kubeconfig
+    ctx.actions[(CLUSTER.group, CLUSTER.plural, ADMIN_KUBECONFIG)] = issuer.admin_kubeconfig
+
+
+def cluster_access(ctx: ServerContext, kaas: KaasProvider) -> AccessSource:
+    """The backend's access to a stored Cluster: its backend object is found by the Cluster's
+    UID in the scope the KaaS controller uses (namespace and tenant), and the provider's
+    errors become API errors naming the backend."""
+    namespaces = ctx.catalog.require("", "v1", "namespaces")
+
+    def tenant_of(namespace: str) -> str:
+        ns = ctx.resources.get(namespaces, "", namespace)
+        return str(((ns["metadata"].get("labels") or {}).get(TENANT_LABEL)) or "")
+
+    async def access(cluster: dict[str, Any], grant: AdminGrant | None) -> Access:
+        meta = cluster["metadata"]
+        scope = Scope(meta["namespace"], await off_loop(ctx.store, tenant_of,
+                                                        meta["namespace"]))
+        try:
+            backend = await kaas.clusters.find(scope, meta["uid"])
+            if backend is None:
+                raise ApiError(409, "Conflict", kaas.labelled(
+                    f'cluster {meta["name"]} does not exist in the backend yet; retry '
+                    "shortly"), retry_after=5)
+            admin = AdminRequest(grant.user, grant.seconds) if grant else None
+            return await kaas.access(scope, backend, admin)
+        except ProviderError as exc:
+            if exc.retryable:
+                raise ApiError(503, "ServiceUnavailable", kaas.labelled(str(exc)),
+                               retry_after=5) from None
+            raise ApiError(409, "Conflict", kaas.labelled(str(exc))) from None
+
+    return access
 
 
 def install_authorization(ctx: ServerContext) -> None:

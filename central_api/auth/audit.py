@@ -112,6 +112,9 @@ class AuditEvent:
     latency_ms: float = 0.0
     decision: str = ""
     reason: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    """What the handler adds about the outcome, as kube's audit annotations (e.g. which
+    credential a kubeconfig request issued and until when); never a credential itself."""
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: str = field(default_factory=_now_rfc3339)
 
@@ -122,7 +125,7 @@ class AuditEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: camelCase keys like kube's audit events; every string cleaned."""
-        return {
+        out = {
             "auditID": clean(self.request_id, 64), "timestamp": clean(self.timestamp, 40),
             "user": clean(self.user), "groups": [clean(g) for g in self.groups[:MAX_GROUPS]],
             "sourceIP": clean(self.source_ip, 64),
@@ -134,6 +137,10 @@ class AuditEvent:
             "code": int(self.response_code), "latencyMs": round(float(self.latency_ms), 3),
             "decision": clean(self.decision, 32), "reason": clean(self.reason),
         }
+        if self.annotations:
+            out["annotations"] = {clean(k, 128): clean(v) for k, v in
+                                  list(self.annotations.items())[:MAX_GROUPS]}
+        return out
 
     def to_json(self) -> str:
         """Compact JSON, ASCII only (non-ASCII characters escaped, as ``json`` does with

@@ -21,7 +21,9 @@ role                  may
                       CRDs, ClusterRoles, ClusterRoleBindings or deleting Namespaces; never
                       granting more than it holds (RBAC escalation checks)
 ``member``            create, get, list, watch, update, patch, delete of the kinds of ``iaas``
-                      and ``kaas.scs.community`` (and their action subresources), Secrets and
+                      and ``kaas.scs.community`` (and their action subresources, except
+                      ``clusters/adminkubeconfig``: a member reaches a cluster with its own
+                      OIDC login through ``clusters/kubeconfig``), Secrets and
                       ServiceAccounts (no ``serviceaccounts/token``: a token acts as its
                       account, even when the account is bound a role only after the token was
                       minted, and a member cannot vouch for what a tenant admin will bind to
@@ -78,6 +80,9 @@ SCS_GROUPS = [IAAS, KAAS, IAM, STATUS, METERING]
 READ = ["get", "list", "watch"]
 MEMBER_WRITE = ["create", "delete", "get", "list", "patch", "update", "watch"]
 FULL = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+ADMIN_CREDENTIALS = frozenset({"clusters/adminkubeconfig"})
+"""Action subresources that hand out an admin credential of a backend: tenant admins (and
+cloud admins) only, like Gardener's project viewers lack ``shoots/adminkubeconfig``."""
 DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version",
                   "/healthz", "/readyz", "/livez"]
 
@@ -91,16 +96,18 @@ def _kinds(catalog: Catalog, group: str) -> list[ResourceType]:
 
 
 def _group_rules(catalog: Catalog, groups: list[str], verbs: list[str],
-                 actions: bool) -> list[dict[str, Any]]:
+                 actions: bool, withheld: frozenset[str] = frozenset()
+                 ) -> list[dict[str, Any]]:
     """One rule per group over its served namespaced kinds (none if it serves none yet);
-    ``actions`` adds each action subresource with the verbs it answers, limited to ``verbs``."""
+    ``actions`` adds each action subresource with the verbs it answers, limited to ``verbs``,
+    except the ``withheld`` ones (``plural/subresource``)."""
     rules = []
     for group in groups:
         kinds = _kinds(catalog, group)
         if plurals := sorted({rt.plural for rt in kinds}):
             rules.append(_rule([group], plurals, verbs))
         if actions:
-            rules += _action_rules(kinds, group, verbs)
+            rules += _action_rules(kinds, group, verbs, withheld)
     return rules
 
 
@@ -116,13 +123,13 @@ def _status_rules(catalog: Catalog) -> list[dict[str, Any]]:
     return rules
 
 
-def _action_rules(kinds: list[ResourceType], group: str,
-                  verbs: list[str]) -> list[dict[str, Any]]:
+def _action_rules(kinds: list[ResourceType], group: str, verbs: list[str],
+                  withheld: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     by_verbs: dict[tuple[str, ...], set[str]] = {}
     for rt in kinds:
         for sub, (_kind, sub_verbs) in rt.action_subresources.items():
             allowed = tuple(v for v in sub_verbs if v in verbs)
-            if allowed:
+            if allowed and f"{rt.plural}/{sub}" not in withheld:
                 by_verbs.setdefault(allowed, set()).add(f"{rt.plural}/{sub}")
     return [_rule([group], sorted(subs), list(v)) for v, subs in sorted(by_verbs.items())]
 
@@ -148,7 +155,8 @@ def tenant_admin_rules(catalog: Catalog) -> list[dict[str, Any]]:
 
 
 def member_rules(catalog: Catalog) -> list[dict[str, Any]]:
-    return [*_group_rules(catalog, [IAAS, KAAS], MEMBER_WRITE, actions=True),
+    return [*_group_rules(catalog, [IAAS, KAAS], MEMBER_WRITE, actions=True,
+                          withheld=ADMIN_CREDENTIALS),
             *_group_rules(catalog, [IAM, STATUS, METERING], READ, actions=False),
             *_status_rules(catalog),
             _rule([""], ["secrets", "serviceaccounts"], MEMBER_WRITE),

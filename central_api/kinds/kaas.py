@@ -24,6 +24,7 @@ from pydantic import Field
 
 from ..machinery.errors import Cause, invalid
 from .common import READY_COLUMN_PATH, Model, Reconciled, Resource, Spec, Status
+from .kaas_access import declare_access
 from .kind import Column, ResourceType, SpecRules, declare
 
 if TYPE_CHECKING:
@@ -353,6 +354,7 @@ CLUSTER: ResourceType = declare(
         Column("Class", ".status.clusterClass", priority=1),
         Column("Provider", ".status.provider", priority=1),
     ])
+declare_access(CLUSTER)
 CLUSTER_PROFILE: ResourceType = declare(
     API_VERSION, "ClusterProfile", ClusterProfile, namespaced=False, status_subresource=False,
     categories=["scs", "kaas"], columns=[

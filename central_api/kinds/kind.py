@@ -108,6 +108,9 @@ class ResourceType:
     action_subresources: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     """Subresources answered by a handler, e.g. a ServiceAccount's ``token``:
     name → (kind it returns, verbs)."""
+    action_kinds: dict[str, ResourceType] = field(default_factory=dict)
+    """The declared kind an action subresource takes and answers (its OpenAPI schema), e.g.
+    a Cluster's ``adminkubeconfig``; the ``token`` TokenRequest is described by hand."""
     model: type[Resource] | None = None
     """The declared model (None for custom resources): the run-time type of the objects."""
 

@@ -68,6 +68,8 @@ ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 
 
 Endpoint = Callable[[], Awaitable[Response]]
+Action = Callable[[Request, Target], Awaitable[Response]]
+"""Answers an action subresource of a kind (e.g. a Cluster's ``adminkubeconfig``)."""
 Background = Callable[["ServerContext"], contextlib.AbstractAsyncContextManager[None]]
 
 
@@ -104,6 +106,9 @@ class ServerContext:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     """Further non-resource paths the process serves to authorized callers (``/metrics``,
     the sandbox inventory): contributed by the assembly, so HTTP knows no backend."""
+    actions: dict[tuple[str, str, str], Action] = field(default_factory=dict)
+    """Handlers of action subresources by (group, plural, subresource), contributed by the
+    assembly like ``endpoints`` (a Cluster's kubeconfigs need its KaaS backend)."""
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     storage_usage: StorageUsage = field(default_factory=StorageUsage)
     """Objects and bytes per tenant (the storage quota), kept by the internal controllers."""
@@ -207,7 +212,8 @@ class CentralApi:
             namespace=info.namespace if info else "", name=info.name if info else "",
             path=request.url.path, query_keys=tuple(request.query_params.keys()),
             response_code=code, latency_ms=(time.monotonic() - started) * 1000,
-            decision=decision[0], reason=decision[1])
+            decision=decision[0], reason=decision[1],
+            annotations=getattr(request.state, "audit_annotations", None) or {})
 
     @staticmethod
     def _error(exc: ApiError) -> Response:
@@ -241,6 +247,8 @@ class CentralApi:
             return await self.review(request, info, user)
         if target.subresource == "token":
             return await self.token_request(request, target)
+        if target.subresource in target.rt.action_subresources:
+            return await self.action(request, target)
         response = await self.handlers.handle(request, target)
         if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
             await self.serving_written_crd(response)
@@ -297,6 +305,14 @@ class CentralApi:
                                                        meta["uid"], audiences, seconds)
         return json_response(token_request_response(meta["name"], meta["namespace"],
                                                     audiences, seconds, token, expiry), 201)
+
+    async def action(self, request: Request, target: Target) -> Response:
+        rt = target.rt
+        handler = self.ctx.actions.get((rt.group, rt.plural, target.subresource))
+        if handler is None:
+            raise ApiError(501, "NotImplemented", f"{rt.plural}/{target.subresource} is not "
+                           "available: this server runs without the backend that answers it")
+        return await handler(request, target)
 
     def check_token_escalation(self, user: User, namespace: str, name: str) -> None:
         rules_for = self.ctx.rules_for

@@ -395,10 +395,12 @@ def _subresource(ops: _Operations, sub: str, sub_kind: str, verbs: tuple[str, ..
     suffix = _identifier(sub, True)
     name = f"{ops.scope}{kind}{suffix}"
     if sub != "status":
-        # An action subresource (a ServiceAccount's token): create only, its own kind, and
-        # nothing stored, so no write parameters.
-        sub_ref = _ref(TOKEN_REQUEST_SCHEMA)
-        gvk = {"group": "authentication.k8s.io", "version": "v1", "kind": sub_kind}
+        # An action subresource (a ServiceAccount's token, a Cluster's kubeconfig): create
+        # only, its own kind, and nothing stored, so no write parameters.
+        declared = ops.rt.action_kinds.get(sub)
+        sub_ref = _ref(schema_name(declared) if declared else TOKEN_REQUEST_SCHEMA)
+        gvk = _gvk(declared) if declared else {"group": "authentication.k8s.io",
+                                               "version": "v1", "kind": sub_kind}
         return {"post": ops.op("create", "post", f"create {sub_kind} of a {kind}", [],
                                _responses(sub_ref, "200", "201", "202"),
                                {"required": True, "content": _content(sub_ref, JSON)},
@@ -506,6 +508,8 @@ def _operations_and_schemas(catalog: Catalog, group_versions: list[tuple[str, st
             schemas[list_schema_name(rt)] = _list_component(rt, v2)
             if "token" in rt.subresources():
                 schemas[TOKEN_REQUEST_SCHEMA] = copy.deepcopy(_TOKEN_REQUEST)
+            for declared in rt.action_kinds.values():
+                schemas[schema_name(declared)] = _component(declared, v2)
         for review in virtual(group, version):
             paths.update(_review_paths(review, version))
             schemas[review_schema_name(review, version)] = _review_component(review, version)

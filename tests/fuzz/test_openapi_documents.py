@@ -32,7 +32,7 @@ LIST_QUERY = {"labelSelector": "string", "fieldSelector": "string", "limit": "in
               "timeoutSeconds": "integer"}
 WRITE_QUERY = {"dryRun": "string", "fieldManager": "string", "fieldValidation": "string"}
 ANSWERED_KINDS = {"TokenRequest", "SelfSubjectReview", "SelfSubjectAccessReview",
-                  "SelfSubjectRulesReview"}
+                  "SelfSubjectRulesReview", "KubeconfigRequest", "AdminKubeconfigRequest"}
 """Created and answered, never stored: no write parameters apply."""
 
 

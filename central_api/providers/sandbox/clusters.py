@@ -10,12 +10,14 @@ cluster stacks (``openstack-scs2-1-34-v2`` installs 1.34.7).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from ...kinds.kaas import parse_version
-from ..base import BackendResource, InvalidRequest, Scope
+from ..base import BackendResource, Conflict, InvalidRequest, Scope
 from ..kaas import AdminRequest, ClusterAccess
 from . import catalog
+from .cluster_ca import Pair, admin_certificate, new_ca
 from .records import Record
 from .services import Desired, SandboxService
 from .settings import PREFIX
@@ -116,8 +118,9 @@ class ClusterService(SandboxService):
         removed = old is not None and bool(set(old["pools"]) - set(pools))
         finished: list[float] = [plane["readyAt"], *(p["readyAt"] for p in pools.values())]
         done = max([*finished, now + scaled(SCALE_DELAY) if removed else 0.0])
+        kept = {"ca": old["ca"]} if old and "ca" in old else {}
         return {"controlPlane": plane, "pools": pools, "class": cls, "settledAt": done,
-                "endpoint": f"https://{backend_id[:8]}.kaas.sandbox.invalid:6443"}
+                "endpoint": f"https://{backend_id[:8]}.kaas.sandbox.invalid:6443", **kept}
 
     def _pool(self, spec: dict[str, Any], old: dict[str, Any] | None, plane: dict[str, Any],
               start: float, now: float) -> dict[str, Any]:
@@ -138,7 +141,39 @@ class ClusterService(SandboxService):
 
     async def access(self, scope: Scope, backend: BackendResource,
                      admin: AdminRequest | None) -> ClusterAccess:
-        raise InvalidRequest(f"{PREFIX}: kubeconfigs are not issued yet")  # issue 14, next
+        """The endpoint and the cluster's own CA; for ``admin`` a client certificate it
+        signed, valid for ``admin.seconds``. Nothing but the CA (once) is written."""
+        ca, endpoint = await self._run(self._ca, scope.namespace, backend.id)
+        if admin is None:
+            return ClusterAccess(endpoint, ca.certificate)
+        now = dt.datetime.fromtimestamp(self.records.now(), dt.UTC)
+        cert = admin_certificate(ca, admin.user, admin.seconds, now)
+        return ClusterAccess(endpoint, ca.certificate, client_certificate=cert.certificate,
+                             client_key=cert.key, expires=cert.not_after)
+
+    def _ca(self, namespace: str, backend_id: str) -> tuple[Pair, str]:
+        """The cluster's CA, made the first time it is needed, and its endpoint."""
+        for _ in range(3):
+            rec = self._existing(namespace, backend_id)
+            if rec.get("deleting"):
+                raise InvalidRequest(f"{PREFIX}: cluster {backend_id} is being deleted")
+            endpoint = self.observed(rec)["apiEndpoint"]
+            if not endpoint:
+                raise Conflict(f"{PREFIX}: the control plane of cluster {backend_id} is not "
+                               "up yet")
+            stored = rec["data"].get("ca")
+            if stored:
+                return Pair(stored["certificate"].encode(), stored["key"].encode(),
+                            dt.datetime.fromisoformat(stored["notAfter"])), endpoint
+            ca = new_ca(backend_id, dt.datetime.fromtimestamp(self.records.now(), dt.UTC))
+            rec["data"]["ca"] = {"certificate": ca.certificate.decode(),
+                                 "key": ca.key.decode(), "notAfter": ca.not_after.isoformat()}
+            try:
+                self.records.save(rec)
+                return ca, endpoint
+            except Conflict:
+                continue  # changed meanwhile (another process): read it again
+        raise Conflict(f"{PREFIX}: cluster {backend_id} keeps changing; try again")
 
     def view(self, rec: Record) -> BackendResource:
         """ACTIVE only once the plan is done: until then the cluster is PENDING, with the

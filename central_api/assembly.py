@@ -25,6 +25,8 @@ from .auth.admission import RbacEscalationAdmission
 from .auth.audit import AuditLog
 from .auth.authn import Authenticator, AuthenticatorChain
 from .auth.authz import MastersAuthorizer, UnionAuthorizer
+from .auth.cluster_oidc import ClusterOidcDefault
+from .auth.cluster_quota import ClusterQuotaAdmission, ComputeUsage
 from .auth.federation import FederationSettings, TenantIssuers
 from .auth.oidc import OidcAuthenticator, load_oidc_config
 from .auth.ratelimit import RateLimiter
@@ -252,6 +254,7 @@ def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerPr
     if ctx.catalog.lookup(CLUSTER_PROFILE.group, CLUSTER_PROFILE.version,
                           CLUSTER_PROFILE.plural):
         ctx.resources.admission.append(OfferedVersions(_stored_profile(ctx)))
+        install_cluster_admission(ctx)
     if config.federation.enabled:
         install_federation(ctx, config.federation, _operator_issuers(ctx))
     backends = build_backends(config, store) if config.controllers == "in-process" \
@@ -373,6 +376,14 @@ def install_authorization(ctx: ServerContext) -> None:
                                 NamespaceTenancyAdmission(tenants, ctx.authorizer,
                                                           ctx.resources)]
     ctx.resources.storage_checks.append(StorageQuotaAdmission(ctx.storage_usage, tenants))
+
+
+def install_cluster_admission(ctx: ServerContext) -> None:
+    """A new Cluster trusts its tenant's IdP; Clusters and their nodes are counted against
+    the tenant's clusters, cores and RAM quotas (from the shared informers)."""
+    usage = ComputeUsage(ctx.informers)
+    ctx.resources.admission += [ClusterOidcDefault(usage, ctx.informers, ctx.store),
+                                ClusterQuotaAdmission(usage, ctx.informers, ctx.store)]
 
 
 def install_federation(ctx: ServerContext, config: FederationConfig,

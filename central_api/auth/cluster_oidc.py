@@ -1,0 +1,59 @@
+"""A new Cluster trusts its tenant's identity provider unless it names another one.
+
+Why: one customer login should reach the Central API, OpenStack and the tenant's clusters
+(federation across IaaS and KaaS). The operator registers the tenant's IdP in
+``Tenant.spec.federation``; the Central API then logs its users in as ``<tenant>:<name>``
+(:mod:`~central_api.auth.federation`). A cluster created without ``spec.oidc`` gets the same
+issuer, client and claims, and the same ``<tenant>:`` prefix for users and groups, so RBAC
+inside the cluster names a person or group exactly as the Central API's RBAC does.
+
+Only at creation: a later update that leaves ``oidc`` out keeps what is stored (the
+cluster's API server is not reconfigured behind the user's back when the tenant's IdP
+changes). Without ``spec.federation`` the field stays unset (the backend's default: no OIDC).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kinds.kind import ResourceType
+from ..kinds.tenancy import federated_name
+from ..registry.informers import Informers
+from ..registry.resources import WriteOptions
+from ..store.base import Store
+from .cluster_quota import CLUSTERS, ComputeUsage, tenant_of
+from .tenants import TENANTS
+
+
+def oidc_of_tenant(tenant: str, federation: dict[str, Any]) -> dict[str, Any]:
+    """A Cluster's ``spec.oidc`` for the tenant's IdP, mapped as the Central API maps its
+    tokens (claims from ``claimMappings``, names prefixed ``<tenant>:``)."""
+    claims = federation.get("claimMappings") or {}
+    prefix = federated_name(tenant, "")
+    return {"issuerURL": federation["issuerURL"], "clientID": federation["clientID"],
+            "usernameClaim": claims.get("username") or "email",
+            "groupsClaim": claims.get("groups") or "groups",
+            "usernamePrefix": prefix, "groupsPrefix": prefix}
+
+
+class ClusterOidcDefault:
+    """Mutating admission: default a new Cluster's ``spec.oidc`` from its Tenant."""
+
+    def __init__(self, usage: ComputeUsage, informers: Informers, store: Store) -> None:
+        self.usage = usage
+        self.tenants = informers.informer(TENANTS)
+        self.store = store
+
+    def __call__(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
+                 opts: WriteOptions) -> None:
+        if rt.storage_resource != CLUSTERS or old is not None:
+            return
+        spec = obj.get("spec")
+        if not isinstance(spec, dict) or spec.get("oidc"):
+            return
+        tenant = tenant_of(self.usage, self.store, obj["metadata"]["namespace"])
+        found = self.tenants.get("", tenant) if tenant else None
+        federation = ((found or {}).get("spec") or {}).get("federation")
+        if tenant and isinstance(federation, dict) and federation.get("issuerURL") \
+                and federation.get("clientID"):
+            spec["oidc"] = oidc_of_tenant(tenant, federation)

@@ -7,21 +7,35 @@ changed). ``Synced`` says whether the backend accepted the desired state; when i
 
 Every pass also keeps the ClusterProfile current with the backend's offer (written only when
 it changed), so admission checks versions against what the backend really builds.
+
+The backend always gets one concrete patch version, chosen here (:mod:`.maintenance`): the
+spec's version on creation or when the user changes it, and automatic patch updates only in
+the cluster's maintenance window, which ``status.maintenance`` reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..auth.tenants import TENANT_LABEL
-from ..kinds.kaas import CLUSTER, CLUSTER_PROFILE, PROFILE_NAME, Cluster, NodePoolStatus
+from ..kinds.kaas import (
+    CLUSTER,
+    CLUSTER_PROFILE,
+    PROFILE_NAME,
+    Cluster,
+    MaintenanceStatus,
+    NodePoolStatus,
+)
+from ..kinds.timewindow import Window, effective_window
 from ..providers.base import BackendResource, ProviderError, Scope
 from ..providers.kaas import KaasProvider
 from .client import Client
+from .maintenance import Plan, Running, plan
 from .outcomes import Failed, report, settle
 from .runtime import Result
 from .tenants import NAMESPACES
@@ -34,6 +48,12 @@ POLL_PENDING = 1.0
 PROFILE_REFRESH_SECONDS = 60.0
 """How often the offer is compared with the stored ClusterProfile again (a profile deleted
 or changed by hand comes back within this)."""
+WINDOW_SLACK = 1.0
+"""Seconds after a window opens that the controller comes back (not a moment before)."""
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class ClusterReconciler:
@@ -41,32 +61,64 @@ class ClusterReconciler:
     model = Cluster
     finalizer = FINALIZER
 
-    def __init__(self, client: Client, provider: KaasProvider) -> None:
+    def __init__(self, client: Client, provider: KaasProvider,
+                 clock: Callable[[], dt.datetime] = utc_now) -> None:
         self.client = client
         self.provider = provider
+        self.clock = clock
+        """The wall clock maintenance windows are read with (tests set the time)."""
         self._profile_checked = -PROFILE_REFRESH_SECONDS
+        self._offer: dict[str, Any] | None = None
+        """The backend's offer as last published: the versions maintenance chooses from."""
 
     async def reconcile(self, cluster: Cluster) -> Result:
         await self.publish_offer()
         try:
-            backend = await self._converge(await self._scope(cluster), cluster)
+            backend, chosen = await self._converge(await self._scope(cluster), cluster)
         except ProviderError as exc:
             failed = Failed(exc.reason, self.provider.labelled(str(exc)), retry=exc.retryable)
             report(cluster, "Synced", failed)
             return settle(failed)
         cluster.set_condition("Synced", True, "Synced")
         self._report(cluster, backend)
-        return Result(requeue_after=POLL_PENDING if backend.state == "PENDING" else None)
+        cluster.status.maintenance = MaintenanceStatus(
+            window=self._window(cluster).text, pendingVersion=chosen.pending,
+            message=chosen.message)
+        waits = [POLL_PENDING if backend.state == "PENDING" else None,
+                 None if chosen.wait is None else chosen.wait + WINDOW_SLACK]
+        return Result(requeue_after=min((w for w in waits if w is not None), default=None))
 
-    async def _converge(self, scope: Scope, cluster: Cluster) -> BackendResource:
+    async def _converge(self, scope: Scope, cluster: Cluster
+                        ) -> tuple[BackendResource, Plan]:
+        """Create or update the backend cluster with the version :func:`.maintenance.plan`
+        chooses (a concrete patch where the offer knows one)."""
         service = self.provider.clusters
-        desired = cluster.spec.model_dump(mode="json")
         backend = await service.find(scope, cluster.metadata.uid)
+        chosen = self._plan(cluster, backend)
+        desired = {**cluster.spec.model_dump(mode="json"), "kubernetesVersion": chosen.version}
         if backend is None:
-            return await service.create(scope, cluster.metadata.uid, desired)
+            return await service.create(scope, cluster.metadata.uid, desired), chosen
         if backend.desired != desired and backend.state != "DELETING":
-            return await service.update(scope, backend, desired)
-        return backend
+            return await service.update(scope, backend, desired), chosen
+        return backend, chosen
+
+    def _plan(self, cluster: Cluster, backend: BackendResource | None) -> Plan:
+        running = None
+        if backend is not None:
+            given = str(backend.desired.get("kubernetesVersion")
+                        or backend.observed.get("kubernetesVersion") or "")
+            running = Running(given, backend.state == "ACTIVE") if given else None
+        return plan(cluster.spec.model_dump(mode="json"), running, self._offer,
+                    self._window(cluster), self.clock())
+
+    def _window(self, cluster: Cluster) -> Window:
+        window = cluster.spec.maintenance.timeWindow
+        created = cluster.metadata.creationTimestamp or ""
+        try:
+            since = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            since = self.clock()
+        return effective_window(window.model_dump() if window else None, since)
 
     def _report(self, cluster: Cluster, backend: BackendResource) -> None:
         seen, status = backend.observed, cluster.status
@@ -117,7 +169,9 @@ class ClusterReconciler:
         if time.monotonic() - self._profile_checked < PROFILE_REFRESH_SECONDS:
             return
         try:
-            await self._write_offer(await self.provider.offer())
+            offer = await self.provider.offer()
+            self._offer = offer
+            await self._write_offer(offer)
             self._profile_checked = time.monotonic()
         except Exception as exc:  # noqa: BLE001 - a backend or API error of any client
             log.warning("could not publish the ClusterProfile: %s", exc)

@@ -44,6 +44,7 @@ class ObjectMeta(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     deletionTimestamp: str | None = None
+    creationTimestamp: str | None = None
 
 
 class Resource(Model):

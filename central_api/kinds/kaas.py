@@ -26,6 +26,8 @@ from ..machinery.errors import Cause, invalid
 from .common import READY_COLUMN_PATH, Model, Reconciled, Resource, Spec, Status
 from .kaas_access import declare_access
 from .kind import Column, ResourceType, SpecRules, declare
+from .timewindow import PATTERN as WINDOW_PATTERN
+from .timewindow import window_problem
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -45,8 +47,10 @@ IMMUTABLE: dict[str, Any] = {**DEFAULTED, "x-kubernetes-validations": [
 
 # -- Cluster -----------------------------------------------------------------------------------
 class ControlPlane(Model):
-    replicas: Literal[1, 3] = Field(1, description="1, or 3 for a highly available control "
-                                                   "plane (CAPI controlPlane.replicas).")
+    replicas: Literal[1, 3] = Field(1, description=(
+        "1, or 3 for a highly available control plane (CAPI controlPlane.replicas). Unless "
+        "hosted, each counts against the tenant's cores and RAM quota as the cluster "
+        "stack's control-plane flavor SCS-2V-4."))
     hosted: bool = Field(False, description="Run the control plane as pods in the provider's "
                                             "cluster (Kamaji-style), where the backend offers "
                                             "it (ClusterProfile spec.hostedControlPlanes).")
@@ -70,8 +74,10 @@ class Taint(Model):
 class NodePool(Model):
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
                       description="Unique in the cluster (CAPI machineDeployments[].name).")
-    flavor: str = Field(min_length=1, max_length=255,
-                        description="SCS flavor of the nodes, e.g. SCS-4V-8; GPU flavors too.")
+    flavor: str = Field(min_length=1, max_length=255, description=(
+        "SCS flavor of the nodes, e.g. SCS-4V-8; GPU flavors too. Its vCPUs and RAM (from "
+        "the name, scs-0100) times replicas, or autoscaling.max, count against the "
+        "tenant's cores and RAM quota; with such a quota the name must be an SCS one."))
     architecture: Literal["amd64", "arm64"] = "amd64"
     replicas: int | None = Field(None, ge=0, le=1000,
                                  description="Fixed number of nodes; or give autoscaling.")
@@ -92,7 +98,12 @@ class Networking(Model):
 
 
 class Oidc(Model):
-    """The cluster's kube-apiserver trusts this issuer (scs2 variable ``oidcConfig``)."""
+    """The cluster's kube-apiserver trusts this issuer (scs2 variable ``oidcConfig``).
+
+    Left out on creation, it is set from the tenant's identity provider
+    (``Tenant.spec.federation``): its issuer, client and claim mappings, with user and group
+    names prefixed ``<tenant>:`` as the Central API names them, so the same login and the
+    same RBAC subjects work in the cluster."""
 
     issuerURL: str = Field(pattern=r"^https://", max_length=2048)
     clientID: str = Field(min_length=1, max_length=255)
@@ -105,17 +116,23 @@ class Oidc(Model):
 class TimeWindow(Model):
     """Gardener's ``maintenance.timeWindow``: ``HHMMSS+ZZZZ``, e.g. ``220000+0100``."""
 
-    begin: str = Field(pattern=r"^[0-2][0-9][0-5][0-9][0-5][0-9][+-][0-9]{4}$")
-    end: str = Field(pattern=r"^[0-2][0-9][0-5][0-9][0-5][0-9][+-][0-9]{4}$")
+    begin: str = Field(pattern=WINDOW_PATTERN)
+    end: str = Field(pattern=WINDOW_PATTERN, description="30 minutes to 6 hours after begin; "
+                                                         "may wrap midnight.")
 
 
 class AutoUpdate(Model):
-    kubernetesVersion: bool = Field(True, description="Apply new patch versions of the "
-                                                      "cluster's minor version in the window.")
+    kubernetesVersion: bool = Field(True, description=(
+        "Move the cluster to the newest offered patch of its minor version in the window "
+        "(also when the spec names only a minor). False keeps the spec's patch, unless it "
+        "expires: an expired version is moved off in the next window regardless."))
 
 
 class Maintenance(Model):
-    timeWindow: TimeWindow | None = Field(None, description="Unset: the backend chooses.")
+    timeWindow: TimeWindow | None = Field(None, description=(
+        "When the Central API applies automatic patch updates, for every backend. Unset: "
+        "one hour in 22:00-06:00 UTC placed by the cluster's creation time of day "
+        "(22:00 + creation time mod 8 h; shown in status.maintenance.window)."))
     autoUpdate: AutoUpdate = Field(default_factory=AutoUpdate)
 
 
@@ -128,7 +145,10 @@ class ClusterSpec(Spec):
     nodePools: list[NodePool] = Field(default_factory=list, max_length=50)
     networking: Networking = Field(default_factory=Networking, json_schema_extra=IMMUTABLE,
                                    description="Pod and service CIDRs (immutable).")
-    oidc: Oidc | None = Field(None, description="OIDC issuer the cluster trusts for logins.")
+    oidc: Oidc | None = Field(None, description=(
+        "OIDC issuer the cluster trusts for logins. Unset on creation: the tenant's identity "
+        "provider (Tenant spec.federation) with names prefixed '<tenant>:' as in the Central "
+        "API; stays unset when the tenant has none."))
     maintenance: Maintenance = Field(default_factory=Maintenance, json_schema_extra=DEFAULTED)
     clusterClass: str = Field("", max_length=253, description=(
         "Override of the cluster class (cluster stack version), e.g. "
@@ -136,7 +156,13 @@ class ClusterSpec(Spec):
         "newest class for that version."))
 
     def causes(self) -> list[Cause]:
-        return [*self._pool_causes(), *self._network_causes()]
+        return [*self._pool_causes(), *self._network_causes(), *self._window_causes()]
+
+    def _window_causes(self) -> list[Cause]:
+        window = self.maintenance.timeWindow
+        problem = window_problem(window.begin, window.end) if window else ""
+        return [Cause("spec.maintenance.timeWindow", f"Invalid value: {problem}")] \
+            if problem else []
 
     def _pool_causes(self) -> list[Cause]:
         causes, seen = [], set()
@@ -169,6 +195,13 @@ class ClusterSpec(Spec):
         return []
 
 
+class MaintenanceStatus(Model):
+    window: str = Field("", description='The window in effect, e.g. "22:00–23:00 +0100".')
+    pendingVersion: str = Field("", description="A newer patch waiting for the window.")
+    message: str = Field("", description='What maintenance will do or did, e.g. "patch '
+                                         '1.34.8 scheduled for the window 22:00–23:00 +0100".')
+
+
 class NodePoolStatus(Model):
     name: str
     desiredReplicas: int = 0
@@ -184,6 +217,8 @@ class ClusterStatus(Status):
     backendName: str = Field("", description="The backend's object for this cluster.")
     provider: str = Field("", description='Provider that builds the cluster; "sandbox '
                                           '(simulated)" means nothing is real.')
+    maintenance: MaintenanceStatus | None = Field(None, description=(
+        "Automatic patch updates: the window and what waits for it."))
 
 
 class Cluster(Reconciled):

@@ -1,0 +1,166 @@
+"""Maintenance windows (Gardener's HHMMSS+ZZZZ, wrapping midnight, time zones, the default
+window) and the KaaS controller's choice of the patch version a backend gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from central_api.controllers.maintenance import Plan, Running, plan
+from central_api.kinds.kaas import ClusterSpec
+from central_api.kinds.timewindow import default_window, window_of, window_problem
+
+UTC = dt.UTC
+
+
+def at(text: str, zone: int = 0) -> dt.datetime:
+    """A moment on 2026-12-03 at ``HH:MM`` in UTC+``zone`` hours."""
+    hours, minutes = (int(p) for p in text.split(":"))
+    return dt.datetime(2026, 12, 3, hours, minutes, tzinfo=dt.timezone(dt.timedelta(hours=zone)))
+
+
+# -- windows ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("begin", "end", "inside", "outside"), [
+    ("220000+0000", "230000+0000", ["22:00", "22:59"], ["21:59", "23:00", "03:00"]),
+    ("230000+0000", "010000+0000", ["23:00", "23:59", "00:00", "00:59"],
+     ["01:00", "22:59", "12:00"]),  # wraps midnight
+    ("220000+0100", "230000+0100", ["21:00", "21:30"], ["22:00", "22:30", "20:59"]),
+    ("003000+0200", "020000+0200", ["22:30", "23:59"], ["00:30", "22:29", "00:00"]),
+    ("233000-0500", "013000-0500", ["04:30", "06:29"], ["23:30", "06:30"]),  # UTC next day
+])
+def test_a_window_holds_the_moments_between_begin_and_end_in_its_zone(
+        begin: str, end: str, inside: list[str], outside: list[str]) -> None:
+    window = window_of(begin, end)
+    assert all(window.contains(at(t)) for t in inside), inside
+    assert not any(window.contains(at(t)) for t in outside), outside
+
+
+def test_the_same_moment_in_another_zone_is_the_same_answer() -> None:
+    window = window_of("220000+0100", "230000+0100")
+    assert window.contains(at("22:30", zone=1)) and window.contains(at("21:30"))
+    assert window.contains(at("16:30", zone=-5))
+    assert not window.contains(at("22:30"))
+
+
+def test_opens_in_counts_to_the_next_begin_across_midnight() -> None:
+    window = window_of("220000+0100", "230000+0100")  # 21:00-22:00 UTC
+    assert window.opens_in(at("20:00")) == 3600
+    assert window.opens_in(at("21:30")) == 0
+    assert window.opens_in(at("22:00")) == 23 * 3600
+
+
+def test_window_text_shows_its_own_zone() -> None:
+    assert window_of("220000+0100", "230000+0100").text == "22:00–23:00 +0100"
+    assert window_of("223015+0530", "010000+0000").text == "22:30:15 +0530–01:00 +0000"
+
+
+@pytest.mark.parametrize(("begin", "end", "problem"), [
+    ("220000+0000", "221000+0000", "30 minutes to 6 hours"),
+    ("220000+0000", "050000+0000", "30 minutes to 6 hours"),
+    ("250000+0000", "260000+0000", "not a time of day"),
+    ("220000+1500", "230000+1500", "not a time of day"),
+    ("220000+0000", "220000+0000", "30 minutes to 6 hours"),
+])
+def test_bad_windows_are_explained(begin: str, end: str, problem: str) -> None:
+    assert problem in window_problem(begin, end)
+
+
+def test_good_windows_pass_including_one_that_wraps() -> None:
+    assert window_problem("230000+0100", "030000+0100") == ""
+    assert window_problem("220000+0000", "223000+0000") == ""
+
+
+def test_the_spec_refuses_a_bad_window_with_its_field() -> None:
+    spec = ClusterSpec.model_validate({"kubernetesVersion": "1.34", "maintenance": {
+        "timeWindow": {"begin": "220000+0000", "end": "221000+0000"}}})
+    assert [c.field for c in spec.causes()] == ["spec.maintenance.timeWindow"]
+
+
+@pytest.mark.parametrize("minute", range(0, 24 * 60, 7))
+def test_the_default_window_is_an_hour_of_the_night_never_within_six_hours_of_creation(
+        minute: int) -> None:
+    created = dt.datetime(2026, 12, 3, tzinfo=UTC) + dt.timedelta(minutes=minute)
+    window = default_window(created)
+    assert (window.end - window.begin) % 86400 == 3600
+    assert window.begin >= 22 * 3600 or window.begin < 6 * 3600
+    for later in range(0, 6 * 60, 10):
+        assert not window.contains(created + dt.timedelta(minutes=later))
+    assert window == default_window(created + dt.timedelta(days=3))  # stable
+    assert window.text.endswith("+0000 (default)")
+
+
+# -- the version the backend gets ----------------------------------------------------------
+OFFER: dict[str, Any] = {"kubernetes": {"versions": [
+    {"version": "1.33.9"}, {"version": "1.33.10"},
+    {"version": "1.34.6", "classification": "deprecated",
+     "expirationDate": "2026-12-10T00:00:00Z"},
+    {"version": "1.34.7"}, {"version": "1.34.8", "classification": "preview"},
+    {"version": "1.32.12", "classification": "expired"},
+    {"version": "1.32.13", "expirationDate": "2026-12-01T00:00:00Z"},
+]}}
+WINDOW = window_of("220000+0100", "230000+0100")  # 21:00-22:00 UTC
+IN, OUT = at("21:30"), at("12:00")
+
+
+def spec(version: str, auto: bool = True) -> dict[str, Any]:
+    return {"kubernetesVersion": version, "maintenance": {"autoUpdate": {
+        "kubernetesVersion": auto}}}
+
+
+def decide(version: str, running: str | None, now: dt.datetime, auto: bool = True,
+           settled: bool = True, offer: dict[str, Any] | None = OFFER) -> Plan:
+    return plan(spec(version, auto), Running(running, settled) if running else None, offer,
+                WINDOW, now)
+
+
+def test_a_new_cluster_gets_the_spec_patch_or_the_minors_newest_at_once() -> None:
+    assert decide("1.34.6", None, OUT) == Plan("1.34.6")
+    assert decide("1.34", None, OUT) == Plan("1.34.8")
+    assert decide("1.34", None, OUT, offer=None) == Plan("1.34")  # the backend resolves it
+
+
+def test_a_user_change_of_version_is_applied_at_once() -> None:
+    assert decide("1.34.7", "1.34.6", OUT).version == "1.34.7"
+    assert decide("1.34", "1.33.10", OUT).version == "1.34.8"
+    assert decide("1.34", "1.34", OUT).version == "1.34.8"  # a backend given a minor before
+
+
+def test_a_newer_patch_waits_for_the_window_and_says_so() -> None:
+    waiting = decide("1.34.6", "1.34.6", OUT)
+    assert waiting.version == "1.34.6" and waiting.pending == "1.34.7"
+    assert waiting.message == "patch 1.34.7 scheduled for the window 22:00–23:00 +0100"
+    assert waiting.wait == 9 * 3600
+    applied = decide("1.34.6", "1.34.6", IN)
+    assert applied.version == "1.34.7" and not applied.pending
+    assert "applied in the window" in applied.message
+
+
+def test_a_minor_spec_updates_even_without_auto_update_but_never_to_a_preview() -> None:
+    assert decide("1.34", "1.34.6", IN, auto=False).version == "1.34.7"
+    assert decide("1.34", "1.34.6", OUT, auto=False).version == "1.34.6"
+    assert decide("1.34", "1.34.7", IN) == Plan("1.34.7")  # 1.34.8 is a preview
+
+
+def test_a_pinned_patch_stays_unless_it_expires() -> None:
+    assert decide("1.33.9", "1.33.9", IN, auto=False) == Plan("1.33.9")
+    expiring = decide("1.34.6", "1.34.6", OUT, auto=False)  # expires 2026-12-10: not yet
+    assert expiring == Plan("1.34.6")
+    later = plan(spec("1.34.6", auto=False), Running("1.34.6", True), OFFER, WINDOW,
+                 dt.datetime(2026, 12, 10, 21, 30, tzinfo=UTC))
+    assert later.version == "1.34.7" and "(1.34.6 has expired)" in later.message
+
+
+def test_an_expired_version_is_moved_to_a_usable_patch_only() -> None:
+    moved = decide("1.32.12", "1.32.12", OUT, auto=False)
+    assert moved.version == "1.32.12" and moved.pending == "" \
+        and "no newer patch of 1.32 is offered" in moved.message  # 1.32.13 expired too
+
+
+def test_a_running_cluster_is_never_moved_down_or_while_busy() -> None:
+    assert decide("1.34.6", "1.34.8", IN).version == "1.34.8"  # spec below the running patch
+    busy = decide("1.33.9", "1.33.9", IN, settled=False)
+    assert busy.version == "1.33.9" and busy.pending == "1.33.10" and busy.wait is None
+    assert "once the current change is done" in busy.message
+    assert decide("1.33.10", "1.33.10", IN) == Plan("1.33.10")  # already the newest

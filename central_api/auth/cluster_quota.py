@@ -386,7 +386,7 @@ def _exceeded(rt: ResourceType, name: str, tenant: str, over: list[str], parts: 
     def listed(values: Callable[[str], int]) -> str:
         return ",".join(f"{q}={values(q)}" for q in over)
 
-    at = ", ".join(c.field for c in causes)
+    at = ", ".join(dict.fromkeys(c.field for c in causes))
     return ApiError(403, "Forbidden",
                     f'{rt.qualified} "{name}" is forbidden: exceeded quota of tenant '
                     f'"{tenant}", requested: {listed(requested.of)}, used: {listed(used.of)}, '

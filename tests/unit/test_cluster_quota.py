@@ -217,6 +217,15 @@ def test_scaling_up_is_checked_scaling_down_always_passes(tmp_path: Path) -> Non
     run(tmp_path, scenario, ramMiB=16384)
 
 
+def test_every_exceeded_quota_is_named_once_per_field(tmp_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        error = refused(lambda: w.cluster("c1", [pool("big", "SCS-8V-32", 3)]))
+        assert "requested: cores=26,ramMiB=102400, used: cores=0,ramMiB=0, limited: " \
+               "cores=8,ramMiB=8192 (at spec.nodePools[0].replicas)" in error.message
+        assert [c.field for c in error.causes] == ["spec.nodePools[0].replicas"] * 2
+    run(tmp_path, scenario, cores=8, ramMiB=8192)
+
+
 def test_racing_creates_see_each_other_before_the_informer_does(tmp_path: Path) -> None:
     async def scenario(w: World) -> None:
         w.cluster("c1", [SMALL_POOL])

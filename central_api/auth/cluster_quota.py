@@ -225,14 +225,19 @@ class ComputeUsage:
     def count(self, resource: str, obj: Obj) -> None:
         """Count ``obj`` as it is now, replacing what was counted for it."""
         ident, demand = _ident(resource, obj), MEASURES[resource](obj)
+        version = str(obj["metadata"].get("resourceVersion", ""))
         with self._lock:
             self._uncount(ident)
-            self._counted[ident] = (str(obj["metadata"].get("resourceVersion", "")), demand)
+            self._counted[ident] = (version, demand)
             self._namespaces[ident[1]] = self._namespaces.get(ident[1], NOTHING) + demand
+            held = self._reserved.get(ident)
+            if held is not None and held.base != version:  # the informer has caught up
+                del self._reserved[ident]
 
     def forget(self, resource: str, obj: Obj) -> None:
         with self._lock:
             self._uncount(_ident(resource, obj))
+            self._reserved.pop(_ident(resource, obj), None)
 
     def _uncount(self, ident: Ident) -> None:
         found = self._counted.pop(ident, None)
@@ -256,6 +261,8 @@ class ComputeUsage:
         check and reservation together, so racing admissions see each other."""
         with self._lock:
             now = self.clock()
+            for expired in [i for i, held in self._reserved.items() if held.expires <= now]:
+                del self._reserved[expired]  # writes that failed after admission
             total = NOTHING
             for namespace in self._namespaces_of.get(tenant, set()) | {ident[1]}:
                 total += self._namespaces.get(namespace, NOTHING)

@@ -235,6 +235,7 @@ def test_racing_creates_see_each_other_before_the_informer_does(tmp_path: Path) 
         assert "requested: clusters=1, used: clusters=1, limited: clusters=1" in error.message
         assert [c.field for c in error.causes] == ["metadata.name"]
         await w.synced()
+        assert not w.usage._reserved  # the informer shows c1: its reservation is gone
         refused(lambda: w.cluster("c2", [SMALL_POOL], ns="acme-b"))  # the informer's count
     run(tmp_path, scenario, clusters=1)
 

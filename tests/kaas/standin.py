@@ -73,3 +73,22 @@ class ManagementCluster:
                 return None
             raise RuntimeError(done.stderr)
         return dict(yaml.safe_load(done.stdout))
+
+
+def gardener_cloud_profile(name: str, region: str, zones: list[str],
+                           versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``core.gardener.cloud/v1beta1`` CloudProfile for OpenStack (the fields its schema
+    requires, SCS flavors as machine types)."""
+    return {"apiVersion": "core.gardener.cloud/v1beta1", "kind": "CloudProfile",
+            "metadata": {"name": name},
+            "spec": {"type": "openstack", "kubernetes": {"versions": versions},
+                     "regions": [{"name": region, "zones": [{"name": z} for z in zones]}],
+                     "machineImages": [{"name": "gardenlinux", "versions": [
+                         {"version": "1877.3.0", "architectures": ["amd64", "arm64"]}]}],
+                     "machineTypes": [
+                         {"name": flavor, "cpu": cpu, "gpu": 0, "memory": memory,
+                          "architecture": arch, "usable": True}
+                         for flavor, cpu, memory, arch in (
+                             ("SCS-2V-4", 2, "4Gi", "amd64"),
+                             ("SCS-4V-16", 4, "16Gi", "amd64"),
+                             ("SCS-2V-4_a", 2, "4Gi", "arm64"))]}}

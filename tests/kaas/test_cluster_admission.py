@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -102,6 +103,16 @@ def test_a_deleted_cluster_frees_its_share_of_the_quota(harness: Harness) -> Non
     created = eventually(lambda: (r := post(harness, ns, small("c", 1))).status_code == 201
                          and r, timeout=10, what="room for c once b is gone")
     assert created.json()["metadata"]["name"] == "c"
+
+
+def test_racing_creates_do_not_pass_beyond_the_quota(harness: Harness) -> None:
+    ns = tenant(harness, "race", quotas={"clusters": 3})
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: post(harness, ns, small(f"r{i}", 1)).status_code,
+                              range(8)))
+    assert sorted(codes) == [201] * 3 + [403] * 5, codes
+    listed = harness.http.get(f"{KAAS}/namespaces/{ns}/clusters").json()["items"]
+    assert len(listed) == 3
 
 
 def test_a_new_cluster_trusts_the_tenants_identity_provider(harness: Harness) -> None:

@@ -16,6 +16,7 @@ from ..assembly import ServeOptions
 from ..config import load_config
 from ..kinds import builtin_kinds
 from ..kinds.crd_export import exportable, to_crd
+from .cluster import cluster_app
 from .controllers import controllers_command
 from .login import login as login_command
 from .login import token as token_command
@@ -88,6 +89,7 @@ app.command("login")(login_command)
 app.command("controllers")(controllers_command)
 app.command("token")(token_command)
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(cluster_app, name="cluster")
 
 
 @app.command()

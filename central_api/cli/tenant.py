@@ -134,12 +134,14 @@ def _ask_list(label: str) -> list[str]:
 
 
 # -- talking to the API ------------------------------------------------------------------------
-def open_client(kubeconfig: Path | None, context: str) -> HttpClient:
-    """An API client for the kubeconfig kubectl would use (``scs login``'s included)."""
-    return HttpClient(kubeconfig or _default_kubeconfig(), context, user_agent="scs-tenant")
+def open_client(kubeconfig: Path | None, context: str,
+                user_agent: str = "scs-tenant") -> HttpClient:
+    """An API client for the kubeconfig kubectl would use (``scs login``'s included); the
+    user agent names the command in the audit log."""
+    return HttpClient(kubeconfig or default_kubeconfig(), context, user_agent=user_agent)
 
 
-def _default_kubeconfig() -> Path:
+def default_kubeconfig() -> Path:
     configured = os.environ.get("KUBECONFIG", "")
     first = configured.split(os.pathsep)[0] if configured else ""
     return Path(first) if first else Path.home() / ".kube" / "config"

@@ -26,7 +26,7 @@ import yaml
 
 from ..kinds.kind import ResourceType
 from ..machinery import errors
-from ..machinery.errors import ApiError
+from ..machinery.errors import ApiError, Cause
 from ..registry.informers import Expired, Informer, Informers
 from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from ..registry.watch import WatchHub
@@ -389,13 +389,23 @@ class HttpClient:
             if exc.code != 404:
                 raise
 
+    async def create_subresource(self, kind: Kind, namespace: str, name: str,
+                                 subresource: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to an action subresource (a Cluster's kubeconfig): the answered object."""
+        return await self._call("POST", kind.path(namespace, name, subresource), body)
+
 
 def _api_error(response: httpx.Response) -> ApiError:
+    """The Status as an ApiError, with its field causes (a CLI shows each field at fault)."""
     try:
         status = response.json()
+        details = status.get("details") or {}
+        causes = [Cause(str(c.get("field") or ""), str(c.get("message") or ""),
+                        str(c.get("reason") or "")) for c in details.get("causes") or []
+                  if isinstance(c, dict)]
         return ApiError(response.status_code, status.get("reason", "Unknown"),
-                        status.get("message", response.text[:200]))
-    except ValueError:
+                        status.get("message", response.text[:200]), causes=causes)
+    except (ValueError, AttributeError):
         return ApiError(response.status_code, "Unknown", response.text[:200])
 
 

@@ -3,14 +3,19 @@ window) and the KaaS controller's choice of the patch version a backend gets."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
+from central_api.controllers.kaas import ClusterReconciler
 from central_api.controllers.maintenance import Plan, Running, plan
-from central_api.kinds.kaas import ClusterSpec
+from central_api.kinds.kaas import Cluster, ClusterSpec
 from central_api.kinds.timewindow import default_window, window_of, window_problem
+from central_api.providers.base import BackendResource, Scope
+from central_api.providers.kaas import KaasProvider
 
 UTC = dt.UTC
 
@@ -164,3 +169,80 @@ def test_a_running_cluster_is_never_moved_down_or_while_busy() -> None:
     assert busy.version == "1.33.9" and busy.pending == "1.33.10" and busy.wait is None
     assert "once the current change is done" in busy.message
     assert decide("1.33.10", "1.33.10", IN) == Plan("1.33.10")  # already the newest
+
+
+# -- the controller with its clock set by the test --------------------------------------------
+class Backend:
+    """A KaaS cluster service that records which version it was given."""
+
+    def __init__(self) -> None:
+        self.found: BackendResource | None = None
+        self.given: list[str] = []
+
+    async def find(self, scope: Scope, owner_uid: str) -> BackendResource | None:
+        return self.found
+
+    async def create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any]
+                     ) -> BackendResource:
+        return self._take(owner_uid, desired)
+
+    async def update(self, scope: Scope, resource: BackendResource,
+                     desired: Mapping[str, Any]) -> BackendResource:
+        return self._take(resource.owner_uid, desired)
+
+    async def delete(self, scope: Scope, resource: BackendResource) -> None:
+        self.found = None
+
+    def _take(self, owner_uid: str, desired: Mapping[str, Any]) -> BackendResource:
+        version = str(desired["kubernetesVersion"])
+        self.given.append(version)
+        self.found = BackendResource("backend-1", owner_uid, "ACTIVE", desired=dict(desired),
+                                     observed={"kubernetesVersion": version,
+                                               "controlPlaneReady": True, "nodePools": []})
+        return self.found
+
+
+class Api:
+    """The few reads and writes the reconciler makes: the namespace and the profile."""
+
+    async def get(self, kind: Any, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    async def create(self, kind: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        return obj
+
+    async def update(self, kind: Any, obj: dict[str, Any]) -> dict[str, Any]:
+        return obj
+
+
+def test_the_controller_holds_a_new_patch_until_its_clock_reaches_the_window() -> None:
+    backend, now = Backend(), [OUT]
+
+    async def offer() -> dict[str, Any]:
+        return OFFER
+
+    async def no_access(*_: Any) -> Any:
+        raise NotImplementedError
+
+    provider = KaasProvider("fake", backend, offer, no_access)
+    reconciler = ClusterReconciler(Api(), provider, clock=lambda: now[0])  # type: ignore[arg-type]
+    cluster = Cluster.model_validate({
+        "metadata": {"name": "c", "namespace": "ns", "uid": "u1", "generation": 1,
+                     "creationTimestamp": "2026-12-01T10:00:00Z"},
+        "spec": {"kubernetesVersion": "1.34.6", "maintenance": {"timeWindow": {
+            "begin": "220000+0100", "end": "230000+0100"}}}})
+
+    async def passes() -> list[float | None]:
+        return [(await reconciler.reconcile(cluster)).requeue_after for _ in range(2)]
+
+    waits = asyncio.run(passes())
+    assert backend.given == ["1.34.6"]
+    assert cluster.status.maintenance is not None
+    assert cluster.status.maintenance.pendingVersion == "1.34.7"
+    assert cluster.status.maintenance.window == "22:00–23:00 +0100"
+    assert waits[-1] == 9 * 3600 + 1  # back when the window opens
+    now[0] = IN
+    asyncio.run(passes())
+    assert backend.given == ["1.34.6", "1.34.7"]
+    assert cluster.status.kubernetesVersion == "1.34.7"
+    assert cluster.status.maintenance.pendingVersion == ""

@@ -30,6 +30,7 @@ from tests.controllers.conftest import Cluster as Harness
 from tests.controllers.conftest import Launcher, condition, eventually, unique
 from tests.security.support import (
     bind,
+    can_i,
     client,
     create_namespace,
     create_service_account,
@@ -238,6 +239,26 @@ def test_the_admin_kubeconfig_holds_a_client_certificate_of_the_clusters_ca_for_
     assert ca_of(plain) != ca
 
 
+def test_kubectl_create_raw_gets_an_admin_kubeconfig_and_discovery_lists_the_subresources(
+        world: World) -> None:
+    done = world.harness.kubectl("create", "--raw", world.path("adminkubeconfig"), "-f", "-",
+                                 input=json.dumps(admin_request(900)))
+    answer = json.loads(done.stdout)
+    assert answer["kind"] == "AdminKubeconfigRequest" and answer["status"]["kubeconfig"]
+    assert answer["spec"]["expirationSeconds"] == 900
+    listed = world.harness.http.get(KAAS).json()["resources"]
+    subs = {r["name"]: (r["kind"], r["verbs"]) for r in listed if "/" in r["name"]}
+    assert subs["clusters/kubeconfig"] == ("KubeconfigRequest", ["create"])
+    assert subs["clusters/adminkubeconfig"] == ("AdminKubeconfigRequest", ["create"])
+    explained = world.harness.http.get("/openapi/v3/apis/kaas.scs.community/v1alpha1").json()
+    post = explained["paths"][f"{KAAS}/namespaces/{{namespace}}/clusters/{{name}}/"
+                              "adminkubeconfig"]["post"]
+    assert post["x-kubernetes-group-version-kind"]["kind"] == "AdminKubeconfigRequest"
+    schema = explained["components"]["schemas"][
+        "community.scs.kaas.v1alpha1.AdminKubeconfigRequest"]
+    assert "expirationSeconds" in schema["properties"]["spec"]["properties"]
+
+
 def test_expiration_defaults_is_clamped_to_the_maximum_and_too_short_is_a_422(
         world: World) -> None:
     admin = world.clients["tenant-admin"]
@@ -270,6 +291,9 @@ def test_expiration_defaults_is_clamped_to_the_maximum_and_too_short_is_a_422(
 def test_roles_decide_who_gets_which_kubeconfig(world: World, role: str, kubeconfig: int,
                                                 admin: int) -> None:
     http = world.clients[role]
+    for sub, code in (("kubeconfig", kubeconfig), ("adminkubeconfig", admin)):
+        assert can_i(http, "create", "clusters", "kaas.scs.community", world.ns, "c1",
+                     sub) == (code == 201), f"kubectl auth can-i disagrees on {sub}"
     got = http.post(world.path("kubeconfig"), json={})
     assert got.status_code == kubeconfig, got.text
     got_admin = http.post(world.path("adminkubeconfig"), json=admin_request())
@@ -299,24 +323,24 @@ def test_anonymous_callers_are_401(world: World) -> None:
 # -- audit and storage -------------------------------------------------------------------------
 def test_every_issuance_is_audited_without_the_credential(world: World) -> None:
     answer, config = issued(world.clients["tenant-admin"].post(
-        world.path("adminkubeconfig"), json=admin_request(900)), "AdminKubeconfigRequest")
+        world.path("adminkubeconfig"), json=admin_request(1111)), "AdminKubeconfigRequest")
     key = only(config, "users")["client-key-data"]
     pem_body = base64.b64decode(key).decode().splitlines()[1]
 
     def line() -> dict[str, Any] | None:
         for raw in world.audit_log.read_text().splitlines():
             event = json.loads(raw)
+            notes = event.get("annotations", {})
             if event.get("subresource") == "adminkubeconfig" and event["code"] == 201 and \
-                    event.get("annotations", {}).get(
-                        "kaas.scs.community/expirationTimestamp") == \
-                    answer["status"]["expirationTimestamp"]:
+                    notes.get("kaas.scs.community/requestedSeconds") == "1111":
                 return dict(event)
         return None
     event = eventually(line, 5, what="the audit line of the issuance")
     assert event["user"] == world.users["tenant-admin"]
     assert (event["namespace"], event["name"], event["verb"]) == (world.ns, "c1", "create")
     assert event["annotations"]["kaas.scs.community/kubeconfig"] == "admin"
-    assert event["annotations"]["kaas.scs.community/requestedSeconds"] == "900"
+    assert event["annotations"]["kaas.scs.community/expirationTimestamp"] == \
+        answer["status"]["expirationTimestamp"]
     for text in (world.audit_log.read_text(), world.harness.server.log_path.read_text()):
         assert key not in text and pem_body not in text
         assert answer["status"]["kubeconfig"] not in text

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from cryptography import x509
 
+from central_api.cli.cluster import parse_duration, parse_pool
 from tests.controllers.conftest import REPO, launched
 from tests.controllers.conftest import Cluster as Harness
 
@@ -157,3 +158,34 @@ def test_a_timeout_exits_3_and_the_cluster_goes_on(harness: Harness) -> None:
     assert "not done after" in done.stderr
     followed = scs(harness, "show", "c3", "-n", ns)
     assert ok(followed)
+
+
+@pytest.mark.parametrize(("text", "pool"), [
+    ("name=general,flavor=SCS-4V-8,replicas=3",
+     {"name": "general", "flavor": "SCS-4V-8", "replicas": 3}),
+    ("name=arm, flavor=SCS-2V-4_a, arch=arm64, min=0, max=5, disk=50",
+     {"name": "arm", "flavor": "SCS-2V-4_a", "architecture": "arm64", "rootDiskGiB": 50,
+      "autoscaling": {"min": 0, "max": 5}}),
+])
+def test_pools_parse_into_the_clusters_node_pools(text: str, pool: dict[str, Any]) -> None:
+    assert parse_pool(text) == pool
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("3600", 3600), ("1h", 3600), ("30m", 1800), ("1h30m", 5400), ("90s", 90)])
+def test_expirations_parse_into_seconds(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_list_all_namespaces_and_delete_without_waiting(harness: Harness) -> None:
+    ns = harness.create_namespace("cli-all")
+    ok(scs(harness, "create", "c4", "-n", ns, "--version", "1.33", "--pool",
+           "name=general,flavor=SCS-2V-4,replicas=1", "--no-wait"))
+    listed = ok(scs(harness, "list", "-A"))
+    assert ns in listed and "c4" in listed, listed
+    gone = scs(harness, "delete", "c4", "-n", ns, "--no-wait")
+    assert gone.returncode == 0 and "deleting" in gone.stderr, gone
+    deleting = stored(harness, ns, "c4")
+    assert deleting is None or deleting["metadata"].get("deletionTimestamp")
+    again = scs(harness, "delete", "nope", "-n", ns)
+    assert again.returncode == 1 and "not found" in again.stderr

@@ -259,6 +259,27 @@ def test_kubectl_create_raw_gets_an_admin_kubeconfig_and_discovery_lists_the_sub
     assert "expirationSeconds" in schema["properties"]["spec"]["properties"]
 
 
+def test_the_cluster_keeps_its_ca_when_it_changes(world: World) -> None:
+    """The backend re-plans a changed cluster; its CA, and every kubeconfig out there, stay."""
+    admin = world.clients["tenant-admin"]
+    _, before = issued(admin.post(world.path("adminkubeconfig"), json=admin_request()),
+                       "AdminKubeconfigRequest")
+    scaled = world.harness.http.patch(
+        f"{KAAS}/namespaces/{world.ns}/clusters/c1", json=[
+            {"op": "replace", "path": "/spec/nodePools/0/replicas", "value": 2}],
+        headers={"Content-Type": "application/json-patch+json"})
+    assert scaled.status_code == 200, scaled.text
+
+    def rescaled() -> bool:
+        found = world.harness.http.get(f"{KAAS}/namespaces/{world.ns}/clusters/c1").json()
+        return [p["desiredReplicas"] for p in found["status"].get("nodePools", [])] == [2]
+    eventually(rescaled, 30, what="the backend re-planned the cluster")
+    _, after = issued(admin.post(world.path("adminkubeconfig"), json=admin_request()),
+                      "AdminKubeconfigRequest")
+    assert ca_of(after) == ca_of(before)
+    client_cert(after).verify_directly_issued_by(ca_of(before))
+
+
 def test_expiration_defaults_is_clamped_to_the_maximum_and_too_short_is_a_422(
         world: World) -> None:
     admin = world.clients["tenant-admin"]

@@ -6,6 +6,10 @@ of the sandbox. A change re-plans from now: a new replica count makes its pool b
 :data:`SCALE_DELAY`, a version change rolls the control plane and then the pools. The offer
 (:data:`OFFER`) is fixed and labelled simulated; its version and class names follow the SCS
 cluster stacks (``openstack-scs2-1-34-v2`` installs 1.34.7).
+
+Kubeconfigs are real enough to check (:meth:`ClusterService.access`): a cluster gets its own CA
+the first time one is asked for, kept in its record and carried through every re-plan, and an
+admin credential is a client certificate that CA signs (:mod:`.cluster_ca`).
 """
 
 from __future__ import annotations

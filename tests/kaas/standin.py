@@ -51,6 +51,12 @@ class ManagementCluster:
     def stop(self) -> None:
         self.server.stop()
 
+    def restart(self) -> ManagementCluster:
+        """Start again after :meth:`stop`: the same port, data directory, token and CA, so
+        clients holding its kubeconfig reconnect (an outage, not a new cluster)."""
+        self.server.start()
+        return self
+
     @property
     def kubeconfig(self) -> Path:
         return self.server.kubeconfig

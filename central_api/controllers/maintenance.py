@@ -6,7 +6,9 @@ behaviour whatever builds the cluster, so the KaaS controller resolves ``spec.ku
 to one concrete patch itself and the provider only ever gets that patch:
 
 - A new cluster, or a version the user changes (a new minor, a higher patch), gets it at
-  once: the spec's patch, or for a minor (``1.34``) the newest usable patch offered.
+  once: the spec's patch, or for a minor (``1.34``) the newest usable patch offered,
+  preferring supported over deprecated over preview ones (as the Gardener provider and the
+  SCS test plugin choose).
 - A running cluster keeps its patch, except in its maintenance window, where it moves to the
   newest usable patch of the same minor when the spec names only a minor or
   ``maintenance.autoUpdate.kubernetesVersion`` is true (the default, as in Gardener), and
@@ -74,8 +76,9 @@ def plan(spec: dict[str, Any], running: Running | None, offer: dict[str, Any] | 
     wanted = parse_version(str(spec["kubernetesVersion"]))
     entries = ClusterProfileSpec.model_validate(offer or {}).kubernetes.versions
     minor = [e for e in entries if parse_version(e.version)[:2] == wanted[:2]]
-    usable = [e for e in minor if not _expired(e, now)]
-    newest = max(usable, key=lambda e: parse_version(e.version)[2] or 0, default=None)
+    rank = {"supported": 0, "deprecated": 1, "preview": 2}
+    newest = min((e for e in minor if not _expired(e, now)), default=None, key=lambda e: (
+        rank.get(e.classification, 3), -(parse_version(e.version)[2] or 0)))
     current = parse_version(running.version) if running else None
     if running is None or current is None or current[2] is None \
             or current[:2] != wanted[:2] or (wanted[2] or 0) > current[2]:

@@ -122,14 +122,15 @@ def decide(version: str, running: str | None, now: dt.datetime, auto: bool = Tru
 
 def test_a_new_cluster_gets_the_spec_patch_or_the_minors_newest_at_once() -> None:
     assert decide("1.34.6", None, OUT) == Plan("1.34.6")
-    assert decide("1.34", None, OUT) == Plan("1.34.8")
+    assert decide("1.34", None, OUT) == Plan("1.34.7")  # 1.34.8 is only a preview
     assert decide("1.34", None, OUT, offer=None) == Plan("1.34")  # the backend resolves it
 
 
 def test_a_user_change_of_version_is_applied_at_once() -> None:
     assert decide("1.34.7", "1.34.6", OUT).version == "1.34.7"
-    assert decide("1.34", "1.33.10", OUT).version == "1.34.8"
-    assert decide("1.34", "1.34", OUT).version == "1.34.8"  # a backend given a minor before
+    assert decide("1.34", "1.33.10", OUT).version == "1.34.7"
+    assert decide("1.34", "1.34", OUT).version == "1.34.7"  # a backend given a minor before
+    assert decide("1.34.8", "1.34.7", OUT).version == "1.34.8"  # a preview when asked for
 
 
 def test_a_newer_patch_waits_for_the_window_and_says_so() -> None:

@@ -19,10 +19,11 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 import yaml
 from rich.console import Console, Group
@@ -86,7 +87,7 @@ def create(
     ns = namespace or context_namespace(kubeconfig, context)
     obj = {"apiVersion": CLUSTER.api_version, "kind": CLUSTER.kind,
            "metadata": {"name": name, "namespace": ns}, "spec": spec}
-    raise typer.Exit(asyncio.run(_create(obj, wait, timeout, kubeconfig, context)))
+    run(_create(obj, wait, timeout, kubeconfig, context))
 
 
 @cluster_app.command("list")
@@ -99,7 +100,7 @@ def list_(
 ) -> None:
     """List clusters with their version, readiness, phase and nodes."""
     ns = "" if all_namespaces else namespace or context_namespace(kubeconfig, context)
-    raise typer.Exit(asyncio.run(_list(ns, kubeconfig, context)))
+    run(_list(ns, kubeconfig, context))
 
 
 @cluster_app.command("show")
@@ -111,7 +112,7 @@ def show(
 ) -> None:
     """Show a cluster's conditions, node pools and endpoint."""
     ns = namespace or context_namespace(kubeconfig, context)
-    raise typer.Exit(asyncio.run(_show(ns, name, kubeconfig, context)))
+    run(_show(ns, name, kubeconfig, context))
 
 
 @cluster_app.command("kubeconfig")
@@ -140,8 +141,7 @@ def kubeconfig_(
                   "credential that could expire)[/red]")
         raise typer.Exit(USAGE)
     ns = namespace or context_namespace(kubeconfig, context)
-    raise typer.Exit(asyncio.run(_kubeconfig(ns, name, admin, seconds, output, kubeconfig,
-                                             context)))
+    run(_kubeconfig(ns, name, admin, seconds, output, kubeconfig, context))
 
 
 @cluster_app.command("upgrade")
@@ -157,8 +157,7 @@ def upgrade(
 ) -> None:
     """Change the cluster's Kubernetes version and follow the upgrade until Ready."""
     ns = namespace or context_namespace(kubeconfig, context)
-    raise typer.Exit(asyncio.run(_upgrade(ns, name, version, wait, timeout, kubeconfig,
-                                          context)))
+    run(_upgrade(ns, name, version, wait, timeout, kubeconfig, context))
 
 
 @cluster_app.command("delete")
@@ -172,7 +171,7 @@ def delete(
 ) -> None:
     """Delete a cluster and follow until the backend has removed it."""
     ns = namespace or context_namespace(kubeconfig, context)
-    raise typer.Exit(asyncio.run(_delete(ns, name, wait, timeout, kubeconfig, context)))
+    run(_delete(ns, name, wait, timeout, kubeconfig, context))
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -239,6 +238,23 @@ def context_namespace(kubeconfig: Path | None, context: str) -> str:
 
 
 # -- talking to the API ------------------------------------------------------------------------
+def run(work: Coroutine[Any, Any, int]) -> NoReturn:
+    """Run a command's coroutine and exit with its code; an API that cannot be reached or a
+    kubeconfig that cannot be used is a message and exit 1, not a traceback."""
+    try:
+        code = asyncio.run(work)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]cannot reach the Central API: {escape(str(exc) or type(exc).__name__)}"
+                  "[/red]")
+        code = FAILED
+    except ApiError as exc:
+        code = show_error(exc)
+    except (OSError, yaml.YAMLError, KeyError) as exc:
+        err.print(f"[red]cannot use the kubeconfig: {escape(str(exc))}[/red]")
+        code = FAILED
+    raise typer.Exit(code)
+
+
 def show_error(exc: ApiError, doing: str = "") -> int:
     """The server's Status: its message, then every field at fault on its own line."""
     prefix = f"{doing}: " if doing else ""

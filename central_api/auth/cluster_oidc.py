@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..kinds.kaas import Oidc
 from ..kinds.kind import ResourceType
 from ..kinds.tenancy import federated_name
 from ..registry.informers import Informers
@@ -25,15 +28,22 @@ from .cluster_quota import CLUSTERS, ComputeUsage, tenant_of
 from .tenants import TENANTS
 
 
-def oidc_of_tenant(tenant: str, federation: dict[str, Any]) -> dict[str, Any]:
+def oidc_of_tenant(tenant: str, federation: dict[str, Any]) -> dict[str, Any] | None:
     """A Cluster's ``spec.oidc`` for the tenant's IdP, mapped as the Central API maps its
-    tokens (claims from ``claimMappings``, names prefixed ``<tenant>:``)."""
+    tokens (claims from ``claimMappings``, names prefixed ``<tenant>:``); None if the IdP
+    does not fit the field (e.g. a longer issuer URL than a Cluster allows), since admission
+    must not store what the schema would refuse."""
     claims = federation.get("claimMappings") or {}
     prefix = federated_name(tenant, "")
-    return {"issuerURL": federation["issuerURL"], "clientID": federation["clientID"],
-            "usernameClaim": claims.get("username") or "email",
-            "groupsClaim": claims.get("groups") or "groups",
-            "usernamePrefix": prefix, "groupsPrefix": prefix}
+    found = {"issuerURL": federation.get("issuerURL"), "clientID": federation.get("clientID"),
+             "usernameClaim": claims.get("username") or "email",
+             "groupsClaim": claims.get("groups") or "groups",
+             "usernamePrefix": prefix, "groupsPrefix": prefix}
+    try:
+        Oidc.model_validate(found)
+    except ValidationError:
+        return None
+    return found
 
 
 class ClusterOidcDefault:
@@ -54,6 +64,7 @@ class ClusterOidcDefault:
         tenant = tenant_of(self.usage, self.store, obj["metadata"]["namespace"])
         found = self.tenants.get("", tenant) if tenant else None
         federation = ((found or {}).get("spec") or {}).get("federation")
-        if tenant and isinstance(federation, dict) and federation.get("issuerURL") \
-                and federation.get("clientID"):
-            spec["oidc"] = oidc_of_tenant(tenant, federation)
+        oidc = oidc_of_tenant(tenant, federation) \
+            if tenant and isinstance(federation, dict) else None
+        if oidc is not None:
+            spec["oidc"] = oidc

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from central_api.auth.cluster_oidc import ClusterOidcDefault
+from central_api.auth.cluster_oidc import ClusterOidcDefault, oidc_of_tenant
 from central_api.auth.cluster_quota import (
     CLUSTERS,
     ClusterQuotaAdmission,
@@ -312,3 +312,11 @@ def test_oidc_defaults_to_the_tenants_identity_provider(tmp_path: Path) -> None:
         del created["spec"]["oidc"]
         assert "oidc" not in w.update(created)["spec"]  # only a new cluster is defaulted
     run(tmp_path, scenario)
+
+
+def test_an_idp_that_does_not_fit_a_cluster_is_not_defaulted() -> None:
+    assert oidc_of_tenant("t", {"issuerURL": "https://idp.example", "clientID": "x" * 300}) \
+        is None
+    assert oidc_of_tenant("t", {"issuerURL": "https://idp.example", "clientID": "c"}) == {
+        "issuerURL": "https://idp.example", "clientID": "c", "usernameClaim": "email",
+        "groupsClaim": "groups", "usernamePrefix": "t:", "groupsPrefix": "t:"}

@@ -94,6 +94,9 @@ class CapiConfig(ManagementClusterConfig):
         "so node-pool taints are mapped; false: they are refused."))
     arm64_image_name: str = Field("", alias="arm64ImageName", description=(
         "The imageName variable of arm64 pools; empty: arm64 pools are refused."))
+    admin_group: str = Field("kubeadm:cluster-admins", alias="adminGroup", description=(
+        "Organization of short-lived admin certificates: kubeadm (1.29+) binds this group to "
+        "cluster-admin, so unlike system:masters it can be unbound (revoked)."))
 
 
 class GardenerConfig(ManagementClusterConfig):

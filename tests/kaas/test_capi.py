@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -386,9 +387,24 @@ def test_access_gives_the_endpoint_ca_and_a_short_lived_admin_certificate(
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "scs:alice"
     assert abs(cert.not_valid_after_utc.timestamp() - (started + 900)) < 30
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == \
+        "kubeadm:cluster-admins"
     kubeconfig = world.standin.get("secret", f"{name}-kubeconfig", mgmt)
     assert kubeconfig is not None
-    leaked = base64.b64decode(kubeconfig["data"]["value"])
-    assert b"long-lived-admin" in leaked
+    long_lived = base64.b64decode(kubeconfig["data"]["value"])
+    assert b"long-lived-admin" in long_lived
     assert all(b"long-lived-admin" not in part for part in (
         admin.client_certificate, admin.client_key, admin.token.encode()))
+
+    answer = h.http.post(f"{KAAS}/namespaces/{ns}/clusters/access/adminkubeconfig", json={
+        "apiVersion": "kaas.scs.community/v1alpha1", "kind": "AdminKubeconfigRequest",
+        "spec": {"expirationSeconds": 900}})
+    assert answer.status_code == 201, answer.text
+    issued = yaml.safe_load(base64.b64decode(answer.json()["status"]["kubeconfig"]))
+    assert issued["clusters"][0]["cluster"]["server"] == found["status"]["apiEndpoint"]
+    assert base64.b64decode(issued["clusters"][0]["cluster"][
+        "certificate-authority-data"]) == ca_pem
+    served = x509.load_pem_x509_certificate(base64.b64decode(
+        issued["users"][0]["user"]["client-certificate-data"]))
+    served.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
+    assert b"long-lived-admin" not in answer.content

@@ -319,12 +319,12 @@ def test_the_admin_certificate_is_short_lived_and_signed_by_the_cluster_ca() -> 
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     cert_pem, client_key, expires = sign_client_certificate(
-        ca_pem, key_pem, AdminRequest("alice@acme", 600), now=now)
+        ca_pem, key_pem, AdminRequest("alice@acme", 600), "kubeadm:cluster-admins", now=now)
     cert = x509.load_pem_x509_certificate(cert_pem)
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
         "scs:alice@acme"
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == \
-        "system:masters"
+        "kubeadm:cluster-admins"
     assert cert.not_valid_after_utc == expires.replace(microsecond=0) == \
         (now + dt.timedelta(seconds=600)).replace(microsecond=0)
     cert.verify_directly_issued_by(ca)

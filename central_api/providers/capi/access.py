@@ -5,8 +5,10 @@ Secret that Cluster API (kubeadm) keeps for every cluster. An admin credential i
 certificate signed here with that CA's key (``tls.key``), valid for the seconds asked for: the
 long-lived ``<name>-kubeconfig`` Secret (a certificate valid for a year) is never read, so
 it can neither leave the management cluster nor be stored anywhere. The certificate's
-subject names the user (``scs:<user>``) so the cluster's audit log shows who it was;
-``system:masters`` makes it an admin (Kubernetes cannot revoke it: keep it short).
+subject names the user (``scs:<user>``) so the cluster's audit log shows who it was; its
+organization is ``capi.adminGroup``, by default kubeadm's ``kubeadm:cluster-admins`` (bound to
+cluster-admin): unlike ``system:masters``, which bypasses RBAC, the operator can revoke every
+such certificate at once by removing that binding (Kubernetes cannot revoke a certificate).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from . import mapping, status
 from .management import Management
 
 USER_PREFIX = "scs:"
-ADMIN_GROUP = "system:masters"
 CLOCK_SKEW = dt.timedelta(minutes=1)
 """The certificate is valid from a minute ago: the cluster's clock may run behind ours."""
 
@@ -53,20 +54,22 @@ async def cluster_access(management: Management, scope: Scope, backend: BackendR
     if "tls.key" not in data:
         raise InvalidRequest(f"the CA of cluster {backend.id} has no key to sign with")
     cert, key, expires = await asyncio.to_thread(
-        sign_client_certificate, ca, base64.b64decode(data["tls.key"]), admin)
+        sign_client_certificate, ca, base64.b64decode(data["tls.key"]), admin,
+        management.settings.admin_group)
     return ClusterAccess(server, ca, client_certificate=cert, client_key=key, expires=expires)
 
 
 def sign_client_certificate(ca_pem: bytes, ca_key_pem: bytes, admin: AdminRequest,
-                            now: dt.datetime | None = None) -> tuple[bytes, bytes, dt.datetime]:
-    """A client certificate for ``admin`` signed by the cluster CA: (PEM cert, PEM key,
-    notAfter)."""
+                            group: str, now: dt.datetime | None = None
+                            ) -> tuple[bytes, bytes, dt.datetime]:
+    """A client certificate for ``admin`` in ``group``, signed by the cluster CA: (PEM cert,
+    PEM key, notAfter)."""
     now = now or dt.datetime.now(dt.UTC)
     ca = x509.load_pem_x509_certificate(ca_pem)
     ca_key: Any = serialization.load_pem_private_key(ca_key_pem, password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     expires = now + dt.timedelta(seconds=admin.seconds)
-    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ADMIN_GROUP),
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, group),
                          x509.NameAttribute(NameOID.COMMON_NAME, USER_PREFIX + admin.user)])
     cert = (x509.CertificateBuilder()
             .subject_name(subject).issuer_name(ca.subject).public_key(key.public_key())

@@ -40,9 +40,10 @@ import typer
 import yaml
 from rich.console import Console
 
+from ..server.kubeconfigs import EXEC_API_VERSION, oidc_user
+
 err = Console(stderr=True, soft_wrap=True)  # never break a command or URL over lines
 
-EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 REFRESH_MARGIN = 30
 """Refresh an ID token that expires within this many seconds (the server allows 30 s skew)."""
 DEFAULT_SCOPES = ("openid", "email", "groups", "profile", "offline_access")
@@ -372,15 +373,8 @@ def write_kubeconfig(path: Path, *, issuer: str, client_id: str, context: str,
                              f"(and --certificate-authority)")
         cluster_name = current["context"]["cluster"]
     user_name = f"oidc-{urlsplit(issuer).netloc}-{client_id}"
-    args = ["token", "--issuer", issuer, "--client-id", client_id]
-    if issuer_ca_file:
-        args += ["--issuer-ca-file", str(issuer_ca_file.resolve())]
-    _upsert(users, user_name, "user", {"exec": {
-        "apiVersion": EXEC_API_VERSION, "command": "scs", "args": args,
-        "interactiveMode": "IfAvailable", "provideClusterInfo": False,
-        "installHint": "scs is the SCS Central API CLI (pip install central_api); sign in "
-                       f"with: scs login --issuer {issuer} --client-id {client_id}",
-    }})
+    extra = ("--issuer-ca-file", str(issuer_ca_file.resolve())) if issuer_ca_file else ()
+    _upsert(users, user_name, "user", oidc_user(issuer, client_id, extra))
     _upsert(contexts, context, "context", {"cluster": cluster_name, "user": user_name})
     config["current-context"] = context
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

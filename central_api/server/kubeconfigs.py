@@ -92,7 +92,7 @@ class KubeconfigIssuer:
                                   "so no login reaches it: set spec.oidc (or ask a tenant "
                                   "admin for an adminkubeconfig)", "FieldValueRequired")
         access = await self.source(cluster, None)
-        user = _oidc_user(oidc["issuerURL"], oidc["clientID"])
+        user = oidc_user(oidc["issuerURL"], oidc["clientID"])
         config = build_kubeconfig(cluster, access, "oidc", user)
         request.state.audit_annotations = {f"{AUDIT_PREFIX}kubeconfig": "oidc",
                                            f"{AUDIT_PREFIX}issuer": oidc["issuerURL"]}
@@ -158,12 +158,13 @@ def build_kubeconfig(cluster: dict[str, Any], access: Access, kind: str,
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _oidc_user(issuer: str, client_id: str) -> dict[str, Any]:
-    """The exec user ``scs login`` writes (cli/login.py): ``scs token`` prints the caller's
-    ID token from its private cache, refreshing it; the kubeconfig holds no token."""
+def oidc_user(issuer: str, client_id: str, extra_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A kubeconfig user that signs in as the caller (the one ``scs login`` writes, too):
+    kubectl runs ``scs token``, which prints the caller's ID token from its private cache and
+    refreshes it; the kubeconfig itself holds no token."""
     return {"exec": {
         "apiVersion": EXEC_API_VERSION, "command": "scs",
-        "args": ["token", "--issuer", issuer, "--client-id", client_id],
+        "args": ["token", "--issuer", issuer, "--client-id", client_id, *extra_args],
         "interactiveMode": "IfAvailable", "provideClusterInfo": False,
         "installHint": "scs is the SCS Central API CLI (pip install central_api); sign in "
                        f"with: scs login --issuer {issuer} --client-id {client_id} (the "

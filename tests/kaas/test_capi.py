@@ -230,6 +230,10 @@ def test_drift_is_repaired_and_a_cluster_deleted_by_hand_is_recreated(world: Wor
                           WAIT, what="drift repaired")
     assert workers(repaired)[0]["replicas"] == 2
 
+    world.standin.kubectl("label", "clusters.cluster.x-k8s.io", name, "-n", mgmt, f"{OWNER}-")
+    relabelled = eventually(lambda: world.capi(uid), WAIT, what="owner label back")
+    assert relabelled[0]["metadata"]["uid"] == repaired["metadata"]["uid"]  # adopted, not new
+
     first = repaired["metadata"]["uid"]
     world.standin.kubectl("delete", "clusters.cluster.x-k8s.io", name, "-n", mgmt,
                           "--wait=false")

@@ -231,11 +231,12 @@ def test_a_ready_v1beta2_cluster_is_active_with_per_pool_counts() -> None:
 def test_machine_deployments_give_each_pool_its_own_count() -> None:
     obj = capi({"phase": "Provisioned", "conditions": [cond("Available", True)]})
     mds = [{"metadata": {"labels": {status.POOL_LABEL: "a"}}, "status": {"readyReplicas": 1}},
-           {"metadata": {"labels": {status.POOL_LABEL: "b"}}, "status": {"readyReplicas": 1}}]
+           {"metadata": {"labels": {status.POOL_LABEL: "b"}}, "spec": {"replicas": 3},
+            "status": {"readyReplicas": 3}}]
     found = status.view(obj, mds, {})
     assert found.observed["nodePools"] == [
         {"name": "a", "desiredReplicas": 2, "readyReplicas": 1},
-        {"name": "b", "desiredReplicas": 1, "readyReplicas": 1}]
+        {"name": "b", "desiredReplicas": 3, "readyReplicas": 3}]  # the autoscaler's choice
     assert found.state == "PENDING"
 
 

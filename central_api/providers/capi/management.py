@@ -42,7 +42,10 @@ class Management:
             except (OSError, ValueError, ConfigException) as exc:
                 raise BackendUnavailable(f"cannot load the management cluster's kubeconfig "
                                          f"{self.settings.kubeconfig!r}: {exc}") from None
-            self._clients[loop] = self._clients.get(loop) or client
+            if loop in self._clients:  # another task of this loop connected meanwhile
+                await client.close()
+            else:
+                self._clients[loop] = client
         return self._clients[loop]
 
     def namespace(self, scope: Scope) -> str:

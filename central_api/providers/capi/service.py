@@ -101,7 +101,8 @@ class CapiClusters:
         await self._check_credentials(kube, namespace)
         name = backend_name(owner_uid)
         current = await kube.get(mapping.CAPI, mapping.CLUSTERS, namespace, name)
-        if current is not None and _owner(current) != owner_uid:
+        if current is not None and owner_uid not in (_owner(current),
+                                                     (_record(current) or {}).get("owner")):
             raise Conflict(f"the Cluster {namespace}/{name} in the management cluster "
                            "belongs to another object")
         cls, version = await self._resolve(kube, desired, None)

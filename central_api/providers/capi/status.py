@@ -142,9 +142,9 @@ def pool_status(obj: Mapping[str, Any], machine_deployments: Sequence[Mapping[st
     """``{name, desiredReplicas, readyReplicas}`` per topology MachineDeployment."""
     topology = (obj.get("spec") or {}).get("topology") or {}
     mds = (topology.get("workers") or {}).get("machineDeployments") or []
-    desired = {str(md["name"]): _desired(md) for md in mds}
     by_pool = {str(((md.get("metadata") or {}).get("labels") or {}).get(POOL_LABEL)): md
                for md in machine_deployments or []}
+    desired = {str(md["name"]): _desired(md, by_pool.get(str(md["name"]))) for md in mds}
     ready = {name: int(((by_pool[name].get("status") or {}).get("readyReplicas")) or 0)
              for name in desired if name in by_pool}
     missing = [name for name in desired if name not in ready]
@@ -154,9 +154,14 @@ def pool_status(obj: Mapping[str, Any], machine_deployments: Sequence[Mapping[st
              if want else ready[name]} for name, want in desired.items()]
 
 
-def _desired(md: Mapping[str, Any]) -> int:
+def _desired(md: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> int:
+    """The topology's replicas; for an autoscaled pool, what the autoscaler set on its
+    MachineDeployment, else its minimum."""
     if md.get("replicas") is not None:
         return int(md["replicas"])
+    chosen = ((deployment or {}).get("spec") or {}).get("replicas")
+    if chosen is not None:
+        return int(chosen)
     annotations = (md.get("metadata") or {}).get("annotations") or {}
     return int(annotations.get(MIN_SIZE) or 0)
 

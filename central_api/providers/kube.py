@@ -7,13 +7,15 @@ it: ``kubernetes_asyncio`` loads the kubeconfig (certificates, tokens, exec plug
 carries the requests on the event loop; this module adds the few verbs the providers need on
 any kind by its path, and turns the API's answers into the provider errors the controllers
 understand (:mod:`.base`): 404 → None or :class:`NotFound`, 409 → :class:`Conflict`,
-400/422 → :class:`InvalidRequest` with the server's message, anything unreachable or 5xx →
+400/422 and an admission plugin's 403 → :class:`InvalidRequest` with the server's message,
+an authorization 403 or a 401, anything unreachable or 5xx →
 :class:`BackendUnavailable` (retried with backoff).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +31,9 @@ REQUEST_TIMEOUT = 30.0
 """Seconds for one request: a management cluster that hangs is as good as down."""
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+RBAC_DENIAL = re.compile(r'User ".*" cannot ')
+"""How Kubernetes words an authorization denial; any other 403 is an admission plugin
+refusing the object (Gardener's ShootValidator answers Forbidden), not the credentials."""
 
 
 def resource_path(api_version: str, plural: str, namespace: str = "", name: str = "",
@@ -151,7 +156,7 @@ class KubeClient:
             return NotFound(message)
         if code == 409:
             return Conflict(f"{self.label}: {message}")
-        if code in (400, 422):
+        if code in (400, 422) or (code == 403 and not RBAC_DENIAL.search(message)):
             return InvalidRequest(f"{self.label} refused it: {message}")
         if code in (401, 403):
             return BackendUnavailable(f"{self.label} denied the provider's credentials "

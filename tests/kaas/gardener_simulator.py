@@ -10,7 +10,9 @@ in the test process, plays the gardener-apiserver's extras and the gardenlet:
   ``status.observedGeneration`` set at the start as the gardenlet does, advances
   ``lastOperation.progress`` by :data:`STEP` per tick, then sets ``Succeeded``, the care
   conditions True, ``advertisedAddresses``, ``technicalID`` and writes the
-  ``<shoot>.ca-cluster`` ConfigMap (a CA of its own per Shoot). Deletion runs a ``Delete``
+  ``<shoot>.ca-cluster`` ConfigMap (a CA of its own per Shoot). The annotation
+  ``gardener.cloud/operation=reconcile`` starts a Reconcile and is removed, as the gardenlet
+  does. Deletion runs a ``Delete``
   operation and then drops the finalizer (and the Shoot's ConfigMaps, as the Garden's
   garbage collector would through their ownerReferences).
 - **Deletion confirmation.** Gardener refuses a DELETE of a Shoot without the
@@ -23,8 +25,10 @@ in the test process, plays the gardener-apiserver's extras and the gardenlet:
   answers an ``AdminKubeconfigRequest`` as Gardener documents it (``expirationSeconds``
   default 3600, at least 600, capped by :attr:`GardenerSimulator.max_seconds`; a client
   certificate ``CN=gardener.cloud:admin:<caller>``, ``O=gardener.cloud:project:admins``
-  signed by the Shoot's CA; base64 kubeconfig with one context per advertised address);
-  ShootValidator's name limit (project + Shoot name ≤ 21) is enforced on create.
+  signed by the Shoot's CA; base64 kubeconfig with one context per advertised address).
+  It also refuses, with 403 Forbidden as Gardener's ShootValidator admission plugin does,
+  a Shoot whose project + Shoot name exceed 21 characters (on create, also by apply), or
+  whose machine types or Kubernetes version the CloudProfile does not offer.
   ``scs serve`` has no ConfigMap kind, so the proxy also keeps the project namespaces'
   ConfigMaps (in memory: get, list, create, apply, delete). Everything else is forwarded.
 
@@ -59,10 +63,12 @@ from tests.server import free_port
 
 API = "/apis/core.gardener.cloud/v1beta1"
 TICK = 0.2
-STEP = 25
-"""Progress per tick: an operation takes 4 ticks (0.8 s) after it starts."""
+STEP = 10
+"""Progress per tick: an operation takes 10 ticks (2 s) after it starts, so the KaaS
+controller (polling every second while a cluster is pending) sees it in progress."""
 FINALIZER = "gardener"
 CONFIRM = "confirmation.gardener.cloud/deletion"
+OPERATION = "gardener.cloud/operation"
 HEALTH = ("APIServerAvailable", "ControlPlaneHealthy", "ObservabilityComponentsHealthy",
           "EveryNodeReady", "SystemComponentsHealthy")
 NAME_LIMIT = 21
@@ -129,6 +135,8 @@ class GardenerSimulator:
         self.issued: list[dict[str, Any]] = []
         """Every admin kubeconfig minted: shoot, caller, seconds (no credential)."""
         self.refused_deletions: list[str] = []
+        self.reconcile_requests: list[str] = []
+        """Shoots whose ``gardener.cloud/operation=reconcile`` the gardenlet consumed."""
         self.lock = threading.RLock()
         self.proxy = GardenProxy(self)
         self._stop = threading.Event()
@@ -191,13 +199,20 @@ class GardenerSimulator:
             return
         status = shoot.get("status") or {}
         op = status.get("lastOperation") or {}
-        if status.get("observedGeneration") != meta.get("generation"):
+        if (meta.get("annotations") or {}).get(OPERATION) == "reconcile":
+            with self.lock:
+                self.reconcile_requests.append(meta["name"])
+            self._patch(shoot, {"metadata": {"annotations": {OPERATION: None}}})
+            self._begin(shoot, op, forced=True)
+        elif status.get("observedGeneration") != meta.get("generation"):
             self._begin(shoot, op)
         elif op.get("state") == "Processing":
             self._advance(shoot, op)
 
-    def _begin(self, shoot: dict[str, Any], op: dict[str, Any]) -> None:
-        created = op.get("type") == "Reconcile" or (
+    def _begin(self, shoot: dict[str, Any], op: dict[str, Any], forced: bool = False) -> None:
+        """An operation for the Shoot's generation (or one asked for with the
+        ``gardener.cloud/operation=reconcile`` annotation, which the gardenlet removes)."""
+        created = forced or op.get("type") == "Reconcile" or (
             op.get("type") == "Create" and op.get("state") == "Succeeded")
         kind = "Reconcile" if created else "Create"
         conditions = self._conditions(shoot, "Progressing" if kind == "Create" else None)
@@ -330,6 +345,25 @@ class GardenerSimulator:
                      "status": {"kubeconfig": base64.b64encode(config).decode(),
                                 "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}}
 
+    # -- ShootValidator -----------------------------------------------------------------------
+    def validate(self, namespace: str, shoot: dict[str, Any], create: bool) -> str:
+        """What Gardener's ShootValidator admission plugin refuses (it answers Forbidden):
+        the name limit on create, machine types and versions the CloudProfile does not
+        offer. Empty if the Shoot passes (or is a patch this check does not read)."""
+        spec, name = shoot.get("spec") or {}, (shoot.get("metadata") or {}).get("name", "")
+        errors = []
+        if create and len(namespace.removeprefix("garden-")) + len(name) > NAME_LIMIT:
+            errors.append("the length of the shoot name and the project name must not "
+                          f"exceed {NAME_LIMIT} characters")
+        profile_name = (spec.get("cloudProfile") or {}).get("name")
+        profile = self.http.get(f"{API}/cloudprofiles/{profile_name}") if profile_name \
+            else None
+        if profile is not None and profile.status_code == 200:
+            errors += _profile_errors(spec, profile.json()["spec"])
+        if not errors:
+            return ""
+        return f'shoots.core.gardener.cloud "{name}" is forbidden: [{", ".join(errors)}]'
+
     def _caller(self, auth: str) -> str:
         review = self.http.post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
                                 headers={"Authorization": auth}, json={
@@ -354,6 +388,23 @@ def kubeconfig(shoot: str, addresses: list[dict[str, Any]], ca: bytes, cert: byt
                                                       "client-key-data": b64(key)}}],
         "contexts": [{"name": c, "context": {"cluster": c, "user": f"{shoot}-admin"}}
                      for c in contexts]}).encode()
+
+
+def _profile_errors(spec: dict[str, Any], profile: dict[str, Any]) -> list[str]:
+    types = [t["name"] for t in profile.get("machineTypes") or []]
+    errors = [f'spec.provider.workers[{i}].machine.type: Unsupported value: '
+              f'"{w["machine"]["type"]}": supported values: '
+              + ", ".join(f'"{t}"' for t in types)
+              for i, w in enumerate((spec.get("provider") or {}).get("workers") or [])
+              if (w.get("machine") or {}).get("type") not in types]
+    version = (spec.get("kubernetes") or {}).get("version")
+    now = _now()
+    usable = [v["version"] for v in (profile.get("kubernetes") or {}).get("versions") or []
+              if not v.get("expirationDate") or v["expirationDate"] > now]
+    if version and version not in usable:
+        errors.append(f'spec.kubernetes.version: Unsupported value: "{version}": supported '
+                      "values: " + ", ".join(f'"{v}"' for v in usable))
+    return errors
 
 
 def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -444,11 +495,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(403, status_body(403, "Forbidden", f'shoots.core.gardener.cloud '
                                          f'"{m[2]}" is forbidden: must have a "{CONFIRM}" '
                                          'annotation to delete'))
-        elif method == "POST" and (m := SHOOTS.match(path)) and \
-                len(m[1].removeprefix("garden-")) + len(
-                    (_json(body).get("metadata") or {}).get("name", "")) > NAME_LIMIT:
-            self._reply(403, status_body(403, "Forbidden", "the length of the shoot name and "
-                                         "the project name must not exceed 21 characters"))
+        elif (method == "POST" and (m := SHOOTS.match(path))) or (
+                method == "PATCH" and (m := SHOOT.match(path))):
+            refused = self.sim.validate(m[1], _json(body), method == "POST" or
+                                        self.sim.http.get(path).status_code == 404)
+            if refused:
+                self._reply(403, status_body(403, "Forbidden", refused))
+            else:
+                self._forward(method, body)
         else:
             self._forward(method, body)
 

@@ -12,6 +12,7 @@ a proxy in front of the stand-in that the provider's kubeconfig points at.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -19,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from central_api.config import GardenerConfig, KubeconfigConfig
 from central_api.providers.base import InvalidRequest, Scope
 from central_api.providers.gardener import gardener_kaas_provider
+from central_api.providers.gardener.service import ShootService
 from central_api.providers.kaas import AdminRequest
 from tests.controllers.conftest import Cluster as Harness
 from tests.controllers.conftest import Launcher, condition, eventually, unique
@@ -48,6 +52,7 @@ SETTINGS: dict[str, Any] = {
     "credentialsBindingName": "openstack-credentials", "floatingPoolName": "ext-net",
     "loadBalancerProvider": "ovn", "machineImage": "gardenlinux"}
 TENANTS = "/apis/tenancy.scs.community/v1alpha1/tenants"
+KAAS = "/apis/kaas.scs.community/v1alpha1"
 
 
 class Garden:
@@ -260,9 +265,25 @@ def test_endpoint_and_ca_without_a_credential_and_short_lived_admin_certificates
             (capped.expires - dt.datetime.now(dt.UTC)).total_seconds() <= 7200
         with pytest.raises(InvalidRequest, match="less than 10 minutes"):
             await provider.access(scope, backend, AdminRequest("alice", 300))
+        service = provider.clusters
+        assert isinstance(service, ShootService)
+        await service.garden.close()
 
     asyncio.run(run())
     assert garden.sim.issued[-1]["seconds"] == 7200
+
+    response = harness.http.post(f"{KAAS}/namespaces/{ns}/clusters/acc/adminkubeconfig", json={
+        "apiVersion": "kaas.scs.community/v1alpha1", "kind": "AdminKubeconfigRequest",
+        "spec": {"expirationSeconds": 1800}})
+    assert response.status_code == 201, response.text
+    config = yaml.safe_load(base64.b64decode(response.json()["status"]["kubeconfig"]))
+    assert config["clusters"][0]["cluster"]["server"] == found["status"]["apiEndpoint"]
+    user = config["users"][0]["user"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
+        "gardener.cloud:admin:scs:bootstrap-admin", "minted by the Garden for the provider"
+    assert garden.sim.issued[-1] == {"shoot": f"garden-{ns}/{found['status']['backendName']}",
+                                     "caller": "scs:bootstrap-admin", "seconds": 1800}
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -360,6 +381,67 @@ def test_versions_come_from_the_cloud_profile_and_refused_fields_are_named(
     refused = synced_false(harness, ns, "empty", "InvalidRequest")
     assert refused["message"].startswith("gardener: spec.nodePools: "), refused
     assert garden.shoots(f"garden-{ns}") == []
+
+
+def test_a_flavor_the_cloud_profile_lacks_is_gardeners_refusal_as_a_condition(
+        harness: Harness, garden: Garden) -> None:
+    ns = tenant(harness, garden)
+    apply(harness, ns, cluster("big", nodePools=[
+        {"name": "big", "flavor": "SCS-8V-32", "replicas": 1}]))
+    refused = synced_false(harness, ns, "big", "InvalidRequest")
+    assert refused["message"].startswith("gardener: "), refused
+    assert 'spec.provider.workers[0].machine.type: Unsupported value: "SCS-8V-32"' in \
+        refused["message"], refused
+    assert garden.shoots(f"garden-{ns}") == []
+    patch(harness, ns, "big", [{"op": "replace", "path": "/spec/nodePools/0/flavor",
+                                "value": "SCS-4V-16"}])
+    found = ready(harness, ns, "big")
+    shoot = garden.shoot(f"garden-{ns}", found["metadata"]["uid"])
+    assert workers(shoot)["big"]["machine"]["type"] == "SCS-4V-16"
+
+
+def test_oidc_is_a_structured_authentication_config_map_and_ha_spans_zones(
+        harness: Harness, garden: Garden) -> None:
+    ns = tenant(harness, garden)
+    project = f"garden-{ns}"
+    oidc = {"issuerURL": "https://id.example/realms/acme", "clientID": "kube"}
+    apply(harness, ns, cluster("ha", controlPlane={"replicas": 3}, oidc=oidc, nodePools=[
+        {"name": "a", "flavor": "SCS-2V-4", "replicas": 1, "zones": ["nova-1"]},
+        {"name": "b", "flavor": "SCS-2V-4", "replicas": 1, "zones": ["nova-2"]}]))
+    found = ready(harness, ns, "ha")
+    uid = found["metadata"]["uid"]
+    shoot = garden.shoot(project, uid)
+    assert shoot["spec"]["controlPlane"] == {
+        "highAvailability": {"failureTolerance": {"type": "zone"}}}
+    name = shoot["spec"]["kubernetes"]["kubeAPIServer"]["structuredAuthentication"][
+        "configMapName"]
+    config_map = garden.sim.config_maps[(project, name)]
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == shoot["metadata"]["uid"]
+    jwt = yaml.safe_load(config_map["data"]["config.yaml"])["jwt"]
+    assert jwt[0]["issuer"] == {"url": oidc["issuerURL"], "audiences": ["kube"]}
+
+    response = harness.http.post(f"{KAAS}/namespaces/{ns}/clusters/ha/kubeconfig", json={
+        "apiVersion": "kaas.scs.community/v1alpha1", "kind": "KubeconfigRequest"})
+    assert response.status_code == 201, response.text
+    config = yaml.safe_load(base64.b64decode(response.json()["status"]["kubeconfig"]))
+    cluster_entry = config["clusters"][0]["cluster"]
+    assert cluster_entry["server"] == found["status"]["apiEndpoint"]
+    ca = garden.sim.config_maps[(project, f"{shoot['metadata']['name']}.ca-cluster")]
+    assert base64.b64decode(cluster_entry["certificate-authority-data"]).decode() == \
+        ca["data"]["ca.crt"], "the Shoot's CA, read from <shoot>.ca-cluster"
+
+    patch(harness, ns, "ha", [{"op": "replace", "path": "/spec/oidc/clientID",
+                               "value": "kube2"}])
+    eventually(lambda: "kube2" in garden.sim.config_maps[(project, name)]["data"][
+        "config.yaml"], what="the ConfigMap changed")
+    eventually(lambda: shoot["metadata"]["name"] in garden.sim.reconcile_requests,
+               what="a Gardener reconcile asked for")
+    ready(harness, ns, "ha")
+    patch(harness, ns, "ha", [{"op": "remove", "path": "/spec/oidc"}])
+    eventually(lambda: (project, name) not in garden.sim.config_maps,
+               what="the ConfigMap deleted with spec.oidc")
+    assert "kubeAPIServer" not in garden.shoot(project, uid)["spec"]["kubernetes"], \
+        "the Shoot stops naming the ConfigMap before it is deleted"
 
 
 def test_a_restart_mid_create_finds_the_shoot_it_created(harness: Harness,

@@ -8,7 +8,7 @@ import base64
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -16,7 +16,7 @@ import yaml
 
 from central_api.config import GardenerConfig
 from central_api.kinds.kaas import ClusterSpec
-from central_api.providers.base import ProviderError
+from central_api.providers.base import BackendUnavailable, InvalidRequest, ProviderError
 from central_api.providers.gardener.access import parse_kubeconfig
 from central_api.providers.gardener.mapping import (
     APPLIED_ANNOTATION,
@@ -37,6 +37,7 @@ from central_api.providers.gardener.mapping import (
     written_spec,
 )
 from central_api.providers.gardener.offer import offer, profile
+from central_api.providers.kube import KubeClient
 
 UPSTREAM = Path(__file__).resolve().parents[1] / "kaas" / "upstream"
 SETTINGS = GardenerConfig(kubeconfig="/k", cloudProfile="openstack", region="RegionOne",
@@ -354,3 +355,17 @@ def test_an_admin_kubeconfig_is_read_for_server_ca_and_client_certificate() -> N
     with pytest.raises(ProviderError, match="unreadable") as unreadable:
         parse_kubeconfig(b64(b"client-key-data: SECRET: [unbalanced"))
     assert "SECRET" not in str(unreadable.value)
+
+
+def test_gardeners_admission_refusals_are_invalid_requests_not_denied_credentials() -> None:
+    """Gardener's ShootValidator answers 403 Forbidden for a Shoot it refuses; only an
+    authorization denial means the provider's credentials are wrong."""
+    garden = KubeClient(cast(Any, None), "https://garden.example")
+    refused = garden._error(403, json.dumps({"message": 'shoots.core.gardener.cloud "k1" is '
+                                             "forbidden: [spec.provider.workers[0].machine."
+                                             'type: Unsupported value: "SCS-8V-32"]'}))
+    assert isinstance(refused, InvalidRequest) and "Unsupported value" in str(refused)
+    denied = garden._error(403, json.dumps({"message": 'shoots.core.gardener.cloud is '
+                                            'forbidden: User "system:serviceaccount:garden-'
+                                            'ops:scs" cannot create resource "shoots"'}))
+    assert isinstance(denied, BackendUnavailable) and "credentials" in str(denied)

@@ -13,6 +13,8 @@ import asyncio
 import time
 from typing import Any
 
+from kubernetes_asyncio.config.config_exception import ConfigException
+
 from ...config import GardenerConfig
 from ..base import BackendUnavailable, ProviderError
 from ..kube import KubeClient
@@ -34,11 +36,16 @@ class Garden:
         if self._client is None or self._loop is not loop:
             try:
                 self._client = await KubeClient.connect(self.settings)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, ConfigException) as exc:
                 raise BackendUnavailable(f"the Garden's kubeconfig cannot be used: {exc}"
                                          ) from None
             self._loop = loop
         return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def cloud_profile(self) -> dict[str, Any]:
         """The configured CloudProfile (cached for :data:`PROFILE_SECONDS`)."""

@@ -1,10 +1,13 @@
 """Clusters as Gardener Shoots in the tenant's project namespace.
 
 A Shoot is found by the label carrying the Cluster's UID (:data:`.mapping.OWNER_LABEL`),
-never by name, so a retry or a restart finds the Shoot it already created. It is created
-with a POST (never an apply: an apply would silently take over another cluster's Shoot of
-the same name) and changed afterwards with server-side apply as :data:`FIELD_MANAGER`,
-which also takes back fields changed by hand (drift, detected by :func:`.mapping.drift`).
+never by name, so a retry or a restart finds the Shoot it already created. It is written
+only with server-side apply as :data:`FIELD_MANAGER`, also when it is created: a field
+manager owns only what it applied itself, so a field created by a POST would stay when a
+later apply leaves it out (a removed OIDC config, high availability turned off). Before
+creating, the name is checked: a name held by another cluster's Shoot moves to the next
+name derived from the UID, so an apply never takes over someone else's Shoot. The apply
+with ``force`` also takes back fields changed by hand (drift, :func:`.mapping.drift`).
 A Shoot deleted by hand is simply not found, and created again.
 
 The project namespace (``projectPrefix`` + tenant) and its Project are the operator's:
@@ -101,7 +104,7 @@ class ShootService:
                 name = shoot_name(project_name(namespace), owner_uid, attempt)
             body = shoot(self.settings, Target(namespace, name, owner_uid, version), spec,
                          profile)
-            created = await self._post(kube, namespace, body, owner_uid)
+            created = await self._put(kube, namespace, body, owner_uid)
             if created is not None:
                 await self._oidc(kube, namespace, owner_uid, spec, owner=created)
                 return view(created, owner_uid)
@@ -125,6 +128,7 @@ class ShootService:
         await self._oidc(kube, namespace, resource.owner_uid, spec, owner=live)
         applied = await kube.apply(API, "shoots", namespace,
                                    shoot(self.settings, target, spec, profile), FIELD_MANAGER)
+        await self._drop_oidc(kube, namespace, resource.owner_uid, spec)
         return view(applied, resource.owner_uid)
 
     async def delete(self, scope: Scope, resource: BackendResource) -> None:
@@ -151,33 +155,32 @@ class ShootService:
                                  "clusters live in a tenant's project")
         return project_namespace(self.settings.project_prefix, scope.tenant)
 
-    async def _post(self, kube: KubeClient, namespace: str, body: dict[str, Any],
-                    owner_uid: str) -> dict[str, Any] | None:
-        """The created Shoot; ours if a retry finds it created; None if another Shoot
-        holds the name."""
+    async def _put(self, kube: KubeClient, namespace: str, body: dict[str, Any],
+                   owner_uid: str) -> dict[str, Any] | None:
+        """The Shoot created by server-side apply (so that the provider's field manager
+        owns every field it writes, and a field it drops later goes); None if another
+        cluster's Shoot holds the name."""
         name = body["metadata"]["name"]
+        existing = await kube.get(API, "shoots", namespace, name)
+        labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
+        if existing is not None and labels.get(OWNER_LABEL) != owner_uid:
+            return None
         try:
-            return await kube.create(API, "shoots", namespace, body)
+            return await kube.apply(API, "shoots", namespace, body, FIELD_MANAGER)
         except NotFound:
             raise _missing(namespace) from None
-        except Conflict:
-            existing = await kube.get(API, "shoots", namespace, name)
-            labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
-            return existing if labels.get(OWNER_LABEL) == owner_uid else None
 
     async def _oidc(self, kube: KubeClient, namespace: str, owner_uid: str, spec: ClusterSpec,
                     owner: Mapping[str, Any] | None) -> None:
-        """The structured authentication ConfigMap: applied with OIDC (owned by the Shoot
-        once it exists), deleted without. Gardener reads a changed ConfigMap only on its
-        next reconcile, so a change asks for one (``gardener.cloud/operation``)."""
-        name = oidc_config_map_name(owner_uid)
+        """The structured authentication ConfigMap, applied before the Shoot names it (and
+        owned by the Shoot once that exists). Gardener reads a changed ConfigMap only on
+        its next reconcile, so a change asks for one (``gardener.cloud/operation``)."""
         wanted = oidc_config_map(namespace, owner_uid, spec, owner)
+        if wanted is None:
+            return
         try:
-            current = await kube.get("v1", "configmaps", namespace, name)
-            if wanted is None:
-                if current is not None:
-                    await kube.delete("v1", "configmaps", namespace, name)
-                return
+            current = await kube.get("v1", "configmaps", namespace,
+                                     oidc_config_map_name(owner_uid))
             await kube.apply("v1", "configmaps", namespace, wanted, FIELD_MANAGER)
         except NotFound:
             raise _missing(namespace) from None
@@ -185,6 +188,13 @@ class ShootService:
                 current.get("data") != wanted["data"]:
             await kube.merge_patch(API, "shoots", namespace, owner["metadata"]["name"], {
                 "metadata": {"annotations": {OPERATION: "reconcile"}}})
+
+    async def _drop_oidc(self, kube: KubeClient, namespace: str, owner_uid: str,
+                         spec: ClusterSpec) -> None:
+        """Without OIDC, the ConfigMap goes once the Shoot no longer names it (Gardener
+        protects referenced ConfigMaps)."""
+        if spec.oidc is None:
+            await kube.delete("v1", "configmaps", namespace, oidc_config_map_name(owner_uid))
 
 
 def view(live: Mapping[str, Any], owner_uid: str) -> BackendResource:

@@ -24,7 +24,7 @@ from ..kinds.tenancy import federated_name
 from ..registry.informers import Informers
 from ..registry.resources import WriteOptions
 from ..store.base import Store
-from .cluster_quota import CLUSTERS, ComputeUsage, tenant_of
+from .cluster_quota import CLUSTERS, ComputeUsage, stored_tenant, tenant_of
 from .tenants import TENANTS
 
 
@@ -62,7 +62,7 @@ class ClusterOidcDefault:
         if not isinstance(spec, dict) or spec.get("oidc"):
             return
         tenant = tenant_of(self.usage, self.store, obj["metadata"]["namespace"])
-        found = self.tenants.get("", tenant) if tenant else None
+        found = stored_tenant(self.tenants, self.store, tenant) if tenant else None
         federation = ((found or {}).get("spec") or {}).get("federation")
         oidc = oidc_of_tenant(tenant, federation) \
             if tenant and isinstance(federation, dict) else None

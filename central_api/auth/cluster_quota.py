@@ -53,7 +53,7 @@ from ..kinds.flavors import FORMAT, flavor_size
 from ..kinds.kind import ResourceType
 from ..machinery import errors
 from ..machinery.errors import ApiError, Cause
-from ..registry.informers import Handlers, Informers
+from ..registry.informers import Handlers, Informer, Informers
 from ..registry.resources import WriteOptions
 from ..store.base import Key, KeyNotFound, Store
 from .tenants import TENANT_LABEL, TENANTS
@@ -195,12 +195,14 @@ class ComputeUsage:
         self._counted: dict[Ident, tuple[str, Demand]] = {}
         self._namespaces: dict[str, Demand] = {}
         self._tenant_of: dict[str, str] = {}
+        self._known: set[str] = set()
+        """Namespaces the informer holds (with or without a tenant)."""
         self._namespaces_of: dict[str, set[str]] = {}
         self._reserved: dict[Ident, Reservation] = {}
         informers.informer(NAMESPACES).add_handlers(Handlers(
             on_add=lambda ns: self._assign(ns["metadata"]["name"], _tenant_label(ns)),
             on_update=lambda _, ns: self._assign(ns["metadata"]["name"], _tenant_label(ns)),
-            on_delete=lambda ns: self._assign(ns["metadata"]["name"], None)))
+            on_delete=lambda ns: self._assign(ns["metadata"]["name"], None, gone=True)))
         for resource in MEASURES:
             if informers.catalog.by_storage_resource(resource) is not None:
                 informers.informer(resource).add_handlers(self._follow(resource))
@@ -211,8 +213,12 @@ class ComputeUsage:
                         on_delete=lambda obj: self.forget(resource, obj))
 
     # -- the index ---------------------------------------------------------------------
-    def _assign(self, namespace: str, tenant: str | None) -> None:
+    def _assign(self, namespace: str, tenant: str | None, gone: bool = False) -> None:
         with self._lock:
+            if gone:
+                self._known.discard(namespace)
+            else:
+                self._known.add(namespace)
             previous = self._tenant_of.pop(namespace, None)
             if previous is not None:
                 self._namespaces_of[previous].discard(namespace)
@@ -248,9 +254,10 @@ class ComputeUsage:
             else:
                 self._namespaces[ident[1]] = left
 
-    def tenant_of(self, namespace: str) -> str | None:
+    def tenant_of(self, namespace: str) -> tuple[bool, str | None]:
+        """Whether the informer holds the namespace, and its tenant."""
         with self._lock:
-            return self._tenant_of.get(namespace)
+            return namespace in self._known, self._tenant_of.get(namespace)
 
     # -- admission -----------------------------------------------------------------------
     def admit(self, tenant: str, ident: Ident, base: str | None, demand: Demand,
@@ -344,7 +351,7 @@ class ClusterQuotaAdmission:
                          reserve=not opts.dry_run)
 
     def _limits(self, tenant: str) -> dict[str, int]:
-        found = self.tenants.get("", tenant)
+        found = stored_tenant(self.tenants, self.store, tenant)
         quotas = ((found or {}).get("spec") or {}).get("quotas") or {}
         return {q: quotas[q] for q in QUOTAS if isinstance(quotas.get(q), int)}
 
@@ -352,11 +359,22 @@ class ClusterQuotaAdmission:
 def tenant_of(usage: ComputeUsage, store: Store, namespace: str) -> str | None:
     """The namespace's tenant from the informer, else from the store (a namespace created
     a moment ago, through this replica, that the watch has not delivered yet)."""
-    found = usage.tenant_of(namespace)
-    if found is not None:
+    known, found = usage.tenant_of(namespace)
+    if known:
         return found
     try:
         return _tenant_label(store.get(Key(NAMESPACES, "", namespace)))
+    except KeyNotFound:
+        return None
+
+
+def stored_tenant(tenants: Informer, store: Store, name: str) -> Obj | None:
+    """The Tenant from the informer, else from the store (created a moment ago)."""
+    found = tenants.get("", name)
+    if found is not None:
+        return found
+    try:
+        return store.get(Key(TENANTS, "", name))
     except KeyNotFound:
         return None
 

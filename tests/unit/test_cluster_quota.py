@@ -293,6 +293,27 @@ def test_an_unknown_flavor_is_refused_only_where_cores_or_ram_are_limited(
     run(tmp_path, scenario, cores=100)
 
 
+def test_a_tenant_and_namespace_the_informers_have_not_seen_yet_are_read_from_the_store(
+        tmp_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        w.tenant("late", quotas={"clusters": 0}, federation={
+            "issuerURL": "https://idp.example.org", "clientID": "scs"})
+        assert w.usage.tenant_of("late-a") == (False, None)  # no await: not delivered yet
+        error = refused(lambda: w.cluster("c", [SMALL_POOL], ns="late-a"))
+        assert error.code == 403 and 'tenant "late"' in error.message
+        w.cluster("c", [SMALL_POOL], ns="acme-a")  # acme is not limited
+        await w.synced()
+        assert w.usage.tenant_of("late-a") == (True, "late")
+        w.res.update(w.rt("tenants"), "", "late", {**w.res.get(w.rt("tenants"), "", "late"),
+                     "spec": {"displayName": "late", "federation": {
+                         "issuerURL": "https://idp.example.org", "clientID": "scs"}}},
+                     WriteOptions())
+        await w.synced()
+        created = w.cluster("c", [SMALL_POOL], ns="late-b")  # the quota is lifted
+        assert created["spec"]["oidc"]["usernamePrefix"] == "late:"
+    run(tmp_path, scenario)
+
+
 def test_oidc_defaults_to_the_tenants_identity_provider(tmp_path: Path) -> None:
     async def scenario(w: World) -> None:
         w.tenant("fed", federation={"issuerURL": "https://idp.example.org/realms/fed",

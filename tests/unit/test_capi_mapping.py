@@ -17,9 +17,11 @@ from cryptography.x509.oid import NameOID
 
 from central_api.config import CapiConfig
 from central_api.kinds.kaas import ClusterSpec
-from central_api.providers.base import InvalidRequest
+from central_api.providers.base import InvalidRequest, Scope
 from central_api.providers.capi import mapping, offer, status, variables
 from central_api.providers.capi.access import sign_client_certificate
+from central_api.providers.capi.management import Management
+from central_api.providers.capi.service import backend_name
 from central_api.providers.kaas import AdminRequest
 
 UPSTREAM = Path(__file__).resolve().parents[1] / "kaas" / "upstream"
@@ -121,6 +123,16 @@ def test_labels_the_operator_syncs_and_maintenance_are_accepted() -> None:
         maintenance={"timeWindow": {"begin": "220000+0100", "end": "230000+0100"}},
         nodePools=[{"name": "a", "flavor": "f", "replicas": 1, "labels": {
             "example.com/tier": "db", "node-role.kubernetes.io/db": ""}}]), settings) == []
+
+
+def test_names_in_the_management_cluster() -> None:
+    management = Management(SETTINGS)
+    assert management.namespace(Scope("team-a", "acme")) == "scs-acme"
+    assert management.namespace(Scope("loose")) == "scs-loose"  # no tenant: its own
+    long = management.namespace(Scope("x", "t" * 63))
+    assert len(long) == 63 and long.startswith("scs-ttt") and long != \
+        management.namespace(Scope("x", "t" * 62 + "u"))
+    assert backend_name("0b9c2a51-7d0e-4a7b-9f1e-2c3d4e5f6a7b") == "kc-0b9c2a517d0e4a7b"
 
 
 def test_contains_ignores_what_others_added_but_sees_changed_values() -> None:

@@ -59,7 +59,9 @@ class CapiClusters:
             return None
         if not found:
             return None
-        return await self._view(kube, scope, found[0])
+        # one per owner; should a copy carry the label too, the provider's own name wins
+        mine = [o for o in found if o["metadata"]["name"] == backend_name(owner_uid)]
+        return await self._view(kube, scope, (mine or found)[0])
 
     async def _view(self, kube: KubeClient, scope: Scope,
                     obj: Mapping[str, Any]) -> BackendResource:
@@ -112,7 +114,7 @@ class CapiClusters:
                      desired: Mapping[str, Any]) -> BackendResource:
         self._refuse(desired)
         kube = await self.management.kube()
-        namespace = self.management.namespace(scope)
+        namespace = await self.management.ensure_namespace(kube, scope)
         current = await kube.get(mapping.CAPI, mapping.CLUSTERS, namespace, resource.id)
         if current is None or _owner(current) != resource.owner_uid:
             return await self.create(scope, resource.owner_uid, desired)
@@ -177,8 +179,13 @@ class CapiClusters:
         record = {"spec": dict(desired), "class": cls, "version": version, "owner": owner_uid}
         body["metadata"]["annotations"] = {mapping.DESIRED_ANNOTATION: json.dumps(
             record, sort_keys=True, separators=(",", ":"))}
-        applied = await kube.apply(mapping.CAPI, mapping.CLUSTERS, target.namespace, body,
-                                   field_manager=FIELD_MANAGER)
+        try:
+            applied = await kube.apply(mapping.CAPI, mapping.CLUSTERS, target.namespace, body,
+                                       field_manager=FIELD_MANAGER)
+        except NotFound as exc:
+            raise InvalidRequest(f"the management cluster does not serve {mapping.CAPI} "
+                                 f"Clusters (Cluster API v1.11 or newer is needed): {exc}"
+                                 ) from None
         return await self._view(kube, scope, applied)
 
     async def _check_variables(self, kube: KubeClient, cls: str,

@@ -32,15 +32,21 @@ class Garden:
         self._cloud_profile: tuple[float, dict[str, Any]] | None = None
 
     async def client(self) -> KubeClient:
+        """The client of the running loop; of two passes connecting at once, the second
+        closes its client and uses the first's."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            try:
-                self._client = await KubeClient.connect(self.settings)
-            except (OSError, ValueError, ConfigException) as exc:
-                raise BackendUnavailable(f"the Garden's kubeconfig cannot be used: {exc}"
-                                         ) from None
-            self._loop = loop
-        return self._client
+        if self._client is not None and self._loop is loop:
+            return self._client
+        try:
+            client = await KubeClient.connect(self.settings)
+        except (OSError, ValueError, ConfigException) as exc:
+            raise BackendUnavailable(f"the Garden's kubeconfig cannot be used: {exc}"
+                                     ) from None
+        if self._client is not None and self._loop is loop:
+            await client.close()
+            return self._client
+        self._client, self._loop = client, loop
+        return client
 
     async def close(self) -> None:
         if self._client is not None:

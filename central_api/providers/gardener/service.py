@@ -85,9 +85,10 @@ class ShootService:
         if not found:
             return None
         if len(found) > 1:
-            log.warning("%d Shoots in %s carry Cluster UID %s; using the oldest", len(found),
-                        namespace, owner_uid)
-        return view(min(found, key=lambda s: s["metadata"].get("creationTimestamp") or ""),
+            log.warning("%d Shoots in %s carry Cluster UID %s; using the oldest live one",
+                        len(found), namespace, owner_uid)
+        return view(min(found, key=lambda s: (bool(s["metadata"].get("deletionTimestamp")),
+                                              s["metadata"].get("creationTimestamp") or "")),
                     owner_uid)
 
     async def create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any]

@@ -15,6 +15,8 @@ to one concrete patch itself and the provider only ever gets that patch:
   always when its patch has expired (classification ``expired`` or its expiration date has
   passed): an expired version is moved off at the next window even when pinned. There is no
   automatic minor upgrade; a minor whose patches all expired is reported instead.
+- A cluster whose ``spec.clusterClass`` pins a cluster-stack class is not moved (the class
+  fixes the patch it installs); the status says so.
 - Only a settled cluster is moved (the backend is not busy with another change), so a
   cluster that is still being built or scaled finishes that first.
 - "Usable": offered and not expired (by classification or expiration date); automatic
@@ -103,6 +105,10 @@ def _maintain(spec: dict[str, Any], running: Running, minor: list[OfferedVersion
                                                                      True))
     if not (automatic or expired):
         return Plan(running.version)
+    if spec.get("clusterClass"):
+        return Plan(running.version, message=(
+            f"no automatic patch updates while spec.clusterClass pins {spec['clusterClass']}"
+            + (f" ({running.version} has expired)" if expired else "")))
     if newest is None or (parse_version(newest.version)[2] or 0) <= current[2]:
         message = (f"{running.version} has expired and no newer patch of "
                    f"{current[0]}.{current[1]} is offered: upgrade to the next minor version"

@@ -388,6 +388,8 @@ CLUSTER: ResourceType = declare(
         Column("Endpoint", ".status.apiEndpoint", priority=1),
         Column("Class", ".status.clusterClass", priority=1),
         Column("Provider", ".status.provider", priority=1),
+        Column("Update", ".status.maintenance.pendingVersion", priority=1,
+               description="A patch waiting for the maintenance window"),
     ])
 declare_access(CLUSTER)
 CLUSTER_PROFILE: ResourceType = declare(

@@ -158,6 +158,9 @@ def test_patch_updates_wait_for_the_maintenance_window(harness: Harness) -> None
     assert waiting["status"]["maintenance"]["message"].startswith(
         f"patch 1.33.10 scheduled for the window {text}"), waiting["status"]
     assert waiting["status"]["maintenance"]["message"].endswith("+0100")
+    wide = harness.kubectl("get", "-n", ns, "clusters.kaas.scs.community", "closed",
+                           "-o", "wide").stdout
+    assert "UPDATE" in wide and "1.33.10" in wide, wide  # the running 1.33.9 and what waits
     pinned = settled(harness, ns, "pinned", kubernetesVersion="1.33.9")
     assert not pinned["status"]["maintenance"]["pendingVersion"]
     default = settled(harness, ns, "default", kubernetesVersion="1.33.9")

@@ -164,6 +164,13 @@ def test_an_expired_version_is_moved_to_a_usable_patch_only() -> None:
         and "no newer patch of 1.32 is offered" in moved.message  # 1.32.13 expired too
 
 
+def test_a_pinned_cluster_class_keeps_its_patch_and_says_why() -> None:
+    pinned = plan({**spec("1.34.6"), "clusterClass": "openstack-scs2-1-34-v1"},
+                  Running("1.34.6", True), OFFER, WINDOW, IN)
+    assert pinned.version == "1.34.6" and not pinned.pending
+    assert "spec.clusterClass pins openstack-scs2-1-34-v1" in pinned.message
+
+
 def test_a_running_cluster_is_never_moved_down_or_while_busy() -> None:
     assert decide("1.34.6", "1.34.8", IN).version == "1.34.8"  # spec below the running patch
     busy = decide("1.33.9", "1.33.9", IN, settled=False)

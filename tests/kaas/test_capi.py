@@ -199,9 +199,14 @@ def test_lifecycle_writes_the_capi_cluster_field_by_field(world: World) -> None:
         {"op": "replace", "path": "/spec/clusterClass", "value": "openstack-scs2-1-34-v2"}])
     settled(h, ns, "life", WAIT, kubernetesVersion="1.34.7",
             clusterClass="openstack-scs2-1-34-v2")
-    topology = world.one(uid, mgmt)["spec"]["topology"]
-    assert (topology["version"], topology["classRef"]["name"]) == (
-        "v1.34.7", "openstack-scs2-1-34-v2")
+    last = world.one(uid, mgmt)
+    assert (last["spec"]["topology"]["version"], last["spec"]["topology"]["classRef"][
+        "name"]) == ("v1.34.7", "openstack-scs2-1-34-v2")
+    # seven applies later, what CAPI owns is still CAPI's: the endpoint and its finalizer
+    assert last["spec"]["controlPlaneEndpoint"] == {
+        "host": f"{name}.{mgmt}.capi-simulator.invalid", "port": 6443}
+    assert "cluster.cluster.x-k8s.io" in last["metadata"]["finalizers"]
+    assert last["metadata"]["uid"] == obj["metadata"]["uid"]
 
     h.kubectl("delete", "-n", ns, "clusters.kaas.scs.community", "life", "--wait=false")
     deleting = eventually(lambda: (o := world.capi(uid)) and

@@ -298,7 +298,7 @@ def test_an_unreachable_garden_mid_create_converges_without_duplicates(
     assert len(garden.shoots(f"garden-{ns}", found["metadata"]["uid"])) == 1
 
 
-def test_a_shoot_deleted_by_hand_is_recreated_and_drift_is_repaired(
+def test_drift_is_repaired_an_unlabelled_shoot_adopted_a_deleted_one_recreated(
         harness: Harness, garden: Garden) -> None:
     ns = tenant(harness, garden)
     project = f"garden-{ns}"
@@ -315,6 +315,13 @@ def test_a_shoot_deleted_by_hand_is_recreated_and_drift_is_repaired(
                           s["spec"]["region"] == "RegionOne" and s, timeout=30,
                           what="drift repaired")
     assert workers(repaired)["general"]["maximum"] == 2
+
+    garden.standin.kubectl("label", "-n", project, "shoots.core.gardener.cloud", name,
+                           f"{OWNER}-")
+    adopted = eventually(lambda: garden.shoots(project, uid), timeout=30,
+                         what="the unlabelled Shoot adopted")
+    assert [s["metadata"]["uid"] for s in adopted] == [first["metadata"]["uid"]]
+    assert len(garden.shoots(project)) == 1, "adopted, not duplicated"
 
     garden.standin.kubectl("annotate", "-n", project, "shoots.core.gardener.cloud", name,
                            "confirmation.gardener.cloud/deletion=true")

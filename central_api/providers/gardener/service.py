@@ -160,11 +160,13 @@ class ShootService:
                    owner_uid: str) -> dict[str, Any] | None:
         """The Shoot created by server-side apply (so that the provider's field manager
         owns every field it writes, and a field it drops later goes); None if another
-        cluster's Shoot holds the name."""
+        cluster's Shoot holds the name. A Shoot of this name without any owner label is
+        this cluster's whose label was removed by hand (the name derives from its UID): it
+        is adopted, not duplicated."""
         name = body["metadata"]["name"]
         existing = await kube.get(API, "shoots", namespace, name)
         labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
-        if existing is not None and labels.get(OWNER_LABEL) != owner_uid:
+        if existing is not None and labels.get(OWNER_LABEL, owner_uid) != owner_uid:
             return None
         try:
             return await kube.apply(API, "shoots", namespace, body, FIELD_MANAGER)

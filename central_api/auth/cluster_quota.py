@@ -166,9 +166,9 @@ MEASURES: dict[str, Callable[[Obj | None], Demand]] = {CLUSTERS: cluster_demand,
 
 @dataclass
 class Reservation:
-    base: str | None
-    """The resourceVersion the write replaces (None: a create): the reservation counts
-    while the informer still holds that version."""
+    base: int
+    """The resourceVersion the write replaces (0: a create): the reservation counts while
+    the informer holds no later version of the object (it may still trail the base)."""
     demand: Demand
     expires: float
 
@@ -176,6 +176,14 @@ class Reservation:
 def _ident(resource: str, obj: Obj) -> Ident:
     meta = obj["metadata"]
     return resource, meta.get("namespace", ""), meta["name"]
+
+
+def _version(obj: Obj) -> int:
+    """The object's resourceVersion (the store's revisions are integers)."""
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0
 
 
 def _tenant_label(ns: Obj | None) -> str | None:
@@ -192,7 +200,7 @@ class ComputeUsage:
                  ) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self._counted: dict[Ident, tuple[str, Demand]] = {}
+        self._counted: dict[Ident, tuple[int, Demand]] = {}
         self._namespaces: dict[str, Demand] = {}
         self._tenant_of: dict[str, str] = {}
         self._known: set[str] = set()
@@ -231,13 +239,13 @@ class ComputeUsage:
     def count(self, resource: str, obj: Obj) -> None:
         """Count ``obj`` as it is now, replacing what was counted for it."""
         ident, demand = _ident(resource, obj), MEASURES[resource](obj)
-        version = str(obj["metadata"].get("resourceVersion", ""))
+        version = _version(obj)
         with self._lock:
             self._uncount(ident)
             self._counted[ident] = (version, demand)
             self._namespaces[ident[1]] = self._namespaces.get(ident[1], NOTHING) + demand
             held = self._reserved.get(ident)
-            if held is not None and held.base != version:  # the informer has caught up
+            if held is not None and version > held.base:  # the informer has caught up
                 del self._reserved[ident]
 
     def forget(self, resource: str, obj: Obj) -> None:
@@ -260,7 +268,7 @@ class ComputeUsage:
             return namespace in self._known, self._tenant_of.get(namespace)
 
     # -- admission -----------------------------------------------------------------------
-    def admit(self, tenant: str, ident: Ident, base: str | None, demand: Demand,
+    def admit(self, tenant: str, ident: Ident, base: int, demand: Demand,
               check: Callable[[Demand, Demand], None], reserve: bool) -> None:
         """Call ``check(others, counted)`` with what the tenant uses besides the object and
         what is counted for the object now; if it passes (and ``reserve``), count
@@ -294,7 +302,7 @@ class ComputeUsage:
     def _live(self, ident: Ident, now: float) -> bool:
         held = self._reserved[ident]
         indexed = self._counted.get(ident)
-        return now < held.expires and (indexed[0] if indexed else None) == held.base
+        return now < held.expires and (indexed is None or indexed[0] <= held.base)
 
     def _indexed(self, ident: Ident) -> Demand:
         found = self._counted.get(ident)
@@ -346,7 +354,7 @@ class ClusterQuotaAdmission:
                 raise _exceeded(rt, meta["name"], tenant, over, parts, others, counted,
                                 limits)
 
-        base = (old or {}).get("metadata", {}).get("resourceVersion")
+        base = _version(old) if old else 0
         self.usage.admit(tenant, _ident(CLUSTERS, obj), base, demand, check,
                          reserve=not opts.dry_run)
 

@@ -240,6 +240,20 @@ def test_racing_creates_see_each_other_before_the_informer_does(tmp_path: Path) 
     run(tmp_path, scenario, clusters=1)
 
 
+def test_scale_ups_in_quick_succession_each_count_before_the_informer_has_them(
+        tmp_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        c1 = w.cluster("c1", [pool("general", "SCS-2V-4", 1)])  # 4 cores
+        await w.synced()
+        for replicas in (2, 3):  # 6, then 8 cores: no await in between
+            c1["spec"]["nodePools"][0]["replicas"] = replicas
+            c1 = w.update(c1)
+        c1["spec"]["nodePools"][0]["replicas"] = 4  # 10 > 9
+        error = refused(lambda: w.update(c1))
+        assert "requested: cores=2, used: cores=8, limited: cores=9" in error.message
+    run(tmp_path, scenario, cores=9)
+
+
 def test_a_write_that_fails_after_admission_holds_no_quota(tmp_path: Path) -> None:
     async def scenario(w: World) -> None:
         w.cluster("c1", [pool("general", replicas=1)])  # 6 cores
@@ -270,12 +284,13 @@ def test_a_reservation_counts_until_the_informer_shows_the_write_or_it_expires(
         def check(others: Demand, counted: Demand) -> None:
             seen.append(others.cores + counted.cores)
 
-        w.usage.admit("acme", ident, None, Demand(1, 8, 0), check, reserve=True)
-        w.usage.admit("acme", (CLUSTERS, "acme-b", "other"), None, Demand(), check, False)
+        other = (CLUSTERS, "acme-b", "other")
+        w.usage.admit("acme", ident, 0, Demand(1, 8, 0), check, reserve=True)
+        w.usage.admit("acme", other, 0, Demand(), check, False)
         w.now += 9
-        w.usage.admit("acme", (CLUSTERS, "acme-b", "other"), None, Demand(), check, False)
+        w.usage.admit("acme", other, 0, Demand(), check, False)
         w.now += 2
-        w.usage.admit("acme", (CLUSTERS, "acme-b", "other"), None, Demand(), check, False)
+        w.usage.admit("acme", other, 0, Demand(), check, False)
         assert seen == [0, 8, 8, 0]
     run(tmp_path, scenario)
 

@@ -313,6 +313,9 @@ def test_variables_are_checked_against_the_class_schemas() -> None:
         "spec.topology.variables[nodeLabels]: the class declares no variable 'nodeLabels'",
         "spec.topology.workers.machineDeployments[p].variables.overrides[workerFlavor]: "
         'Invalid value: "integer": must be of type string: "integer"']
+    assert variables.missing_worker_class(scs2, "default-worker") == ""
+    assert variables.missing_worker_class(scs2, "gpu-worker") == \
+        "the class has no worker class 'gpu-worker' (it has: default-worker)"
     status_defs = variables.definitions({"status": {"variables": [{"name": "only", "definitions": [
         {"schema": {"openAPIV3Schema": {"type": "string"}}}]}]}, **scs2})
     assert list(status_defs) == ["only"]

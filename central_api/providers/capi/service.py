@@ -195,6 +195,9 @@ class CapiClusters:
             raise InvalidRequest(f"the ClusterClass {self.settings.class_namespace}/{cls} "
                                  "is not in the management cluster")
         problems = variables.problems(topology, variables.definitions(found))
+        missing = variables.missing_worker_class(found, self.settings.worker_class)
+        if missing and (topology.get("workers") or {}).get("machineDeployments"):
+            problems.append(missing)
         if problems:
             raise InvalidRequest(f"the ClusterClass {cls} refuses the variables: "
                                  + "; ".join(problems))

@@ -58,3 +58,13 @@ def _check(variables: list[Mapping[str, Any]], at: str, defs: Definitions) -> li
             field = f"{path}.{cause.field}" if cause.field else path
             out.append(f"{field}: {cause.message.replace(':  in body ', ': ')}")
     return out
+
+
+def missing_worker_class(cluster_class: Mapping[str, Any], name: str) -> str:
+    """A message if the class has no worker class ``name`` (``capi.workerClass``), else ""."""
+    workers = ((cluster_class.get("spec") or {}).get("workers") or {}).get(
+        "machineDeployments") or []
+    offered = [str(w.get("class")) for w in workers]
+    if name in offered:
+        return ""
+    return f"the class has no worker class {name!r} (it has: {', '.join(offered) or 'none'})"

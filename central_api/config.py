@@ -10,8 +10,9 @@ providers:
     speed: 1.0                   # sandbox only: delays are divided by it; 0 = instant
   # iaas: {type: openstack, cloudsYaml: /etc/scs/clouds.yaml, cloud: scs}
   kaas:
-    type: sandbox                # the default: simulated clusters (capi, gardener: to come)
-    speed: 1.0
+    type: sandbox                # the default: simulated clusters; or capi, gardener
+    speed: 1.0                   #   (docs/kaas-capi.md, docs/kaas-gardener.md)
+    kubeconfigs: {defaultSeconds: 3600, maxSeconds: 86400}   # clusters/adminkubeconfig
 identity:                        # tenant onboarding and IAM; the default, type: sandbox, is
   type: keystone                 # a simulated Keystone in the server's own store
   authURL: https://keystone.example:5000/v3

@@ -92,6 +92,7 @@ class Sizes:
     """Seconds for apply plus Ready together; what is not Ready by then is reported."""
     onboard_tenants: int = 100
     kaas_clusters: int = 1000
+    kaas_capi_clusters: int = 1000
     kaas_timeout: float = 600
 
 
@@ -99,7 +100,8 @@ QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(
               scale_gets=100, scale_first_pages=10, scale_selector_lists=3, watchers=20,
               watch_clients=1, watch_rate=50, watch_seconds=2, watch_grace=30,
               reconcile_servers=50,
-              reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_timeout=120)
+              reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_capi_clusters=10,
+              kaas_timeout=120)
 
 
 @dataclass
@@ -709,8 +711,8 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "scale": bench_scale,
     "watch": bench_watch,
     "reconcile": bench_reconcile,
-    "kaas": lambda sizes, report, work: bench_kaas(sizes.kaas_clusters, sizes.kaas_timeout,
-                                                   report, work),
+    "kaas": lambda sizes, report, work: bench_kaas(
+        sizes.kaas_clusters, sizes.kaas_capi_clusters, sizes.kaas_timeout, report, work),
     "onboarding": lambda sizes, report, work: bench_onboarding(sizes.onboard_tenants, report,
                                                                work),
 }

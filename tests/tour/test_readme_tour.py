@@ -34,7 +34,7 @@ SHOWS: dict[int, list[str]] = {
         "bob@acme.example"],
     5: ["condition met", "loadbalancer", 'deleted'],
     6: ["openstack-scs2-1-34-v2", "condition met", "1.34.7", "2/2", "sandbox (simulated)",
-        "3/3", 'cluster.kaas.scs.community "demo" deleted'],
+        '"expirationTimestamp":"', "3/3", 'cluster.kaas.scs.community "demo" deleted'],
     7: ["s3cret", "acme", "noc@acme.example", 'namespace "team-a" deleted'],
     8: ["condition met"],
 }

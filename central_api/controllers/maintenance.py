@@ -95,7 +95,7 @@ def _maintain(spec: dict[str, Any], running: Running, minor: list[OfferedVersion
     """A running cluster on its minor: keep its patch, or move it in the window to the
     newest patch that is neither expired nor a preview."""
     current = parse_version(running.version)
-    assert current[2] is not None  # plan() decided a concrete patch runs
+    patch = current[2] or 0  # plan() decided that a concrete patch runs
     newest = max((e for e in minor if e.classification != "preview" and not _expired(e, now)),
                  key=lambda e: parse_version(e.version)[2] or 0, default=None)
     entry = next((e for e in minor if parse_version(e.version) == current), None)
@@ -109,7 +109,7 @@ def _maintain(spec: dict[str, Any], running: Running, minor: list[OfferedVersion
         return Plan(running.version, message=(
             f"no automatic patch updates while spec.clusterClass pins {spec['clusterClass']}"
             + (f" ({running.version} has expired)" if expired else "")))
-    if newest is None or (parse_version(newest.version)[2] or 0) <= current[2]:
+    if newest is None or (parse_version(newest.version)[2] or 0) <= patch:
         message = (f"{running.version} has expired and no newer patch of "
                    f"{current[0]}.{current[1]} is offered: upgrade to the next minor version"
                    if expired else "")

@@ -147,6 +147,22 @@ def test_contains_ignores_what_others_added_but_sees_changed_values() -> None:
     assert not mapping.contains(actual, wanted)
 
 
+def test_variables_capis_webhook_defaulted_are_not_drift_but_a_changed_one_is() -> None:
+    # CAPI's Cluster webhook adds each class variable with a default to topology.variables
+    wanted = mapping.render(spec(), TARGET, SETTINGS)
+    actual = yaml.safe_load(yaml.safe_dump(wanted))
+    topology = actual["spec"]["topology"]
+    topology["variables"] = [{"name": "apiServerLoadBalancer", "value": "octavia-ovn"},
+                             *topology["variables"], {"name": "imageAddVersion", "value": True}]
+    topology["workers"]["machineDeployments"][0]["variables"]["overrides"].insert(
+        0, {"name": "workerRootDisk", "value": 50})
+    assert mapping.contains(actual, wanted)
+    topology["variables"] = [v for v in topology["variables"] if v["name"] != "identityRef"]
+    assert not mapping.contains(actual, wanted)
+    topology["variables"].append({"name": "identityRef", "value": {"name": "other"}})
+    assert not mapping.contains(actual, wanted)
+
+
 # -- the offer -----------------------------------------------------------------------------------
 def release(name: str, version: str, ready: bool = True) -> dict[str, Any]:
     return {"metadata": {"name": name}, "status": {"kubernetesVersion": version, "ready": ready}}

@@ -174,11 +174,29 @@ def desired_replicas(pool: Mapping[str, Any]) -> int:
 
 def contains(actual: Any, wanted: Any) -> bool:
     """Whether ``actual`` holds every field of ``wanted`` with its value (fields others own,
-    and defaults the API server added, do not count as drift)."""
+    and defaults the API server added, do not count as drift).
+
+    A list of named entries (the CRD's ``x-kubernetes-list-type: map`` keyed by ``name``:
+    ``topology.variables``, ``machineDeployments``, ``variables.overrides``) is compared
+    entry by entry: extra entries are not drift. CAPI's Cluster webhook adds every class
+    variable that has a default to ``topology.variables``, and an entry someone else added
+    is theirs, which an apply would not remove anyway."""
     if isinstance(wanted, dict):
         return isinstance(actual, dict) and all(
             key in actual and contains(actual[key], value) for key, value in wanted.items())
+    if isinstance(wanted, list) and _named(wanted):
+        if not isinstance(actual, list) or not _named(actual):
+            return False
+        by_name = {item["name"]: item for item in actual}
+        return all(item["name"] in by_name and contains(by_name[item["name"]], item)
+                   for item in wanted)
     if isinstance(wanted, list):
         return isinstance(actual, list) and len(actual) == len(wanted) and all(
             contains(a, w) for a, w in zip(actual, wanted, strict=True))
     return bool(actual == wanted)
+
+
+def _named(items: list[Any]) -> bool:
+    """A non-empty list whose entries are objects with a ``name``."""
+    return bool(items) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                               for i in items)

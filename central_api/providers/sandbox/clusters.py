@@ -14,6 +14,7 @@ admin credential is a client certificate that CA signs (:mod:`.cluster_ca`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -146,17 +147,27 @@ class ClusterService(SandboxService):
     async def access(self, scope: Scope, backend: BackendResource,
                      admin: AdminRequest | None) -> ClusterAccess:
         """The endpoint and the cluster's own CA; for ``admin`` a client certificate it
-        signed, valid for ``admin.seconds``. Nothing but the CA (once) is written."""
-        ca, endpoint = await self._run(self._ca, scope.namespace, backend.id)
+        signed, valid for ``admin.seconds``. Nothing but the CA (once) is written. Keys are
+        made and certificates signed in a worker thread, never on the event loop."""
+        ca, endpoint = await self._run(self._ca, scope.namespace, backend.id, None)
+        if ca is None:
+            made = await asyncio.to_thread(new_ca, backend.id, self._now())
+            ca, endpoint = await self._run(self._ca, scope.namespace, backend.id, made)
+        assert ca is not None  # with a CA made, _ca returns the stored one or saves it
         if admin is None:
             return ClusterAccess(endpoint, ca.certificate)
-        now = dt.datetime.fromtimestamp(self.records.now(), dt.UTC)
-        cert = admin_certificate(ca, admin.user, admin.seconds, now)
+        cert = await asyncio.to_thread(admin_certificate, ca, admin.user, admin.seconds,
+                                       self._now())
         return ClusterAccess(endpoint, ca.certificate, client_certificate=cert.certificate,
                              client_key=cert.key, expires=cert.not_after)
 
-    def _ca(self, namespace: str, backend_id: str) -> tuple[Pair, str]:
-        """The cluster's CA, made the first time it is needed, and its endpoint."""
+    def _now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.records.now(), dt.UTC)
+
+    def _ca(self, namespace: str, backend_id: str, made: Pair | None
+            ) -> tuple[Pair | None, str]:
+        """The cluster's CA and its endpoint; without a stored CA, ``made`` is saved as the
+        cluster's (None is returned while there is none to save)."""
         for _ in range(3):
             rec = self._existing(namespace, backend_id)
             if rec.get("deleting"):
@@ -169,12 +180,13 @@ class ClusterService(SandboxService):
             if stored:
                 return Pair(stored["certificate"].encode(), stored["key"].encode(),
                             dt.datetime.fromisoformat(stored["notAfter"])), endpoint
-            ca = new_ca(backend_id, dt.datetime.fromtimestamp(self.records.now(), dt.UTC))
-            rec["data"]["ca"] = {"certificate": ca.certificate.decode(),
-                                 "key": ca.key.decode(), "notAfter": ca.not_after.isoformat()}
+            if made is None:
+                return None, endpoint
+            rec["data"]["ca"] = {"certificate": made.certificate.decode(),
+                                 "key": made.key.decode(), "notAfter": made.not_after.isoformat()}
             try:
                 self.records.save(rec)
-                return ca, endpoint
+                return made, endpoint
             except Conflict:
                 continue  # changed meanwhile (another process): read it again
         raise Conflict(f"{PREFIX}: cluster {backend_id} keeps changing; try again")

@@ -43,6 +43,7 @@ answers: the object is valid, the tenant just may not have more of it now.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Callable
@@ -206,7 +207,12 @@ class ComputeUsage:
         self._known: set[str] = set()
         """Namespaces the informer holds (with or without a tenant)."""
         self._namespaces_of: dict[str, set[str]] = {}
-        self._reserved: dict[Ident, Reservation] = {}
+        self._reserved: dict[str, dict[Ident, Reservation]] = {}
+        """Live reservations by namespace: admission reads only its tenant's."""
+        self._expiries: list[tuple[float, Ident]] = []
+        """A heap of (expiry, object) of the reservations made, so that the expired ones
+        go without visiting the others (an entry whose reservation was replaced or
+        dropped meanwhile is skipped when it comes up)."""
         informers.informer(NAMESPACES).add_handlers(Handlers(
             on_add=lambda ns: self._assign(ns["metadata"]["name"], _tenant_label(ns)),
             on_update=lambda _, ns: self._assign(ns["metadata"]["name"], _tenant_label(ns)),
@@ -244,14 +250,34 @@ class ComputeUsage:
             self._uncount(ident)
             self._counted[ident] = (version, demand)
             self._namespaces[ident[1]] = self._namespaces.get(ident[1], NOTHING) + demand
-            held = self._reserved.get(ident)
+            held = self._held(ident)
             if held is not None and version > held.base:  # the informer has caught up
-                del self._reserved[ident]
+                self._drop(ident)
 
     def forget(self, resource: str, obj: Obj) -> None:
         with self._lock:
             self._uncount(_ident(resource, obj))
-            self._reserved.pop(_ident(resource, obj), None)
+            self._drop(_ident(resource, obj))
+
+    def _held(self, ident: Ident) -> Reservation | None:
+        return self._reserved.get(ident[1], {}).get(ident)
+
+    def _drop(self, ident: Ident) -> None:
+        held = self._reserved.get(ident[1])
+        if held is not None and held.pop(ident, None) is not None and not held:
+            del self._reserved[ident[1]]
+
+    def _reserve(self, ident: Ident, held: Reservation) -> None:
+        self._reserved.setdefault(ident[1], {})[ident] = held
+        heapq.heappush(self._expiries, (held.expires, ident))
+
+    def _sweep(self, now: float) -> None:
+        """Drop the reservations that expired (writes that failed after admission)."""
+        while self._expiries and self._expiries[0][0] <= now:
+            _, ident = heapq.heappop(self._expiries)
+            held = self._held(ident)
+            if held is not None and held.expires <= now:
+                self._drop(ident)
 
     def _uncount(self, ident: Ident) -> None:
         found = self._counted.pop(ident, None)
@@ -276,31 +302,30 @@ class ComputeUsage:
         check and reservation together, so racing admissions see each other."""
         with self._lock:
             now = self.clock()
-            for expired in [i for i, held in self._reserved.items() if held.expires <= now]:
-                del self._reserved[expired]  # writes that failed after admission
+            self._sweep(now)
+            namespaces = self._namespaces_of.get(tenant, set()) | {ident[1]}
             total = NOTHING
-            for namespace in self._namespaces_of.get(tenant, set()) | {ident[1]}:
+            for namespace in namespaces:
                 total += self._namespaces.get(namespace, NOTHING)
-            total += self._reservations(tenant, ident[1], now)
+            total += self._reservations(namespaces, now)
             counted = self._effective(ident, now)
             check(total - counted, counted)
             if reserve:
-                self._reserved[ident] = Reservation(base, demand, now + RESERVATION_SECONDS)
+                self._reserve(ident, Reservation(base, demand, now + RESERVATION_SECONDS))
 
-    def _reservations(self, tenant: str, namespace: str, now: float) -> Demand:
+    def _reservations(self, namespaces: set[str], now: float) -> Demand:
         """What live reservations in the tenant's namespaces add to the informers' count
         (dropping those the informer has caught up with or that expired)."""
         extra = NOTHING
-        namespaces = self._namespaces_of.get(tenant, set()) | {namespace}
-        for ident in [i for i in self._reserved if i[1] in namespaces]:
-            if self._live(ident, now):
-                extra += self._reserved[ident].demand - self._indexed(ident)
-            else:
-                del self._reserved[ident]
+        for namespace in namespaces:
+            for ident, held in list(self._reserved.get(namespace, {}).items()):
+                if self._live(ident, held, now):
+                    extra += held.demand - self._indexed(ident)
+                else:
+                    self._drop(ident)
         return extra
 
-    def _live(self, ident: Ident, now: float) -> bool:
-        held = self._reserved[ident]
+    def _live(self, ident: Ident, held: Reservation, now: float) -> bool:
         indexed = self._counted.get(ident)
         return now < held.expires and (indexed is None or indexed[0] <= held.base)
 
@@ -309,8 +334,9 @@ class ComputeUsage:
         return found[1] if found else NOTHING
 
     def _effective(self, ident: Ident, now: float) -> Demand:
-        if ident in self._reserved and self._live(ident, now):
-            return self._reserved[ident].demand
+        held = self._held(ident)
+        if held is not None and self._live(ident, held, now):
+            return held.demand
         return self._indexed(ident)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from central_api.auth import cluster_quota
 from central_api.auth.cluster_oidc import ClusterOidcDefault, oidc_of_tenant
 from central_api.auth.cluster_quota import (
     CLUSTERS,
@@ -356,3 +357,41 @@ def test_an_idp_that_does_not_fit_a_cluster_is_not_defaulted() -> None:
     assert oidc_of_tenant("t", {"issuerURL": "https://idp.example", "clientID": "c"}) == {
         "issuerURL": "https://idp.example", "clientID": "c", "usernameClaim": "email",
         "groupsClaim": "groups", "usernamePrefix": "t:", "groupsPrefix": "t:"}
+
+
+def test_admission_touches_no_other_tenants_reservations(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bounded work: however many writes other tenants have in flight (or failed after
+    admission), a tenant's admission reads only its own namespaces' reservations; expired
+    ones still go."""
+    touched: list[str] = []
+
+    class Watched(cluster_quota.Reservation):
+        def __getattribute__(self, name: str) -> Any:
+            if not name.startswith("__"):
+                touched.append(object.__getattribute__(self, "tag"))
+            return object.__getattribute__(self, name)
+
+    def reservation(base: int, demand: Demand, expires: float) -> Watched:
+        held = Watched(base, demand, expires)
+        object.__setattr__(held, "tag", ident[1])
+        return held
+
+    monkeypatch.setattr(cluster_quota, "Reservation", reservation)
+    now = [0.0]
+    usage = ComputeUsage(Informers(Catalog(builtin_kinds())), clock=lambda: now[0])
+
+    def nothing(others: Demand, counted: Demand) -> None:
+        pass
+
+    for i in range(200):
+        ident = (CLUSTERS, f"other-{i % 4}", f"c{i}")
+        usage.admit("other", ident, 0, Demand(1, 2, 0), nothing, reserve=True)
+    ident = (CLUSTERS, "acme-a", "mine")
+    touched.clear()
+    usage.admit("acme", ident, 0, Demand(1, 2, 0), nothing, reserve=True)
+    assert set(touched) <= {"acme-a"}, f"read {len(touched)} reservations of others"
+    now[0] += cluster_quota.RESERVATION_SECONDS
+    ident = (CLUSTERS, "acme-a", "later")
+    usage.admit("acme", ident, 0, Demand(), nothing, reserve=False)
+    assert not usage._reserved, "expired reservations of every tenant are dropped"

@@ -9,7 +9,8 @@ any kind by its path, and turns the API's answers into the provider errors the c
 understand (:mod:`.base`): 404 → None or :class:`NotFound`, 409 → :class:`Conflict`,
 400/422 and an admission plugin's 403 → :class:`InvalidRequest` with the server's message,
 an authorization 403 or a 401, anything unreachable or 5xx →
-:class:`BackendUnavailable` (retried with backoff).
+:class:`BackendUnavailable` (retried with backoff). A 401 first reads the kubeconfig again:
+a rotated token is taken without a restart.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import aiohttp
 from kubernetes_asyncio import config as kubeconfig
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.config import ConfigException
 
 from ..config import ManagementClusterConfig
 from .base import BackendUnavailable, Conflict, InvalidRequest, NotFound, ProviderError
@@ -34,6 +36,10 @@ APPLY_PATCH = "application/apply-patch+yaml"
 RBAC_DENIAL = re.compile(r'User ".*" cannot ')
 """How Kubernetes words an authorization denial; any other 403 is an admission plugin
 refusing the object (Gardener's ShootValidator answers Forbidden), not the credentials."""
+
+
+class Unauthorized(BackendUnavailable):
+    """HTTP 401: the management cluster takes the provider's token no longer (retried)."""
 
 
 def resource_path(api_version: str, plural: str, namespace: str = "", name: str = "",
@@ -56,21 +62,19 @@ class KubeClient:
     """Requests to one Kubernetes API server as one identity (the provider's service
     account in the management cluster)."""
 
-    def __init__(self, api: ApiClient, label: str) -> None:
+    def __init__(self, api: ApiClient, label: str,
+                 settings: ManagementClusterConfig | None = None) -> None:
         self._api = api
         self.label = label
         """Names the management cluster in error messages (its server URL)."""
+        self._settings = settings
+        """Where the kubeconfig came from, to read a rotated token again (see :meth:`_call`)."""
 
     @classmethod
     async def connect(cls, settings: ManagementClusterConfig) -> KubeClient:
         """A client from the configured kubeconfig file and context."""
-        if not settings.kubeconfig:
-            raise ValueError("the KaaS provider needs a kubeconfig of its management cluster")
-        configuration = Configuration()
-        await kubeconfig.load_kube_config(
-            config_file=settings.kubeconfig, context=settings.context or None,
-            client_configuration=configuration, persist_config=False)
-        return cls(ApiClient(configuration), str(configuration.host))
+        configuration = await _load(settings)
+        return cls(ApiClient(configuration), str(configuration.host), settings)
 
     async def close(self) -> None:
         await self._api.close()
@@ -133,6 +137,35 @@ class KubeClient:
     async def _call(self, method: str, path: str, body: Any = None,
                     query: list[tuple[str, str]] | None = None,
                     content_type: str = "application/json") -> dict[str, Any]:
+        """The request; a 401 reads the kubeconfig again and, if its token changed (a rotated
+        service-account token, an exec plugin's new one), retries once with it: the client
+        is made once, and a token that expired would otherwise lock it out until a
+        restart."""
+        try:
+            return await self._request(method, path, body, query, content_type)
+        except Unauthorized:
+            if not await self._new_token():
+                raise
+        return await self._request(method, path, body, query, content_type)
+
+    async def _new_token(self) -> bool:
+        """Whether the kubeconfig now holds another bearer token (which the client takes)."""
+        if self._settings is None:
+            return False
+        try:
+            fresh = await _load(self._settings)
+        except (OSError, ValueError, ConfigException):
+            return False
+        token = fresh.api_key.get("BearerToken")
+        current = self._api.configuration.api_key
+        if not token or token == current.get("BearerToken"):
+            return False
+        current["BearerToken"] = token
+        return True
+
+    async def _request(self, method: str, path: str, body: Any,
+                       query: list[tuple[str, str]] | None,
+                       content_type: str) -> dict[str, Any]:
         try:
             response = await self._api.call_api(
                 path, method, query_params=query or [], body=body,
@@ -159,9 +192,20 @@ class KubeClient:
         if code in (400, 422) or (code == 403 and not RBAC_DENIAL.search(message)):
             return InvalidRequest(f"{self.label} refused it: {message}")
         if code in (401, 403):
-            return BackendUnavailable(f"{self.label} denied the provider's credentials "
-                                      f"(HTTP {code}): {message}")
+            denied = Unauthorized if code == 401 else BackendUnavailable
+            return denied(f"{self.label} denied the provider's credentials "
+                          f"(HTTP {code}): {message}")
         return BackendUnavailable(f"{self.label} answered HTTP {code}: {message}")
+
+
+async def _load(settings: ManagementClusterConfig) -> Configuration:
+    if not settings.kubeconfig:
+        raise ValueError("the KaaS provider needs a kubeconfig of its management cluster")
+    configuration = Configuration()
+    await kubeconfig.load_kube_config(
+        config_file=settings.kubeconfig, context=settings.context or None,
+        client_configuration=configuration, persist_config=False)
+    return configuration
 
 
 def _status_message(body: Any) -> str:

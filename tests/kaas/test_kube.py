@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from central_api.config import CapiConfig
 from central_api.providers.base import BackendUnavailable, Conflict, InvalidRequest
@@ -86,3 +88,25 @@ def test_unreachable_is_backend_unavailable(tmp_path_factory: pytest.TempPathFac
             await kube.get("v1", "namespaces", "", "x")
 
     asyncio.run(connected(stopped, unreachable))
+
+
+def test_a_rotated_token_is_read_again_after_a_401(standin: ManagementCluster,
+                                                   tmp_path: Path) -> None:
+    config = yaml.safe_load(standin.kubeconfig.read_text())
+    good = config["users"][0]["user"]["token"]
+    config["users"][0]["user"]["token"] = "expired-token"
+    kubeconfig = tmp_path / "management.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+
+    async def rotated() -> None:
+        kube = await KubeClient.connect(CapiConfig(kubeconfig=str(kubeconfig)))
+        try:
+            with pytest.raises(BackendUnavailable, match="denied the provider's credentials"):
+                await kube.get("v1", "namespaces", "", "default")
+            config["users"][0]["user"]["token"] = good  # what the kubelet or operator does
+            kubeconfig.write_text(yaml.safe_dump(config))
+            assert await kube.get("v1", "namespaces", "", "default") is not None
+        finally:
+            await kube.close()
+
+    asyncio.run(asyncio.wait_for(rotated(), 60))

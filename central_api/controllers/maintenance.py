@@ -67,6 +67,8 @@ def _expired(entry: OfferedVersion, now: dt.datetime) -> bool:
         expires = dt.datetime.fromisoformat(entry.expirationDate.replace("Z", "+00:00"))
     except ValueError:
         return False
+    if expires.tzinfo is None:  # a date, or a time without offset: UTC, as Gardener's
+        expires = expires.replace(tzinfo=dt.UTC)
     return expires <= now
 
 

@@ -254,3 +254,13 @@ def test_the_controller_holds_a_new_patch_until_its_clock_reaches_the_window() -
     assert backend.given == ["1.34.6", "1.34.7"]
     assert cluster.status.kubernetesVersion == "1.34.7"
     assert cluster.status.maintenance.pendingVersion == ""
+
+
+def test_an_expiration_date_without_offset_is_utc_and_does_not_break_the_decision() -> None:
+    """A backend may state a plain date (or a time without offset); comparing it with the
+    aware clock must not raise, which would fail every pass of every cluster."""
+    offer = {"kubernetes": {"versions": [{"version": "1.34.6", "expirationDate": "2026-12-03"},
+                                         {"version": "1.34.7",
+                                          "expirationDate": "2026-12-04T00:00:00"}]}}
+    moved = plan(spec("1.34.6", auto=False), Running("1.34.6", True), offer, WINDOW, IN)
+    assert moved.version == "1.34.7" and "(1.34.6 has expired)" in moved.message

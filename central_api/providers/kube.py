@@ -15,8 +15,10 @@ a rotated token is taken without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import weakref
 from typing import Any
 from urllib.parse import quote
 
@@ -196,6 +198,49 @@ class KubeClient:
             return denied(f"{self.label} denied the provider's credentials "
                           f"(HTTP {code}): {message}")
         return BackendUnavailable(f"{self.label} answered HTTP {code}: {message}")
+
+
+class Connection:
+    """The provider's :class:`KubeClient`, made on first use, one per running event loop.
+
+    A provider is built synchronously at start-up, before the loop that runs the
+    controllers, and an aiohttp session belongs to the loop that made it, so the client is
+    made lazily in each loop that needs it (the controllers' and, for kubeconfigs, the
+    server's) and kept for it. A kubeconfig that cannot be loaded (or a management cluster
+    down at start-up) only makes the calls fail as :class:`BackendUnavailable` (retried),
+    instead of keeping the Central API from starting."""
+
+    def __init__(self, settings: ManagementClusterConfig, what: str) -> None:
+        self.settings = settings
+        self.what = what
+        """Names the API in errors: "the management cluster", "the Garden"."""
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, KubeClient] = \
+            weakref.WeakKeyDictionary()
+
+    async def client(self) -> KubeClient:
+        """The running loop's client; of two tasks connecting at once, the second closes
+        its client and uses the first's."""
+        loop = asyncio.get_running_loop()
+        found = self._clients.get(loop)
+        if found is not None:
+            return found
+        try:
+            client = await KubeClient.connect(self.settings)
+        except (OSError, ValueError, ConfigException) as exc:
+            raise BackendUnavailable(f"cannot load {self.what}'s kubeconfig "
+                                     f"{self.settings.kubeconfig!r}: {exc}") from None
+        found = self._clients.get(loop)
+        if found is not None:
+            await client.close()
+            return found
+        self._clients[loop] = client
+        return client
+
+    async def close(self) -> None:
+        """Close the running loop's client (a later call connects again)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
 
 async def _load(settings: ManagementClusterConfig) -> Configuration:

@@ -1,23 +1,13 @@
-"""The management cluster: a :class:`KubeClient` made on first use, and its tenant namespaces.
-
-The provider is built synchronously at start-up (``capi_kaas_provider``) while the client
-needs an event loop, so it connects lazily: a management cluster that is down at start-up
-only makes the first calls fail as :class:`BackendUnavailable` (retried), instead of keeping
-the Central API from starting. An aiohttp session belongs to the loop that made it, so there
-is one client per running loop (the controllers' and, for kubeconfigs, the server's).
-"""
+"""The management cluster: a :class:`KubeClient` made on first use (one per event loop,
+:class:`~..kube.Connection`), and its tenant namespaces."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import weakref
-
-from kubernetes_asyncio.config import ConfigException
 
 from ...config import CapiConfig
-from ..base import BackendUnavailable, Conflict, Scope
-from ..kube import KubeClient
+from ..base import Conflict, Scope
+from ..kube import Connection, KubeClient
 
 MANAGED_LABEL = "kaas.scs.community/managed-by"
 """On the tenant namespaces the provider creates or adopts: ``scs-central-api``."""
@@ -30,23 +20,10 @@ class Management:
 
     def __init__(self, settings: CapiConfig) -> None:
         self.settings = settings
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, KubeClient] = \
-            weakref.WeakKeyDictionary()
+        self._connection = Connection(settings, "the management cluster")
 
     async def kube(self) -> KubeClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            try:
-                client = await KubeClient.connect(self.settings)
-            except (OSError, ValueError, ConfigException) as exc:
-                raise BackendUnavailable(f"cannot load the management cluster's kubeconfig "
-                                         f"{self.settings.kubeconfig!r}: {exc}") from None
-            if loop in self._clients:  # another task of this loop connected meanwhile
-                await client.close()
-            else:
-                self._clients[loop] = client
-        return self._clients[loop]
+        return await self._connection.client()
 
     def namespace(self, scope: Scope) -> str:
         """The tenant's management namespace: prefix + tenant (a namespace outside any

@@ -1,0 +1,64 @@
+"""The KaaS providers' lazy client of their management cluster or Garden: one per event loop,
+kept for it, and errors of an unusable kubeconfig as BackendUnavailable."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from central_api.config import CapiConfig, GardenerConfig
+from central_api.providers.base import BackendUnavailable
+from central_api.providers.capi.management import Management
+from central_api.providers.gardener.garden import Garden
+from central_api.providers.kube import KubeClient
+
+
+def kubeconfig(path: Path) -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "m", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "m", "user": "u"}}]}))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["capi", "gardener"])
+def test_each_event_loop_keeps_its_own_client(kind: str, tmp_path: Path) -> None:
+    """The controllers' loop and another (the server's, a test's) alternate without a new
+    client per switch: the old code of one provider replaced the other loop's client
+    without closing it, leaking an HTTP session on every switch."""
+    path = str(kubeconfig(tmp_path / "kubeconfig"))
+    if kind == "capi":
+        management = Management(CapiConfig(kubeconfig=path))
+        connect = management.kube
+    else:
+        connect = Garden(GardenerConfig(kubeconfig=path)).client
+    loops = [asyncio.new_event_loop(), asyncio.new_event_loop()]
+    try:
+        seen: list[KubeClient] = [loop.run_until_complete(connect())
+                                  for loop in (*loops, *loops)]
+        assert seen[0] is seen[2] and seen[1] is seen[3] and seen[0] is not seen[1]
+
+        async def both_at_once() -> tuple[KubeClient, KubeClient]:
+            first, second = await asyncio.gather(connect(), connect())
+            return first, second
+        fresh = asyncio.new_event_loop()
+        try:
+            first, second = fresh.run_until_complete(both_at_once())
+            assert first is second
+        finally:
+            fresh.run_until_complete(first.close())
+            fresh.close()
+    finally:
+        for loop, client in zip(loops, seen, strict=False):
+            loop.run_until_complete(client.close())
+            loop.close()
+
+
+def test_an_unusable_kubeconfig_is_backend_unavailable(tmp_path: Path) -> None:
+    garden = Garden(GardenerConfig(kubeconfig=str(tmp_path / "missing")))
+    with pytest.raises(BackendUnavailable, match="cannot load the Garden's kubeconfig"):
+        asyncio.run(garden.client())

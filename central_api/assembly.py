@@ -25,7 +25,7 @@ from .auth.admission import RbacEscalationAdmission
 from .auth.audit import AuditLog
 from .auth.authn import Authenticator, AuthenticatorChain
 from .auth.authz import MastersAuthorizer, UnionAuthorizer
-from .auth.cluster_oidc import ClusterOidcDefault
+from .auth.cluster_oidc import ClusterOidcDefault, ClusterTrustAdmission
 from .auth.cluster_quota import ClusterQuotaAdmission, ComputeUsage
 from .auth.federation import FederationSettings, TenantIssuers
 from .auth.oidc import OidcAuthenticator, load_oidc_config
@@ -379,10 +379,13 @@ def install_authorization(ctx: ServerContext) -> None:
 
 
 def install_cluster_admission(ctx: ServerContext) -> None:
-    """A new Cluster trusts its tenant's IdP; Clusters and their nodes are counted against
-    the tenant's clusters, cores and RAM quotas (from the shared informers)."""
+    """A new Cluster trusts its tenant's IdP, and only who may get an admin kubeconfig of a
+    Cluster may change whom it trusts (after :func:`install_authorization`); Clusters and
+    their nodes are counted against the tenant's clusters, cores and RAM quotas (from the
+    shared informers)."""
     usage = ComputeUsage(ctx.informers)
     ctx.resources.admission += [ClusterOidcDefault(usage, ctx.informers, ctx.store),
+                                ClusterTrustAdmission(ctx.authorizer),
                                 ClusterQuotaAdmission(usage, ctx.informers, ctx.store)]
 
 

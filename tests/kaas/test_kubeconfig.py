@@ -325,6 +325,39 @@ def test_roles_decide_who_gets_which_kubeconfig(world: World, role: str, kubecon
             assert "kubeconfig" not in response.json().get("status", {})
 
 
+def test_only_who_may_get_an_admin_kubeconfig_may_change_whom_a_cluster_trusts(
+        world: World) -> None:
+    """An issuer of one's own with an empty groupsPrefix signs in as kubeadm:cluster-admins:
+    a member who may not get an admin kubeconfig must not get one this way either."""
+    body = {"apiVersion": API_VERSION, "kind": "Cluster", "metadata": {"name": "trust"},
+            "spec": {"kubernetesVersion": "1.33", "oidc": OIDC, "nodePools": [
+                {"name": "general", "flavor": "SCS-2V-4", "replicas": 1}]}}
+    created = world.harness.http.post(f"{KAAS}/namespaces/{world.ns}/clusters", json=body)
+    assert created.status_code == 201, created.text
+    path = f"{KAAS}/namespaces/{world.ns}/clusters/trust"
+    merge = {"Content-Type": "application/merge-patch+json"}
+    own = {"issuerURL": "https://idp.mine.example", "clientID": "mine", "groupsPrefix": ""}
+    try:
+        member, admin = world.clients["member"], world.clients["tenant-admin"]
+        refused = member.patch(path, json={"spec": {"oidc": own}}, headers=merge)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["details"]["causes"][0]["field"] == "spec.oidc", refused.text
+        prefix = member.patch(path, json={"spec": {"oidc": {"groupsPrefix": ""}}},
+                              headers=merge)
+        assert prefix.status_code == 403, prefix.text
+        stored = world.harness.http.get(path).json()["spec"]["oidc"]
+        assert stored["issuerURL"] == OIDC["issuerURL"] and stored["groupsPrefix"] == "oidc:"
+        scaled = member.patch(path, json={"spec": {"nodePools": [
+            {"name": "general", "flavor": "SCS-2V-4", "replicas": 2}]}}, headers=merge)
+        assert scaled.status_code == 200, scaled.text  # members still run the cluster
+        changed = admin.patch(path, json={"spec": {"oidc": own}}, headers=merge)
+        assert changed.status_code == 200, changed.text
+        dropped = member.patch(path, json={"spec": {"oidc": None}}, headers=merge)
+        assert dropped.status_code == 200, dropped.text  # trusting nobody grants nothing
+    finally:
+        world.harness.http.delete(path)
+
+
 def test_the_outsider_is_refused_in_its_own_namespace_for_a_cluster_that_is_not_there(
         world: World) -> None:
     """Their own tenant admin role does not make another tenant's cluster theirs: in their

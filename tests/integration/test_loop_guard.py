@@ -36,8 +36,10 @@ from tests.integration.conftest import (
 from tests.pg import PostgresServer
 from tests.server import ScsServer
 
-CONFIG: dict[str, Any] = {"services": ["tenancy", "iaas"],
-                          "providers": {"iaas": {"type": "sandbox", "speed": 10}}}
+CONFIG: dict[str, Any] = {"services": ["tenancy", "iaas", "kaas"],
+                          "providers": {"iaas": {"type": "sandbox", "speed": 10},
+                                        "kaas": {"type": "sandbox", "speed": 20}}}
+KAAS = "/apis/kaas.scs.community/v1alpha1"
 IAAS = "/apis/iaas.scs.community/v1alpha1"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 AUTHN = "/apis/authentication.k8s.io/v1"
@@ -351,6 +353,38 @@ def test_tenancy(server: ScsServer, admin: httpx.Client) -> None:
     wait_for(lambda: (ok(admin.get(f"{TENANTS}/{name}")).get("status") or {}).get("apiUsage"),
              timeout=20, what="the tenant's usage report")
     ok(admin.delete(f"{TENANTS}/{name}"))
+    assert_loop_never_blocked(server)
+
+
+def test_kaas_admission_kubeconfigs_and_the_cluster_controller(server: ScsServer,
+                                                                admin: httpx.Client) -> None:
+    """Cluster admission (quota, OIDC default, trust), the KaaS controller on the sandbox,
+    and both kubeconfig subresources."""
+    name = unique("kt")
+    ok(admin.post(TENANTS, json=tenant(name, admins=["alice@example.com"])))
+    ok(admin.patch(f"{TENANTS}/{name}", json={"spec": {
+        "quotas": {"clusters": 2, "cores": 40, "ramMiB": 81920},
+        "federation": {"issuerURL": "https://idp.example.test", "clientID": "scs"}}},
+        headers={"Content-Type": "application/merge-patch+json"}))
+    ns = namespace(admin, name)
+    base = f"{KAAS}/namespaces/{ns}/clusters"
+    ok(admin.post(base, json={
+        "apiVersion": "kaas.scs.community/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": "c1"}, "spec": {"kubernetesVersion": "1.33", "nodePools": [
+            {"name": "general", "flavor": "SCS-2V-4", "replicas": 1}]}}))
+
+    def reachable() -> bool | None:
+        return bool((admin.get(f"{base}/c1").json().get("status") or {}).get(
+            "apiEndpoint")) or None
+    wait_for(reachable, timeout=30, what="the cluster's endpoint")
+    ok(admin.post(f"{base}/c1/kubeconfig", json={}))
+    ok(admin.post(f"{base}/c1/adminkubeconfig", json={}))
+    ok(admin.patch(f"{base}/c1", json={"spec": {"oidc": {
+        "issuerURL": "https://other.example.test", "clientID": "k8s"}}},
+        headers={"Content-Type": "application/merge-patch+json"}))
+    ok(admin.delete(f"{base}/c1"))
+    wait_for(lambda: admin.get(f"{base}/c1").status_code == 404 or None, timeout=30,
+             what="the cluster gone")
     assert_loop_never_blocked(server)
 
 

@@ -407,6 +407,20 @@ def test_a_flavor_the_cloud_profile_lacks_is_gardeners_refusal_as_a_condition(
     assert workers(shoot)["big"]["machine"]["type"] == "SCS-4V-16"
 
 
+def test_a_refused_shoot_leaves_no_oidc_config_map_behind(harness: Harness,
+                                                          garden: Garden) -> None:
+    ns = tenant(harness, garden)
+    apply(harness, ns, cluster("leak", oidc={"issuerURL": "https://id.example/r/a",
+                                             "clientID": "kube"}, nodePools=[
+        {"name": "big", "flavor": "SCS-8V-32", "replicas": 1}]))
+    refused = synced_false(harness, ns, "leak", "InvalidRequest")
+    assert "SCS-8V-32" in refused["message"], refused
+    uid = get(harness, ns, "leak")["metadata"]["uid"]
+    assert garden.shoots(f"garden-{ns}") == []
+    assert (f"garden-{ns}", f"scs-oidc-{uid}") not in garden.sim.config_maps, \
+        "no Shoot owns it, so nothing would delete it with the Cluster"
+
+
 def test_oidc_is_a_structured_authentication_config_map_and_ha_spans_zones(
         harness: Harness, garden: Garden) -> None:
     ns = tenant(harness, garden)

@@ -105,7 +105,11 @@ class ShootService:
                 name = shoot_name(project_name(namespace), owner_uid, attempt)
             body = shoot(self.settings, Target(namespace, name, owner_uid, version), spec,
                          profile)
-            created = await self._put(kube, namespace, body, owner_uid)
+            try:
+                created = await self._put(kube, namespace, body, owner_uid)
+            except InvalidRequest:
+                await self._drop_unreferenced_oidc(kube, namespace, name, owner_uid)
+                raise
             if created is not None:
                 await self._oidc(kube, namespace, owner_uid, spec, owner=created)
                 return view(created, owner_uid)
@@ -191,6 +195,16 @@ class ShootService:
                 current.get("data") != wanted["data"]:
             await kube.merge_patch(API, "shoots", namespace, owner["metadata"]["name"], {
                 "metadata": {"annotations": {OPERATION: "reconcile"}}})
+
+    async def _drop_unreferenced_oidc(self, kube: KubeClient, namespace: str, name: str,
+                                      owner_uid: str) -> None:
+        """The Garden refused the new Shoot: its OIDC ConfigMap, written first and owned by
+        no Shoot yet, goes, or it would outlive the Cluster (the Cluster's deletion finds
+        no Shoot to delete, and only a Shoot's deletion takes the ConfigMap along)."""
+        with contextlib.suppress(ProviderError):  # the refusal is what the user needs
+            if await kube.get(API, "shoots", namespace, name) is None:
+                await kube.delete("v1", "configmaps", namespace,
+                                  oidc_config_map_name(owner_uid))
 
     async def _drop_oidc(self, kube: KubeClient, namespace: str, owner_uid: str,
                          spec: ClusterSpec) -> None:

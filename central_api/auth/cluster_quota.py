@@ -414,15 +414,21 @@ def stored_tenant(tenants: Informer, store: Store, name: str) -> Obj | None:
 
 
 def _check_flavors(rt: ResourceType, obj: Obj, old_spec: Obj | None) -> None:
-    """422 for a new or changed pool whose flavor name states no size: with a cores or
-    RAM quota its nodes could not be counted, and letting them pass would bypass it."""
-    before = {p.get("name"): p.get("flavor") for p in (old_spec or {}).get("nodePools") or []}
+    """422 for a new, changed or growing pool whose flavor name states no size: with a cores
+    or RAM quota its nodes could not be counted, and letting them pass would bypass it (a
+    pool stored before the quota was set keeps its nodes, and may shrink, but not grow)."""
+    before = {p.get("name"): p for p in (old_spec or {}).get("nodePools") or []}
+
+    def grows(pool: Obj) -> bool:
+        was = before.get(pool.get("name"))
+        return was is None or was.get("flavor") != pool.get("flavor") \
+            or _pool_count(pool)[0] > _pool_count(was)[0]
+
     causes = [Cause(f"spec.nodePools[{i}].flavor",
                     f'Invalid value: "{pool.get("flavor")}": not an SCS flavor name ({FORMAT}), '
                     "so its nodes cannot be counted against the tenant's cores and RAM quota")
               for i, pool in enumerate((obj.get("spec") or {}).get("nodePools") or [])
-              if flavor_size(str(pool.get("flavor") or "")) is None
-              and before.get(pool.get("name")) != pool.get("flavor")]
+              if flavor_size(str(pool.get("flavor") or "")) is None and grows(pool)]
     if causes:
         raise errors.invalid(rt.kind, obj["metadata"]["name"], causes, rt.group)
 

@@ -395,3 +395,22 @@ def test_admission_touches_no_other_tenants_reservations(
     ident = (CLUSTERS, "acme-a", "later")
     usage.admit("acme", ident, 0, Demand(), nothing, reserve=False)
     assert not usage._reserved, "expired reservations of every tenant are dropped"
+
+
+def test_a_pool_of_an_uncountable_flavor_stored_before_the_quota_may_shrink_not_grow(
+        tmp_path: Path) -> None:
+    async def scenario(w: World) -> None:
+        w.tenant("free")
+        await w.synced()
+        c1 = w.cluster("c1", [pool("odd", "m1.large", 2)], ns="free-a")  # nothing limits it
+        w.res.update(w.rt("tenants"), "", "free", {**w.res.get(w.rt("tenants"), "", "free"),
+                     "spec": {"displayName": "free", "quotas": {"cores": 100}}},
+                     WriteOptions())
+        await w.synced()
+        c1["spec"]["nodePools"][0]["replicas"] = 50  # uncounted nodes would pass any quota
+        error = refused(lambda: w.update(c1))
+        assert error.code == 422 and [c.field for c in error.causes] == \
+            ["spec.nodePools[0].flavor"]
+        c1["spec"]["nodePools"][0]["replicas"] = 1
+        w.update(c1)  # scaling down passes
+    run(tmp_path, scenario)

@@ -165,13 +165,6 @@ def machine_deployment(pool: Mapping[str, Any], settings: CapiConfig) -> dict[st
     return md
 
 
-def desired_replicas(pool: Mapping[str, Any]) -> int:
-    """What a pool should have: its replicas, or the autoscaler's minimum to start with."""
-    if pool.get("replicas") is not None:
-        return int(pool["replicas"])
-    return int((pool.get("autoscaling") or {}).get("min") or 0)
-
-
 def contains(actual: Any, wanted: Any) -> bool:
     """Whether ``actual`` holds every field of ``wanted`` with its value (fields others own,
     and defaults the API server added, do not count as drift).

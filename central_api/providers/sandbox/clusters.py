@@ -153,7 +153,7 @@ class ClusterService(SandboxService):
         if ca is None:
             made = await asyncio.to_thread(new_ca, backend.id, self._now())
             ca, endpoint = await self._run(self._ca, scope.namespace, backend.id, made)
-        assert ca is not None  # with a CA made, _ca returns the stored one or saves it
+            ca = ca or made  # the CA stored meanwhile, or the one made, now saved
         if admin is None:
             return ClusterAccess(endpoint, ca.certificate)
         cert = await asyncio.to_thread(admin_certificate, ca, admin.user, admin.seconds,

@@ -137,6 +137,11 @@ class KubeconfigConfig(BaseModel):
     max_seconds: int = Field(86400, ge=600, alias="maxSeconds",
                              description="The longest expirationSeconds a user may ask for.")
 
+    def model_post_init(self, __context: Any) -> None:
+        if self.default_seconds > self.max_seconds:
+            raise ValueError(f"kubeconfigs.defaultSeconds ({self.default_seconds}) is above "
+                             f"kubeconfigs.maxSeconds ({self.max_seconds})")
+
 
 class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

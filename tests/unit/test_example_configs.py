@@ -21,3 +21,11 @@ def test_example_config_loads(path: Path) -> None:
     kaas = config.providers["kaas"]
     assert kaas.type == path.stem.removeprefix("config-")
     assert getattr(kaas, kaas.type).kubeconfig.startswith("/etc/scs/")
+
+
+def test_a_default_lifetime_above_the_maximum_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("providers:\n  kaas:\n"
+                    "    kubeconfigs: {defaultSeconds: 7200, maxSeconds: 3600}\n")
+    with pytest.raises(ValueError, match="providers.kaas.kubeconfigs: .*defaultSeconds"):
+        load_config(path)

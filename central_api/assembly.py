@@ -34,10 +34,10 @@ from .auth.rbac import InformerRuleSource, RbacAuthorizer, rules_for
 from .auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
 from .auth.storage_quota import StorageQuotaAdmission
 from .auth.tenants import (
-    TENANT_LABEL,
     NamespaceTenancyAdmission,
     TenantAuthorizer,
     TenantDirectory,
+    tenant_label,
     tenant_rules,
 )
 from .auth.tokens import TokenAuthenticator
@@ -335,7 +335,7 @@ def cluster_access(ctx: ServerContext, kaas: KaasProvider) -> AccessSource:
 
     def tenant_of(namespace: str) -> str:
         ns = ctx.resources.get(namespaces, "", namespace)
-        return str(((ns["metadata"].get("labels") or {}).get(TENANT_LABEL)) or "")
+        return tenant_label(ns) or ""
 
     async def access(cluster: dict[str, Any], grant: AdminGrant | None) -> Access:
         meta = cluster["metadata"]

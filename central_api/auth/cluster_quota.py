@@ -57,7 +57,7 @@ from ..machinery.errors import ApiError, Cause
 from ..registry.informers import Handlers, Informer, Informers
 from ..registry.resources import WriteOptions
 from ..store.base import Key, KeyNotFound, Store
-from .tenants import TENANT_LABEL, TENANTS
+from .tenants import TENANTS, tenant_label
 
 CLUSTERS = "kaas.scs.community/clusters"
 SERVERS = "iaas.scs.community/servers"
@@ -187,10 +187,6 @@ def _version(obj: Obj) -> int:
         return 0
 
 
-def _tenant_label(ns: Obj | None) -> str | None:
-    return ((ns or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
-
-
 class ComputeUsage:
     """Clusters, cores and RAM per namespace, and each namespace's tenant, from informers.
 
@@ -214,8 +210,8 @@ class ComputeUsage:
         go without visiting the others (an entry whose reservation was replaced or
         dropped meanwhile is skipped when it comes up)."""
         informers.informer(NAMESPACES).add_handlers(Handlers(
-            on_add=lambda ns: self._assign(ns["metadata"]["name"], _tenant_label(ns)),
-            on_update=lambda _, ns: self._assign(ns["metadata"]["name"], _tenant_label(ns)),
+            on_add=lambda ns: self._assign(ns["metadata"]["name"], tenant_label(ns)),
+            on_update=lambda _, ns: self._assign(ns["metadata"]["name"], tenant_label(ns)),
             on_delete=lambda ns: self._assign(ns["metadata"]["name"], None, gone=True)))
         for resource in MEASURES:
             if informers.catalog.by_storage_resource(resource) is not None:
@@ -397,7 +393,7 @@ def tenant_of(usage: ComputeUsage, store: Store, namespace: str) -> str | None:
     if known:
         return found
     try:
-        return _tenant_label(store.get(Key(NAMESPACES, "", namespace)))
+        return tenant_label(store.get(Key(NAMESPACES, "", namespace)))
     except KeyNotFound:
         return None
 

@@ -34,7 +34,7 @@ from ..kinds.tenancy import federated_name
 from ..machinery.user import User
 from ..registry.informers import Handlers, Informers, on_any_change
 from .oidc import OidcAuthenticator, OidcConfigError, OidcIssuer
-from .tenants import TENANT_LABEL, TENANTS
+from .tenants import TENANTS, tenant_label
 
 log = logging.getLogger("central_api.federation")
 
@@ -93,7 +93,7 @@ class TenantIssuers:
 
     def _stale_if_labelled(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         """Only a namespace's tenant label matters here (not every namespace change)."""
-        if _tenant_label(old) != _tenant_label(new):
+        if tenant_label(old) != tenant_label(new):
             self._current = False
 
     async def authenticate(self, token: str) -> User | None:
@@ -143,16 +143,8 @@ class TenantIssuers:
                                    tenant["metadata"]["creationTimestamp"], federation)
         for idp in self._idps.list():
             meta = idp["metadata"]
-            tenant_name = _tenant_label(self._namespaces.get("", meta["namespace"]))
+            tenant_name = tenant_label(self._namespaces.get("", meta["namespace"]))
             if tenant_name and not meta.get("deletionTimestamp"):
                 yield Registration(tenant_name,
                                    f"IdentityProvider/{meta['namespace']}/{meta['name']}",
                                    meta["creationTimestamp"], idp.get("spec") or {})
-
-
-def _tenant_label(namespace: dict[str, Any] | None) -> str | None:
-    """The tenant owning a namespace; only the operator can set that label, so an
-    IdentityProvider cannot claim to speak for another tenant."""
-    if namespace is None:
-        return None
-    return (namespace["metadata"].get("labels") or {}).get(TENANT_LABEL)

@@ -23,7 +23,7 @@ from ..machinery.errors import ApiError
 from ..machinery.user import MASTERS
 from ..registry.resources import WriteOptions
 from ..store.base import Event, Key, encoded_size
-from .tenants import TENANT_LABEL, TenantDirectory
+from .tenants import TenantDirectory, tenant_label
 
 NAMESPACES = "core/namespaces"
 
@@ -58,7 +58,7 @@ class StorageUsage:
         """Count ``obj`` (stored under ``key``), replacing what was counted for it before."""
         with self._lock:
             if key.resource == NAMESPACES:
-                self._assign(key.name, (obj["metadata"].get("labels") or {}).get(TENANT_LABEL))
+                self._assign(key.name, tenant_label(obj))
             if not key.namespace:
                 return
             size = encoded_size(obj)

@@ -15,6 +15,7 @@ whoever may ``update tenants`` (the operator) can set or change that label after
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from ..kinds.kind import ResourceType
@@ -29,6 +30,12 @@ TENANT_LABEL = "tenancy.scs.community/tenant"
 TENANCY_GROUP = "tenancy.scs.community"
 TENANTS = f"{TENANCY_GROUP}/tenants"
 UNLIMITED = 1 << 62
+
+
+def tenant_label(obj: Mapping[str, Any] | None) -> str | None:
+    """The tenant an object (a namespace) is labelled for; None for the operator's own.
+    Only the operator may set the label, so it is what decides a namespace's tenant."""
+    return (((obj or {}).get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL)
 
 
 class TenantDirectory:
@@ -121,8 +128,7 @@ class NamespaceTenancyAdmission:
                  opts: WriteOptions) -> None:
         if rt.storage_resource != "core/namespaces" or opts.user is None:
             return
-        tenant = (obj["metadata"].get("labels") or {}).get(TENANT_LABEL)
-        old_tenant = ((old or {}).get("metadata", {}).get("labels") or {}).get(TENANT_LABEL)
+        tenant, old_tenant = tenant_label(obj), tenant_label(old)
         if self._is_operator(opts.user) or (old is not None and tenant == old_tenant):
             return
         if old is not None:
@@ -142,7 +148,7 @@ class NamespaceTenancyAdmission:
         if quota is None:
             return
         used = sum(1 for ns in self.resources.list(rt, None, ListOptions())["items"]
-                   if (ns["metadata"].get("labels") or {}).get(TENANT_LABEL) == tenant)
+                   if tenant_label(ns) == tenant)
         if used >= quota:
             raise self._forbidden(obj, f"exceeded quota: tenant {tenant} may have {quota} "
                                        f"namespaces, has {used}")

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ..auth.tenants import TENANT_LABEL
+from ..auth.tenants import tenant_label
 from ..kinds.common import LocalRef, References, local_references
 from ..kinds.iaas import IAAS_KINDS, IaasObject, IaasStatus
 from ..kinds.kind import ResourceType
@@ -115,7 +115,7 @@ class IaasReconciler:
         tenant is named even where the provider needs no credentials of its own (the
         sandbox enforces the tenant's quotas with it)."""
         ns = await self.client.get(NAMESPACES, "", namespace) or {}
-        tenant = ((ns.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL) or ""
+        tenant = tenant_label(ns) or ""
         if not self.provider.tenant_credentials:
             return Scope(namespace, tenant)
         if not tenant:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..auth.tenants import TENANT_LABEL
+from ..auth.tenants import tenant_label
 from ..kinds.kaas import (
     CLUSTER,
     CLUSTER_PROFILE,
@@ -145,7 +145,7 @@ class ClusterReconciler:
     async def _scope(self, cluster: Cluster) -> Scope:
         namespace = cluster.metadata.namespace
         ns = await self.client.get(NAMESPACES, "", namespace) or {}
-        tenant = ((ns.get("metadata") or {}).get("labels") or {}).get(TENANT_LABEL) or ""
+        tenant = tenant_label(ns) or ""
         return Scope(namespace, tenant)
 
     async def finalize(self, cluster: Cluster) -> bool:

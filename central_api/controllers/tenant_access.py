@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..auth.tenants import TENANCY_GROUP, TENANT_LABEL
+from ..auth.tenants import TENANCY_GROUP, tenant_label
 from ..kinds.tenancy import admin_usernames
 from ..machinery.errors import ApiError
 from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
@@ -37,7 +37,7 @@ class TenantAccessController:
         tenants = self.resources.list(tenants_rt, None, ListOptions())["items"]
         admins = {t["metadata"]["name"]: admin_usernames(t) for t in tenants}
         for ns in self.resources.list(ns_rt, None, ListOptions())["items"]:
-            tenant = (ns["metadata"].get("labels") or {}).get(TENANT_LABEL)
+            tenant = tenant_label(ns)
             if tenant is None or ns["metadata"].get("deletionTimestamp"):
                 continue
             try:

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from ..auth.tenants import TENANT_LABEL
+from ..auth.tenants import TENANT_LABEL, tenant_label
 from ..config import IdentityConfig
 from ..kinds.core import NAMESPACE, SECRET, Namespace
 from ..kinds.iaas import IAAS_KINDS, SERVER
@@ -115,7 +115,7 @@ def quota_limits(quotas: TenantQuotas) -> dict[str, int]:
 async def tenant_namespaces(client: Client, tenant: str) -> list[dict[str, Any]]:
     """Every namespace labelled as the tenant's (the label is the ownership record)."""
     items, _ = await client.list(NAMESPACES)
-    return [ns for ns in items if (ns["metadata"].get("labels") or {}).get(TENANT_LABEL)
+    return [ns for ns in items if tenant_label(ns)
             == tenant]
 
 

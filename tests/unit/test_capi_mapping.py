@@ -4,6 +4,7 @@ status in both CAPI shapes, variable checks, and the short-lived admin certifica
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from central_api.providers.base import InvalidRequest, Scope
 from central_api.providers.capi import mapping, offer, status, variables
 from central_api.providers.capi.access import sign_client_certificate
 from central_api.providers.capi.management import Management
-from central_api.providers.capi.service import backend_name
+from central_api.providers.capi.service import CapiClusters, backend_name
 from central_api.providers.kaas import AdminRequest
 
 UPSTREAM = Path(__file__).resolve().parents[1] / "kaas" / "upstream"
@@ -133,6 +134,25 @@ def test_names_in_the_management_cluster() -> None:
     assert len(long) == 63 and long.startswith("scs-ttt") and long != \
         management.namespace(Scope("x", "t" * 62 + "u"))
     assert backend_name("0b9c2a51-7d0e-4a7b-9f1e-2c3d4e5f6a7b") == "kc-0b9c2a517d0e4a7b"
+
+
+@pytest.mark.parametrize("record", [
+    {"spec": {"kubernetesVersion": "1.34", "nodePools": [{"name": "a"}]}},  # no flavor
+    {"spec": ["not", "a", "spec"]},
+    {"spec": {"kubernetesVersion": "1.34"}, "class": ["x"]},
+])
+def test_a_desired_annotation_edited_by_hand_is_drift_not_a_crash(
+        record: dict[str, Any]) -> None:
+    clusters = CapiClusters(Management(SETTINGS))
+    body = mapping.render(spec(), TARGET, SETTINGS)
+    annotation = {"class": TARGET.class_name, "version": TARGET.version,
+                  "owner": TARGET.owner_uid, **record}
+    body["metadata"]["annotations"] = {mapping.DESIRED_ANNOTATION: json.dumps(annotation)}
+    assert clusters._desired(Scope("acme", "acme"), body) == {}
+    body["metadata"]["annotations"][mapping.DESIRED_ANNOTATION] = json.dumps(
+        {"spec": spec(), "class": TARGET.class_name, "version": TARGET.version,
+         "owner": TARGET.owner_uid})
+    assert clusters._desired(Scope("acme", "acme"), body) == spec()
 
 
 def test_contains_ignores_what_others_added_but_sees_changed_values() -> None:

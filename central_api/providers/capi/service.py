@@ -80,11 +80,12 @@ class CapiClusters:
         record = _record(obj)
         if record is None:
             return {}
-        wanted = mapping.render(record["spec"], self._target(scope, obj["metadata"]["name"],
-                                                             str(record["owner"]),
-                                                             record["class"],
-                                                             record["version"]),
-                                self.settings)
+        target = self._target(scope, obj["metadata"]["name"], record["owner"],
+                              record["class"], record["version"])
+        try:
+            wanted = mapping.render(record["spec"], target, self.settings)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return {}  # an annotation edited by hand: drift like any other
         return dict(record["spec"]) if mapping.contains(obj, wanted) else {}
 
     def _target(self, scope: Scope, name: str, owner_uid: str, cls: str,
@@ -215,6 +216,7 @@ def _record(obj: Mapping[str, Any]) -> dict[str, Any] | None:
         record = json.loads(text) if text else None
     except ValueError:
         return None
-    if not isinstance(record, dict) or not {"spec", "class", "version", "owner"} <= set(record):
+    if not isinstance(record, dict) or not isinstance(record.get("spec"), dict) or \
+            not all(isinstance(record.get(key), str) for key in ("class", "version", "owner")):
         return None
     return record

@@ -183,7 +183,14 @@ class KubeClient:
                                      f"{exc or type(exc).__name__}") from None
         if not 200 <= status < 300:
             raise self._error(status, text)
-        return dict(json.loads(text)) if text else {}
+        try:
+            found = json.loads(text) if text else {}
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):  # a proxy's page, not the Kubernetes API
+            raise BackendUnavailable(f"{self.label} answered HTTP {status} with no "
+                                     "Kubernetes object")
+        return found
 
     def _error(self, code: int, body: Any) -> ProviderError:
         message = _status_message(body) or f"HTTP {code}"

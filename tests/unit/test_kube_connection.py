@@ -62,3 +62,29 @@ def test_an_unusable_kubeconfig_is_backend_unavailable(tmp_path: Path) -> None:
     garden = Garden(GardenerConfig(kubeconfig=str(tmp_path / "missing")))
     with pytest.raises(BackendUnavailable, match="cannot load the Garden's kubeconfig"):
         asyncio.run(garden.client())
+
+
+class Answer:
+    def __init__(self, status: int, text: str) -> None:
+        self.status, self._text = status, text
+
+    async def text(self) -> str:
+        return self._text
+
+
+class FakeApi:
+    """Stands in for kubernetes_asyncio's ApiClient: one canned answer."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+
+    async def call_api(self, *args: object, **kwargs: object) -> Answer:
+        return self.answer
+
+
+@pytest.mark.parametrize("text", ["<html>login</html>", "[1, 2]"])
+def test_an_answer_that_is_no_kubernetes_object_is_backend_unavailable(text: str) -> None:
+    kube = KubeClient(FakeApi(Answer(200, text)), "https://mgmt.example")  # type: ignore[arg-type]
+    with pytest.raises(BackendUnavailable, match="mgmt.example answered HTTP 200 with no "
+                                                 "Kubernetes object"):
+        asyncio.run(kube.get("v1", "namespaces", "", "x"))

@@ -7,7 +7,8 @@ it: ``kubernetes_asyncio`` loads the kubeconfig (certificates, tokens, exec plug
 carries the requests on the event loop; this module adds the few verbs the providers need on
 any kind by its path, and turns the API's answers into the provider errors the controllers
 understand (:mod:`.base`): 404 → None or :class:`NotFound`, 409 → :class:`Conflict`,
-400/422 and an admission plugin's 403 → :class:`InvalidRequest` with the server's message,
+400/422 and an admission plugin's 403 → :class:`InvalidRequest` with the server's message
+(a ResourceQuota's → :class:`QuotaExceeded`),
 an authorization 403 or a 401, anything unreachable or 5xx →
 :class:`BackendUnavailable` (retried with backoff). A 401 first reads the kubeconfig again:
 a rotated token is taken without a restart.
@@ -29,7 +30,14 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config import ConfigException
 
 from ..config import ManagementClusterConfig
-from .base import BackendUnavailable, Conflict, InvalidRequest, NotFound, ProviderError
+from .base import (
+    BackendUnavailable,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ProviderError,
+    QuotaExceeded,
+)
 
 REQUEST_TIMEOUT = 30.0
 """Seconds for one request: a management cluster that hangs is as good as down."""
@@ -38,6 +46,9 @@ APPLY_PATCH = "application/apply-patch+yaml"
 RBAC_DENIAL = re.compile(r'User ".*" cannot ')
 """How Kubernetes words an authorization denial; any other 403 is an admission plugin
 refusing the object (Gardener's ShootValidator answers Forbidden), not the credentials."""
+QUOTA_DENIAL = re.compile(r"is forbidden: exceeded quota: ")
+"""How the ResourceQuota admission plugin words a refusal (a Gardener project's quota of
+Shoots): retried, as the tenant may free capacity."""
 
 
 class Unauthorized(BackendUnavailable):
@@ -198,6 +209,8 @@ class KubeClient:
             return NotFound(message)
         if code == 409:
             return Conflict(f"{self.label}: {message}")
+        if code == 403 and QUOTA_DENIAL.search(message):
+            return QuotaExceeded(f"{self.label} refused it: {message}")
         if code in (400, 422) or (code == 403 and not RBAC_DENIAL.search(message)):
             return InvalidRequest(f"{self.label} refused it: {message}")
         if code in (401, 403):

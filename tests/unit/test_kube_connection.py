@@ -4,13 +4,14 @@ kept for it, and errors of an unusable kubeconfig as BackendUnavailable."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from central_api.config import CapiConfig, GardenerConfig
-from central_api.providers.base import BackendUnavailable
+from central_api.providers.base import BackendUnavailable, QuotaExceeded
 from central_api.providers.capi.management import Management
 from central_api.providers.gardener.garden import Garden
 from central_api.providers.kube import KubeClient
@@ -88,3 +89,14 @@ def test_an_answer_that_is_no_kubernetes_object_is_backend_unavailable(text: str
     with pytest.raises(BackendUnavailable, match="mgmt.example answered HTTP 200 with no "
                                                  "Kubernetes object"):
         asyncio.run(kube.get("v1", "namespaces", "", "x"))
+
+
+def test_a_projects_resource_quota_is_quota_exceeded_and_retried() -> None:
+    message = ('shoots.core.gardener.cloud "k1" is forbidden: exceeded quota: shoots, '
+               "requested: count/shoots.core.gardener.cloud=1, used: "
+               "count/shoots.core.gardener.cloud=2, limited: count/shoots.core.gardener.cloud=2")
+    body = json.dumps({"kind": "Status", "code": 403, "reason": "Forbidden", "message": message})
+    kube = KubeClient(FakeApi(Answer(403, body)), "https://garden.example")  # type: ignore[arg-type]
+    with pytest.raises(QuotaExceeded, match="exceeded quota: shoots") as raised:
+        asyncio.run(kube.get("v1", "namespaces", "", "x"))
+    assert raised.value.retryable

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import weakref
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +42,8 @@ from .base import (
 
 REQUEST_TIMEOUT = 30.0
 """Seconds for one request: a management cluster that hangs is as good as down."""
+RELOAD_SECONDS = 10.0
+"""The least time between two reads of the kubeconfig after a 401."""
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 RBAC_DENIAL = re.compile(r'User ".*" cannot ')
@@ -82,6 +85,7 @@ class KubeClient:
         """Names the management cluster in error messages (its server URL)."""
         self._settings = settings
         """Where the kubeconfig came from, to read a rotated token again (see :meth:`_call`)."""
+        self._reloaded = -RELOAD_SECONDS
 
     @classmethod
     async def connect(cls, settings: ManagementClusterConfig) -> KubeClient:
@@ -162,9 +166,13 @@ class KubeClient:
         return await self._request(method, path, body, query, content_type)
 
     async def _new_token(self) -> bool:
-        """Whether the kubeconfig now holds another bearer token (which the client takes)."""
-        if self._settings is None:
+        """Whether the kubeconfig now holds another bearer token (which the client takes).
+        Read at most every :data:`RELOAD_SECONDS`: with credentials that are really revoked
+        every request answers 401, and an exec plugin would run for each."""
+        now = time.monotonic()
+        if self._settings is None or now - self._reloaded < RELOAD_SECONDS:
             return False
+        self._reloaded = now
         try:
             fresh = await _load(self._settings)
         except (OSError, ValueError, ConfigException):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from central_api.config import CapiConfig, GardenerConfig
+from central_api.providers import kube as kube_module
 from central_api.providers.base import BackendUnavailable, QuotaExceeded
 from central_api.providers.capi.management import Management
 from central_api.providers.gardener.garden import Garden
@@ -78,6 +80,7 @@ class FakeApi:
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
+        self.configuration = SimpleNamespace(api_key={"BearerToken": "Bearer t"})
 
     async def call_api(self, *args: object, **kwargs: object) -> Answer:
         return self.answer
@@ -100,3 +103,25 @@ def test_a_projects_resource_quota_is_quota_exceeded_and_retried() -> None:
     with pytest.raises(QuotaExceeded, match="exceeded quota: shoots") as raised:
         asyncio.run(kube.get("v1", "namespaces", "", "x"))
     assert raised.value.retryable
+
+
+def test_revoked_credentials_read_the_kubeconfig_again_only_now_and_then(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = CapiConfig(kubeconfig=str(kubeconfig(tmp_path / "kubeconfig")))
+    loads: list[str] = []
+    real = kube_module._load
+
+    async def counted(settings: CapiConfig) -> object:
+        loads.append(settings.kubeconfig)
+        return await real(settings)
+
+    monkeypatch.setattr(kube_module, "_load", counted)
+    denied = json.dumps({"kind": "Status", "code": 401, "message": "Unauthorized"})
+    kube = KubeClient(FakeApi(Answer(401, denied)), "https://mgmt.example", settings)  # type: ignore[arg-type]
+
+    async def three() -> None:
+        for _ in range(3):
+            with pytest.raises(BackendUnavailable, match="denied the provider's credentials"):
+                await kube.get("v1", "namespaces", "", "x")
+    asyncio.run(three())
+    assert len(loads) == 1, "one read per RELOAD_SECONDS, not one per request"

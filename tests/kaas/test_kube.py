@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from central_api.config import CapiConfig
+from central_api.providers import kube as kube_module
 from central_api.providers.base import BackendUnavailable, Conflict, InvalidRequest
 from central_api.providers.kube import KubeClient, resource_path
 from tests.kaas.standin import CAPI_CRDS, ManagementCluster
@@ -91,7 +92,9 @@ def test_unreachable_is_backend_unavailable(tmp_path_factory: pytest.TempPathFac
 
 
 def test_a_rotated_token_is_read_again_after_a_401(standin: ManagementCluster,
-                                                   tmp_path: Path) -> None:
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kube_module, "RELOAD_SECONDS", 0.0)  # no waiting between reads
     config = yaml.safe_load(standin.kubeconfig.read_text())
     good = config["users"][0]["user"]["token"]
     config["users"][0]["user"]["token"] = "expired-token"

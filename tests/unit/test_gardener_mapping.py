@@ -248,6 +248,16 @@ def test_a_succeeded_healthy_shoot_is_active_with_its_endpoint_and_pools() -> No
         {"name": "general", "desiredReplicas": 2, "readyReplicas": 2}]
 
 
+def test_a_shoot_restored_on_another_seed_is_active_and_migrating_is_pending() -> None:
+    restored = observe(live(observedGeneration=1, conditions=healthy(), lastOperation={
+        "type": "Restore", "state": "Succeeded", "progress": 100, "description": "done"}))
+    assert restored.state == "ACTIVE" and restored.observed["phase"] == "Running"
+    assert restored.observed["kubernetesVersion"] == "1.33.9"
+    migrating = observe(live(observedGeneration=1, conditions=healthy(), lastOperation={
+        "type": "Migrate", "state": "Succeeded", "progress": 100, "description": "done"}))
+    assert migrating.state == "PENDING"
+
+
 def test_unhealthy_failed_and_deleting_shoots() -> None:
     done = {"type": "Reconcile", "state": "Succeeded", "progress": 100, "description": ""}
     sick = observe(live(observedGeneration=1, lastOperation=done,

@@ -57,6 +57,10 @@ HEALTH = ("APIServerAvailable", "ControlPlaneHealthy", "EveryNodeReady",
 the landscape reports it)."""
 OPTIONAL_HEALTH = ("ObservabilityComponentsHealthy",)
 FAILED_STATES = ("Error", "Failed", "Aborted")
+SETTLING = ("Create", "Reconcile", "Restore")
+"""Operations after whose success the Shoot is as its spec says; ``Restore`` ends a control
+plane's migration to another seed, and the Shoot keeps it as its last operation until the
+next reconcile (up to the gardenlet's sync period)."""
 
 
 class Refused(ValueError):
@@ -346,8 +350,7 @@ def observe(live: Mapping[str, Any]) -> Observation:
     op = status.get("lastOperation") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     current = status.get("observedGeneration") == meta.get("generation")
-    settled = current and op.get("state") == "Succeeded" and \
-        op.get("type") in ("Create", "Reconcile")
+    settled = current and op.get("state") == "Succeeded" and op.get("type") in SETTLING
     state, message = _state(meta, status, op, conditions, settled)
     version = str((spec.get("kubernetes") or {}).get("version") or "")
     running = version if settled else \

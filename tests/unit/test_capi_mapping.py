@@ -20,10 +20,10 @@ from central_api.config import CapiConfig
 from central_api.kinds.kaas import ClusterSpec
 from central_api.providers.base import InvalidRequest, Scope
 from central_api.providers.capi import mapping, offer, status, variables
-from central_api.providers.capi.access import sign_client_certificate
+from central_api.providers.capi.access import USER_PREFIX
 from central_api.providers.capi.management import Management
 from central_api.providers.capi.service import CapiClusters, backend_name
-from central_api.providers.kaas import AdminRequest
+from central_api.providers.certificates import client_certificate
 
 UPSTREAM = Path(__file__).resolve().parents[1] / "kaas" / "upstream"
 SETTINGS = CapiConfig(kubeconfig="/dev/null")
@@ -370,11 +370,12 @@ def test_the_admin_certificate_is_short_lived_and_signed_by_the_cluster_ca() -> 
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    cert_pem, client_key, expires = sign_client_certificate(
-        ca_pem, key_pem, AdminRequest("alice@acme", 600), "kubeadm:cluster-admins", now=now)
-    cert = x509.load_pem_x509_certificate(cert_pem)
+    signed = client_certificate(ca_pem, key_pem, USER_PREFIX + "alice@acme" + "x" * 80,
+                                "kubeadm:cluster-admins", 600, now=now)
+    cert, client_key, expires = (x509.load_pem_x509_certificate(signed.certificate),
+                                 signed.key, signed.not_after)
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
-        "scs:alice@acme"
+        "scs:alice@acme" + "x" * 80  # longer than X.509's 64: Kubernetes takes it all
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == \
         "kubeadm:cluster-admins"
     assert cert.not_valid_after_utc == expires.replace(microsecond=0) == \

@@ -15,22 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..base import BackendResource, Conflict, InvalidRequest, NotFound, Scope
+from ..certificates import client_certificate
 from ..kaas import AdminRequest, ClusterAccess
 from . import mapping, status
 from .management import Management
 
 USER_PREFIX = "scs:"
-CLOCK_SKEW = dt.timedelta(minutes=1)
-"""The certificate is valid from a minute ago: the cluster's clock may run behind ours."""
 
 
 async def cluster_access(management: Management, scope: Scope, backend: BackendResource,
@@ -53,38 +45,8 @@ async def cluster_access(management: Management, scope: Scope, backend: BackendR
         return ClusterAccess(server, ca)
     if "tls.key" not in data:
         raise InvalidRequest(f"the CA of cluster {backend.id} has no key to sign with")
-    cert, key, expires = await asyncio.to_thread(
-        sign_client_certificate, ca, base64.b64decode(data["tls.key"]), admin,
-        management.settings.admin_group)
-    return ClusterAccess(server, ca, client_certificate=cert, client_key=key, expires=expires)
-
-
-def sign_client_certificate(ca_pem: bytes, ca_key_pem: bytes, admin: AdminRequest,
-                            group: str, now: dt.datetime | None = None
-                            ) -> tuple[bytes, bytes, dt.datetime]:
-    """A client certificate for ``admin`` in ``group``, signed by the cluster CA: (PEM cert,
-    PEM key, notAfter)."""
-    now = now or dt.datetime.now(dt.UTC)
-    ca = x509.load_pem_x509_certificate(ca_pem)
-    ca_key: Any = serialization.load_pem_private_key(ca_key_pem, password=None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    expires = now + dt.timedelta(seconds=admin.seconds)
-    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, group),
-                         x509.NameAttribute(NameOID.COMMON_NAME, USER_PREFIX + admin.user)])
-    cert = (x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - CLOCK_SKEW).not_valid_after(expires)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(
-                digital_signature=True, key_encipherment=False, content_commitment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(ca_key, None if isinstance(ca_key, ed25519.Ed25519PrivateKey
-                                             | ed448.Ed448PrivateKey) else hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem, expires
+    signed = await asyncio.to_thread(
+        client_certificate, ca, base64.b64decode(data["tls.key"]), USER_PREFIX + admin.user,
+        management.settings.admin_group, admin.seconds)
+    return ClusterAccess(server, ca, client_certificate=signed.certificate,
+                         client_key=signed.key, expires=signed.not_after)

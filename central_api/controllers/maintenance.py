@@ -15,8 +15,8 @@ to one concrete patch itself and the provider only ever gets that patch:
   always when its patch has expired (classification ``expired`` or its expiration date has
   passed): an expired version is moved off at the next window even when pinned. There is no
   automatic minor upgrade; a minor whose patches all expired is reported instead.
-- A cluster whose ``spec.clusterClass`` pins a cluster-stack class is not moved (the class
-  fixes the patch it installs); the status says so.
+- A cluster whose ``spec.clusterClass`` pins a cluster-stack class gets the patch that class
+  installs (from the offer) and is not moved; the status says so.
 - Only a settled cluster is moved (the backend is not busy with another change), so a
   cluster that is still being built or scaled finishes that first.
 - "Usable": offered and not expired (by classification or expiration date); automatic
@@ -78,7 +78,13 @@ def plan(spec: dict[str, Any], running: Running | None, offer: dict[str, Any] | 
     spec (None while unknown: then the spec's version goes to the backend as it is on
     creation, and a running cluster keeps its patch)."""
     wanted = parse_version(str(spec["kubernetesVersion"]))
-    entries = ClusterProfileSpec.model_validate(offer or {}).kubernetes.versions
+    profile = ClusterProfileSpec.model_validate(offer or {})
+    pinned = next((c.kubernetesVersion for c in profile.clusterClasses
+                   if spec.get("clusterClass") and c.name == spec["clusterClass"]), None)
+    if pinned and wanted[2] is None and parse_version(pinned)[:2] == wanted[:2]:
+        spec = {**spec, "kubernetesVersion": pinned}  # the class fixes the patch
+        wanted = parse_version(pinned)
+    entries = profile.kubernetes.versions
     minor = [e for e in entries if parse_version(e.version)[:2] == wanted[:2]]
     rank = {"supported": 0, "deprecated": 1, "preview": 2}
     newest = min((e for e in minor if not _expired(e, now)), default=None, key=lambda e: (

@@ -337,8 +337,9 @@ class ClusterProfile(Resource):
             return [Cause("spec.clusterClass", f'Unsupported value: "{spec.clusterClass}": '
                           "offered: " + ", ".join(c.name for c in self.spec.clusterClasses),
                           "FieldValueNotSupported")]
-        if parse_version(known.kubernetesVersion)[:2] != \
-                parse_version(spec.kubernetesVersion)[:2]:
+        wanted = parse_version(spec.kubernetesVersion)
+        installs = parse_version(known.kubernetesVersion)
+        if installs[:2] != wanted[:2] or (wanted[2] is not None and installs != wanted):
             return [Cause("spec.clusterClass", f'Invalid value: "{spec.clusterClass}" installs '
                           f"{known.kubernetesVersion}, not {spec.kubernetesVersion}")]
         return []

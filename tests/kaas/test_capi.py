@@ -137,7 +137,7 @@ def test_lifecycle_writes_the_capi_cluster_field_by_field(world: World) -> None:
     assert obj["spec"]["clusterNetwork"] == {"pods": {"cidrBlocks": ["172.16.0.0/16"]},
                                              "services": {"cidrBlocks": ["10.96.0.0/12"]}}
     topology = obj["spec"]["topology"]
-    assert topology["classRef"] == {"name": "openstack-scs2-1-33-v5",
+    assert topology["classRef"] == {"name": "openstack-scs2-1-33-v4",  # installs 1.33.9
                                     "namespace": CLASS_NAMESPACE}
     assert topology["version"] == "v1.33.9"
     assert topology["controlPlane"] == {"replicas": 1}
@@ -151,7 +151,7 @@ def test_lifecycle_writes_the_capi_cluster_field_by_field(world: World) -> None:
     assert found["status"]["apiEndpoint"] == \
         f"https://{name}.{mgmt}.capi-simulator.invalid:6443"
     assert (found["status"]["kubernetesVersion"], found["status"]["clusterClass"],
-            found["status"]["provider"]) == ("1.33.9", "openstack-scs2-1-33-v5", "capi")
+            found["status"]["provider"]) == ("1.33.9", "openstack-scs2-1-33-v4", "capi")
     assert pools(found) == {"general": (2, 2)}
 
     patch(h, ns, "life", [{"op": "replace", "path": "/spec/nodePools/0/replicas", "value": 3}])

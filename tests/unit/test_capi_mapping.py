@@ -224,11 +224,12 @@ def test_without_releases_classes_with_kubernetes_versions_stand_in() -> None:
 
 @pytest.mark.parametrize(("version", "override", "expected"), [
     ("1.34", "", ("openstack-scs2-1-34-v2", "1.34.7")),
-    ("1.34.6", "", ("openstack-scs2-1-34-v2", "1.34.6")),
+    ("1.34.6", "", ("openstack-scs2-1-34-v1", "1.34.6")),  # the class installing it
     ("1.34.6", "openstack-scs2-1-34-v1", ("openstack-scs2-1-34-v1", "1.34.6")),
+    ("1.34", "openstack-scs2-1-34-v1", ("openstack-scs2-1-34-v1", "1.34.6")),
     ("1.35", "", ("openstack-scs2-1-35-v1-alpha-1", "1.35.0")),
 ])
-def test_resolve_picks_the_newest_stable_class_of_the_minor(
+def test_resolve_pairs_each_class_with_the_patch_it_installs(
         version: str, override: str, expected: tuple[str, str]) -> None:
     assert offer.resolve(CLASSES, version, override) == expected
 
@@ -237,6 +238,8 @@ def test_resolve_picks_the_newest_stable_class_of_the_minor(
     ("1.31", "", "spec.kubernetesVersion: no class of cluster stack installs Kubernetes 1.31"),
     ("1.34.9", "", "spec.kubernetesVersion: Kubernetes 1.34.9 is not installed"),
     ("1.34", "openstack-scs2-1-33-v5", "spec.clusterClass: 'openstack-scs2-1-33-v5'"),
+    ("1.34.7", "openstack-scs2-1-34-v1",
+     "spec.clusterClass: 'openstack-scs2-1-34-v1' installs Kubernetes 1.34.6, not 1.34.7"),
 ])
 def test_resolve_refuses_what_the_stack_does_not_offer(version: str, override: str,
                                                        message: str) -> None:

@@ -104,7 +104,8 @@ OFFER: dict[str, Any] = {"kubernetes": {"versions": [
     {"version": "1.34.7"}, {"version": "1.34.8", "classification": "preview"},
     {"version": "1.32.12", "classification": "expired"},
     {"version": "1.32.13", "expirationDate": "2026-12-01T00:00:00Z"},
-]}}
+]}, "clusterClasses": [{"name": "openstack-scs2-1-34-v1", "kubernetesVersion": "1.34.6"},
+                       {"name": "openstack-scs2-1-34-v2", "kubernetesVersion": "1.34.7"}]}
 WINDOW = window_of("220000+0100", "230000+0100")  # 21:00-22:00 UTC
 IN, OUT = at("21:30"), at("12:00")
 
@@ -169,6 +170,13 @@ def test_a_pinned_cluster_class_keeps_its_patch_and_says_why() -> None:
                   Running("1.34.6", True), OFFER, WINDOW, IN)
     assert pinned.version == "1.34.6" and not pinned.pending
     assert "spec.clusterClass pins openstack-scs2-1-34-v1" in pinned.message
+
+
+def test_a_pinned_cluster_class_gives_a_minor_the_patch_the_class_installs() -> None:
+    pinned = {**spec("1.34"), "clusterClass": "openstack-scs2-1-34-v1"}
+    assert plan(pinned, None, OFFER, WINDOW, IN).version == "1.34.6"  # not the newest 1.34.7
+    kept = plan(pinned, Running("1.34.6", True), OFFER, WINDOW, IN)
+    assert kept.version == "1.34.6" and not kept.pending
 
 
 def test_a_running_cluster_is_never_moved_down_or_while_busy() -> None:

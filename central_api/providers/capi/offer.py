@@ -108,8 +108,10 @@ def offer_spec(classes: list[StackClass], provider: str) -> dict[str, Any]:
 
 def resolve(classes: list[StackClass], version: str, override: str) -> tuple[str, str]:
     """The class and patch version a spec's ``kubernetesVersion`` and ``clusterClass``
-    name: the override or the newest stable class of the minor; the spec's patch, or for
-    a minor the newest patch a class of it installs."""
+    name. A cluster stack's class installs one patch (its ClusterStackRelease's version),
+    so the two always agree: an override fixes the patch (a different patch is refused);
+    a patch picks the newest stable class installing it; a minor, the newest stable class
+    of the minor and its patch."""
     wanted = parse_version(version)
     minor = [c for c in classes if c.minor == wanted[:2]]
     if not minor:
@@ -122,13 +124,14 @@ def resolve(classes: list[StackClass], version: str, override: str) -> tuple[str
             raise InvalidRequest(f"spec.clusterClass: {override!r} is not a class of the "
                                  f"cluster stack for Kubernetes {wanted[0]}.{wanted[1]} "
                                  f"(offered: {', '.join(c.name for c in minor)})")
-    else:
-        stable = [c for c in minor if not c.prerelease] or minor
-        chosen = stable[-1]
-    if wanted[2] is None:
-        return chosen.name, max((c.kubernetes_version for c in minor), key=parse_version)
-    if version not in {c.kubernetes_version for c in minor}:
+        if wanted[2] is not None and chosen.kubernetes_version != version:
+            raise InvalidRequest(f"spec.clusterClass: {override!r} installs Kubernetes "
+                                 f"{chosen.kubernetes_version}, not {version}")
+        return chosen.name, chosen.kubernetes_version
+    installing = [c for c in minor if wanted[2] is None or c.kubernetes_version == version]
+    if not installing:
         raise InvalidRequest(f"spec.kubernetesVersion: Kubernetes {version} is not installed "
                              "by any class of the cluster stack (offered: " + ", ".join(
                                  sorted({c.kubernetes_version for c in minor})) + ")")
-    return chosen.name, version
+    chosen = ([c for c in installing if not c.prerelease] or installing)[-1]
+    return chosen.name, chosen.kubernetes_version

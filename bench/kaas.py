@@ -79,7 +79,7 @@ def _capi(clusters: int, timeout: float, work: Path) -> dict[str, Any]:
                               "classNamespace": CLASS_NAMESPACE}}}})
         server = start_server(data_dir=Path(tempfile.mkdtemp(dir=work)), config=config)
         try:
-            with CapiSimulator(standin, delay=SIMULATOR_DELAY):
+            with CapiSimulator(standin, delay=SIMULATOR_DELAY, poll=max(0.2, clusters / 500)):
                 pids = (standin.server.proc.pid,) if standin.server.proc else ()
                 return asyncio.run(_clusters_to_ready(server, clusters, timeout, pids))
         finally:

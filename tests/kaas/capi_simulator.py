@@ -82,9 +82,12 @@ def _client(standin: ManagementCluster) -> httpx.Client:
 class CapiSimulator:
     """Polls the stand-in's CAPI Clusters and plays Cluster API's part (see the module)."""
 
-    def __init__(self, standin: ManagementCluster, delay: float = 0.6) -> None:
+    def __init__(self, standin: ManagementCluster, delay: float = 0.6,
+                 poll: float = 0.2) -> None:
         self.standin = standin
         self.delay = delay
+        self.poll = poll
+        """Seconds between two LISTs of every CAPI Cluster (longer for many clusters)."""
         self.state: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="capi-simulator")
@@ -104,7 +107,7 @@ class CapiSimulator:
     def _run(self) -> None:
         http = _client(self.standin)
         try:
-            while not self._stop.wait(0.2):
+            while not self._stop.wait(self.poll):
                 try:
                     for item in http.get(f"{CAPI}/clusters").raise_for_status().json()["items"]:
                         Reconcile(self, http, item).run()

@@ -43,6 +43,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -419,6 +420,30 @@ SHOOTS = re.compile(rf"^{API}/namespaces/([^/]+)/shoots$")
 CONFIG_MAPS = re.compile(r"^/api/v1/namespaces/([^/]+)/configmaps(?:/([^/]+))?$")
 
 
+class _Server(ThreadingHTTPServer):
+    """Remembers its open connections, so that a stop also ends the keep-alive ones a
+    client holds (otherwise "unreachable" would still serve every pooled connection)."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.connections: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
 class GardenProxy:
     """HTTPS on 127.0.0.1 in front of the stand-in: Gardener's custom endpoints, the rest
     forwarded (see the module doc)."""
@@ -426,7 +451,7 @@ class GardenProxy:
     def __init__(self, sim: GardenerSimulator) -> None:
         self.sim = sim
         self.port = free_port()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -440,13 +465,12 @@ class GardenProxy:
         handler = type("Handler", (_Handler,), {"sim": self.sim})
         for _ in range(50):  # the port may linger for a moment after a stop
             try:
-                server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+                server = _Server(("127.0.0.1", self.port), handler)
                 break
             except OSError:
                 time.sleep(0.1)
         else:
             raise RuntimeError(f"the proxy cannot listen on 127.0.0.1:{self.port}")
-        server.daemon_threads = True
         server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, daemon=True,
@@ -457,6 +481,7 @@ class GardenProxy:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
             self._server = None
 
 

@@ -37,6 +37,10 @@ class CredentialsMissing(ProviderError):
     reason = "CredentialsMissing"
 
 
+def _labels(obj: Mapping[str, Any] | None) -> Mapping[str, str]:
+    return ((obj or {}).get("metadata") or {}).get("labels") or {}
+
+
 def backend_name(owner_uid: str) -> str:
     return "kc-" + owner_uid.replace("-", "")[:16]
 
@@ -52,6 +56,12 @@ class CapiClusters:
     async def find(self, scope: Scope, owner_uid: str) -> BackendResource | None:
         kube = await self.management.kube()
         namespace = self.management.namespace(scope)
+        # by its own name first: one GET per pass, where a label-selected LIST costs the
+        # management cluster a scan of the namespace (every tenant cluster) each time
+        named = await kube.get(mapping.CAPI, mapping.CLUSTERS, namespace,
+                               backend_name(owner_uid))
+        if named is not None and _labels(named).get(mapping.OWNER_LABEL) == owner_uid:
+            return await self._view(kube, scope, named)
         try:
             found = await kube.items(mapping.CAPI, mapping.CLUSTERS, namespace,
                                      f"{mapping.OWNER_LABEL}={owner_uid}")

@@ -81,6 +81,15 @@ class ShootService:
             return None  # nothing can have been created for it
         namespace = self._namespace(scope)
         kube = await self.garden.client()
+        # by its first derived name: one GET per pass instead of a label-selected LIST,
+        # which scans the project's Shoots; the LIST finds renamed or duplicated ones
+        with _refused():
+            first = shoot_name(project_name(namespace), owner_uid)
+        named = await kube.get(API, "shoots", namespace, first)
+        meta = (named or {}).get("metadata") or {}
+        if named is not None and (meta.get("labels") or {}).get(OWNER_LABEL) == owner_uid \
+                and not meta.get("deletionTimestamp"):
+            return view(named, owner_uid)
         found = await kube.items(API, "shoots", namespace, f"{OWNER_LABEL}={owner_uid}")
         if not found:
             return None

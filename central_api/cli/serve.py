@@ -67,6 +67,10 @@ def run_server(options: ServeOptions, console: Console) -> None:
     if provider is not None:
         simulated = " — SIMULATED cloud, nothing real is created" if provider.simulated else ""
         console.print(f"  IaaS provider: {provider.name}{simulated}")
+    kaas = process.backends.kaas
+    if kaas is not None:
+        simulated = " — SIMULATED clusters, nothing real is built" if kaas.simulated else ""
+        console.print(f"  KaaS provider: {kaas.name}{simulated}")
     identity = process.backends.identity
     if identity is not None and identity.simulated:
         console.print("  identity: sandbox — SIMULATED Keystone, tenant onboarding and IAM "

@@ -269,3 +269,8 @@ def test_offboarding_refuses_while_the_tenant_has_clusters_and_cascade_deletes_t
     eventually(lambda: harness.http.get(f"{tenants}/{name}").status_code == 404,
                timeout=60, what="the tenant gone")
     assert get(harness, name, "owned") is None
+
+
+def test_scs_serve_says_the_embedded_kaas_is_simulated(harness: Harness) -> None:
+    banner = (harness.server.data_dir / "server.log").read_text()
+    assert "KaaS provider: sandbox — SIMULATED clusters, nothing real is built" in banner

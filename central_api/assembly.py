@@ -41,7 +41,7 @@ from .auth.tenants import (
     tenant_rules,
 )
 from .auth.tokens import TokenAuthenticator
-from .config import Config, FederationConfig
+from .config import Config, FederationConfig, StatusConfig
 from .controllers.client import Client, LocalClient
 from .controllers.kaas import start_publishing
 from .controllers.manager import Manager
@@ -262,7 +262,15 @@ def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerPr
     process = ServerProcess(ctx, backends)
     _install_endpoints(process)
     install_kubeconfigs(process)
+    if "status" in config.services:
+        install_status(process, config.status)
     return process
+
+
+def install_status(process: ServerProcess, config: StatusConfig) -> None:
+    """The status service's HTTP side: the SCS status-page API under ``pathPrefix`` and the
+    Alertmanager receiver, both as mounts that decide access themselves (anonymous reads of
+    a public page). The probes run with the controllers (``Backends.manager``)."""
 
 
 def _stored_profile(ctx: ServerContext) -> Callable[[], dict[str, Any] | None]:

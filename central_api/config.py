@@ -24,6 +24,12 @@ federation:                      # customer IdPs (Tenant.spec.federation, Identi
   enabled: true                  # trust them for Central API login, users as <tenant>:<name>
   allowPrivateIssuers: false     # true only in labs: lets tenants name non-public IdP hosts
   caFile: ""                     # CA bundle for tenant IdPs (default: the system's CAs)
+status:                          # the status page (docs/status.md)
+  pathPrefix: /status            # the SCS status-page API (spec 1.1.2) is served here
+  anonymousRead: true            # a public page: GETs need no token; writes need status-editor
+  corsOrigins: []                # status-page front ends calling from a browser
+  probes: {intervalSeconds: 30, timeoutSeconds: 5, failureThreshold: 3, recoveryThreshold: 2}
+  alertmanager: {enabled: true, componentLabel: component}   # POST /webhooks/alertmanager
 limits:                          # what one caller or tenant may cost the server
   maxObjectBytes: 1572864        # one stored object, encoded (etcd's 1.5 MiB)
   watchesPerUser: 100            # open watches per identity (429 beyond)
@@ -252,6 +258,75 @@ class LimitsConfig(BaseModel):
         description="Default quota of their stored bytes (spec.quotas.apiBytes overrides).")
 
 
+class ProbesConfig(BaseModel):
+    """Health probes of the backends this process drives, feeding the status page
+    (``status.probes``): a probe failing ``failureThreshold`` times in a row opens an
+    Incident on its Component; ``recoveryThreshold`` successes in a row end it, so a
+    flapping backend keeps one incident rather than opening one per failure."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool = True
+    interval_seconds: float = Field(30.0, ge=1, le=3600, alias="intervalSeconds")
+    timeout_seconds: float = Field(5.0, gt=0, le=120, alias="timeoutSeconds",
+                                   description="One probe's deadline; a slower answer fails.")
+    failure_threshold: int = Field(3, ge=1, le=100, alias="failureThreshold")
+    recovery_threshold: int = Field(2, ge=1, le=100, alias="recoveryThreshold")
+    impact_type: str = Field("unavailable", alias="impactType", description=(
+        "The ImpactType (metadata.name) of the incidents probes open."))
+    severity: int = Field(100, ge=1, le=100,
+                          description="The impact severity of those incidents (0-100).")
+    components: dict[str, str] = Field(default_factory=dict, description=(
+        "Probe name (store, identity, compute, network, block-storage, image, "
+        "load-balancer, kaas) → the Component (metadata.name) it reports on. Empty: every "
+        "probe of a configured backend reports on a Component named like the probe."))
+
+
+class AlertmanagerConfig(BaseModel):
+    """The Prometheus Alertmanager webhook receiver (``status.alertmanager``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool = True
+    component_label: str = Field("component", alias="componentLabel", description=(
+        "The alert label naming the affected Component."))
+    components: dict[str, str] = Field(default_factory=dict, description=(
+        "That label's value → Component name; values not listed are taken as the name."))
+    impact_type: str = Field("unavailable", alias="impactType", description=(
+        "The ImpactType of incidents opened for alerts (an alert's impact_type label "
+        "overrides it)."))
+    severities: dict[str, int] = Field(
+        default_factory=lambda: {"critical": 100, "warning": 50, "info": 10},
+        description="An alert's severity label → the impact severity (0-100); alerts "
+                    "with another or no severity label get the highest listed.")
+
+
+class StatusConfig(BaseModel):
+    """The status service (``services: [status]``): the SCS status-page API as a view of
+    the status.scs.community kinds, fed by probes and Alertmanager (docs/status.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    path_prefix: str = Field("/status", alias="pathPrefix", pattern=r"^(/[a-z0-9._-]+)+$",
+                             description="Where the status-page REST API is served.")
+    anonymous_read: bool = Field(True, alias="anonymousRead", description=(
+        "Serve GET requests of the status-page API without a token (a public status "
+        "page); writes always need one and the status-editor role."))
+    cors_origins: list[str] = Field(default_factory=list, alias="corsOrigins", description=(
+        "Origins of status-page front ends allowed to call the API from a browser."))
+    probes: ProbesConfig = Field(default_factory=ProbesConfig)
+    alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.path_prefix.split("/")[1] in RESERVED_PREFIXES:
+            raise ValueError(f"status.pathPrefix {self.path_prefix} would hide the API's own "
+                             f"paths; reserved: {sorted(RESERVED_PREFIXES)}")
+
+
+RESERVED_PREFIXES = {"api", "apis", "openapi", "version", "healthz", "livez", "readyz",
+                     "metrics", ".well-known", "openid", "sandbox", "webhooks"}
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -265,6 +340,7 @@ class Config(BaseModel):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    status: StatusConfig = Field(default_factory=StatusConfig)
 
     def model_post_init(self, __context: Any) -> None:
         unknown = sorted(set(self.services) - set(SERVICE_GROUPS))

@@ -21,6 +21,11 @@ class ControllerMetrics:
                                   ["kind", "result"], registry=self.registry)
         self.errors = Counter("scs_controller_errors_total", "Reconcile errors by reason",
                               ["kind", "reason"], registry=self.registry)
+        self.probe_up = Gauge("scs_probe_up", "1 if the backend probe's last run succeeded, "
+                              "else 0", ["probe"], registry=self.registry)
+        self.probe_seconds = Histogram(
+            "scs_probe_duration_seconds", "Time a backend probe took", ["probe"],
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10), registry=self.registry)
         self.leader = Gauge("scs_controller_leader", "1 while this process leads",
                             registry=self.registry)
 

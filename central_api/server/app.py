@@ -71,6 +71,8 @@ Endpoint = Callable[[], Awaitable[Response]]
 Action = Callable[[Request, Target], Awaitable[Response]]
 """Answers an action subresource of a kind (e.g. a Cluster's ``adminkubeconfig``)."""
 Background = Callable[["ServerContext"], contextlib.AbstractAsyncContextManager[None]]
+Mount = Callable[[Request, "CentralApi"], Awaitable[Response]]
+Observer = Callable[[Request, int, float], None]
 
 
 class DenyAll:
@@ -109,6 +111,13 @@ class ServerContext:
     actions: dict[tuple[str, str, str], Action] = field(default_factory=dict)
     """Handlers of action subresources by (group, plural, subresource), contributed by the
     assembly like ``endpoints`` (a Cluster's kubeconfigs need its KaaS backend)."""
+    mounts: dict[str, Mount] = field(default_factory=dict)
+    """APIs of their own by path prefix (the status page, the Alertmanager receiver): they
+    get the request before the KRM API's authentication and decide access themselves with
+    :meth:`CentralApi.identify` and :meth:`CentralApi.authorize` (a public status page
+    answers anonymous reads), and answer errors in their own format."""
+    observers: list[Observer] = field(default_factory=list)
+    """Told (request, status code, seconds) after every answer: request metrics."""
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     storage_usage: StorageUsage = field(default_factory=StorageUsage)
     """Objects and bytes per tenant (the storage quota), kept by the internal controllers."""
@@ -178,6 +187,8 @@ class CentralApi:
     async def dispatch(self, request: Request) -> Response:
         started = time.monotonic()
         response = await self._answer(request)
+        for observe in self.ctx.observers:
+            observe(request, response.status_code, time.monotonic() - started)
         if self.ctx.audit is not None:
             self.ctx.audit.record(self._audit_event(request, response.status_code, started))
         return response
@@ -223,15 +234,16 @@ class CentralApi:
     async def _dispatch(self, request: Request) -> Response:
         check_header_size(request.scope)
         path = request.url.path
+        mount = self.mount_for(path)
+        if mount is not None:
+            return await mount(request, self)
         if path in ANONYMOUS_PATHS:
             return self.non_resource(path)
         if path in (OPENID_CONFIGURATION_PATH, JWKS_PATH) and self.ctx.service_accounts:
             return self.issuer_discovery(path, self.ctx.service_accounts)
-        user = await self.ctx.authenticator.authenticate(
-            request.headers.get("authorization"))
+        user = await self.identify(request)
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
-        request.state.user = user
         if request.method not in METHODS:
             raise errors.method_not_allowed(f"{request.method} is not supported")
         self.rate_limit(user)
@@ -255,6 +267,25 @@ class CentralApi:
             # the roles cover the kinds now served
             await off_loop(self.ctx.store, ensure_bootstrap_roles, self.ctx.resources)
         return response
+
+    def mount_for(self, path: str) -> Mount | None:
+        for prefix, mount in self.ctx.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return mount
+        return None
+
+    async def identify(self, request: Request) -> User | None:
+        """The caller (None: no credentials), rate-limited and recorded for the audit log;
+        credentials that are bad or expired raise 401, as do none where one is needed."""
+        header = request.headers.get("authorization")
+        user = await self.ctx.authenticator.authenticate(header)
+        if user is None:
+            if header:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            return None
+        request.state.user = user
+        self.rate_limit(user)
+        return user
 
     async def serving_written_crd(self, response: Response) -> None:
         """Answer a CRD write once this replica's CRD informer has it, so the client can use

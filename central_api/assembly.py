@@ -62,9 +62,12 @@ from .providers.base import Provider, ProviderError, Scope
 from .providers.identity import IdentityService
 from .providers.kaas import AdminRequest, KaasProvider
 from .providers.sandbox.identity import SandboxIdentity
+from .server.alertmanager import PATH as ALERTMANAGER_PATH
+from .server.alertmanager import alertmanager_receiver
 from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
 from .server.kubeconfigs import Access, AccessSource, AdminGrant, KubeconfigIssuer
+from .server.request_metrics import install_request_metrics
 from .store import open_store
 from .store.base import Store
 from .store.offload import off_loop
@@ -271,6 +274,8 @@ def install_status(process: ServerProcess, config: StatusConfig) -> None:
     """The status service's HTTP side: the SCS status-page API under ``pathPrefix`` and the
     Alertmanager receiver, both as mounts that decide access themselves (anonymous reads of
     a public page). The probes run with the controllers (``Backends.manager``)."""
+    if config.alertmanager.enabled:
+        process.context.mounts[ALERTMANAGER_PATH] = alertmanager_receiver(config.alertmanager)
 
 
 def _stored_profile(ctx: ServerContext) -> Callable[[], dict[str, Any] | None]:
@@ -305,7 +310,10 @@ def _install_endpoints(process: ServerProcess) -> None:
     """``/metrics``, and the sandbox's inventory when the cloud is simulated."""
     ctx, provider = process.context, process.backends.provider
 
+    store_health = install_request_metrics(ctx, process.metrics.registry)
+
     async def metrics() -> Response:
+        await store_health.check(ctx)
         return Response(process.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     ctx.endpoints["/metrics"] = metrics

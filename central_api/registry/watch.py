@@ -320,3 +320,10 @@ class WatchHub:
     @property
     def watchers(self) -> int:
         return len(self._subscriptions)
+
+    def watchers_by_resource(self) -> dict[str, int]:
+        """Open subscriptions per stored resource ("" subscribes to all): ``/metrics``."""
+        counts: dict[str, int] = {}
+        for sub in self._subscriptions:
+            counts[sub.resource] = counts.get(sub.resource, 0) + 1
+        return counts

@@ -17,7 +17,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ..kinds.core import NAMESPACE
@@ -49,6 +49,9 @@ class Manager:
                             for r in reconcilers]
         self.elector = LeaderElector(client, LEASE_NAME, self.identity) \
             if leader_election else None
+        self.runnables: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        """More work that runs only while leading, beside the controllers (the status
+        page's health probes)."""
 
     async def run(self) -> None:
         self._start_informers()
@@ -72,6 +75,7 @@ class Manager:
     async def _lead(self) -> None:
         self.metrics.leader.set(1)
         try:
-            await asyncio.gather(*(controller.run() for controller in self.controllers))
+            await asyncio.gather(*(controller.run() for controller in self.controllers),
+                                 *(run() for run in self.runnables))
         finally:
             self.metrics.leader.set(0)

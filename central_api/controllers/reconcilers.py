@@ -13,6 +13,7 @@ from ..providers.base import Provider
 from ..providers.identity import IdentityService
 from ..providers.kaas import KaasProvider
 from .client import Client
+from .component_status import ComponentStatusReconciler
 from .iaas import iaas_reconcilers
 from .iam import IamReconciler, iam_reconcilers
 from .kaas import ClusterReconciler
@@ -23,11 +24,12 @@ from .tenants import TenantReconciler
 def all_reconcilers(client: Client, *, provider: Provider | None,
                     identity: IdentityService | None, identity_region: str = "",
                     identity_resync_seconds: float | None = None,
-                    serves_iam: bool = False, kaas: KaasProvider | None = None
-                    ) -> list[Reconciler[Any]]:
+                    serves_iam: bool = False, kaas: KaasProvider | None = None,
+                    serves_status: bool = False) -> list[Reconciler[Any]]:
     """IaaS against the provider, Clusters against the KaaS provider; onboarding (and IAM,
     where served) against the identity backend, resynced every ``identity_resync_seconds``
-    (None: the manager's default). Nothing for a backend that is not configured."""
+    (None: the manager's default); Components' status from their incidents where the
+    status service is on. Nothing for a backend that is not configured."""
     reconcilers: list[Reconciler[Any]] = []
     if provider is not None:
         reconcilers += iaas_reconcilers(client, provider)
@@ -41,4 +43,6 @@ def all_reconcilers(client: Client, *, provider: Provider | None,
         for reconciler in onboarding:
             reconciler.resync_seconds = identity_resync_seconds
         reconcilers += onboarding
+    if serves_status:
+        reconcilers.append(ComponentStatusReconciler(client))
     return reconcilers

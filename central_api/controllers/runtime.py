@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -36,6 +37,7 @@ from .typed import InvalidObject, load, write_status
 log = logging.getLogger("central_api.controllers")
 
 Key = tuple[str, str]
+KeyMap = Callable[[dict[str, Any]], Iterable[Key]]
 M = TypeVar("M", bound=Reconciled)
 
 
@@ -110,6 +112,7 @@ class Controller:
         object as added, so each is reconciled once when this replica starts leading."""
         informer = self.client.informer(self.kind)
         informer.add_handlers(self.handlers)
+        related = self._watch_related()
         tasks = [asyncio.create_task(self._resync(informer), name=f"{self.label}-resync")]
         tasks += [asyncio.create_task(self._work(), name=f"{self.label}-worker-{i}")
                   for i in range(self.workers)]
@@ -117,12 +120,30 @@ class Controller:
             await asyncio.gather(*tasks)
         finally:
             informer.remove_handlers(self.handlers)
+            for other, handlers in related:
+                other.remove_handlers(handlers)
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self.queue.shutdown()
+
+    def _watch_related(self) -> list[tuple[Informer, Handlers]]:
+        """Follow the kinds the reconciler's result depends on (its optional ``watches()``:
+        kind → the keys of its objects a change of that object concerns), as
+        controller-runtime's ``Watches`` with a map function does."""
+        found: list[tuple[Informer, Handlers]] = []
+        for kind, keys in getattr(self.reconciler, "watches", list)():
+            def each(*objs: dict[str, Any], keys: KeyMap = keys) -> None:
+                for obj in objs:
+                    for key in keys(obj):
+                        self._enqueue(key)
+            handlers = Handlers(on_add=each, on_update=each, on_delete=each)
+            other = self.client.informer(kind)
+            other.add_handlers(handlers)
+            found.append((other, handlers))
+        return found
 
     # -- informer handlers (on the event loop, in revision order) -----------------------
     def _added(self, obj: dict[str, Any]) -> None:
@@ -196,7 +217,7 @@ class Controller:
             else:
                 self.queue.add_after(key, self.finalize_poll)
             return
-        if finalizer not in finalizers:
+        if finalizer and finalizer not in finalizers:  # "": no backend to clean up
             obj["metadata"]["finalizers"] = [*finalizers, finalizer]
             obj = await self.client.update(self.kind, obj)
         result = await reconcile_once(self.client, self.reconciler, obj)

@@ -10,7 +10,7 @@ retry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -52,6 +52,11 @@ class InvalidRequest(ProviderError):
 
     reason = "InvalidRequest"
     retryable = False
+
+
+HealthCheck = Callable[[], Awaitable[None]]
+"""A cheap request to one backend service: returns if it answered, raises
+:class:`ProviderError` (or any exception) saying why not (the status page's probes)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,9 @@ class Provider(Labelled):
     tenant_credentials: bool = False
     """The backend acts with each tenant's own credentials (onboarding's application
     credential), so a tenant's objects land in the tenant's project, never the operator's."""
+    probes: dict[str, HealthCheck] = field(default_factory=dict)
+    """Health probe name (``compute``, ``network``, ...) → a cheap check of that service
+    (:mod:`.health`); empty where the provider cannot check without a tenant's credentials."""
 
     def service(self, kind: str) -> ResourceService:
         try:

@@ -71,6 +71,9 @@ class IdentityService(Protocol):
     label: str
     """Which backend, for status and logs: ``keystone <auth URL>``, ``sandbox (simulated)``."""
 
+    async def health(self) -> None:
+        """A cheap request that shows the backend answers (the ``identity`` probe);
+        raises a ProviderError saying why not."""
     # domains and projects -------------------------------------------------------------------
     async def ensure_domain(self, name: str, description: str,
                             expect_new: bool = False) -> Domain:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import BackendResource, Labelled, ResourceService, Scope
+from .base import BackendResource, HealthCheck, Labelled, ResourceService, Scope
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,6 @@ class KaasProvider(Labelled):
     """The endpoint and CA of a cluster, and on request a short-lived admin credential:
     nothing long-lived leaves the backend."""
     simulated: bool = False
+    health: HealthCheck | None = None
+    """A cheap request to the backend (the management cluster's ``/version``), for the
+    ``kaas`` health probe."""

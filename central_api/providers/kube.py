@@ -150,6 +150,11 @@ class KubeClient:
             return False
         return True
 
+    async def version(self) -> dict[str, Any]:
+        """``GET /version``: the cheapest authenticated answer of the API server (the
+        ``kaas`` health probe; ``/readyz`` answers text, not a Kubernetes object)."""
+        return await self._call("GET", "/version")
+
     # -- transport -------------------------------------------------------------------------
     async def _call(self, method: str, path: str, body: Any = None,
                     query: list[tuple[str, str]] | None = None,

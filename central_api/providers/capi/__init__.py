@@ -40,4 +40,8 @@ def capi_kaas_provider(settings: CapiConfig, kubeconfigs: KubeconfigConfig) -> K
                      admin: AdminRequest | None) -> ClusterAccess:
         return await cluster_access(management, scope, backend, admin)
 
-    return KaasProvider(name=NAME, clusters=clusters, offer=offer, access=access)
+    async def health() -> None:
+        await (await management.kube()).version()
+
+    return KaasProvider(name=NAME, clusters=clusters, offer=offer, access=access,
+                        health=health)

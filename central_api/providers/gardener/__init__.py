@@ -41,4 +41,8 @@ def gardener_kaas_provider(settings: GardenerConfig,
                      admin: AdminRequest | None) -> ClusterAccess:
         return await clusters.access(scope, backend, admin)
 
-    return KaasProvider(name="gardener", clusters=clusters, offer=offer, access=access)
+    async def health() -> None:
+        await (await garden.client()).version()
+
+    return KaasProvider(name="gardener", clusters=clusters, offer=offer, access=access,
+                        health=health)

@@ -40,7 +40,7 @@ from openstack import exceptions as os_exc
 from openstack.connection import Connection
 from openstack.identity.v3._proxy import Proxy as IdentityV3
 
-from ..base import InvalidRequest, Scope
+from ..base import BackendUnavailable, InvalidRequest, Scope
 from ..identity import (
     AppCredential,
     Domain,
@@ -149,6 +149,18 @@ class KeystoneIdentity:
 
     async def _call_limits(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._connections.run(self._limits_scope, fn, *args)
+
+    async def health(self) -> None:
+        """The ``identity`` probe: Keystone's version document at the auth URL. Not a token
+        validation: that costs Keystone a fernet decryption and database reads (a second
+        on the test Keystone), too much to ask every few seconds."""
+        url = str(self.auth["auth_url"])
+
+        def run(conn: Connection) -> None:
+            answer = conn.session.get(url, authenticated=False, raise_exc=False)
+            if answer.status_code >= 400:
+                raise BackendUnavailable(f"{self.label} answered HTTP {answer.status_code}")
+        await self._call(run)
 
     # domains and projects -------------------------------------------------------------------
     async def ensure_domain(self, name: str, description: str,

@@ -16,6 +16,7 @@ from typing import Any
 from ..base import Provider, ResourceService
 from .compute import KeypairService, ServerService
 from .connection import Connections, OpenStackSettings
+from .health import service_probes
 from .images import ImageService
 from .loadbalancer import LoadBalancerService
 from .network import FloatingIPService, NetworkService, RouterService, SubnetService
@@ -47,4 +48,4 @@ def openstack_provider(settings: OpenStackSettings | Mapping[str, Any] | None = 
         "LoadBalancer": LoadBalancerService(connections, external),
     }
     return Provider(name="openstack", services=services, simulated=False,
-                    tenant_credentials=True)
+                    tenant_credentials=True, probes=service_probes(connections))

@@ -15,7 +15,7 @@ import copy
 from typing import Any
 
 from ...store.base import Store
-from ..base import Provider, ResourceService
+from ..base import HealthCheck, Provider, ResourceService
 from ..kaas import KaasProvider
 from .admin import delete_behind_the_back, inventory, modify_behind_the_back
 from .catalog import FLAVORS, IMAGES, VOLUME_TYPES, Flavor, Image
@@ -48,6 +48,12 @@ SERVICE_CLASSES: list[type[SandboxService]] = [
 ]
 
 
+PROBED_KINDS = {"compute": "Server", "network": "Network", "block-storage": "Volume",
+                "image": "Image", "load-balancer": "LoadBalancer"}
+"""Health probe → the simulated service it checks (an outage injected for the kind fails
+the probe)."""
+
+
 def build_services(store: Store, settings: SandboxSettings) -> dict[str, SandboxService]:
     """One service per kind, sharing one :class:`Sandbox` (records, fault cache)."""
     sandbox = Sandbox(store, settings)
@@ -56,9 +62,11 @@ def build_services(store: Store, settings: SandboxSettings) -> dict[str, Sandbox
 
 def sandbox_provider(store: Store, settings: SandboxSettings | None = None) -> Provider:
     """The simulated cloud as a :class:`Provider` for the IaaS controllers."""
-    services: dict[str, ResourceService] = dict(
-        build_services(store, settings or SandboxSettings()))
-    return Provider(name="sandbox", services=services, simulated=True)
+    built = build_services(store, settings or SandboxSettings())
+    services: dict[str, ResourceService] = dict(built)
+    probes: dict[str, HealthCheck] = {probe: built[kind].health
+                                      for probe, kind in PROBED_KINDS.items()}
+    return Provider(name="sandbox", services=services, simulated=True, probes=probes)
 
 
 def sandbox_kaas_provider(store: Store, settings: SandboxSettings | None = None) -> KaasProvider:
@@ -69,4 +77,4 @@ def sandbox_kaas_provider(store: Store, settings: SandboxSettings | None = None)
 
     clusters = ClusterService(Sandbox(store, settings or SandboxSettings()))
     return KaasProvider(name="sandbox", clusters=clusters, offer=offer,
-                        access=clusters.access, simulated=True)
+                        access=clusters.access, simulated=True, health=clusters.health)

@@ -162,6 +162,25 @@ class Faults:
             raise ERRORS[fault["error"]](f"{PREFIX}: {text}: {fault['error']} on {where}")
         return ""
 
+    async def outage(self, kind: str) -> None:
+        """Raise the error of a lasting fault of ``kind`` (one without ``times``, on
+        ``find`` or every operation, in any scope): what a health probe of the simulated
+        service sees. Faults with ``times`` are left to the operations they were injected
+        for: a probe using them up would take them from a test's reconciler."""
+        for fault in await off_loop(self.store, self._current):
+            if ("error" not in fault or "times" in fault
+                    or fault.get("kind", "*") not in ("*", kind)
+                    or fault.get("operation", "*") not in ("*", "find")
+                    or fault.get("scope", "*") != "*"):
+                continue
+            text = fault.get("message") or f"injected fault {fault.get('name', '')!r}"
+            if fault["error"] == "Timeout":
+                seconds = float(fault.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
+                await asyncio.sleep(seconds)
+                raise BackendUnavailable(f"{PREFIX}: {text}: {kind} timed out after "
+                                         f"{seconds:g} s")
+            raise ERRORS[fault["error"]](f"{PREFIX}: {text}: {fault['error']} on {kind}")
+
     def _consume(self, fault: dict[str, Any]) -> bool:
         """Use up one of the fault's ``times``; False if none is left."""
         if "times" not in fault or "name" not in fault:

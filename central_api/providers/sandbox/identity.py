@@ -75,6 +75,12 @@ class SandboxIdentity:
         await self.faults.check(IDENTITY, operation, scope)
         return await off_loop(self.store, work)
 
+    async def health(self) -> None:
+        """The ``identity`` health probe: a lasting injected outage fails it; else one
+        record lookup."""
+        await self.faults.outage(IDENTITY)
+        await off_loop(self.store, self._key, "scs-health-probe", DOMAINS)
+
     # -- records -----------------------------------------------------------------------------
     def _ensure(self, resource: str, scope: str, name: str, fields: Record) -> Record:
         """The record ``name`` in ``scope``, created with ``fields`` and a new id if absent."""

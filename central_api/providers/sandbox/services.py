@@ -22,6 +22,8 @@ from .records import Record, Records
 from .settings import PREFIX, SandboxSettings
 
 Desired = dict[str, Any]
+PROBE_NAMESPACE, PROBE_OWNER = "scs-health-probe", "scs-health-probe"
+"""Where a health probe looks (nothing is ever there)."""
 T = TypeVar("T")
 
 
@@ -55,6 +57,12 @@ class SandboxService:
     async def find(self, scope: Scope, owner_uid: str) -> BackendResource | None:
         await self.sandbox.faults.check(self.kind, "find", scope.namespace)
         return await self._run(self._find, scope.namespace, owner_uid)
+
+    async def health(self) -> None:
+        """The health probe: a lasting injected outage of the kind fails it; else one
+        record lookup, as cheap as a ``find``."""
+        await self.sandbox.faults.outage(self.kind)
+        await self._run(self._find, PROBE_NAMESPACE, PROBE_OWNER)
 
     async def create(self, scope: Scope, owner_uid: str, desired: Mapping[str, Any]
                      ) -> BackendResource:

@@ -49,6 +49,7 @@ from .controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .controllers.metrics import ControllerMetrics
 from .controllers.reconcilers import all_reconcilers
 from .controllers.runner import InternalControllers
+from .controllers.status_probes import status_probes
 from .controllers.tenants import build_identity
 from .datadir import DataDir, SecretBox, WrongEncryptionKey, ensure_encryption_key
 from .kinds import builtin_kinds
@@ -59,6 +60,7 @@ from .machinery.errors import ApiError
 from .machinery.user import BOOTSTRAP_ADMIN, User
 from .providers import build_kaas_provider, build_provider
 from .providers.base import Provider, ProviderError, Scope
+from .providers.health import backend_probes
 from .providers.identity import IdentityService
 from .providers.kaas import AdminRequest, KaasProvider
 from .providers.sandbox.identity import SandboxIdentity
@@ -138,10 +140,17 @@ class Backends:
             client, provider=self.provider, identity=self.identity,
             identity_region=config.identity.region,
             identity_resync_seconds=config.identity.resync_seconds,
-            serves_iam="iam" in config.services, kaas=self.kaas)
+            serves_iam="iam" in config.services, kaas=self.kaas,
+            serves_status="status" in config.services)
         self.starting = start_publishing(reconcilers)
-        return Manager(client, reconcilers, metrics, leader_election=leader_election,
-                       resync_seconds=config.resync_seconds)
+        manager = Manager(client, reconcilers, metrics, leader_election=leader_election,
+                          resync_seconds=config.resync_seconds)
+        probes = status_probes(client, backend_probes(self.provider, self.identity, self.kaas),
+                               config.status.probes, manager.metrics) \
+            if "status" in config.services else None
+        if probes is not None:
+            manager.runnables.append(probes.run)
+        return manager
 
 
 def build_backends(config: Config, store: Store | None) -> Backends:

@@ -32,6 +32,7 @@ from .auth.oidc import OidcAuthenticator, load_oidc_config
 from .auth.ratelimit import RateLimiter
 from .auth.rbac import InformerRuleSource, RbacAuthorizer, rules_for
 from .auth.serviceaccounts import ServiceAccountAuthenticator, SigningKeys
+from .auth.status_admission import StatusAdmission
 from .auth.storage_quota import StorageQuotaAdmission
 from .auth.tenants import (
     NamespaceTenancyAdmission,
@@ -69,6 +70,7 @@ from .server.alertmanager import alertmanager_receiver
 from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
 from .server.kubeconfigs import Access, AccessSource, AdminGrant, KubeconfigIssuer
+from .server.statuspage import status_page_api
 from .server.request_metrics import install_request_metrics
 from .store import open_store
 from .store.base import Store
@@ -283,6 +285,9 @@ def install_status(process: ServerProcess, config: StatusConfig) -> None:
     """The status service's HTTP side: the SCS status-page API under ``pathPrefix`` and the
     Alertmanager receiver, both as mounts that decide access themselves (anonymous reads of
     a public page). The probes run with the controllers (``Backends.manager``)."""
+    ctx = process.context
+    ctx.resources.admission.append(StatusAdmission(ctx.resources))
+    ctx.mounts[config.path_prefix] = status_page_api(ctx, config)
     if config.alertmanager.enabled:
         process.context.mounts[ALERTMANAGER_PATH] = alertmanager_receiver(config.alertmanager)
 

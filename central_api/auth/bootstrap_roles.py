@@ -33,6 +33,12 @@ role                  may
 ``viewer``            get, list, watch of the kinds of all SCS groups above (and their
                       ``/status``), ServiceAccounts, Roles, RoleBindings and its Namespace. Not
                       Secrets, no action subresources (they can hand out credentials)
+``status-editor``     every verb on the kinds of ``status.scs.community`` (components,
+                      incidents, impact types, severities, phase lists; cluster-scoped) and
+                      get of ``components/status``: who writes the status page, through its
+                      REST API or kubectl. Bind it with a ClusterRoleBinding
+``status-reader``     get, list, watch of the same kinds and ``components/status``, bound to
+                      every authenticated user: the status page is public anyway
 ``scs:basic-user``    bound to every authenticated user (group ``system:authenticated``):
                       create SelfSubjectReview, SelfSubjectAccessReview and
                       SelfSubjectRulesReview (``kubectl auth whoami`` / ``can-i``); get of
@@ -72,6 +78,7 @@ MANAGER = "scs-rbac-bootstrap"
 
 CLOUD_ADMIN, TENANT_ADMIN, MEMBER, VIEWER = "cloud-admin", "tenant-admin", "member", "viewer"
 BASIC_USER = "scs:basic-user"
+STATUS_EDITOR, STATUS_READER = "status-editor", "status-reader"
 
 IAAS, KAAS, IAM = "iaas.scs.community", "kaas.scs.community", "iam.scs.community"
 STATUS, METERING = "status.scs.community", "metering.scs.community"
@@ -182,18 +189,38 @@ def basic_user_rules() -> list[dict[str, Any]]:
             {"verbs": ["get"], "nonResourceURLs": list(DISCOVERY_URLS)}]
 
 
+def status_rules(catalog: Catalog, verbs: list[str]) -> list[dict[str, Any]]:
+    """``verbs`` on the served status.scs.community kinds (cluster-scoped, so none of the
+    tenant roles above reaches them), and reading the Components' derived status."""
+    kinds = [rt for rt in catalog.all() if rt.group == STATUS]
+    if not kinds:
+        return []
+    rules = [_rule([STATUS], sorted({rt.plural for rt in kinds}), verbs)]
+    if subs := sorted({f"{rt.plural}/status" for rt in kinds if rt.status_subresource}):
+        rules.append(_rule([STATUS], subs, READ))
+    return rules
+
+
+def _cluster_binding(name: str, role: str, group: str) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": {BOOTSTRAP_LABEL: BOOTSTRAP_VALUE}},
+            "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": GROUP, "kind": "Group", "name": group}]}
+
+
 def bootstrap_policy(catalog: Catalog) -> list[tuple[ResourceType, dict[str, Any]]]:
     """Every built-in RBAC object, in creation order (roles before their binding)."""
     roles = [_cluster_role(CLOUD_ADMIN, cloud_admin_rules()),
              _cluster_role(TENANT_ADMIN, tenant_admin_rules(catalog)),
              _cluster_role(MEMBER, member_rules(catalog)),
              _cluster_role(VIEWER, viewer_rules(catalog)),
-             _cluster_role(BASIC_USER, basic_user_rules())]
-    binding = {"apiVersion": f"{GROUP}/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": BASIC_USER, "labels": {BOOTSTRAP_LABEL: BOOTSTRAP_VALUE}},
-               "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": BASIC_USER},
-               "subjects": [{"apiGroup": GROUP, "kind": "Group", "name": AUTHENTICATED}]}
-    return [*((CLUSTER_ROLE, role) for role in roles), (CLUSTER_ROLE_BINDING, binding)]
+             _cluster_role(BASIC_USER, basic_user_rules()),
+             _cluster_role(STATUS_EDITOR, status_rules(catalog, FULL)),
+             _cluster_role(STATUS_READER, status_rules(catalog, READ))]
+    bindings = [_cluster_binding(BASIC_USER, BASIC_USER, AUTHENTICATED),
+                _cluster_binding(STATUS_READER, STATUS_READER, AUTHENTICATED)]
+    return [*((CLUSTER_ROLE, role) for role in roles),
+            *((CLUSTER_ROLE_BINDING, binding) for binding in bindings)]
 
 
 def ensure_bootstrap_roles(resources: Resources) -> None:

@@ -19,6 +19,7 @@ unknown names so the operator sees them in Alertmanager's log and fixes the mapp
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -49,7 +50,6 @@ from ..machinery import errors
 from ..machinery.errors import ApiError
 from ..machinery.selectors import LabelSelector, Operator, new_requirement
 from ..registry.resources import ListOptions, Resources, WriteOptions
-from ..store.offload import off_loop
 from .handlers import json_response
 from .requestinfo import RequestInfo
 
@@ -190,6 +190,8 @@ class IncidentWriter:
     def __init__(self, resources: Resources, options: WriteOptions) -> None:
         self.resources = resources
         self.options = options
+        self._active: dict[str, list[dict[str, Any]]] | None = None
+        """Active alert incidents by fingerprint, read once per notification when needed."""
 
     def apply(self, alerts: list[tuple[Alert, Wanted]]) -> Outcome:
         outcome = Outcome()
@@ -198,8 +200,7 @@ class IncidentWriter:
             self._retrying(functools.partial(step, alert, want, outcome))
         return outcome
 
-    @staticmethod
-    def _retrying(write: Callable[[], None]) -> None:
+    def _retrying(self, write: Callable[[], None]) -> None:
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 write()
@@ -207,6 +208,7 @@ class IncidentWriter:
             except ApiError as exc:
                 if exc.code != 409 or attempt == WRITE_ATTEMPTS - 1:
                     raise
+                self._active = None  # another writer was first: read again
 
     def _get(self, name: str) -> dict[str, Any] | None:
         try:
@@ -227,12 +229,18 @@ class IncidentWriter:
 
     def _active_with_fingerprint(self, fingerprint: str) -> list[dict[str, Any]]:
         """Active incidents of this alert opened for an earlier episode (a resolve that
-        never arrived). A label-selected scan: only when a new episode opens."""
-        selector = LabelSelector((
-            new_requirement(SOURCE_LABEL, Operator.EQUALS, [SOURCE]),
-            new_requirement(FINGERPRINT_LABEL, Operator.EQUALS, [fingerprint])))
-        items = self.resources.list(INCIDENT, None, ListOptions(label_selector=selector))
-        return [i for i in items["items"] if not (i.get("spec") or {}).get("endedAt")]
+        never arrived). Needs a label-selected scan of the incidents, so it is done once per
+        notification, and only when a new episode opens or an unknown one resolves."""
+        if self._active is None:
+            selector = LabelSelector((new_requirement(SOURCE_LABEL, Operator.EQUALS,
+                                                      [SOURCE]),))
+            found = self.resources.list(INCIDENT, None, ListOptions(label_selector=selector))
+            self._active = {}
+            for item in found["items"]:
+                if not (item.get("spec") or {}).get("endedAt"):
+                    key = item["metadata"]["labels"].get(FINGERPRINT_LABEL, "")
+                    self._active.setdefault(key, []).append(item)
+        return list(self._active.get(fingerprint, []))
 
     def _affects(self, want: Wanted, outcome: Outcome) -> list[dict[str, Any]]:
         """The alert's impact, if the Component and ImpactType it names exist."""
@@ -306,8 +314,11 @@ class IncidentWriter:
         began = spec.get("beganAt")
         spec["endedAt"] = max(at, began) if began and _comparable(at, began) else at
         _add_update(spec, title, text)
-        self.resources.update(INCIDENT, "", incident["metadata"]["name"], incident,
-                              self.options)
+        name = incident["metadata"]["name"]
+        self.resources.update(INCIDENT, "", name, incident, self.options)
+        if self._active is not None:
+            for fingerprint, items in self._active.items():
+                self._active[fingerprint] = [i for i in items if i["metadata"]["name"] != name]
 
 
 def _comparable(a: str, b: str) -> bool:
@@ -366,7 +377,10 @@ def alertmanager_receiver(config: AlertmanagerConfig) -> Mount:
         alerts = [(a, wanted(a, config)) for a in notification.alerts]
         writer = IncidentWriter(api.ctx.resources, WriteOptions(field_manager=FIELD_MANAGER,
                                                                 user=user))
-        outcome = await off_loop(api.ctx.store, writer.apply, alerts)
+        # In a worker thread on every store (the stores are thread-safe): a notification
+        # may carry a thousand alerts, seconds of writes that must not stall the event loop
+        # even where single store calls run on it (SQLite)
+        outcome = await asyncio.to_thread(writer.apply, alerts)
         notes = {"alertmanager-receiver": notification.receiver, "alerts": str(len(alerts)),
                  "opened": ",".join(outcome.opened), "updated": ",".join(outcome.updated),
                  "ended": ",".join(outcome.ended)}

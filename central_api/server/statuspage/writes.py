@@ -52,15 +52,23 @@ def delete(resources: Resources, rt: ResourceType, name: str) -> Object:
 
 def rename(resources: Resources, rt: ResourceType, name: str, new_name: str,
            change: Callable[[Object], None], opts: WriteOptions) -> Object:
-    """A Severity's display name is its object name: renaming creates the new object, then
-    deletes the old one (the new name taken: 409, nothing changed)."""
+    """A Severity's display name is its object name: renaming deletes the old object and
+    creates the new one (its value must stay unique, so not the other way round); if the
+    create is refused (the new name taken), the old object is put back."""
     old = resources.get(rt, "", name)
     new = {"metadata": {"name": new_name, "labels": old["metadata"].get("labels") or {},
                         "annotations": old["metadata"].get("annotations") or {}},
            "spec": copy.deepcopy(old["spec"])}
     change(new)
-    resources.create(rt, "", new, opts)
-    return resources.delete(rt, "", name, DeleteOptions(precondition_uid=old["metadata"]["uid"]))
+    resources.delete(rt, "", name, DeleteOptions(precondition_uid=old["metadata"]["uid"]))
+    try:
+        return resources.create(rt, "", new, opts)
+    except ApiError:
+        restored = copy.deepcopy(old)
+        for server_field in ("uid", "resourceVersion", "creationTimestamp", "managedFields"):
+            restored["metadata"].pop(server_field, None)
+        resources.create(rt, "", restored, opts)
+        raise
 
 
 def next_phase_list(resources: Resources, phases: list[str], opts: WriteOptions) -> Object:

@@ -246,7 +246,6 @@ class CentralApi:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if request.method not in METHODS:
             raise errors.method_not_allowed(f"{request.method} is not supported")
-        self.rate_limit(user)
         info = request_info(request.method, path,
                             request.query_params.get("watch") in ("1", "true", "True"))
         request.state.info = info

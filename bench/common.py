@@ -128,13 +128,13 @@ def write_config(directory: Path, text: str) -> Path:
 
 
 def start_server(data_dir: Path | None = None, store: str = "", config: str = "",
-                 timeout: float = 120) -> ScsServer:
-    """``scs serve`` with TLS on 127.0.0.1, as the tests start it."""
+                 timeout: float = 120, args: tuple[str, ...] = ()) -> ScsServer:
+    """``scs serve`` with TLS on 127.0.0.1, as the tests start it (``args``: more options)."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="scs-bench-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    extra: list[str] = []
+    extra: list[str] = list(args)
     if config:
-        extra = ["--config", str(write_config(data_dir, config))]
+        extra += ["--config", str(write_config(data_dir, config))]
     server = ScsServer(data_dir=data_dir, store=store, extra_args=extra)
     server.start(timeout=timeout)
     return server
@@ -274,9 +274,9 @@ def run_wrk(url: str, token: str, seconds: float, connections: int, script: str,
     """Run wrk with ``script`` (plus the JSON report) and return its numbers."""
     lua = workdir / f"wrk-{time.monotonic_ns()}.lua"
     lua.write_text(script + "\n" + REPORT_LUA)
+    auth = ["-H", f"Authorization: Bearer {token}"] if token else []  # "": anonymous
     args = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{max(1, int(seconds))}s",
-            "--timeout", "10s", "-H", f"Authorization: Bearer {token}",
-            "-H", "Accept: application/json", "-s", str(lua), url]
+            "--timeout", "10s", *auth, "-H", "Accept: application/json", "-s", str(lua), url]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60,
                           check=False)
     for line in proc.stdout.splitlines():

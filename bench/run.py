@@ -7,7 +7,7 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.run --only read --only scale
 
 Benchmarks: ``read``, ``write``, ``scale``, ``watch``, ``reconcile``, ``kaas`` (issue 14: Clusters
-to Ready), ``onboarding`` (issue 5;
+to Ready), ``status`` (issue 15: the public status page), ``onboarding`` (issue 5;
 needs Debian's Keystone). Each measures a baseline in the same run where the issue asks for
 one. Results go to ``bench/results/<timestamp>[-quick].json`` and ``.md`` (and ``latest.*``);
 the markdown table is also printed. The exit status is non-zero only if a benchmark crashed —
@@ -64,6 +64,7 @@ from .common import (
 from .kaas import bench_kaas
 from .onboarding import bench_onboarding
 from .ready import to_ready
+from .status import bench_status
 
 RESULTS = REPO / "bench" / "results"
 NO_CONTROLLERS = "controllers: external\n"
@@ -94,6 +95,9 @@ class Sizes:
     kaas_clusters: int = 1000
     kaas_capi_clusters: int = 1000
     kaas_timeout: float = 600
+    status_components: int = 200
+    status_incidents: int = 10_000
+    status_seconds: float = 10
 
 
 QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(1000,),
@@ -101,7 +105,8 @@ QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(
               watch_clients=1, watch_rate=50, watch_seconds=2, watch_grace=30,
               reconcile_servers=50,
               reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_capi_clusters=10,
-              kaas_timeout=120)
+              kaas_timeout=120, status_components=20, status_incidents=200,
+              status_seconds=2)
 
 
 @dataclass
@@ -713,6 +718,8 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "reconcile": bench_reconcile,
     "kaas": lambda sizes, report, work: bench_kaas(
         sizes.kaas_clusters, sizes.kaas_capi_clusters, sizes.kaas_timeout, report, work),
+    "status": lambda sizes, report, work: bench_status(
+        sizes.status_components, sizes.status_incidents, sizes.status_seconds, report, work),
     "onboarding": lambda sizes, report, work: bench_onboarding(sizes.onboard_tenants, report,
                                                                work),
 }

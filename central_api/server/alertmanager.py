@@ -69,6 +69,9 @@ MAX_LABELS = 128
 WRITE_ATTEMPTS = 5
 """Writes retried when another writer (a replica, the status page) changed the incident."""
 AUDIT_PREFIX = f"{GROUP}/"
+DIGEST_ANNOTATION = f"{GROUP}/alert-digest"
+"""What the alert said when last applied to the incident (hashes of summary, description
+and impact), so repeats that say the same change nothing."""
 
 
 # -- the payload ---------------------------------------------------------------------------
@@ -267,11 +270,13 @@ class IncidentWriter:
         self._open(alert, want, outcome)
 
     def _open(self, alert: Alert, want: Wanted, outcome: Outcome) -> None:
+        affects = self._affects(want, outcome)
         body = {"apiVersion": INCIDENT.api_version, "kind": INCIDENT.kind,
                 "metadata": {"name": want.name, "labels": {
-                    SOURCE_LABEL: SOURCE, FINGERPRINT_LABEL: want.fingerprint}},
+                    SOURCE_LABEL: SOURCE, FINGERPRINT_LABEL: want.fingerprint},
+                    "annotations": {DIGEST_ANNOTATION: _digest_text(_digest(want, affects))}},
                 "spec": {"displayName": want.display_name, "description": want.description,
-                         "beganAt": want.began, "affects": self._affects(want, outcome)}}
+                         "beganAt": want.began, "affects": affects}}
         # 409 AlreadyExists: another replica opened it just now; the retry refreshes it
         self.resources.create(INCIDENT, "", body, self.options)
         outcome.opened.append(want.name)
@@ -279,18 +284,21 @@ class IncidentWriter:
                  alert.labels.get("alertname", ""), want.name)
 
     def _refresh(self, current: dict[str, Any], want: Wanted, outcome: Outcome) -> None:
-        """Change the incident, with an update saying so, only if the alert changed."""
-        spec = current["spec"]
+        """Change the incident, with an update saying so, only if the alert changed since
+        it was last applied (the digest annotation): a status editor's own edits of the
+        incident stay until the alert itself says something new."""
+        spec, meta = current["spec"], current["metadata"]
         affects = self._affects(want, outcome)
-        changes = [what for what, old, new in (
-            ("summary", spec.get("displayName", ""), want.display_name),
-            ("description", spec.get("description", ""), want.description),
-            ("impact", spec.get("affects") or [], affects)) if old != new]
+        digest = _digest(want, affects)
+        applied = dict(p.split(":", 1) for p in meta.get("annotations", {}).get(
+            DIGEST_ANNOTATION, "").split(",") if ":" in p)
+        changes = [what for what, value in digest.items() if applied.get(what) != value]
         if not changes:
             outcome.unchanged.append(want.name)
             return
         spec.update(displayName=want.display_name, description=want.description,
                     affects=affects)
+        meta.setdefault("annotations", {})[DIGEST_ANNOTATION] = _digest_text(digest)
         _add_update(spec, want.display_name, f"The alert changed ({', '.join(changes)}). "
                     f"{want.description}".strip())
         self.resources.update(INCIDENT, "", want.name, current, self.options)
@@ -319,6 +327,17 @@ class IncidentWriter:
         if self._active is not None:
             for fingerprint, items in self._active.items():
                 self._active[fingerprint] = [i for i in items if i["metadata"]["name"] != name]
+
+
+def _digest(want: Wanted, affects: list[dict[str, Any]]) -> dict[str, str]:
+    """Short hashes of what the alert says, per part (the update names what changed)."""
+    parts = {"summary": want.display_name, "description": want.description,
+             "impact": repr(affects)}
+    return {k: hashlib.sha256(v.encode()).hexdigest()[:12] for k, v in parts.items()}
+
+
+def _digest_text(digest: dict[str, str]) -> str:
+    return ",".join(f"{k}:{v}" for k, v in digest.items())
 
 
 def _comparable(a: str, b: str) -> bool:

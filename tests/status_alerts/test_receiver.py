@@ -127,6 +127,20 @@ def test_changed_alert_updates_the_incident_once(http: httpx.Client,
     assert "impact" in spec["updates"][0]["description"]
 
 
+def test_repeats_keep_a_status_editors_own_wording(http: httpx.Client,
+                                                   receiver: httpx.Client) -> None:
+    fp = fingerprint()
+    send(receiver, alert(fp, COMPONENT))
+    incident = only(http, fp)
+    incident["spec"]["displayName"] = "Volumes cannot be attached in region 1"
+    edited = http.put(f"{INCIDENTS}/{incident['metadata']['name']}", json=incident)
+    assert edited.status_code == 200, edited.text
+    send(receiver, alert(fp, COMPONENT))
+    assert only(http, fp)["spec"]["displayName"] == "Volumes cannot be attached in region 1"
+    send(receiver, alert(fp, COMPONENT, summary="Block storage is down in all regions"))
+    assert only(http, fp)["spec"]["displayName"] == "Block storage is down in all regions"
+
+
 def test_resolved_alert_ends_the_incident_with_a_closing_update(
         http: httpx.Client, receiver: httpx.Client) -> None:
     fp = fingerprint()

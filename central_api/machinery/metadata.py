@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,10 +45,14 @@ def name_problem(name: str, dns_label: bool, path_segment: bool = False) -> str 
 
 
 def path_segment_problem(name: str) -> str | None:
-    """Kubernetes' IsValidPathSegmentName: not "." or "..", no "/" or "%"."""
+    """Kubernetes' IsValidPathSegmentName: not "." or "..", no "/" or "%"; and, unlike kube,
+    no control characters (a NUL cannot be stored in PostgreSQL's text columns, and a
+    newline in a name forges lines in logs and on the status page)."""
     if name in (".", ".."):
         return f"may not be '{name}'"
     bad = [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+    if not name.isprintable() and any(unicodedata.category(c) == "Cc" for c in name):
+        bad.append("may not contain control characters")
     return ", ".join(bad) or None
 
 

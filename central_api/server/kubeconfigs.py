@@ -91,6 +91,8 @@ class KubeconfigIssuer:
             raise _state_conflict(cluster, "spec.oidc", "the cluster trusts no OIDC issuer, "
                                   "so no login reaches it: set spec.oidc (or ask a tenant "
                                   "admin for an adminkubeconfig)", "FieldValueRequired")
+        if _dry_run(request):
+            return _dry_run_answer(KUBECONFIG_REQUEST.kind, target, body)
         access = await self.source(cluster, None)
         user = oidc_user(oidc["issuerURL"], oidc["clientID"])
         config = build_kubeconfig(cluster, access, "oidc", user)
@@ -105,6 +107,9 @@ class KubeconfigIssuer:
         requested = _expiration(body, target.name, self.limits.default_seconds)
         seconds = min(requested, self.limits.max_seconds)
         cluster = await self._cluster(target)
+        if _dry_run(request):
+            return _dry_run_answer(ADMIN_KUBECONFIG_REQUEST.kind, target,
+                                   {**body, "spec": {"expirationSeconds": seconds}})
         access = await self.source(cluster, AdminGrant(request.state.user.name, seconds))
         if not access.token and not (access.client_certificate and access.client_key):
             raise ApiError(502, "InternalError", "the KaaS backend issued no credential")
@@ -184,6 +189,7 @@ async def _body(request: Request, kind: str) -> dict[str, Any]:
     """The request object (an empty body is an empty request); its kind must be ``kind``."""
     if request.method != "POST":
         raise method_not_allowed("only create (POST) is supported on this subresource")
+    _dry_run(request)
     raw = await read_body(request)
     body = await parse_object(raw, media_type(request)) if raw.strip() else {}
     api_version, given = body.get("apiVersion"), body.get("kind")
@@ -194,6 +200,22 @@ async def _body(request: Request, kind: str) -> dict[str, Any]:
         raise invalid(kind, "", [Cause("spec", "Invalid value: must be an object")],
                       ADMIN_KUBECONFIG_REQUEST.group)
     return body
+
+
+def _dry_run(request: Request) -> bool:
+    """``?dryRun=All``: check the request, issue nothing. Any other value is refused, not
+    ignored: a caller who meant a dry run must not get a live admin credential."""
+    values = request.query_params.getlist("dryRun")
+    if any(v != "All" for v in values):
+        raise bad_request('dryRun: Unsupported value: only "All" is supported')
+    return bool(values)
+
+
+def _dry_run_answer(kind: str, target: Target, body: dict[str, Any]) -> Response:
+    """The answer to a dry run: the request as it would be served, without a kubeconfig."""
+    answer = _answer(kind, target, body, "")
+    answer["status"] = {}
+    return json_response(answer, 201, headers=NO_STORE)
 
 
 def _expiration(body: dict[str, Any], name: str, default: int) -> int:

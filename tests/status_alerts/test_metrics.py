@@ -102,4 +102,4 @@ def test_metrics_need_a_token_with_the_permission(server: ScsServer,
         assert anonymous.get("/metrics").status_code == 401
     with client(server, scraper_token(http)) as prometheus:
         assert prometheus.get("/metrics").status_code == 200
-        assert prometheus.get(f"{STATUS}/components").status_code == 403
+        assert prometheus.get("/api/v1/namespaces/default/secrets").status_code == 403

@@ -244,8 +244,8 @@ COMPONENT = _declare("Component", Component, [
     Column("Incidents", ".status.activeIncidents", priority=1)], status=True)
 INCIDENT = _declare("Incident", Incident, [
     Column("Display Name", ".spec.displayName"),
-    Column("Began", ".spec.beganAt", "date"),
-    Column("Ended", ".spec.endedAt", "date"),
+    Column("Began", ".spec.beganAt"),  # as times: a "date" column shows future ones as
+    Column("Ended", ".spec.endedAt"),  # <invalid>, and maintenance is planned ahead
     Column("Source", ".metadata.labels.status\\.scs\\.community/source", priority=1)])
 
 STATUS_KINDS = [IMPACT_TYPE, SEVERITY, PHASE_LIST, COMPONENT, INCIDENT]

@@ -37,6 +37,9 @@ SHOWS: dict[int, list[str]] = {
         '"expirationTimestamp":"', "3/3", 'cluster.kaas.scs.community "demo" deleted'],
     7: ["s3cret", "acme", "noc@acme.example", 'namespace "team-a" deleted'],
     8: ["condition met"],
+    9: ["block-storage", "kaas", "incident.status.scs.community/block-storage-upgrade created",
+        '"activelyAffectedBy":', '"displayName":"Block storage upgrade"', '"severity":0',
+        'incident.status.scs.community "block-storage-upgrade" deleted'],
 }
 """What each step's output must contain (one line of what the tour's comments promise)."""
 

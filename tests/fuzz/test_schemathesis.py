@@ -101,6 +101,24 @@ ACTION_ORDER = {"post": 0, "get": 1, "list": 1, "put": 2, "patch": 3, "delete": 
                 "deletecollection": 5}
 DNS_NAME = st.from_regex(r"\Af[a-z0-9]{0,10}\Z")
 EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Exit)\b")
+SUBRESOURCE = re.compile(r"/\{name\}(/[^/{}]+)?$")
+KNOWN_GOOD: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "apis/kaas.scs.community/v1alpha1": [(
+        "/apis/kaas.scs.community/v1alpha1/namespaces/{namespace}/clusters",
+        {"apiVersion": "kaas.scs.community/v1alpha1", "kind": "Cluster",
+         "metadata": {"name": "fuzzed"},
+         "spec": {"kubernetesVersion": "1.33",
+                  "oidc": {"issuerURL": "https://idp.example.test", "clientID": "k"},
+                  "nodePools": [{"name": "p", "flavor": "SCS-2V-4", "replicas": 1}]}})],
+    "apis/status.scs.community/v1alpha1": [(
+        "/apis/status.scs.community/v1alpha1/phaselists",
+        {"apiVersion": "status.scs.community/v1alpha1", "kind": "PhaseList",
+         "metadata": {"name": "generation-700"},
+         "spec": {"generation": 700, "phases": ["Investigating", "Resolved"]}})],
+}
+"""Objects generated bodies hardly ever make (a Cluster needs an offered version and a valid
+pool, a PhaseList a name matching its generation), created before the run so that reads,
+updates and the kubeconfig subresources meet one."""
 STEER = st.integers(0, 3).map(bool)
 """Steer three cases in four; leave the fourth as generated."""
 
@@ -148,7 +166,8 @@ class Run:
 
     def created(self, case: Case, status: int) -> None:
         """Remember the name of an object a case created (201) or found existing (409)."""
-        if status not in (201, 409) or case.method != "POST" or not isinstance(case.body, dict):
+        if status not in (201, 409) or case.method != "POST" or not isinstance(case.body, dict) \
+                or "{name}" in case.operation.path:  # an action subresource stores nothing
             return
         metadata = case.body.get("metadata")
         name = metadata.get("name") if isinstance(metadata, dict) else None
@@ -158,10 +177,9 @@ class Run:
 
 
 def _collection(case: Case) -> tuple[str, str]:
-    """(collection path template, namespace) that a case's object lives in."""
-    path = case.operation.path
-    for suffix in ("/{name}/status", "/{name}/token", "/{name}"):
-        path = path.removesuffix(suffix)
+    """(collection path template, namespace) that a case's object lives in; a subresource's
+    (status, token, a Cluster's kubeconfig) is its object's."""
+    path = SUBRESOURCE.sub("", case.operation.path)
     return path, str((case.path_parameters or {}).get("namespace", ""))
 
 
@@ -302,6 +320,17 @@ def seed(operation: Any, run: Run) -> None:
         run.findings.unseeded.append(operation.path)
 
 
+def plant_known_good(key: str, run: Run) -> None:
+    """Create the document's :data:`KNOWN_GOOD` objects and remember their names."""
+    for template, body in KNOWN_GOOD.get(key, []):
+        namespace = NAMESPACE if "{namespace}" in template else ""
+        path = template.replace("{namespace}", NAMESPACE)
+        response = run.session.post(run.server.url + path, json=body,
+                                    verify=str(run.server.ca_file), timeout=30)
+        assert response.status_code in (201, 409), f"{path}: {response.text[:300]}"
+        run.names[(template, namespace)].append(body["metadata"]["name"])
+
+
 def creates_objects(operation: Any, document: dict[str, Any]) -> bool:
     """A create whose objects can be read back (not a review, not a token request)."""
     return operation.method.lower() == "post" and \
@@ -348,6 +377,7 @@ def test_fuzzed_requests_get_no_5xx_and_conform_to_the_document(
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {server.token}"
         run = Run(server, session, log_offset=server.log_path.stat().st_size)
+        plant_known_good(key, run)
         for operation in operations:
             if creates_objects(operation, documents[key]):
                 seed(operation, run)

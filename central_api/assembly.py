@@ -70,8 +70,8 @@ from .server.alertmanager import alertmanager_receiver
 from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.handlers import json_response
 from .server.kubeconfigs import Access, AccessSource, AdminGrant, KubeconfigIssuer
-from .server.statuspage import status_page_api
 from .server.request_metrics import install_request_metrics
+from .server.statuspage import status_page_api
 from .store import open_store
 from .store.base import Store
 from .store.offload import off_loop

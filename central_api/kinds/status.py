@@ -203,7 +203,10 @@ class IncidentSpec(Spec):
 
     def causes(self) -> list[Cause]:
         found: list[Cause] = []
-        began, ended = parse_time(self.beganAt), parse_time(self.endedAt)
+        try:
+            began, ended = parse_time(self.beganAt), parse_time(self.endedAt)
+        except ValueError:
+            return []  # not a time: the schema's date-time check names the field
         if began and ended and ended < began:
             found.append(Cause("spec.endedAt", f'Invalid value: "{self.endedAt}": must not be '
                                                "before beganAt"))
@@ -252,11 +255,16 @@ STATUS_KINDS = [IMPACT_TYPE, SEVERITY, PHASE_LIST, COMPONENT, INCIDENT]
 
 
 # -- shared rules --------------------------------------------------------------------------
+LEAP_SECOND = re.compile(r"(?<=T\d\d:\d\d):60|(?<= \d\d:\d\d):60")
+
+
 def parse_time(value: str | None) -> datetime | None:
     """An RFC 3339 time as stored (the schema checked its format); naive means UTC."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # The schema's date-time allows "t"/"z" and a leap second (":60"); Python does not.
+    text = LEAP_SECOND.sub(":59", value.upper().replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -128,7 +128,8 @@ def unknown_field_message(path: str) -> str:
 
 _FORMATS = jsonschema.FormatChecker(formats=())
 _DATETIME_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?")
+    r"\d{4}-\d{2}-\d{2}[Tt ](?P<h>\d{2}):(?P<m>\d{2})(:(?P<s>\d{2})(\.\d+)?)?"
+    r"([Zz]|[+-](?P<oh>\d{2}):?(?P<om>\d{2}))?")
 _DURATION_RE = re.compile(r"[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w))+|0")
 _HOSTNAME_RE = re.compile(
     r"(?=.{1,255}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}"
@@ -155,10 +156,12 @@ def _string_format(*names: str) -> Callable[[Callable[[str], bool]], Callable[[A
 
 @_string_format("date-time", "datetime")
 def _is_datetime(value: str) -> bool:
-    if not _DATETIME_RE.fullmatch(value):
+    match = _DATETIME_RE.fullmatch(value)
+    if not match:
         return False
     datetime.fromisoformat(value[:10])  # range-checks the date part
-    return True
+    limits = {"h": 23, "m": 59, "s": 60, "oh": 23, "om": 59}  # 60: a leap second
+    return all(int(match[part] or 0) <= top for part, top in limits.items())
 
 
 @_string_format("date")

@@ -10,6 +10,8 @@ between, the update conflicts and is retried on the new version, so no write is 
 from __future__ import annotations
 
 import copy
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,11 +22,19 @@ from ...registry.resources import DeleteOptions, ListOptions, Resources, WriteOp
 
 T = TypeVar("T")
 Object = dict[str, Any]
-RETRIES = 8
+RETRIES = 20
+BACKOFF_MS = 5
+"""Conflicts come from writers in other threads or replicas (on PostgreSQL, where these calls
+run in worker threads); a jittered, growing pause keeps eight of them at once on one
+Incident from colliding again on every retry (without it eight retries were not enough)."""
 
 
 def _conflict(exc: ApiError) -> bool:
     return exc.code == 409 and exc.reason in ("Conflict", "AlreadyExists") and not exc.causes
+
+
+def _back_off(attempt: int) -> None:
+    time.sleep(secrets.randbelow(BACKOFF_MS * (attempt + 1) + 1) / 1000)
 
 
 def create(resources: Resources, rt: ResourceType, obj: Object, opts: WriteOptions) -> Object:
@@ -43,6 +53,7 @@ def modify(resources: Resources, rt: ResourceType, name: str, change: Callable[[
         except ApiError as exc:
             if not _conflict(exc) or attempt == RETRIES - 1:
                 raise
+            _back_off(attempt)
     raise RuntimeError("unreachable: the loop returns or raises")
 
 
@@ -83,4 +94,5 @@ def next_phase_list(resources: Resources, phases: list[str], opts: WriteOptions)
         except ApiError as exc:
             if not _conflict(exc) or attempt == RETRIES - 1:
                 raise
+            _back_off(attempt)
     raise RuntimeError("unreachable: the loop returns or raises")

@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from central_api.providers.sandbox import inventory
 from central_api.store.sqlite import SqliteStore
 from tests.controllers.conftest import REPO, Launcher, network, write_config
+from tests.server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +41,21 @@ def test_a_separate_scs_controllers_process_reconciles_what_an_external_mode_ser
     config = write_config(tmp_path / "controllers.yaml", {"providers": {"iaas": {
         "type": "sandbox", "speed": 10, "store": f"sqlite:///{sandbox_db}"}}})
     log = (tmp_path / "controllers.log").open("wb")
+    metrics_port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "central_api.cli", "controllers",
                              "--kubeconfig", str(cluster.server.kubeconfig),
-                             "--config", str(config), "--log-level", "warning"],
+                             "--config", str(config), "--log-level", "warning",
+                             "--metrics-address", f"127.0.0.1:{metrics_port}"],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         ready = cluster.wait_ready("networks", "default", "outside", timeout=20)
         assert ready["status"]["provider"] == "sandbox (simulated)"
         cluster.create("default", network("later"))
         cluster.wait_ready("networks", "default", "later", timeout=10)
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert "scs_controller_leader 1.0" in scraped, scraped[:2000]
+        assert 'scs_controller_reconciles_total{kind="networks",result="success"}' in scraped
+        assert 'scs_probe_up{probe="network"} 1.0' in scraped
     finally:
         proc.terminate()
         try:

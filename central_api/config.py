@@ -327,6 +327,41 @@ RESERVED_PREFIXES = {"api", "apis", "openapi", "version", "healthz", "livez", "r
                      "metrics", ".well-known", "openid", "sandbox", "webhooks"}
 
 
+class MeteringSink(BaseModel):
+    """A billing system receiving usage rows by HTTP POST (docs/metering.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description=(
+        "Names the sink's export cursor: renaming it starts the export over."))
+    url: str = Field(pattern=r"^https?://", description="Where batches are POSTed.")
+    ca_file: str = Field("", alias="caFile", description="CA bundle for an https sink.")
+    token_file: str = Field("", alias="tokenFile", description=(
+        "A file whose content is sent as a bearer token (kept out of this file)."))
+    batch_size: int = Field(500, ge=1, le=10000, alias="batchSize")
+
+
+class CeilometerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool = Field(True, description="Serve POST /webhooks/ceilometer.")
+
+
+class MeteringConfig(BaseModel):
+    """The metering service (``services: [metering]``): usage derived from the objects'
+    lifecycle, Ceilometer samples, and export to billing (docs/metering.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sinks: list[MeteringSink] = Field(default_factory=list)
+    ceilometer: CeilometerConfig = Field(default_factory=CeilometerConfig)
+
+    def model_post_init(self, __context: Any) -> None:
+        names = [sink.name for sink in self.sinks]
+        if len(names) != len(set(names)):
+            raise ValueError("metering.sinks: names must be unique")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -341,6 +376,7 @@ class Config(BaseModel):
     federation: FederationConfig = Field(default_factory=FederationConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     status: StatusConfig = Field(default_factory=StatusConfig)
+    metering: MeteringConfig = Field(default_factory=MeteringConfig)
 
     def model_post_init(self, __context: Any) -> None:
         unknown = sorted(set(self.services) - set(SERVICE_GROUPS))

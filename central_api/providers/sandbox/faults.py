@@ -151,15 +151,9 @@ class Faults:
             if not await off_loop(self.store, self._consume, fault):
                 continue
             where = f"{kind} {operation} in namespace {namespace}"
-            text = fault.get("message") or f"injected fault {fault.get('name', '')!r}"
             if "error" not in fault:
-                return f"{PREFIX}: {text}: the resource went to ERROR ({where})"
-            if fault["error"] == "Timeout":
-                seconds = float(fault.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
-                await asyncio.sleep(seconds)
-                raise BackendUnavailable(f"{PREFIX}: {text}: {where} timed out after "
-                                         f"{seconds:g} s")
-            raise ERRORS[fault["error"]](f"{PREFIX}: {text}: {fault['error']} on {where}")
+                return f"{PREFIX}: {_text(fault)}: the resource went to ERROR ({where})"
+            await _raise(fault, where)
         return ""
 
     async def outage(self, kind: str) -> None:
@@ -173,13 +167,7 @@ class Faults:
                     or fault.get("operation", "*") not in ("*", "find")
                     or fault.get("scope", "*") != "*"):
                 continue
-            text = fault.get("message") or f"injected fault {fault.get('name', '')!r}"
-            if fault["error"] == "Timeout":
-                seconds = float(fault.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
-                await asyncio.sleep(seconds)
-                raise BackendUnavailable(f"{PREFIX}: {text}: {kind} timed out after "
-                                         f"{seconds:g} s")
-            raise ERRORS[fault["error"]](f"{PREFIX}: {text}: {fault['error']} on {kind}")
+            await _raise(fault, kind)
 
     def _consume(self, fault: dict[str, Any]) -> bool:
         """Use up one of the fault's ``times``; False if none is left."""
@@ -205,3 +193,17 @@ class Faults:
             except RevisionConflict:
                 continue
         return False
+
+
+def _text(fault: dict[str, Any]) -> str:
+    return str(fault.get("message") or f"injected fault {fault.get('name', '')!r}")
+
+
+async def _raise(fault: dict[str, Any], where: str) -> None:
+    """The fault's error for an operation on ``where``; a Timeout first waits it out."""
+    if fault["error"] == "Timeout":
+        seconds = float(fault.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
+        await asyncio.sleep(seconds)
+        raise BackendUnavailable(f"{PREFIX}: {_text(fault)}: {where} timed out after "
+                                 f"{seconds:g} s")
+    raise ERRORS[fault["error"]](f"{PREFIX}: {_text(fault)}: {fault['error']} on {where}")

@@ -18,6 +18,7 @@ from ..datadir import (
     ensure_server_cert,
     write_kubeconfig,
 )
+from ..machinery import clock
 from ..machinery.bodies import MAX_HEADER_BYTES
 from ..server.connections import (
     BACKLOG,
@@ -81,6 +82,9 @@ def run_server(options: ServeOptions, console: Console) -> None:
     if options.insecure_http:
         console.print("[yellow]  serving plain HTTP: tokens cross the network in clear text"
                       "[/yellow]")
+    warning = clock.clock_warning()
+    if warning:  # read once now: a missing or bad clock file stops the start, not a write
+        console.print(f"[bold red]  {warning} (now: {clock.now()})[/bold red]")
     limits = options.config.limits
     max_connections = connection_cap(limits.max_connections, raise_open_file_limit())
     protocol = GuardedH11Protocol.configure(limits.header_timeout_seconds, max_connections)

@@ -39,6 +39,9 @@ role                  may
                       REST API or kubectl. Bind it with a ClusterRoleBinding
 ``status-reader``     get, list, watch of the same kinds and ``components/status``, bound to
                       every authenticated user: the status page is public anyway
+``metering-ingest``   create of ``ceilometersamples`` in ``metering.scs.community`` (a virtual
+                      resource): what Ceilometer's publisher token needs to post to
+                      ``/webhooks/ceilometer``. Bind it with a ClusterRoleBinding
 ``scs:basic-user``    bound to every authenticated user (group ``system:authenticated``):
                       create SelfSubjectReview, SelfSubjectAccessReview and
                       SelfSubjectRulesReview (``kubectl auth whoami`` / ``can-i``); get of
@@ -79,6 +82,7 @@ MANAGER = "scs-rbac-bootstrap"
 CLOUD_ADMIN, TENANT_ADMIN, MEMBER, VIEWER = "cloud-admin", "tenant-admin", "member", "viewer"
 BASIC_USER = "scs:basic-user"
 STATUS_EDITOR, STATUS_READER = "status-editor", "status-reader"
+METERING_INGEST = "metering-ingest"
 
 IAAS, KAAS, IAM = "iaas.scs.community", "kaas.scs.community", "iam.scs.community"
 STATUS, METERING = "status.scs.community", "metering.scs.community"
@@ -201,6 +205,12 @@ def status_rules(catalog: Catalog, verbs: list[str]) -> list[dict[str, Any]]:
     return rules
 
 
+def metering_ingest_rules() -> list[dict[str, Any]]:
+    """Posting Ceilometer's samples (``server/ceilometer.py``); listed even where the
+    metering service is off, so a binding made beforehand works once it is on."""
+    return [_rule([METERING], ["ceilometersamples"], ["create"])]
+
+
 def _cluster_binding(name: str, role: str, group: str) -> dict[str, Any]:
     return {"apiVersion": f"{GROUP}/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": name, "labels": {BOOTSTRAP_LABEL: BOOTSTRAP_VALUE}},
@@ -216,7 +226,8 @@ def bootstrap_policy(catalog: Catalog) -> list[tuple[ResourceType, dict[str, Any
              _cluster_role(VIEWER, viewer_rules(catalog)),
              _cluster_role(BASIC_USER, basic_user_rules()),
              _cluster_role(STATUS_EDITOR, status_rules(catalog, FULL)),
-             _cluster_role(STATUS_READER, status_rules(catalog, READ))]
+             _cluster_role(STATUS_READER, status_rules(catalog, READ)),
+             _cluster_role(METERING_INGEST, metering_ingest_rules())]
     bindings = [_cluster_binding(BASIC_USER, BASIC_USER, AUTHENTICATED),
                 _cluster_binding(STATUS_READER, STATUS_READER, AUTHENTICATED)]
     return [*((CLUSTER_ROLE, role) for role in roles),

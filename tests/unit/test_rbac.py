@@ -660,7 +660,7 @@ def test_ensure_bootstrap_roles_is_idempotent(resources: Resources) -> None:
     first = all_rbac(resources)
     assert {o["metadata"]["name"] for o in first} == {
         "cloud-admin", "tenant-admin", "member", "viewer", BASIC_USER, "status-editor",
-        "status-reader"}
+        "status-reader", "metering-ingest"}
     assert all(o["metadata"]["labels"][BOOTSTRAP_LABEL] == "rbac-defaults" for o in first)
     ensure_bootstrap_roles(resources)
     assert all_rbac(resources) == first

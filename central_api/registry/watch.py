@@ -108,7 +108,7 @@ class Subscription:
             return event
         if was:
             self._matched.discard(ident)
-            return Event("DELETED", event.revision, event.key, event.object)
+            return Event("DELETED", event.revision, event.key, event.object, event.stamp)
         return None
 
     def seed(self, namespace: str, name: str) -> None:

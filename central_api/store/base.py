@@ -8,7 +8,8 @@ same contract tests run against both.
 
 Rows form an MVCC log (the design k3s' kine uses): each write appends a version row; the row it
 replaces gets ``superseded = <new revision>``; a delete appends a tombstone. The watch event type
-is stored with the row, so the log *is* the event history.
+is stored with the row, so the log *is* the event history. Every revision also carries a
+``stamp`` (when it was written; :attr:`Event.stamp`), which never decreases with the revision.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class Event:
     revision: int
     key: Key
     object: dict[str, Any]
+    stamp: float = 0.0
+    """When the revision was written: seconds since the epoch, microsecond precision, from
+    :func:`central_api.machinery.clock.now` inside the write transaction and never smaller
+    than the stamp of an earlier revision (metering bills from these). 0.0 when unknown:
+    revisions written before stamps existed, or events not read from the store's log."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,16 @@ Requirement = tuple[Key, Callable[[dict[str, Any] | None], None]]
 
 Transformer = tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]
 """(encode, decode) applied to stored values of one resource, e.g. encryption at rest."""
+
+
+MICROS = 1_000_000
+
+
+def to_micros(seconds: float) -> int:
+    """Stamps are stored as whole microseconds since the epoch (exact sums and comparisons);
+    a float of seconds converts back and forth without drift (``to_micros(m / MICROS) == m``
+    for every stamp of this era: doubles carry 15-16 significant digits)."""
+    return round(seconds * MICROS)
 
 
 def dumps(obj: dict[str, Any]) -> bytes:

@@ -49,7 +49,8 @@ SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS meta (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         revision BIGINT NOT NULL,
-        compacted BIGINT NOT NULL
+        compacted BIGINT NOT NULL,
+        stamp BIGINT NOT NULL DEFAULT 0
     )""",
     "INSERT INTO meta (id, revision, compacted) VALUES (1, 1, 0) ON CONFLICT (id) DO NOTHING",
     # COLLATE "C": list order and continue tokens compare names bytewise, like SQLite and
@@ -61,13 +62,24 @@ SCHEMA: tuple[str, ...] = (
         name TEXT COLLATE "C" NOT NULL,
         event SMALLINT NOT NULL,
         superseded BIGINT,
-        value BYTEA NOT NULL
+        value BYTEA NOT NULL,
+        stamp BIGINT
     )""",
     """CREATE UNIQUE INDEX IF NOT EXISTS kv_live ON kv (resource, namespace, name)
         WHERE superseded IS NULL""",
     "CREATE INDEX IF NOT EXISTS kv_history ON kv (resource, namespace, name, revision)",
     "CREATE INDEX IF NOT EXISTS kv_superseded ON kv (superseded) WHERE superseded IS NOT NULL",
+    # databases created before revision stamps existed (old rows keep NULL: unknown)
+    "ALTER TABLE meta ADD COLUMN IF NOT EXISTS stamp BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE kv ADD COLUMN IF NOT EXISTS stamp BIGINT",
 )
+SCHEMA_COMPLETE = (
+    "SELECT to_regclass('meta') IS NOT NULL AND to_regclass('kv') IS NOT NULL "
+    "AND to_regclass('kv_live') IS NOT NULL AND to_regclass('kv_history') IS NOT NULL "
+    "AND to_regclass('kv_superseded') IS NOT NULL "
+    "AND (SELECT count(*) FROM pg_attribute WHERE attname = 'stamp' AND NOT attisdropped "
+    "AND attrelid IN (to_regclass('meta'), to_regclass('kv'))) = 2")
+"""True when every object of :data:`SCHEMA` exists (then no DDL runs at all)."""
 
 CHANNEL = "kv_changes"
 LIVE_INDEX = "kv_live"
@@ -275,10 +287,7 @@ class PostgresStore(SqlStore):
         ``public``) once an administrator or a first privileged start created them."""
         with self._transaction("BEGIN") as (conn, _cur):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
-            row = conn.execute(
-                "SELECT to_regclass('meta') IS NOT NULL AND to_regclass('kv') IS NOT NULL "
-                "AND to_regclass('kv_live') IS NOT NULL AND to_regclass('kv_history') IS NOT NULL "
-                "AND to_regclass('kv_superseded') IS NOT NULL").fetchone()
+            row = conn.execute(SCHEMA_COMPLETE).fetchone()
             if row is not None and row[0]:
                 return
             for statement in SCHEMA:

@@ -5,6 +5,13 @@ consistent snapshot) and the DDL; the queries here are portable SQL with ``?`` p
 (the PostgreSQL cursor rewrites them). Writers take the single ``meta`` row first
 (``UPDATE ... RETURNING``), which serialises them, so revisions commit strictly in order and a
 watcher that read up to revision N can never later see a commit below N.
+
+Stamps: the same ``meta`` update that hands out the revision takes the time
+(:func:`central_api.machinery.clock.now`, read after the writers' lock) and keeps
+``meta.stamp = max(now, previous stamp)``: stamps never decrease with the revision, across
+threads, processes sharing one PostgreSQL and clocks that step back. ``kv.stamp`` holds the
+revision's stamp in whole microseconds (NULL in rows written before stamps existed: 0.0, i.e.
+unknown, on :attr:`~central_api.store.base.Event.stamp`). It costs no extra statement.
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from ..machinery import clock
 from .base import (
     EVENT_CODES,
     EVENT_NAMES,
+    MICROS,
     Compacted,
     Event,
     Key,
@@ -27,6 +36,7 @@ from .base import (
     Requirement,
     RevisionConflict,
     Store,
+    to_micros,
 )
 
 LIVE = "superseded IS NULL"
@@ -69,8 +79,8 @@ class SqlStore(Store):
                 check(None if raw is None else self._decode(other.resource, bytes(raw)))
             if live is not None:
                 raise KeyExists(key)
-            revision = self._next_revision(cur)
-            self._append(cur, key, revision, "ADDED", obj)
+            revision, stamp = self._next_revision(cur)
+            self._append(cur, key, revision, stamp, "ADDED", obj)
         self._notify()
         return obj
 
@@ -82,9 +92,9 @@ class SqlStore(Store):
                 raise KeyNotFound(key)
             if expected_revision is not None and live != expected_revision:
                 raise RevisionConflict(key)
-            revision = self._next_revision(cur)
+            revision, stamp = self._next_revision(cur)
             self._supersede(cur, live, revision)
-            self._append(cur, key, revision, "MODIFIED", obj)
+            self._append(cur, key, revision, stamp, "MODIFIED", obj)
         self._notify()
         return obj
 
@@ -99,9 +109,9 @@ class SqlStore(Store):
             if expected_revision is not None and live != expected_revision:
                 raise RevisionConflict(key)
             obj = self._decode(key.resource, bytes(raw))
-            revision = self._next_revision(cur)
+            revision, stamp = self._next_revision(cur)
             self._supersede(cur, live, revision)
-            self._append(cur, key, revision, "DELETED", obj, superseded=revision)
+            self._append(cur, key, revision, stamp, "DELETED", obj, superseded=revision)
         self._notify()
         return obj
 
@@ -110,23 +120,27 @@ class SqlStore(Store):
             "SELECT revision " + BY_KEY, (key.resource, key.namespace, key.name)).fetchone()
         return None if row is None else int(row[0])
 
-    def _next_revision(self, cur: Cursor) -> int:
-        return int(cur.execute(
-            "UPDATE meta SET revision = revision + 1 WHERE id = 1 RETURNING revision"
-        ).fetchone()[0])
+    def _next_revision(self, cur: Cursor) -> tuple[int, int]:
+        """The next revision and its stamp (microseconds), in one statement."""
+        now = to_micros(clock.now())
+        revision, stamp = cur.execute(
+            "UPDATE meta SET revision = revision + 1, "
+            "stamp = CASE WHEN stamp > ? THEN stamp ELSE ? END WHERE id = 1 "
+            "RETURNING revision, stamp", (now, now)).fetchone()
+        return int(revision), int(stamp)
 
     @staticmethod
     def _supersede(cur: Cursor, live: int, revision: int) -> None:
         cur.execute("UPDATE kv SET superseded = ? WHERE revision = ?", (revision, live))
 
-    def _append(self, cur: Cursor, key: Key, revision: int, event: str, obj: dict[str, Any],
-                superseded: int | None = None) -> None:
+    def _append(self, cur: Cursor, key: Key, revision: int, stamp: int, event: str,
+                obj: dict[str, Any], superseded: int | None = None) -> None:
         obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
         cur.execute(
-            "INSERT INTO kv (revision, resource, namespace, name, event, superseded, value) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO kv (revision, resource, namespace, name, event, superseded, value, "
+            "stamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (revision, key.resource, key.namespace, key.name, EVENT_CODES[event],  # type: ignore[index]
-             superseded, self._encode(key.resource, obj)))
+             superseded, self._encode(key.resource, obj), stamp))
 
     # -- reads -----------------------------------------------------------------------------
     def get(self, key: Key) -> dict[str, Any]:
@@ -207,13 +221,13 @@ class SqlStore(Store):
             if revision < compacted:
                 raise Compacted(revision, compacted)
             rows = cur.execute(
-                "SELECT revision, resource, namespace, name, event, value FROM kv "  # noqa: S608
+                "SELECT revision, resource, namespace, name, event, value, stamp FROM kv "  # noqa: S608,E501
                 f"WHERE revision > ? ORDER BY revision LIMIT {int(limit)}",  # nosec B608
                 (revision,)).fetchall()
         return [Event(EVENT_NAMES[r[4]], int(r[0]), Key(r[1], r[2], r[3]),
-                      self._decode(r[1], bytes(r[5]))) for r in rows]
+                      self._decode(r[1], bytes(r[5])), _seconds(r[6])) for r in rows]
 
-    CHANGES = ("SELECT revision, name, event, value FROM kv WHERE revision > ? "
+    CHANGES = ("SELECT revision, name, event, value, stamp FROM kv WHERE revision > ? "
                "AND revision <= ? AND resource = ? AND namespace = ? ORDER BY revision")
     """Must range-scan the revisions (the primary key), not the ``(resource, namespace)``
     index: the point is a cost proportional to the changes, not to the namespace."""
@@ -228,7 +242,8 @@ class SqlStore(Store):
             rows = cur.execute(self.CHANGES,
                                (revision, int(current), resource, namespace)).fetchall()
         return [Event(EVENT_NAMES[r[2]], int(r[0]), Key(resource, namespace, r[1]),
-                      self._decode(resource, bytes(r[3]))) for r in rows], int(current)
+                      self._decode(resource, bytes(r[3])), _seconds(r[4])) for r in rows], \
+            int(current)
 
     def current_revision(self) -> int:
         with self._read_one() as cur:
@@ -251,3 +266,8 @@ class SqlStore(Store):
                 "rowcount", 0) or 0)
             cur.execute("UPDATE meta SET compacted = ? WHERE id = 1", (target,))
             return removed
+
+
+def _seconds(stamp: int | None) -> float:
+    """A stored stamp (microseconds; NULL before stamps existed) as seconds (0.0: unknown)."""
+    return 0.0 if stamp is None else int(stamp) / MICROS

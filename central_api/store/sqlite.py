@@ -22,7 +22,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     revision INTEGER NOT NULL,
-    compacted INTEGER NOT NULL
+    compacted INTEGER NOT NULL,
+    stamp INTEGER NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO meta (id, revision, compacted) VALUES (1, 1, 0);
 CREATE TABLE IF NOT EXISTS kv (
@@ -32,13 +33,21 @@ CREATE TABLE IF NOT EXISTS kv (
     name TEXT NOT NULL,
     event INTEGER NOT NULL,
     superseded INTEGER,
-    value BLOB NOT NULL
+    value BLOB NOT NULL,
+    stamp INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS kv_live ON kv (resource, namespace, name)
     WHERE superseded IS NULL;
 CREATE INDEX IF NOT EXISTS kv_history ON kv (resource, namespace, name, revision);
 CREATE INDEX IF NOT EXISTS kv_superseded ON kv (superseded) WHERE superseded IS NOT NULL;
 """
+
+MIGRATIONS: tuple[tuple[str, str, str], ...] = (
+    ("meta", "stamp", "ALTER TABLE meta ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0"),
+    ("kv", "stamp", "ALTER TABLE kv ADD COLUMN stamp INTEGER"),
+)
+"""(table, column, DDL adding it) for databases created before the column existed: revision
+stamps came later; old rows keep NULL (an unknown stamp)."""
 
 SYNCHRONOUS_MODES = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
@@ -62,6 +71,15 @@ class SqliteStore(SqlStore):
         _make_private(self.path)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns an older database lacks (one transaction, at open)."""
+        with self._write_tx() as cur:
+            for table, column, ddl in MIGRATIONS:
+                columns = {row[1] for row in cur.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    cur.execute(ddl)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import copy
 import itertools
-import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from central_api.store.base import (
 )
 from central_api.store.postgres import PostgresStore, translate
 from central_api.store.sqlite import SqliteStore
+from tests.contract.backends import Backend
 from tests.pg import PostgresServer
 
 R = "core/configmaps"
@@ -61,57 +60,6 @@ def rv(obj: dict[str, Any]) -> int:
 
 def names(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in items]
-
-
-# -- fixtures --------------------------------------------------------------------------------
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh, empty database on the shared server, dropped afterwards."""
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    database = f"t_{uuid.uuid4().hex[:20]}"
-    with psycopg.connect(server.url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
-    yield server.url_for(database)
-    with psycopg.connect(server.url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
-
-
-@dataclass
-class Backend:
-    """How to open (more) stores on one storage, and peek at the raw stored values."""
-
-    kind: str
-    url: str
-    raw_values: Callable[[], list[bytes]]
-
-    def open(self) -> Store:
-        return open_store(self.url)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        path = tmp_path / "store.db"
-
-        def sqlite_raw() -> list[bytes]:
-            with sqlite3.connect(path) as conn:
-                return [bytes(r[0]) for r in conn.execute("SELECT value FROM kv")]
-
-        return Backend("sqlite", f"sqlite://{path}", sqlite_raw)
-    url: str = request.getfixturevalue("pg_url")
-
-    def pg_raw() -> list[bytes]:
-        with psycopg.connect(url) as conn:
-            return [bytes(r[0]) for r in conn.execute("SELECT value FROM kv").fetchall()]
-
-    return Backend("postgres", url, pg_raw)
-
-
-@pytest.fixture
-def store(backend: Backend) -> Iterator[Store]:
-    opened = backend.open()
-    yield opened
-    opened.close()
 
 
 # -- writes ----------------------------------------------------------------------------------

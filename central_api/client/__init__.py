@@ -29,12 +29,13 @@ from .errors import (
     WaitTimeout,
 )
 from .resources import ApiResource, is_ready
+from .resources import FullObjectMeta as ObjectMeta
 from .transport import WatchEvent
 
 __all__ = [
     "ALL_NAMESPACES", "AlreadyExists", "ApiError", "ApiResource", "AsyncClient", "BadRequest",
     "BearerToken", "Client", "ClientError", "Config", "ConfigError", "Conflict", "ExecAuth",
-    "Forbidden", "Gone", "Invalid", "NotFound", "ObjectList", "ServerError", "TLSVerifyError",
-    "TooManyRequests", "TransportError", "Unauthorized", "WaitTimeout", "WatchEvent",
-    "default_kubeconfig", "is_ready", "load_kubeconfig",
+    "Forbidden", "Gone", "Invalid", "NotFound", "ObjectList", "ObjectMeta", "ServerError",
+    "TLSVerifyError", "TooManyRequests", "TransportError", "Unauthorized", "WaitTimeout",
+    "WatchEvent", "default_kubeconfig", "is_ready", "load_kubeconfig",
 ]

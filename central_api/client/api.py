@@ -23,7 +23,7 @@ from ..kinds.common import Resource
 from ..kinds.kind import ResourceType
 from . import resources
 from .config import Config, load_kubeconfig
-from .errors import ConfigError, Gone, NotFound, WaitTimeout
+from .errors import ConfigError, Conflict, Gone, NotFound, WaitTimeout
 from .resources import ApiResource, KindRef, Obj
 from .transport import (
     PATCH_TYPES,
@@ -192,6 +192,10 @@ def _typed_events(res: ApiResource, cursor: WatchCursor, line: str) -> WatchEven
 class Client:
     """A synchronous client of the Central API (or any KRM API).
 
+    What a call answers follows what it was given: a model class or instance answers model
+    instances, a dict answers a dict, a ResourceType or :class:`ApiResource` answers its
+    model's instances (dicts for custom resources, or with ``ApiResource.as_dicts()``).
+
     ``Client()`` reads the kubeconfig kubectl would; ``Client(config)`` takes a
     :class:`Config` (``Config.from_token(...)``, ``load_kubeconfig(path, context)``).
     Close it (or use it in a ``with`` block) to release its connections."""
@@ -233,7 +237,7 @@ class Client:
             if not isinstance(obj, dict):
                 raise ConfigError(f"cannot tell the resource of {obj!r}")
             found = self.discover(str(obj.get("apiVersion")), str(obj.get("kind")))
-        return found
+        return found.as_dicts() if isinstance(obj, dict) else found
 
     # -- reading ---------------------------------------------------------------------------------
     def discover(self, api_version: str, kind: str) -> ApiResource:
@@ -426,6 +430,20 @@ class Client:
         return resources.load(res, self._do(self._ops.apply(res, obj, field_manager, force,
                                                             subresource, dry_run)))
 
+    def modify(self, kind: type[R], name: str, change: Callable[[R], None],
+               namespace: str | None = None, *, attempts: int = 5) -> R:
+        """Read, ``change`` in place, update — again on :class:`Conflict` (a controller
+        wrote meanwhile), at most ``attempts`` times (client-go's RetryOnConflict)."""
+        for attempt in range(attempts):
+            obj = self.get(kind, name, namespace)
+            change(obj)
+            try:
+                return self.update(obj)
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+        raise ValueError("attempts must be at least 1")
+
     def delete(self, kind: KindRef, name: str, namespace: str | None = None, *,
                propagation: str | None = None, wait: bool = False, timeout: float = 60.0,
                dry_run: bool = False) -> None:
@@ -531,7 +549,7 @@ class AsyncClient:
             if not isinstance(obj, dict):
                 raise ConfigError(f"cannot tell the resource of {obj!r}")
             found = await self.discover(str(obj.get("apiVersion")), str(obj.get("kind")))
-        return found
+        return found.as_dicts() if isinstance(obj, dict) else found
 
     # -- reading ---------------------------------------------------------------------------------
     async def discover(self, api_version: str, kind: str) -> ApiResource:
@@ -729,6 +747,19 @@ class AsyncClient:
         res = await self._of(obj, kind)
         return resources.load(res, await self._do(self._ops.apply(
             res, obj, field_manager, force, subresource, dry_run)))
+
+    async def modify(self, kind: type[R], name: str, change: Callable[[R], None],
+                     namespace: str | None = None, *, attempts: int = 5) -> R:
+        """See :meth:`Client.modify`."""
+        for attempt in range(attempts):
+            obj = await self.get(kind, name, namespace)
+            change(obj)
+            try:
+                return await self.update(obj)
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+        raise ValueError("attempts must be at least 1")
 
     async def delete(self, kind: KindRef, name: str, namespace: str | None = None, *,
                      propagation: str | None = None, wait: bool = False,

@@ -11,7 +11,7 @@ owner references, ...), so reading, changing and updating a typed object never d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -52,6 +52,11 @@ class ApiResource:
         if subresource:
             base += f"/{subresource}"
         return base
+
+    def as_dicts(self) -> ApiResource:
+        """The same resource with its objects answered as dicts (generic tools, e.g. a
+        Terraform provider, work on every kind alike)."""
+        return replace(self, model=None)
 
     @classmethod
     def of(cls, rt: ResourceType) -> ApiResource:
@@ -105,7 +110,9 @@ def of_object(obj: Resource | Obj) -> ApiResource | None:
 # -- typed objects -------------------------------------------------------------------------------
 class FullObjectMeta(ObjectMeta):
     """ObjectMeta that keeps every field the server sent (managed fields aside, they are
-    the server's to keep), with typed finalizers and owner references."""
+    the server's to keep), with typed finalizers and owner references. Exported as
+    ``central_api.client.ObjectMeta``: give it to a model to set finalizers or owners on a
+    new object (the declared models' metadata leaves them out)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -133,7 +140,8 @@ def load(res: ApiResource, raw: Obj) -> Any:
 def to_body(res: ApiResource, obj: Resource | Obj) -> Obj:
     """The JSON body of a write: apiVersion and kind filled in, unset metadata left out."""
     if isinstance(obj, BaseModel):
-        body: Obj = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
+        body: Obj = obj.model_dump(mode="json", by_alias=True, exclude_none=True,
+                                   serialize_as_any=True)
     else:
         body = dict(obj)
     return _complete(res, body)
@@ -144,7 +152,7 @@ def to_apply_body(res: ApiResource, obj: Resource | Obj) -> Obj:
     manager owns exactly those (defaults stay the server's)."""
     if isinstance(obj, BaseModel):
         body: Obj = obj.model_dump(mode="json", by_alias=True, exclude_unset=True,
-                                   exclude_none=True)
+                                   exclude_none=True, serialize_as_any=True)
         meta = obj.metadata
         body.setdefault("metadata", {}).update(
             {k: v for k, v in (("name", meta.name), ("namespace", meta.namespace)) if v})

@@ -22,6 +22,7 @@ from .login import login as login_command
 from .login import token as token_command
 from .serve import run_server
 from .tenant import tenant_app
+from .usage import usage as usage_command
 
 app = typer.Typer(help="SCS Central API: one Kubernetes-style API for your cloud.",
                   no_args_is_help=True, add_completion=False)
@@ -88,6 +89,7 @@ def serve(
 app.command("login")(login_command)
 app.command("controllers")(controllers_command)
 app.command("token")(token_command)
+app.command("usage")(usage_command)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(cluster_app, name="cluster")
 

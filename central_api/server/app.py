@@ -111,6 +111,9 @@ class ServerContext:
     actions: dict[tuple[str, str, str], Action] = field(default_factory=dict)
     """Handlers of action subresources by (group, plural, subresource), contributed by the
     assembly like ``endpoints`` (a Cluster's kubeconfigs need its KaaS backend)."""
+    served: dict[tuple[str, str], Action] = field(default_factory=dict)
+    """Kinds answered by a handler instead of the object store, by (group, plural), after
+    authorization (usage records, read from the metering ledger)."""
     mounts: dict[str, Mount] = field(default_factory=dict)
     """APIs of their own by path prefix (the status page, the Alertmanager receiver): they
     get the request before the KRM API's authentication and decide access themselves with
@@ -260,6 +263,9 @@ class CentralApi:
             return await self.token_request(request, target)
         if target.subresource in target.rt.action_subresources:
             return await self.action(request, target)
+        served = self.ctx.served.get((target.rt.group, target.rt.plural))
+        if served is not None:
+            return await served(request, target)
         response = await self.handlers.handle(request, target)
         if target.rt.kind == "CustomResourceDefinition" and request.method != "GET":
             await self.serving_written_crd(response)

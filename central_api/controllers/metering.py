@@ -46,17 +46,22 @@ Decisions the design left open:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
+from ..auth.tenants import tenant_label
 from ..kinds.metering import (
     CONTROL_PLANE_FLAVOR,
     HOUR_US,
     Meter,
     split_hours,
+    to_us,
 )
+from ..machinery.clock import now
+from ..store.base import Compacted, Event, Key, KeyNotFound, Store
 
 log = logging.getLogger("central_api.metering")
 
@@ -247,3 +252,99 @@ def close_hours(states: dict[str, OpenState], now_us: int, out: Folded) -> None:
             out.rows += close(state, boundary)
             states[uid] = replace(state, since_us=boundary)
             out.changed[uid] = states[uid]
+
+
+# -- the loop ----------------------------------------------------------------------------------
+class Ledger(Protocol):
+    """The accountant's side of the ledger (``store/ledger.py``); blocking calls."""
+
+    def cursor(self) -> int: ...
+
+    def open_states(self) -> dict[str, dict[str, Any]]: ...
+
+    def commit_fold(self, expected_cursor: int, new_cursor: int, rows: list[Usage],
+                    open_states: dict[str, dict[str, Any] | None]) -> None:
+        """Rows, changed open states (None: closed) and the cursor in one transaction;
+        raises when the cursor is no longer ``expected_cursor``."""
+
+
+def changes(events: Iterable[Event], now_us: int) -> list[Change]:
+    """The metered objects' revisions among ``events``; a revision without a stamp (written
+    before stamps existed) counts as now."""
+    return [Change(to_us(e.stamp) if e.stamp else now_us, METERED[e.key.resource],
+                   e.type == "DELETED", e.object)
+            for e in events if e.key.resource in METERED]
+
+
+class Accountant:
+    """The leader-only loop: fold the log after the ledger's cursor into usage rows."""
+
+    def __init__(self, store: Store, ledger: Ledger, clock: Callable[[], float] = now,
+                 interval: float = INTERVAL_SECONDS) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.clock = clock
+        self.interval = interval
+        self._tenants: dict[str, str] = {}
+
+    async def run(self) -> None:
+        """Step until cancelled; a failing step (the store away, a lost compare-and-set) is
+        logged and retried from the committed cursor."""
+        while True:
+            try:
+                busy = await asyncio.to_thread(self.step)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried from the committed state
+                log.warning("metering: accounting step failed, retrying: %s", exc)
+                busy = False
+            if not busy:
+                await asyncio.sleep(self.interval)
+
+    def step(self) -> bool:
+        """One fold and commit; True when more events are waiting (step again at once)."""
+        cursor = self.ledger.cursor()
+        states = {uid: OpenState.from_json(s) for uid, s in self.ledger.open_states().items()}
+        now_us = to_us(self.clock())
+        try:
+            events = self.store.events_since(cursor, BATCH)
+        except Compacted as exc:
+            return self._bootstrap(cursor, states, exc, now_us)
+        out = fold(states, changes(events, now_us), self._tenant_of)
+        caught_up = len(events) < BATCH
+        if caught_up:
+            close_hours(states, now_us, out)
+        new_cursor = events[-1].revision if events else cursor
+        if out.rows or out.changed or new_cursor != cursor:
+            self.ledger.commit_fold(cursor, new_cursor, out.rows, _json(out.changed))
+        return not caught_up
+
+    def _bootstrap(self, cursor: int, states: dict[str, OpenState], exc: Compacted,
+                   now_us: int) -> bool:
+        """The log after the cursor is gone (metering turned on for an existing store):
+        open every metered object Ready now, from now."""
+        log.warning("metering: the store was compacted past the accountant's cursor (%s); "
+                    "metering the objects Ready now from now on", exc)
+        revision = self.store.current_revision()
+        out = Folded()
+        for resource, kind in METERED.items():
+            for obj in self.store.iter_list(resource, None, revision, None, 500):
+                fold(states, [Change(now_us, kind, False, obj)], self._tenant_of).rows.clear()
+                uid = str(obj["metadata"].get("uid") or "")
+                if uid in states:
+                    out.changed[uid] = states[uid]
+        self.ledger.commit_fold(cursor, revision, [], _json(out.changed))
+        return True
+
+    def _tenant_of(self, namespace: str) -> str:
+        if namespace not in self._tenants:
+            try:
+                ns = self.store.get(Key("core/namespaces", "", namespace))
+            except KeyNotFound:
+                return ""
+            self._tenants[namespace] = tenant_label(ns) or ""
+        return self._tenants[namespace]
+
+
+def _json(changed: dict[str, OpenState | None]) -> dict[str, dict[str, Any] | None]:
+    return {uid: None if s is None else s.to_json() for uid, s in changed.items()}

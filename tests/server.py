@@ -37,7 +37,8 @@ class ScsServer:
     def __init__(self, data_dir: Path | None = None, store: str = "",
                  extra_args: list[str] | None = None,
                  address_space: int | None = None,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="scs-test-"))
         self.port = free_port()
@@ -50,6 +51,8 @@ class ScsServer:
         self.address_space = address_space
         """Bytes of address space the child may map (``prlimit --as``), so that a memory
         regression fails a test instead of exhausting the machine; None: unlimited."""
+        self.env = env or {}
+        """More environment of the child (e.g. SCS_TEST_CLOCK_FILE)."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.data_dir / "server.log"
 
@@ -76,7 +79,7 @@ class ScsServer:
                 "--log-level", "warning", *self.extra_args]
         if self.store:
             args += ["--store", self.store]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         if self.address_space:
             args = ["prlimit", f"--as={self.address_space}", "--", *args]
             env["MALLOC_ARENA_MAX"] = "2"  # glibc maps 64 MiB of arena per thread otherwise

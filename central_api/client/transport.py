@@ -119,7 +119,8 @@ def transport_error(exc: httpx.TransportError, config: Config) -> TransportError
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
             return TLSVerifyError(
-                f"TLS verification of {config.server} failed: {cause.verify_message} (the "
+                f"TLS verification of {config.server} failed: certificate verify failed, "
+                f"{cause.verify_message} (the "
                 f"client trusts {config.ca_source}; is it the server's CA?)")
         cause = cause.__cause__ or cause.__context__
     return TransportError(f"cannot reach {config.server}: {exc or type(exc).__name__}")

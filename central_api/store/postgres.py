@@ -39,6 +39,8 @@ import psycopg.errors
 from psycopg.pq import TransactionStatus
 
 from .base import KeyExists, StoreError, StoreUnavailable
+from .ledger import POSTGRES_SCHEMA as LEDGER_SCHEMA
+from .ledger import RELATIONS as LEDGER_RELATIONS
 from .sql import Cursor, SqlStore
 
 SCHEMA_LOCK_ID = 0x5C5_C3A7_0001
@@ -72,13 +74,13 @@ SCHEMA: tuple[str, ...] = (
     # databases created before revision stamps existed (old rows keep NULL: unknown)
     "ALTER TABLE meta ADD COLUMN IF NOT EXISTS stamp BIGINT NOT NULL DEFAULT 0",
     "ALTER TABLE kv ADD COLUMN IF NOT EXISTS stamp BIGINT",
+    *LEDGER_SCHEMA,
 )
-SCHEMA_COMPLETE = (
-    "SELECT to_regclass('meta') IS NOT NULL AND to_regclass('kv') IS NOT NULL "
-    "AND to_regclass('kv_live') IS NOT NULL AND to_regclass('kv_history') IS NOT NULL "
-    "AND to_regclass('kv_superseded') IS NOT NULL "
-    "AND (SELECT count(*) FROM pg_attribute WHERE attname = 'stamp' AND NOT attisdropped "
-    "AND attrelid IN (to_regclass('meta'), to_regclass('kv'))) = 2")
+SCHEMA_COMPLETE = " AND ".join(
+    ["SELECT (SELECT count(*) FROM pg_attribute WHERE attname = 'stamp' AND NOT attisdropped "
+     "AND attrelid IN (to_regclass('meta'), to_regclass('kv'))) = 2"]
+    + [f"to_regclass('{name}') IS NOT NULL" for name in (
+        "meta", "kv", "kv_live", "kv_history", "kv_superseded", *LEDGER_RELATIONS)])
 """True when every object of :data:`SCHEMA` exists (then no DDL runs at all)."""
 
 CHANNEL = "kv_changes"
@@ -279,6 +281,13 @@ class PostgresStore(SqlStore):
     @contextmanager
     def _read_tx(self) -> Iterator[Cursor]:
         with self._transaction(BEGIN_READ) as (_conn, cur):
+            yield cur
+
+    @contextmanager
+    def _side_tx(self) -> Iterator[Cursor]:
+        """The ledger's writes: READ COMMITTED, no writers' lock, no notification (they
+        serialise among themselves on the rows they update)."""
+        with self._transaction(BEGIN_WRITE) as (_conn, cur):
             yield cur
 
     def _create_schema(self) -> None:

@@ -59,6 +59,11 @@ class SqlStore(Store):
     @abc.abstractmethod
     def _read_tx(self) -> AbstractContextManager[Cursor]: ...
 
+    def _side_tx(self) -> AbstractContextManager[Cursor]:
+        """A write transaction for tables beside the log (the metering ledger), which hand out
+        no revision: a back end may run it without the object writers' lock (PostgreSQL)."""
+        return self._write_tx()
+
     def _read_one(self) -> AbstractContextManager[Cursor]:
         """For a single statement, which is consistent on its own; a back end may skip the
         explicit transaction (SQLite: two statements fewer on every GET)."""

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .ledger import SQLITE_SCHEMA as LEDGER_SCHEMA
 from .sql import Cursor, SqlStore
 
 SCHEMA = """
@@ -72,6 +73,9 @@ class SqliteStore(SqlStore):
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
         self._migrate()
+        with self._write_tx() as cur:
+            for statement in LEDGER_SCHEMA:
+                cur.execute(statement)
 
     def _migrate(self) -> None:
         """Add the columns an older database lacks (one transaction, at open)."""

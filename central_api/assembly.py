@@ -222,7 +222,8 @@ class ServerProcess:
     async def background(self, ctx: ServerContext) -> AsyncIterator[None]:
         """The server's own loops (garbage collector, compaction, caches) in every replica,
         and the configured controllers while this replica holds their lease."""
-        internal = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage)
+        internal = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage,
+                                       metering="metering" in self.backends.config.services)
         await internal.start()
         manager = None if self.backends.empty else asyncio.create_task(
             self._run_controllers(ctx), name="controllers")

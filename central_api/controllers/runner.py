@@ -26,6 +26,7 @@ from typing import TypeVar
 from ..auth.storage_quota import StorageUsage
 from ..registry.resources import Resources
 from ..registry.watch import Subscription, WatchHub
+from ..store.ledger import Ledger
 from ..store.offload import off_loop
 from .client import LocalClient
 from .garbage_collector import GarbageCollector
@@ -47,11 +48,16 @@ HISTORY_SECONDS = 300.0
 
 
 class Compactor:
-    """Compacts the store to the revision it had ``history`` seconds ago."""
+    """Compacts the store to the revision it had ``history`` seconds ago — but never past
+    ``hold()`` (the metering accountant's cursor, :meth:`Ledger.min_cursor`, while metering
+    is on): usage is a fold over the revision log, and a revision compacted before the
+    accountant read it would be usage lost. None from ``hold`` holds nothing."""
 
-    def __init__(self, resources: Resources, history: float = HISTORY_SECONDS) -> None:
+    def __init__(self, resources: Resources, history: float = HISTORY_SECONDS,
+                 hold: Callable[[], int | None] | None = None) -> None:
         self.store = resources.store
         self.history = history
+        self.hold = hold
         self.samples: deque[tuple[float, int]] = deque()
 
     def tick(self, now: float | None = None) -> int:
@@ -60,12 +66,15 @@ class Compactor:
         target = 0
         while self.samples and self.samples[0][0] <= now - self.history:
             target = self.samples.popleft()[1]
+        held = self.hold() if self.hold is not None and target else None
+        if held is not None and held < target:
+            target = held
         return self.store.compact(target) if target else 0
 
 
 class InternalControllers:
     def __init__(self, resources: Resources, hub: WatchHub,
-                 usage: StorageUsage | None = None) -> None:
+                 usage: StorageUsage | None = None, *, metering: bool = False) -> None:
         self.resources = resources
         self.hub = hub
         self.gc = GarbageCollector(resources)
@@ -73,7 +82,8 @@ class InternalControllers:
         """Objects and bytes per tenant, for the storage quota's admission and status."""
         self.usage_report = TenantUsageReporter(resources, self.usage)
         self.tenant_access = TenantAccessController(resources)
-        self.compactor = Compactor(resources)
+        self.compactor = Compactor(
+            resources, hold=Ledger(resources.store).min_cursor if metering else None)
         self.elector = LeaderElector(LocalClient(resources, hub), LEASE_NAME,
                                      default_identity())
         self._tasks: list[asyncio.Task[None]] = []

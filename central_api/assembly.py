@@ -42,7 +42,8 @@ from .auth.tenants import (
     tenant_rules,
 )
 from .auth.tokens import TokenAuthenticator
-from .config import Config, FederationConfig, StatusConfig
+from .config import Config, FederationConfig, MeteringConfig, StatusConfig
+from .controllers.billing_export import billing_exporters
 from .controllers.client import Client, LocalClient
 from .controllers.kaas import start_publishing
 from .controllers.manager import Manager
@@ -68,12 +69,15 @@ from .providers.sandbox.identity import SandboxIdentity
 from .server.alertmanager import PATH as ALERTMANAGER_PATH
 from .server.alertmanager import alertmanager_receiver
 from .server.app import ServerContext, ServiceAccountTokens, build_app
+from .server.ceilometer import PATH as CEILOMETER_PATH
+from .server.ceilometer import ceilometer_receiver
 from .server.handlers import json_response
 from .server.kubeconfigs import Access, AccessSource, AdminGrant, KubeconfigIssuer
 from .server.request_metrics import install_request_metrics
 from .server.statuspage import status_page_api
 from .store import open_store
 from .store.base import Store
+from .store.ledger import Ledger
 from .store.offload import off_loop
 
 log = logging.getLogger("central_api.assembly")
@@ -152,6 +156,9 @@ class Backends:
             if "status" in config.services else None
         if probes is not None:
             manager.runnables.append(probes.run)
+        if "metering" in config.services and isinstance(client, LocalClient):
+            store = client.resources.store  # the ledger is in the store's database
+            manager.runnables += billing_exporters(store, Ledger(store), config.metering)
         return manager
 
 
@@ -279,6 +286,8 @@ def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerPr
     install_kubeconfigs(process)
     if "status" in config.services:
         install_status(process, config.status)
+    if "metering" in config.services:
+        install_metering(process, config.metering)
     return process
 
 
@@ -291,6 +300,15 @@ def install_status(process: ServerProcess, config: StatusConfig) -> None:
     ctx.mounts[config.path_prefix] = status_page_api(ctx, config)
     if config.alertmanager.enabled:
         process.context.mounts[ALERTMANAGER_PATH] = alertmanager_receiver(config.alertmanager)
+
+
+def install_metering(process: ServerProcess, config: MeteringConfig) -> None:
+    """The metering service's HTTP side: Ceilometer's publisher posts to
+    ``/webhooks/ceilometer`` (a mount that authorizes itself: basic credentials). The
+    billing export runs with the controllers (``Backends.manager``)."""
+    if config.ceilometer.enabled:
+        ledger = Ledger(process.context.store)
+        process.context.mounts[CEILOMETER_PATH] = ceilometer_receiver(ledger.add_samples)
 
 
 def _stored_profile(ctx: ServerContext) -> Callable[[], dict[str, Any] | None]:

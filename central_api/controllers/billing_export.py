@@ -50,6 +50,7 @@ import httpx
 
 from ..config import MeteringConfig, MeteringSink
 from ..store.base import Store
+from ..store.ledger import CursorMoved
 from ..store.offload import off_loop
 
 log = logging.getLogger("central_api.billing_export")
@@ -207,7 +208,7 @@ class SinkExporter:
         try:
             await off_loop(self.store, self.ledger.advance_export, self.sink.name,
                            batch.after, batch.last)
-        except ValueError as exc:  # moved by another leader: read again
+        except CursorMoved as exc:  # moved by another leader: read again
             log.info("billing export to %s: cursor moved meanwhile (%s)", self.sink.name, exc)
         return True
 

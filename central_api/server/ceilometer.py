@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ from ..kinds.tenancy import TENANT
 from ..machinery import errors
 from ..machinery.errors import ApiError
 from ..machinery.user import User
+from ..store.ledger import Sample
 from .handlers import json_response
 from .requestinfo import RequestInfo
 
@@ -193,37 +195,23 @@ class PublishedEvent(_Item):
         return None
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One measurement as the ledger stores it, whatever shape it arrived in."""
-
-    message_id: str
-    project_id: str
-    counter_name: str
-    counter_type: str
-    unit: str
-    volume: float
-    timestamp: datetime
-    resource_id: str
-    raw: dict[str, Any]
-    tenant: str = ""
-
-
 def _sample(item: dict[str, Any]) -> Sample:
-    """The stored form of one validated item; raises ValidationError or ValueError."""
+    """The stored form of one validated item (tenant still unknown); raises ValidationError
+    or ValueError."""
     if "event_type" in item:
         event = PublishedEvent.model_validate(item)
-        return Sample(event.message_id, event.trait("project_id", "tenant_id") or "",
-                      event.event_type, "event", EVENT_UNIT, 1.0, event.generated,
+        return Sample(event.message_id, event.trait("project_id", "tenant_id") or "", "",
+                      event.event_type, "event", EVENT_UNIT, 1.0, event.generated.timestamp(),
                       event.trait("resource_id", "instance_id") or "", item)
     if "counter_name" in item:
         msg = MeterMessage.model_validate(item)
-        return Sample(msg.message_id, msg.project_id or "", msg.counter_name, msg.counter_type,
-                      msg.counter_unit, msg.counter_volume, msg.timestamp, msg.resource_id,
-                      item)
+        return Sample(msg.message_id, msg.project_id or "", "", msg.counter_name,
+                      msg.counter_type, msg.counter_unit, msg.counter_volume,
+                      msg.timestamp.timestamp(), msg.resource_id, item)
     sample = PublishedSample.model_validate(item)
-    return Sample(sample.id, sample.project_id or "", sample.name, sample.type, sample.unit,
-                  sample.volume, sample.timestamp, sample.resource_id, item)
+    return Sample(sample.id, sample.project_id or "", "", sample.name, sample.type,
+                  sample.unit, sample.volume, sample.timestamp.timestamp(), sample.resource_id,
+                  item)
 
 
 def parse_payload(body: bytes) -> list[Sample]:
@@ -292,7 +280,8 @@ async def identify(request: Request, api: CentralApi) -> User:
 def tenants_by_project(api: CentralApi) -> dict[str, str]:
     """Keystone project id → tenant name, from the Tenants' ``status.projectID``."""
     found: dict[str, str] = {}
-    for tenant in api.ctx.informers.informer(TENANT.storage_resource).list():
+    informer = api.ctx.informers.lookup(TENANT.storage_resource)  # the tenant boundary's
+    for tenant in informer.list() if informer is not None else []:
         project = (tenant.get("status") or {}).get("projectID")
         if project:
             found[project] = tenant["metadata"]["name"]
@@ -337,8 +326,7 @@ AddSamples = Callable[[list[Sample]], tuple[int, int]]
 def ingest(body: bytes, projects: dict[str, str], add: AddSamples) -> Outcome:
     """Parse, map and store one POST (in a worker thread)."""
     samples = parse_payload(body)
-    mapped = [Sample(**{**s.__dict__, "tenant": projects.get(s.project_id, "")})
-              for s in samples]
+    mapped = [dataclasses.replace(s, tenant=projects.get(s.project_id, "")) for s in samples]
     unmapped = sorted({s.project_id for s in mapped if s.project_id and not s.tenant})
     added, duplicates = add(mapped)
     return Outcome(len(samples), added, duplicates, unmapped)

@@ -273,22 +273,28 @@ class StatusProbes:
             await asyncio.sleep(max(0.0, self.config.interval_seconds - elapsed))
 
     async def check(self, probe: Probe) -> str | None:
-        """Run the probe once under its deadline: None if it succeeded, else why not."""
+        """Run the probe once under its deadline: None if it succeeded, else why not.
+
+        A check still running from the last round gets another deadline instead of a new
+        check beside it; failing it at once would count one slow answer twice in a row
+        (the loop does not sleep after a round that took the whole deadline), so a single
+        answer slower than ``timeoutSeconds`` opened an incident with failureThreshold 2."""
         started = time.monotonic()
         error: str | None = None
-        if probe.pending is not None and not probe.pending.done():
-            error = (f"no answer yet to a probe started more than "
-                     f"{self.config.timeout_seconds:g} s ago")
+        timeout = self.config.timeout_seconds
+        pending = probe.pending
+        fresh = pending is None or pending.done()
+        if pending is None or fresh:
+            pending = probe.pending = asyncio.ensure_future(probe.check())
+        done, _ = await asyncio.wait({pending}, timeout=timeout)
+        if not done:
+            error = (f"no answer within {timeout:g} s" if fresh else
+                     f"no answer yet to a probe started more than {timeout:g} s ago")
         else:
-            probe.pending = asyncio.ensure_future(probe.check())
-            done, _ = await asyncio.wait({probe.pending}, timeout=self.config.timeout_seconds)
-            if not done:
-                error = f"no answer within {self.config.timeout_seconds:g} s"
-            else:
-                failure = probe.pending.exception()
-                probe.pending = None
-                if failure is not None:
-                    error = clean_error(failure)
+            probe.pending = None
+            failure = pending.exception()
+            if failure is not None:
+                error = clean_error(failure)
         self.metrics.probe_up.labels(probe.name).set(0 if error else 1)
         self.metrics.probe_seconds.labels(probe.name).observe(time.monotonic() - started)
         if error:

@@ -219,6 +219,19 @@ CREATE TABLE IF NOT EXISTS ledger_rows (
 );
 CREATE INDEX IF NOT EXISTS ledger_rows_tenant ON ledger_rows (tenant, start_us);
 CREATE INDEX IF NOT EXISTS ledger_rows_namespace ON ledger_rows (namespace, seq);
+CREATE TABLE IF NOT EXISTS ledger_hours (
+    tenant {TEXT} NOT NULL,
+    hour_us {INT} NOT NULL,
+    kind {TEXT} NOT NULL,
+    part {TEXT} NOT NULL,
+    flavor {TEXT} NOT NULL,
+    volume_type {TEXT} NOT NULL,
+    row_count {INT} NOT NULL,
+    seconds_us {INT} NOT NULL,
+    gib_us {INT} NOT NULL,
+    count_us {INT} NOT NULL,
+    PRIMARY KEY (tenant, hour_us, kind, part, flavor, volume_type)
+);
 CREATE TABLE IF NOT EXISTS ledger_folds (
     fold {TEXT} PRIMARY KEY,
     position {INT} NOT NULL
@@ -258,7 +271,7 @@ POSTGRES_SCHEMA = _schema(
     "INSERT INTO ledger_counters (name, value) VALUES ('rows', 0) "
     "ON CONFLICT (name) DO NOTHING",)
 RELATIONS = ("ledger_counters", "ledger_rows", "ledger_rows_tenant", "ledger_rows_namespace",
-             "ledger_folds", "ledger_states", "ledger_exports", "ledger_samples",
+             "ledger_hours", "ledger_folds", "ledger_states", "ledger_exports", "ledger_samples",
              "ledger_samples_tenant")
 """Every table and index above (PostgreSQL skips its DDL when all exist)."""
 
@@ -306,6 +319,7 @@ class Ledger:
         with self.store._side_tx() as cur:
             _compare_and_set(cur, "ledger_folds", "fold", fold, expected_cursor, new_cursor)
             seqs = _append_rows(cur, values)
+            _roll_up(cur, values)
             for uid, state in states:
                 if state is None:
                     cur.execute("DELETE FROM ledger_states WHERE fold = ? AND uid = ?",
@@ -349,28 +363,33 @@ class Ledger:
         return None if found is None else _usage_row(found)
 
     def summary(self, tenant: str, start: float, end: float) -> builtins.list[SummaryItem]:
+        """Whole hours from the hourly roll-up, the partial hours at either edge from the
+        rows (clipped): a month is ~720 roll-up rows per group, whatever the row count."""
         lo, hi = to_micros(start), to_micros(end)
         if hi <= lo:
             return []
-        clipped = ("(CASE WHEN end_us < ? THEN end_us ELSE ? END"
-                   " - CASE WHEN start_us > ? THEN start_us ELSE ? END)")
-        part = "CASE WHEN part LIKE 'pool/%' THEN 'pool' ELSE part END"
-        sql = (f"SELECT kind, {part}, flavor, volume_type, COUNT(*), SUM({clipped}), "  # noqa: S608  # nosec B608
-               f"SUM(CAST(size_gib AS DOUBLE PRECISION) * {clipped}), "
-               f"SUM(CAST(count AS DOUBLE PRECISION) * {clipped}) FROM ledger_rows "
-               "WHERE tenant = ? AND start_us >= ? AND start_us < ? AND end_us > ? "
-               f"GROUP BY kind, {part}, flavor, volume_type "
-               f"ORDER BY kind, {part}, flavor, volume_type")
-        clip = (hi, hi, lo, lo)
-        # a row never spans more than an hour: its start lies within an hour before ``lo``
-        params = clip * 3 + (tenant, lo - HOUR_US, hi, lo)
-        with self.store._read_one() as cur:
-            found = cur.execute(sql, params).fetchall()
-        # weighted sums in floating point: size × microseconds over a million rows would
-        # overflow SQLite's 64-bit integer SUM
-        return [SummaryItem(str(k), str(p), str(f), str(v), int(n), int(s) / MICROS,
-                            float(g) / MICROS, float(c) / MICROS)
-                for k, p, f, v, n, s, g, c in found]
+        first_full, last_full = -(-lo // HOUR_US) * HOUR_US, hi // HOUR_US * HOUR_US
+        totals: dict[tuple[str, str, str, str], list[float]] = {}
+        with self.store._read_tx() as cur:
+            if first_full < last_full:
+                _add(totals, cur.execute(SUMMARY_HOURS, (tenant, first_full, last_full)))
+                edges = [(lo, first_full), (last_full, hi)]
+            else:
+                edges = [(lo, hi)]
+            for edge_lo, edge_hi in edges:
+                if edge_lo < edge_hi:
+                    # a row lies within one hour: its start is at most an hour before edge_lo
+                    clip = (edge_hi, edge_hi, edge_lo, edge_lo)
+                    _add(totals, cur.execute(SUMMARY_ROWS, clip * 3 + (
+                        tenant, edge_lo - HOUR_US, edge_hi, edge_lo)))
+        return [SummaryItem(*group, int(t[0]), t[1] / MICROS, t[2] / MICROS, t[3] / MICROS)
+                for group, t in sorted(totals.items())]
+
+    def rebuild_hours(self) -> None:
+        """Recompute the hourly roll-up from the rows (after rows were loaded in bulk)."""
+        with self.store._side_tx() as cur:
+            cur.execute("DELETE FROM ledger_hours")
+            cur.execute(REBUILD_HOURS)
 
     # -- Ceilometer samples ------------------------------------------------------------------
     def add_samples(self, samples: Iterable[Sample]) -> tuple[int, int]:
@@ -435,6 +454,68 @@ class Ledger:
             raise ValueError(f"an export cursor never moves back ({expected} → {new})")
         with self.store._side_tx() as cur:
             _compare_and_set(cur, "ledger_exports", "sink", sink, expected, new)
+
+
+# -- the hourly roll-up ----------------------------------------------------------------------
+PART = "CASE WHEN part LIKE 'pool/%' THEN 'pool' ELSE part END"
+CLIPPED = ("(CASE WHEN end_us < ? THEN end_us ELSE ? END"
+           " - CASE WHEN start_us > ? THEN start_us ELSE ? END)")
+SUMMARY_ROWS = (
+    f"SELECT kind, {PART}, flavor, volume_type, COUNT(*), SUM({CLIPPED}), "  # noqa: S608  # nosec B608
+    f"SUM(CAST(size_gib AS DOUBLE PRECISION) * {CLIPPED}), "
+    f"SUM(CAST(count AS DOUBLE PRECISION) * {CLIPPED}) FROM ledger_rows "
+    "WHERE tenant = ? AND start_us >= ? AND start_us < ? AND end_us > ? "
+    f"GROUP BY kind, {PART}, flavor, volume_type")
+"""The rows' part of a summary, each clipped to the range (used for partial hours only).
+Weighted sums in floating point: size × microseconds summed over many rows would overflow
+SQLite's 64-bit integer SUM."""
+SUMMARY_HOURS = (
+    "SELECT kind, part, flavor, volume_type, SUM(row_count), SUM(seconds_us), "
+    "SUM(CAST(gib_us AS DOUBLE PRECISION)), SUM(CAST(count_us AS DOUBLE PRECISION)) "
+    "FROM ledger_hours WHERE tenant = ? AND hour_us >= ? AND hour_us < ? "
+    "GROUP BY kind, part, flavor, volume_type")
+REBUILD_HOURS = (
+    "INSERT INTO ledger_hours (tenant, hour_us, kind, part, flavor, volume_type, row_count, "  # noqa: S608  # nosec B608
+    "seconds_us, gib_us, count_us) "
+    f"SELECT tenant, start_us / {HOUR_US} * {HOUR_US}, kind, {PART}, flavor, volume_type, "
+    "COUNT(*), SUM(end_us - start_us), SUM(size_gib * (end_us - start_us)), "
+    "SUM(count * (end_us - start_us)) FROM ledger_rows "
+    f"GROUP BY tenant, start_us / {HOUR_US} * {HOUR_US}, kind, {PART}, flavor, volume_type")
+UPSERT_HOUR = (
+    "INSERT INTO ledger_hours (tenant, hour_us, kind, part, flavor, volume_type, row_count, "
+    "seconds_us, gib_us, count_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (tenant, hour_us, kind, part, flavor, volume_type) DO UPDATE SET "
+    "row_count = ledger_hours.row_count + excluded.row_count, "
+    "seconds_us = ledger_hours.seconds_us + excluded.seconds_us, "
+    "gib_us = ledger_hours.gib_us + excluded.gib_us, "
+    "count_us = ledger_hours.count_us + excluded.count_us")
+
+
+def _roll_up(cur: Cursor, values: builtins.list[tuple[Any, ...]]) -> None:
+    """Add rows (:func:`_row_values` tuples) to the hourly roll-up: exact integers (a row's
+    weights fit 64 bits; an hour's sum of them does for any real fleet)."""
+    hours: dict[tuple[Any, ...], list[int]] = {}
+    for tenant, _ns, kind, _name, _uid, part, flavor, vtype, gib, count, start, end, _ in values:
+        group = (tenant, start // HOUR_US * HOUR_US, kind,
+                 "pool" if part.startswith("pool/") else part, flavor, vtype)
+        total = hours.setdefault(group, [0, 0, 0, 0])
+        seconds = end - start
+        total[0] += 1
+        total[1] += seconds
+        total[2] += gib * seconds
+        total[3] += count * seconds
+    for group, total in hours.items():
+        cur.execute(UPSERT_HOUR, (*group, *total))
+
+
+def _add(totals: dict[tuple[str, str, str, str], list[float]], found: Any) -> None:
+    for kind, part, flavor, vtype, rows, seconds, gib, count in found.fetchall():
+        total = totals.setdefault((str(kind), str(part), str(flavor), str(vtype)),
+                                  [0, 0, 0.0, 0.0])
+        total[0] += int(rows)
+        total[1] += int(seconds)
+        total[2] += float(gib)
+        total[3] += float(count)
 
 
 # -- helpers ---------------------------------------------------------------------------------

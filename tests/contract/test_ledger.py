@@ -290,13 +290,16 @@ def test_summary_adds_exactly_what_the_rows_hold_clipped_to_the_range(
         ledger.commit_fold(i, i + 500, rows[i:i + 500], {})
     ranges = [(T0, T0 + 48 * HOUR), (T0 + 3 * HOUR, T0 + 4 * HOUR),
               (T0 + 90 * 60 * US + 17, T0 + 30 * HOUR + 5), (T0 - HOUR, T0 + 1)]
-    for tenant in ("acme", "beta"):
-        for lo, hi in ranges:
-            got = {(i.kind, i.part, i.flavor, i.volume_type):
-                   (i.rows, round(i.seconds * US), round(i.gib_seconds * US),
-                    round(i.count_seconds * US))
-                   for i in ledger.summary(tenant, lo / US, hi / US)}
-            assert got == expected_summary(rows, tenant, lo, hi)
+    for rebuilt in (False, True):  # the hourly roll-up kept by commits, then recomputed
+        if rebuilt:
+            ledger.rebuild_hours()
+        for tenant in ("acme", "beta"):
+            for lo, hi in ranges:
+                got = {(i.kind, i.part, i.flavor, i.volume_type):
+                       (i.rows, round(i.seconds * US), round(i.gib_seconds * US),
+                        round(i.count_seconds * US))
+                       for i in ledger.summary(tenant, lo / US, hi / US)}
+                assert got == expected_summary(rows, tenant, lo, hi)
     assert ledger.summary("acme", T0 / US, T0 / US) == []
     assert ledger.summary("nobody", T0 / US, (T0 + HOUR) / US) == []
 

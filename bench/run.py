@@ -7,11 +7,12 @@ Usage (from the repository root)::
     .venv/bin/python -m bench.run --only read --only scale
 
 Benchmarks: ``read``, ``write``, ``scale``, ``watch``, ``reconcile``, ``kaas`` (issue 14: Clusters
-to Ready), ``status`` (issue 15: the public status page), ``onboarding`` (issue 5;
-needs Debian's Keystone). Each measures a baseline in the same run where the issue asks for
-one. Results go to ``bench/results/<timestamp>[-quick].json`` and ``.md`` (and ``latest.*``);
-the markdown table is also printed. The exit status is non-zero only if a benchmark crashed —
-never because of a missed target (the targets are reported, see ``docs/performance.md``).
+to Ready), ``status`` (issue 15: the public status page), ``metering`` (issue 16: Ceilometer
+ingest), ``onboarding`` (issue 5; needs Debian's Keystone). Each measures a baseline in the
+same run where the issue asks for one. Results go to ``bench/results/<timestamp>[-quick].json``
+and ``.md`` (and ``latest.*``); the markdown table is also printed. The exit status is
+non-zero only if a benchmark crashed — never because of a missed target (the targets are
+reported, see ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from .common import (
     wait_ready,
 )
 from .kaas import bench_kaas
+from .metering import bench_metering
 from .onboarding import bench_onboarding
 from .ready import to_ready
 from .status import bench_status
@@ -98,6 +100,8 @@ class Sizes:
     status_components: int = 200
     status_incidents: int = 10_000
     status_seconds: float = 10
+    metering_samples: int = 100_000
+    metering_batch: int = 500
 
 
 QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(1000,),
@@ -106,7 +110,7 @@ QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(
               reconcile_servers=50,
               reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_capi_clusters=10,
               kaas_timeout=120, status_components=20, status_incidents=200,
-              status_seconds=2)
+              status_seconds=2, metering_samples=2000, metering_batch=200)
 
 
 @dataclass
@@ -720,6 +724,8 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
         sizes.kaas_clusters, sizes.kaas_capi_clusters, sizes.kaas_timeout, report, work),
     "status": lambda sizes, report, work: bench_status(
         sizes.status_components, sizes.status_incidents, sizes.status_seconds, report, work),
+    "metering": lambda sizes, report, work: bench_metering(
+        sizes.metering_samples, sizes.metering_batch, report, work),
     "onboarding": lambda sizes, report, work: bench_onboarding(sizes.onboard_tenants, report,
                                                                work),
 }

@@ -99,7 +99,21 @@ def install(store: Store) -> LoopGuard:
     for name in METHODS:
         setattr(store, name, _guarded(guard, name, getattr(store, name)))
     setattr(store, "iter_list", _guarded_iter(guard, store.iter_list))  # noqa: B010
+    setattr(store, "loop_guard", guard)  # noqa: B010 - the ledger guards its calls too
     return guard
+
+
+def guard_of(store: Store) -> LoopGuard | None:
+    """The guard installed on ``store``, if any (:class:`~.ledger.Ledger` wraps its own
+    database calls with it: they block like the store's)."""
+    guard = getattr(store, "loop_guard", None)
+    return guard if isinstance(guard, LoopGuard) else None
+
+
+def guard_methods(guard: LoopGuard, target: object, names: tuple[str, ...]) -> None:
+    """Wrap ``names`` of ``target`` (an object calling a guarded store) like the store's."""
+    for name in names:
+        setattr(target, name, _guarded(guard, name, getattr(target, name)))
 
 
 def install_if_enabled(store: Store) -> Store:

@@ -12,7 +12,8 @@ The API (stable: H and I build on these names and semantics; more may be added):
 
 * ``Ledger(store)`` — on any :class:`~central_api.store.sql.SqlStore`. Every method blocks
   on the database: from coroutines call it through
-  :func:`central_api.store.offload.off_loop` (PostgreSQL) like any store call.
+  :func:`central_api.store.offload.off_loop` (PostgreSQL) like any store call; with
+  ``SCS_LOOP_GUARD=1`` a call on the event loop is reported like the store's own.
 * ``cursor(fold="accountant") -> int`` — the log revision the fold has consumed (0: never ran).
 * ``open_states(fold="accountant") -> dict[uid, dict]`` — the fold's open states (JSON).
 * ``commit_fold(expected_cursor, new_cursor, rows, open_states, fold="accountant")
@@ -30,8 +31,11 @@ The API (stable: H and I build on these names and semantics; more may be added):
 * ``summary(tenant, start, end) -> list[SummaryItem]`` — aggregated in SQL by kind, part
   ("" for the object itself, ``pool`` for every cluster pool, ``control-plane``), flavor and
   volume type over the tenant's rows overlapping ``[start, end)``, each row clipped to the
-  range: seconds, and seconds weighted by ``size_gib`` and by ``count``.
-  The caller turns these into units (instance-hours, vCPU-hours …).
+  range: row count, seconds, and seconds weighted by ``size_gib`` and by ``count``.
+  The caller turns these into units (instance-hours, vCPU-hours …). Whole hours come from
+  an hourly roll-up (``ledger_hours``) that ``commit_fold`` keeps in the same transaction,
+  partial hours at the edges from the rows: milliseconds over a million rows.
+  ``rebuild_hours()`` recomputes the roll-up (after rows were loaded around commit_fold).
 * ``add_samples(samples) -> (added, duplicates)`` — Ceilometer samples (:class:`Sample`),
   deduplicated by ``message_id`` (in the batch and against what is stored);
   ``samples(tenant=, start=, end=, after_seq=0, limit=500) -> list[StoredSample]``;
@@ -62,6 +66,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .base import MICROS, Store, StoreError, dumps, loads, to_micros
+from .guard import guard_methods, guard_of
 from .sql import Cursor, SqlStore
 
 HOUR_US = 3600 * MICROS
@@ -71,6 +76,12 @@ ROWS_COUNTER = "rows"
 MAX_LIMIT = 10_000
 SAMPLE_CHUNK = 100
 """Samples per INSERT statement (11 parameters each; SQLite allows 32,766)."""
+
+
+GUARDED = ("cursor", "min_cursor", "open_states", "commit_fold", "rows", "row", "summary",
+           "rebuild_hours", "add_samples", "samples", "sample_summary", "export_cursor",
+           "advance_export")
+"""The methods the loop guard (``SCS_LOOP_GUARD=1``) reports when called on an event loop."""
 
 
 class CursorMoved(StoreError):
@@ -289,6 +300,9 @@ class Ledger:
         if not isinstance(store, SqlStore):
             raise TypeError(f"the ledger needs an SQL store, not {type(store).__name__}")
         self.store = store
+        guard = guard_of(store)
+        if guard is not None:
+            guard_methods(guard, self, GUARDED)
 
     # -- the accountant's fold ---------------------------------------------------------------
     def cursor(self, fold: str = ACCOUNTANT) -> int:

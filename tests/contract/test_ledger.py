@@ -8,6 +8,7 @@ message id, the summary adds exactly what the rows hold, and compaction waits fo
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from typing import Any
 import pytest
 
 from central_api.controllers.runner import Compactor
+from central_api.store import open_store
 from central_api.store.base import Key, Store
+from central_api.store.guard import install
 from central_api.store.ledger import CursorMoved, Ledger, Sample, UsageRow
 from tests.contract.backends import Backend
 
@@ -383,3 +386,22 @@ def test_compaction_never_passes_the_accountants_cursor(store: Store, ledger: Le
     unheld = Compactor(SimpleNamespace(store=store), history=10)  # type: ignore[arg-type]
     unheld.tick(now=0)
     assert unheld.tick(now=20) == 0
+
+
+@pytest.mark.slow
+def test_the_loop_guard_reports_ledger_calls_on_the_event_loop(pg_url: str) -> None:
+    """On PostgreSQL every ledger call is a round trip: like the store's own calls, one made
+    on an event loop is reported when the guard is on (SCS_LOOP_GUARD=1)."""
+    store = open_store(pg_url)
+    try:
+        guard = install(store)
+        ledger = Ledger(store)
+
+        async def main() -> None:
+            ledger.cursor()  # on the loop: reported
+            await asyncio.to_thread(ledger.summary, "acme", 0, 1)  # in a thread: fine
+
+        asyncio.run(main())
+        assert [site.rsplit(" -> ", 1)[1] for site in guard.calls] == ["cursor"]
+    finally:
+        store.close()

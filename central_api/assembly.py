@@ -47,6 +47,7 @@ from .controllers.billing_export import billing_exporters
 from .controllers.client import Client, LocalClient
 from .controllers.kaas import start_publishing
 from .controllers.manager import Manager
+from .controllers.metering import Accountant, LedgerUsage
 from .controllers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .controllers.metrics import ControllerMetrics
 from .controllers.reconcilers import all_reconcilers
@@ -58,6 +59,7 @@ from .kinds import builtin_kinds
 from .kinds.catalog import Catalog
 from .kinds.kaas import CLUSTER, CLUSTER_PROFILE, PROFILE_NAME, OfferedVersions
 from .kinds.kaas_access import ADMIN_KUBECONFIG, KUBECONFIG
+from .kinds.metering import USAGE_RECORD
 from .machinery.errors import ApiError
 from .machinery.user import BOOTSTRAP_ADMIN, User
 from .providers import build_kaas_provider, build_provider
@@ -75,6 +77,8 @@ from .server.handlers import json_response
 from .server.kubeconfigs import Access, AccessSource, AdminGrant, KubeconfigIssuer
 from .server.request_metrics import install_request_metrics
 from .server.statuspage import status_page_api
+from .server.usage import SUMMARY_PATH as USAGE_SUMMARY_PATH
+from .server.usage import UsageRecords, UsageSummaries
 from .store import open_store
 from .store.base import Store
 from .store.ledger import Ledger
@@ -159,6 +163,7 @@ class Backends:
         if "metering" in config.services and isinstance(client, LocalClient):
             store = client.resources.store  # the ledger is in the store's database
             manager.runnables += billing_exporters(store, Ledger(store), config.metering)
+            manager.runnables.append(Accountant(store, Ledger(store)).run)
         return manager
 
 
@@ -305,7 +310,14 @@ def install_status(process: ServerProcess, config: StatusConfig) -> None:
 def install_metering(process: ServerProcess, config: MeteringConfig) -> None:
     """The metering service's HTTP side: Ceilometer's publisher posts to
     ``/webhooks/ceilometer`` (a mount that authorizes itself: basic credentials). The
-    billing export runs with the controllers (``Backends.manager``)."""
+    billing export runs with the controllers (``Backends.manager``). Usage records are read
+    from the ledger (never the object store, so they cannot be written), and the
+    UsageSummary review is a mount that authorizes per tenant; the accountant runs with the
+    controllers too."""
+    ctx = process.context
+    source = LedgerUsage(Ledger(ctx.store))
+    ctx.served[(USAGE_RECORD.group, USAGE_RECORD.plural)] = UsageRecords(ctx.store, source)
+    ctx.mounts[USAGE_SUMMARY_PATH] = UsageSummaries(ctx.store, source)
     if config.ceilometer.enabled:
         ledger = Ledger(process.context.store)
         process.context.mounts[CEILOMETER_PATH] = ceilometer_receiver(ledger.add_samples)

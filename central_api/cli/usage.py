@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..client import Client, ClientError, Forbidden
+from ..client import ALL_NAMESPACES, Client, ClientError, Forbidden
 from ..client.resources import resolve
 from ..kinds.metering import API_VERSION, TENANT_LABEL, USAGE_RECORD, USAGE_SUMMARY, parse_stamp
 
@@ -86,7 +86,7 @@ def fetch_records(client: Client, tenant: str, namespace: str, start: float, end
     kind = resolve(USAGE_RECORD).as_dicts()
     selector = f"{TENANT_LABEL}={tenant}"
     try:
-        found = client.list(kind, namespace or None, label_selector=selector).items
+        found = client.list(kind, namespace or ALL_NAMESPACES, label_selector=selector).items
     except Forbidden:
         if namespace:
             raise

@@ -263,7 +263,7 @@ class Ledger(Protocol):
     def open_states(self) -> dict[str, dict[str, Any]]: ...
 
     def commit_fold(self, expected_cursor: int, new_cursor: int, rows: list[Usage],
-                    open_states: dict[str, dict[str, Any] | None]) -> None:
+                    open_states: dict[str, dict[str, Any] | None]) -> object:
         """Rows, changed open states (None: closed) and the cursor in one transaction;
         raises when the cursor is no longer ``expected_cursor``."""
 
@@ -348,3 +348,69 @@ class Accountant:
 
 def _json(changed: dict[str, OpenState | None]) -> dict[str, dict[str, Any] | None]:
     return {uid: None if s is None else s.to_json() for uid, s in changed.items()}
+
+
+# -- what the API reads ------------------------------------------------------------------------
+class LedgerUsage:
+    """The ledger as ``server/usage.py`` reads it (its ``UsageSource``): stored rows, and
+    the open parts of running objects up to now from the accountant's open states."""
+
+    def __init__(self, ledger: Any, clock: Callable[[], float] = now) -> None:
+        self.ledger = ledger
+        """A :class:`~..store.ledger.Ledger` (rows, row, open_states, summary ...)."""
+        self.clock = clock
+
+    def rows(self, namespace: str | None, after_seq: int, limit: int) -> list[dict[str, Any]]:
+        return [_row(r) for r in self.ledger.rows(namespace=namespace, after_seq=after_seq,
+                                                   limit=limit)]
+
+    def row(self, seq: int) -> dict[str, Any] | None:
+        found = self.ledger.row(seq)
+        return None if found is None else _row(found)
+
+    def open_rows(self, namespace: str | None) -> list[dict[str, Any]]:
+        now_us = to_us(self.clock())
+        found = []
+        for uid in sorted(states := self.ledger.open_states()):
+            state = OpenState.from_json(states[uid])
+            if namespace is not None and state.namespace != namespace:
+                continue
+            for index, meter in enumerate(state.meters):
+                end_us = max(now_us, state.since_us)
+                found.append({"seq": 0, "index": index, "tenant": state.tenant,
+                              "namespace": state.namespace, "kind": state.kind,
+                              "name": state.name, "uid": state.uid, "meter": meter,
+                              "start": state.since_us / 1e6, "end": end_us / 1e6,
+                              "seconds": (end_us - state.since_us) / 1e6})
+        return found
+
+    def summary(self, tenant: str, start: float, end: float) -> dict[str, Any]:
+        stored = self.ledger.summary(tenant, start, end)
+        groups = [{"kind": g.kind, "part": g.part, "flavor": g.flavor,
+                   "volume_type": g.volume_type, "seconds": g.seconds,
+                   "gib_seconds": g.gib_seconds, "count_seconds": g.count_seconds}
+                  for g in stored]
+        rows = sum(g.rows for g in stored)
+        lo, hi = to_us(start), to_us(end)
+        for row in self.open_rows(None):
+            if row["tenant"] != tenant:
+                continue
+            meter: Meter = row["meter"]
+            seconds = max(0, min(hi, to_us(row["end"])) - max(lo, to_us(row["start"]))) / 1e6
+            if seconds > 0:
+                rows += 1
+                groups.append({"kind": row["kind"], "part": meter.part,
+                               "flavor": meter.flavor, "volume_type": meter.volume_type,
+                               "seconds": seconds, "gib_seconds": meter.size_gib * seconds,
+                               "count_seconds": meter.count * seconds})
+        samples = [{"counterName": s.counter_name, "unit": s.unit, "volume": s.volume,
+                    "samples": s.samples}
+                   for s in self.ledger.sample_summary(tenant, start, end)]
+        return {"groups": groups, "rows": rows, "ceilometer": samples}
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {"seq": row.seq, "tenant": row.tenant, "namespace": row.namespace,
+            "kind": row.kind, "name": row.name, "uid": row.uid,
+            "meter": Meter(row.part, row.flavor, row.volume_type, row.size_gib, row.count),
+            "start": row.start, "end": row.end, "seconds": row.seconds}

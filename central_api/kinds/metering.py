@@ -80,6 +80,9 @@ class Quantity:
     """How much of ``unit`` one hour of the part is (vCPUs for vCPU-hours, GiB ...)."""
     flavor: str = ""
     """The flavor or volume type the quantity is by ("" where none applies)."""
+    basis: str = "seconds"
+    """What ``per_hour`` multiplies besides the time: ``size`` (it is the GiB) or ``count``
+    (it is the nodes): a summary over many states weighs each state's seconds by it."""
 
 
 def quantities(kind: str, meter: Meter) -> list[Quantity]:
@@ -87,16 +90,16 @@ def quantities(kind: str, meter: Meter) -> list[Quantity]:
     if kind == "Server":
         return _server(meter)
     if kind == "Volume":
-        return [Quantity("volume-GiB-hours", meter.size_gib, meter.volume_type)]
+        return [Quantity("volume-GiB-hours", meter.size_gib, meter.volume_type, "size")]
     if kind == "FloatingIP":
         return [Quantity("floatingip-hours", 1)]
     if kind == "LoadBalancer":
         return [Quantity("loadbalancer-hours", 1)]
     if kind == "Cluster" and meter.part == "control-plane":
         return [Quantity("control-plane-hours", 1),
-                Quantity("control-plane-node-hours", meter.count, meter.flavor)]
+                Quantity("control-plane-node-hours", meter.count, meter.flavor, "count")]
     if kind == "Cluster":
-        return [Quantity("node-hours", meter.count, meter.flavor)]
+        return [Quantity("node-hours", meter.count, meter.flavor, "count")]
     return []
 
 
@@ -244,7 +247,8 @@ USAGE_RECORD: ResourceType = declare(
     ])
 USAGE_RECORD.verbs = ("get", "list")
 USAGE_SUMMARY: ResourceType = declare(
-    API_VERSION, "UsageSummary", UsageSummary, namespaced=False, status_subresource=False,
+    API_VERSION, "UsageSummary", UsageSummary, plural="usagesummaries", namespaced=False,
+    status_subresource=False,
     categories=["metering"])
 USAGE_SUMMARY.verbs = ("create",)
 

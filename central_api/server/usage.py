@@ -91,8 +91,9 @@ class UsageSource(Protocol):
         order, with ``index`` (the meter's position in its object's state)."""
 
     def summary(self, tenant: str, start: float, end: float) -> dict[str, Any]:
-        """``{"groups": [{"kind", "meter", "seconds"}], "rows": n, "ceilometer": [...]}``:
-        seconds inside [start, end), open parts included, by kind and meter."""
+        """``{"groups": [{"kind", "part", "flavor", "volume_type", "seconds", "gib_seconds",
+        "count_seconds"}], "rows": n, "ceilometer": [{"counterName", "unit", "volume",
+        "samples"}]}``: seconds inside [start, end), open parts included."""
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -238,12 +239,18 @@ Authorize = Callable[[Attributes], bool]
 
 
 def summary_status(result: dict[str, Any]) -> dict[str, Any]:
-    """The ledger's seconds per kind and meter as quantities per kind, flavor and unit."""
+    """The ledger's seconds per kind and meter as quantities per kind, flavor and unit.
+    A group's ``seconds`` are weighted already where a quantity's basis asks for it:
+    ``gib_seconds`` (size × seconds), ``count_seconds`` (nodes × seconds)."""
     sums: dict[tuple[str, str, str], float] = {}
     for group in result.get("groups", []):
-        for q in quantities(group["kind"], group["meter"]):
+        meter = Meter(part=group["part"], flavor=group["flavor"],
+                      volume_type=group["volume_type"], size_gib=1, count=1)
+        weights = {"seconds": group["seconds"], "size": group["gib_seconds"],
+                   "count": group["count_seconds"]}
+        for q in quantities(group["kind"], meter):
             key = (group["kind"], q.flavor, q.unit)
-            sums[key] = sums.get(key, 0.0) + q.per_hour * float(group["seconds"]) / 3600
+            sums[key] = sums.get(key, 0.0) + q.per_hour * float(weights[q.basis]) / 3600
     items = [{"kind": kind, "flavor": flavor, "unit": unit, "quantity": round(total, 6)}
              for (kind, flavor, unit), total in sorted(sums.items())]
     return {"items": items, "derived": int(result.get("rows", 0)),

@@ -9,7 +9,6 @@ ingest token. ``verify_ssl`` names the Central API's CA file.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,6 @@ POLLING = "/usr/bin/ceilometer-polling"
 NOTIFICATION = "/usr/bin/ceilometer-agent-notification"
 CENTRAL_METERS = ["image.size", "volume.size", "ip.floating"]
 """Central pollsters whose backends the test OpenStack has (Glance, Cinder, Neutron)."""
-
-
-def installed() -> bool:
-    return bool(shutil.which(POLLING) and shutil.which(NOTIFICATION))
 
 
 @dataclass

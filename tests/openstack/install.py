@@ -39,7 +39,10 @@ PACKAGES = ("mariadb-server", "python3-pymysql", "rabbitmq-server", "keystone", 
             "nova-scheduler", "python3-nova", "neutron-server", "cinder-api",
             "cinder-scheduler", "python3-cinder", "ceph-mon", "ceph-osd", "ceph-mgr",
             "qemu-utils", "octavia-api", "ovn-central", "openvswitch-common",
-            "python3-ovn-octavia-provider")
+            "python3-ovn-octavia-provider", "ceilometer-agent-central",
+            "ceilometer-agent-notification")
+"""The Ceilometer agents are not part of the cloud: the metering tests run them against it
+(tests/metering_ingest/agents.py)."""
 
 
 def installed_versions() -> dict[str, str]:

@@ -22,6 +22,7 @@ METHODS = ("get", "put", "post", "delete", "patch")
 BUILTIN_DOCUMENTS = {"api/v1", "apis/apiextensions.k8s.io/v1", "apis/coordination.k8s.io/v1",
                      "apis/iaas.scs.community/v1alpha1", "apis/iam.scs.community/v1alpha1",
                      "apis/kaas.scs.community/v1alpha1", "apis/status.scs.community/v1alpha1",
+                     "apis/metering.scs.community/v1alpha1",
                      "apis/rbac.authorization.k8s.io/v1", "apis/tenancy.scs.community/v1alpha1",
                      "apis/authentication.k8s.io/v1", "apis/authentication.k8s.io/v1beta1",
                      "apis/authentication.k8s.io/v1alpha1", "apis/authorization.k8s.io/v1"}

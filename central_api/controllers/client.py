@@ -8,25 +8,28 @@ kubeconfig). Either way a controller follows its kind through an :class:`Informe
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
-import os
-import ssl
-import subprocess  # nosec B404 - runs kubeconfig exec plugins
-import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
-import yaml
 
+from ..client import (
+    ALL_NAMESPACES,
+    ApiResource,
+    AsyncClient,
+    ConfigError,
+    NotFound,
+    TransportError,
+    load_kubeconfig,
+)
+from ..client import Gone as SdkGone
 from ..kinds.kind import ResourceType
 from ..machinery import errors
-from ..machinery.errors import ApiError, Cause
+from ..machinery.errors import ApiError
 from ..registry.informers import Expired, Informer, Informers
 from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from ..registry.watch import WatchHub
@@ -38,6 +41,8 @@ MANAGER = "scs-controllers"
 READ_AFTER_WRITE_WAIT = 1.0
 """How long a read waits for the informer to catch up with the client's own write before
 it asks the registry instead (locally the event arrives within a few milliseconds)."""
+WATCH_SECONDS = 600.0
+"""How long one watch of :class:`HttpClient` lasts before its informer lists again."""
 WRITTEN_LIMIT = 1024
 """Remembered own writes beyond which those the informers already hold are dropped."""
 
@@ -295,23 +300,29 @@ class LocalClient:
 
 
 class HttpClient:
-    """Any KRM API over HTTPS, configured from a kubeconfig (token or client certificate).
+    """Any KRM API over HTTPS, configured from a kubeconfig: a thin adapter of the SDK's
+    :class:`~central_api.client.AsyncClient` (which reads the kubeconfig, sends, retries and
+    maps refusals to exceptions carrying the server's Status) to the controllers' interface.
 
     Reads are requests: a separate controllers process keeps informers only for the kinds
-    its controllers follow, and does not hold a copy of what they read by reference."""
+    its controllers follow, and does not hold a copy of what they read by reference. What
+    the SDK raises on the client's side becomes what callers of this class always caught: a
+    kubeconfig that cannot be used an ApiError 400, an unreachable API an httpx error."""
 
     def __init__(self, kubeconfig: Path, context: str = "",
                  user_agent: str = "scs-controllers") -> None:
-        server, verify, headers, cert = _from_kubeconfig(kubeconfig, context)
-        headers["User-Agent"] = user_agent
-        self._http = httpx.AsyncClient(base_url=server, verify=verify, headers=headers,
-                                       cert=cert, timeout=httpx.Timeout(30, read=None))
+        try:
+            config = load_kubeconfig(kubeconfig, context)
+        except ConfigError as exc:
+            raise errors.bad_request(str(exc)) from None
+        config.user_agent, config.field_manager = user_agent, MANAGER
+        self.sdk = AsyncClient(config)
         self._informers: dict[Kind, Informer] = {}
 
     async def close(self) -> None:
         for informer in self._informers.values():
             await informer.stop()
-        await self._http.aclose()
+        await self.sdk.aclose()
 
     def informer(self, kind: Kind) -> Informer:
         """An informer of ``kind`` over this client's list and watch, started once."""
@@ -321,141 +332,58 @@ class HttpClient:
             found.start(ClientListerWatcher(self, kind))
         return found
 
-    async def _call(self, method: str, path: str, body: Any = None,
-                    params: dict[str, str] | None = None) -> dict[str, Any]:
-        response = await self._http.request(method, path, json=body, params=params)
-        if response.status_code >= 400:
-            raise _api_error(response)
-        result: dict[str, Any] = response.json()
-        return result
+    @staticmethod
+    def _res(kind: Kind) -> ApiResource:
+        return ApiResource(kind.group, kind.version, kind.plural, kind.namespaced)
+
+    async def _call(self, work: Awaitable[T]) -> T:
+        try:
+            return await work
+        except TransportError as exc:
+            raise httpx.TransportError(str(exc)) from exc
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return await self._call("GET", kind.path(namespace, name))
-        except ApiError as exc:
-            if exc.code == 404:
-                return None
-            raise
+        found: dict[str, Any] | None = await self._call(
+            self.sdk.find(self._res(kind), name, namespace))
+        return found
 
     async def list(self, kind: Kind, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
-        items: list[dict[str, Any]] = []
-        params = {"limit": "500"}
-        while True:
-            page = await self._call("GET", kind.path(namespace), params=params)
-            items += page.get("items") or []
-            token = page["metadata"].get("continue")
-            if not token:
-                return items, page["metadata"]["resourceVersion"]
-            params = {"limit": "500", "continue": token}
+        listing = await self._call(self.sdk.list(self._res(kind), namespace))
+        return listing.items, listing.resource_version
 
     async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[WatchEvent]:
-        params = {"watch": "true", "resourceVersion": resource_version,
-                  "allowWatchBookmarks": "true", "timeoutSeconds": "600"}
-        async with self._http.stream("GET", kind.path(), params=params) as response:
-            if response.status_code == 410:
-                raise Gone("resource version too old")
-            if response.status_code >= 400:
-                await response.aread()
-                raise _api_error(response)
-            async for line in response.aiter_lines():
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if event["type"] == "ERROR":
-                    if event["object"].get("code") == 410:
-                        raise Gone(event["object"].get("message", ""))
-                    raise ApiError(int(event["object"].get("code", 500)), "WatchError",
-                                   str(event["object"].get("message", "")))
-                yield WatchEvent(event["type"], event["object"])
+        """Events until the watch times out (the informer then lists again)."""
+        try:
+            async for event in self.sdk.watch(self._res(kind), ALL_NAMESPACES,
+                                              resource_version=resource_version,
+                                              timeout=WATCH_SECONDS):
+                yield WatchEvent(event.type, event.raw)
+        except SdkGone as exc:
+            raise Gone(exc.message) from None
+        except TransportError as exc:
+            raise httpx.TransportError(str(exc)) from exc
 
     async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("POST", kind.path(obj["metadata"].get("namespace", "")), obj,
-                                {"fieldManager": MANAGER})
+        created: dict[str, Any] = await self._call(self.sdk.create(obj, kind=self._res(kind)))
+        return created
 
     async def update(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        meta = obj["metadata"]
-        return await self._call("PUT", kind.path(meta.get("namespace", ""), meta["name"]), obj,
-                                {"fieldManager": MANAGER})
+        updated: dict[str, Any] = await self._call(self.sdk.update(obj, kind=self._res(kind)))
+        return updated
 
     async def update_status(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        meta = obj["metadata"]
-        return await self._call("PUT", kind.path(meta.get("namespace", ""), meta["name"],
-                                                 "status"), obj, {"fieldManager": MANAGER})
+        updated: dict[str, Any] = await self._call(
+            self.sdk.update_status(obj, kind=self._res(kind)))
+        return updated
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
         try:
-            await self._call("DELETE", kind.path(namespace, name))
-        except ApiError as exc:
-            if exc.code != 404:
-                raise
+            await self._call(self.sdk.delete(self._res(kind), name, namespace))
+        except NotFound:
+            pass
 
     async def create_subresource(self, kind: Kind, namespace: str, name: str,
                                  subresource: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to an action subresource (a Cluster's kubeconfig): the answered object."""
-        return await self._call("POST", kind.path(namespace, name, subresource), body)
-
-
-def _api_error(response: httpx.Response) -> ApiError:
-    """The Status as an ApiError, with its field causes (a CLI shows each field at fault)."""
-    try:
-        status = response.json()
-        details = status.get("details") or {}
-        causes = [Cause(str(c.get("field") or ""), str(c.get("message") or ""),
-                        str(c.get("reason") or "")) for c in details.get("causes") or []
-                  if isinstance(c, dict)]
-        return ApiError(response.status_code, status.get("reason", "Unknown"),
-                        status.get("message", response.text[:200]), causes=causes)
-    except (ValueError, AttributeError):
-        return ApiError(response.status_code, "Unknown", response.text[:200])
-
-
-def _from_kubeconfig(path: Path, context_name: str
-                     ) -> tuple[str, ssl.SSLContext | bool, dict[str, str], Any]:
-    config = yaml.safe_load(path.read_text())
-    context_name = context_name or config.get("current-context", "")
-    context = _named(config, "contexts", context_name)["context"]
-    cluster = _named(config, "clusters", context["cluster"])["cluster"]
-    user = _named(config, "users", context["user"])["user"]
-    verify: ssl.SSLContext | bool = True
-    if cluster.get("insecure-skip-tls-verify"):
-        verify = False
-    elif cluster.get("certificate-authority-data"):
-        ca = base64.b64decode(cluster["certificate-authority-data"]).decode()
-        verify = ssl.create_default_context(cadata=ca)
-    elif cluster.get("certificate-authority"):
-        verify = ssl.create_default_context(cafile=cluster["certificate-authority"])
-    headers: dict[str, str] = {}
-    token = user.get("token") or (_exec_token(user["exec"]) if user.get("exec") else "")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    cert = None
-    if user.get("client-certificate-data") and user.get("client-key-data"):
-        cert = _temp_pair(user["client-certificate-data"], user["client-key-data"])
-    return cluster["server"], verify, headers, cert
-
-
-def _exec_token(plugin: dict[str, Any]) -> str:
-    """Run a kubeconfig ``exec`` credential plugin (e.g. ``scs token``) like kubectl does.
-
-    The command comes from the user's own kubeconfig, which is as trusted as the user."""
-    env = {**os.environ, **{e["name"]: e["value"] for e in plugin.get("env") or []}}
-    done = subprocess.run([plugin["command"], *(plugin.get("args") or [])], env=env,  # noqa: S603  # nosec B603
-                          capture_output=True, text=True, check=True, timeout=300)
-    return str(json.loads(done.stdout)["status"]["token"])
-
-
-def _named(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
-    for entry in config.get(section) or []:
-        if entry.get("name") == name:
-            return dict(entry)
-    raise errors.bad_request(f"kubeconfig has no {section[:-1]} named {name!r}")
-
-
-def _temp_pair(cert_b64: str, key_b64: str) -> tuple[str, str]:
-    directory = Path(tempfile.mkdtemp(prefix="scs-client-"))
-    cert, key = directory / "tls.crt", directory / "tls.key"
-    for path, data in ((cert, cert_b64), (key, key_b64)):
-        path.write_bytes(base64.b64decode(data))
-        path.chmod(0o600)
-    return str(cert), str(key)
-
+        return await self._call(self.sdk.create_subresource(self._res(kind), name, subresource,
+                                                            body, namespace))

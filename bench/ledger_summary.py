@@ -92,6 +92,8 @@ def measure(url: str, backend: str, count: int) -> None:
     ledger = Ledger(store)
     cases = (("big tenant, 30 days", "big", T0, T0 + DAYS * 24 * HOUR),
              ("big tenant, 1 day", "big", T0 + 10 * 24 * HOUR, T0 + 11 * 24 * HOUR),
+             ("big tenant, 29 days from 00:30", "big", T0 + HOUR // 2,
+              T0 + 29 * 24 * HOUR + HOUR // 2),
              ("small tenant, 30 days", "small-7", T0, T0 + DAYS * 24 * HOUR))
     try:
         for name, tenant, lo, hi in cases:

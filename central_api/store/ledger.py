@@ -74,8 +74,8 @@ ACCOUNTANT = "accountant"
 ROWS_COUNTER = "rows"
 """The counter of usage rows' ``seq`` (created with the schema)."""
 MAX_LIMIT = 10_000
-SAMPLE_CHUNK = 100
-"""Samples per INSERT statement (11 parameters each; SQLite allows 32,766)."""
+CHUNK = 100
+"""Rows per multi-row statement (at most 14 parameters each; SQLite allows 32,766)."""
 
 
 GUARDED = ("cursor", "min_cursor", "open_states", "commit_fold", "rows", "row", "summary",
@@ -334,15 +334,12 @@ class Ledger:
             _compare_and_set(cur, "ledger_folds", "fold", fold, expected_cursor, new_cursor)
             seqs = _append_rows(cur, values)
             _roll_up(cur, values)
-            for uid, state in states:
-                if state is None:
-                    cur.execute("DELETE FROM ledger_states WHERE fold = ? AND uid = ?",
-                                (fold, uid))
-                else:
-                    cur.execute(
-                        "INSERT INTO ledger_states (fold, uid, state) VALUES (?, ?, ?) "
-                        "ON CONFLICT (fold, uid) DO UPDATE SET state = excluded.state",
-                        (fold, uid, state))
+            closed = [(fold, uid) for uid, state in states if state is None]
+            _insert_many(cur, "DELETE FROM ledger_states WHERE (fold, uid) IN (VALUES {})",
+                         closed)
+            _insert_many(cur, "INSERT INTO ledger_states (fold, uid, state) VALUES {} "
+                         "ON CONFLICT (fold, uid) DO UPDATE SET state = excluded.state",
+                         [(fold, uid, state) for uid, state in states if state is not None])
         return seqs
 
     # -- reading rows ------------------------------------------------------------------------
@@ -413,15 +410,12 @@ class Ledger:
             total += 1
             unique.setdefault(sample.message_id, _sample_values(sample))
         values = list(unique.values())
-        added = 0
+        if not values:
+            return 0, total
         with self.store._side_tx() as cur:
-            for i in range(0, len(values), SAMPLE_CHUNK):
-                chunk = values[i:i + SAMPLE_CHUNK]
-                marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                added += len(cur.execute(
-                    f"INSERT INTO ledger_samples ({SAMPLE_COLUMNS}) VALUES {marks} "  # noqa: S608  # nosec B608
-                    "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-                    tuple(v for row in chunk for v in row)).fetchall())
+            added = len(_insert_many(
+                cur, f"INSERT INTO ledger_samples ({SAMPLE_COLUMNS}) VALUES {{}} "  # noqa: S608  # nosec B608
+                "ON CONFLICT (message_id) DO NOTHING RETURNING message_id", values))
         return added, total - added
 
     def samples(self, *, tenant: str | None = None, start: float | None = None,
@@ -497,7 +491,7 @@ REBUILD_HOURS = (
     f"GROUP BY tenant, start_us / {HOUR_US} * {HOUR_US}, kind, {PART}, flavor, volume_type")
 UPSERT_HOUR = (
     "INSERT INTO ledger_hours (tenant, hour_us, kind, part, flavor, volume_type, row_count, "
-    "seconds_us, gib_us, count_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "seconds_us, gib_us, count_us) VALUES {} "
     "ON CONFLICT (tenant, hour_us, kind, part, flavor, volume_type) DO UPDATE SET "
     "row_count = ledger_hours.row_count + excluded.row_count, "
     "seconds_us = ledger_hours.seconds_us + excluded.seconds_us, "
@@ -518,8 +512,7 @@ def _roll_up(cur: Cursor, values: builtins.list[tuple[Any, ...]]) -> None:
         total[1] += seconds
         total[2] += gib * seconds
         total[3] += count * seconds
-    for group, total in hours.items():
-        cur.execute(UPSERT_HOUR, (*group, *total))
+    _insert_many(cur, UPSERT_HOUR, [(*group, *total) for group, total in hours.items()])
 
 
 def _add(totals: dict[tuple[str, str, str, str], list[float]], found: Any) -> None:
@@ -557,10 +550,24 @@ def _append_rows(cur: Cursor, values: builtins.list[tuple[Any, ...]]) -> builtin
     last = int(cur.execute("UPDATE ledger_counters SET value = value + ? WHERE name = ? "
                            "RETURNING value", (len(values), ROWS_COUNTER)).fetchone()[0])
     first = last - len(values) + 1
-    for seq, row in enumerate(values, start=first):
-        cur.execute(f"INSERT INTO ledger_rows ({ROW_COLUMNS}) "  # noqa: S608  # nosec B608
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (seq, *row))
+    _insert_many(cur, f"INSERT INTO ledger_rows ({ROW_COLUMNS}) VALUES {{}}",  # noqa: S608  # nosec B608
+                 [(seq, *row) for seq, row in enumerate(values, start=first)])
     return list(range(first, last + 1))
+
+
+def _insert_many(cur: Cursor, sql: str, values: builtins.list[tuple[Any, ...]]
+                 ) -> builtins.list[Any]:
+    """``sql`` (``{}`` where the VALUES lists go) for ``values`` in multi-row statements of
+    :data:`CHUNK` rows: on PostgreSQL one round trip per statement, not per row (a 1,000-row
+    fold commit took 190 ms row by row). Returns what the statements RETURNING gave."""
+    out: builtins.list[Any] = []
+    for i in range(0, len(values), CHUNK):
+        chunk = values[i:i + CHUNK]
+        marks = ", ".join(["(" + ", ".join(["?"] * len(chunk[0])) + ")"] * len(chunk))
+        found = cur.execute(sql.format(marks), tuple(v for row in chunk for v in row))
+        if "RETURNING" in sql:
+            out += found.fetchall()
+    return out
 
 
 def _row_values(row: UsageLike) -> tuple[Any, ...]:

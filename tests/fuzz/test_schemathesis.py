@@ -80,6 +80,7 @@ DOCUMENTS = [
     "apis/iam.scs.community/v1alpha1",
     "apis/kaas.scs.community/v1alpha1",
     "apis/status.scs.community/v1alpha1",
+    "apis/metering.scs.community/v1alpha1",
     "apis/rbac.authorization.k8s.io/v1",
     "apis/coordination.k8s.io/v1",
     "apis/authentication.k8s.io/v1",

@@ -107,6 +107,17 @@ def measure(url: str, backend: str, count: int) -> None:
             print(f"| {backend} | {count:,} | {name} | {rows:,} | "
                   f"{statistics.median(times) * 1000:.1f} | {max(times) * 1000:.1f} |",
                   flush=True)
+        pages = (("rows page, all", {}), ("rows page, tenant big", {"tenant": "big"}),
+                 ("rows page, namespace small-7", {"namespace": "small-7"}))
+        for name, filters in pages:
+            times = []
+            for i in range(7):
+                started = time.perf_counter()
+                ledger.rows(after_seq=count // 2 + i * 1000, limit=500, **filters)
+                times.append(time.perf_counter() - started)
+            print(f"| {backend} | {count:,} | {name} (500 after seq {count // 2:,}) | 500 | "
+                  f"{statistics.median(times) * 1000:.1f} | {max(times) * 1000:.1f} |",
+                  flush=True)
     finally:
         store.close()
 

@@ -52,6 +52,9 @@ Decisions (tell the others):
   order: a reader that saw seq N never later finds a new row below N (the billing export's
   cursor relies on that; a PostgreSQL sequence would not promise it).
 * Cursors only move forward: ``new_cursor < expected_cursor`` is a :class:`ValueError`.
+* ``limit`` of ``rows``/``samples`` is clamped to 1..10,000. A sample's ``seq`` is an identity
+  (PostgreSQL may make it visible out of order): page samples by it, do not export by it.
+* Writes go in multi-row statements of 100 rows (one round trip each on PostgreSQL).
 * On PostgreSQL ledger writes do not take the object writers' lock (nor wake watches); on
   SQLite they share its one writer, as every write does.
 """
@@ -230,6 +233,7 @@ CREATE TABLE IF NOT EXISTS ledger_rows (
 );
 CREATE INDEX IF NOT EXISTS ledger_rows_tenant ON ledger_rows (tenant, start_us);
 CREATE INDEX IF NOT EXISTS ledger_rows_namespace ON ledger_rows (namespace, seq);
+CREATE INDEX IF NOT EXISTS ledger_rows_tenant_seq ON ledger_rows (tenant, seq);
 CREATE TABLE IF NOT EXISTS ledger_hours (
     tenant {TEXT} NOT NULL,
     hour_us {INT} NOT NULL,
@@ -282,8 +286,8 @@ POSTGRES_SCHEMA = _schema(
     "INSERT INTO ledger_counters (name, value) VALUES ('rows', 0) "
     "ON CONFLICT (name) DO NOTHING",)
 RELATIONS = ("ledger_counters", "ledger_rows", "ledger_rows_tenant", "ledger_rows_namespace",
-             "ledger_hours", "ledger_folds", "ledger_states", "ledger_exports", "ledger_samples",
-             "ledger_samples_tenant")
+             "ledger_rows_tenant_seq", "ledger_hours", "ledger_folds", "ledger_states",
+             "ledger_exports", "ledger_samples", "ledger_samples_tenant")
 """Every table and index above (PostgreSQL skips its DDL when all exist)."""
 
 ROW_COLUMNS = ("seq, tenant, namespace, kind, name, uid, part, flavor, volume_type, size_gib, "

@@ -11,6 +11,7 @@ object for the audit log.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import uuid
@@ -39,7 +40,6 @@ from ...kinds.status import (
     SEVERITY,
     format_time,
     name_from_display_name,
-    parse_time,
     phase_list_name,
 )
 from ...machinery.errors import ApiError
@@ -51,7 +51,7 @@ from ..handlers import json_response, media_type, read_body
 from ..requestinfo import RequestInfo
 from . import views, writes
 from .errors import StatusPageError, bad_request, from_api_error, not_found
-from .index import Object, StatusIndex
+from .index import IncidentEntry, Object, StatusIndex, micros
 from .views import MISSING, Body, present, require_some
 
 if TYPE_CHECKING:
@@ -64,6 +64,10 @@ MANAGER = "status-page-api"
 READS = frozenset({"get", "list"})
 CORS_METHODS = "GET, POST, PATCH, DELETE"
 CORS_HEADERS = "Authorization, Content-Type"
+RENDER_ON_LOOP = 32
+"""Incident views rendered on the event loop at most per request (~25 µs each); a list
+needing more (the first read after a Component or ImpactType came or went) renders them
+in a worker thread, so no caller holds up the loop for long."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,10 @@ def spec_document() -> bytes:
 
 def data(payload: Any) -> Response:
     return json_response({"data": payload})
+
+
+def json_bytes(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 class StatusPage:
@@ -295,12 +303,16 @@ class StatusPage:
     async def get_spec(self, call: Call) -> Response:
         return Response(spec_document(), media_type="application/json")
 
+    def cached(self, key: str, build: Callable[[], Any]) -> Response:
+        """``{"data": build()}`` as JSON, built once per index revision (see ``index``)."""
+        return json_bytes(self.index.memo(key, lambda: orjson.dumps({"data": build()})))
+
     async def get_phase_list(self, call: Call) -> Response:
-        lists = self.index.list("phaselists")
-        current = max(lists, key=lambda o: o["spec"]["generation"], default=None)
         raw = call.request.query_params.get("generation")
         if raw is None:
-            return data(views.phase_list_view(current))
+            return self.cached("phases", lambda: views.phase_list_view(max(
+                self.index.list("phaselists"), key=lambda o: o["spec"]["generation"],
+                default=None)))
         generation = views.order_parameter("generation", raw)
         found = self.index.get("phaselists", phase_list_name(generation))
         if found is None:
@@ -315,8 +327,9 @@ class StatusPage:
 
     # -- impact types ------------------------------------------------------------------------
     async def list_impact_types(self, call: Call) -> Response:
-        return data([views.impact_type_view(o)
-                     for o in sorted(self.index.list("impacttypes"), key=views.sort_key)])
+        return self.cached("impacttypes", lambda: [
+            views.impact_type_view(o)
+            for o in sorted(self.index.list("impacttypes"), key=views.sort_key)])
 
     async def get_impact_type(self, call: Call) -> Response:
         return data(views.impact_type_view(self.find("impacttypes", call.params[0])))
@@ -341,8 +354,9 @@ class StatusPage:
 
     # -- severities --------------------------------------------------------------------------
     async def list_severities(self, call: Call) -> Response:
-        found = sorted(self.index.list("severities"), key=lambda o: o["spec"]["value"])
-        return data([views.severity_view(o) for o in found])
+        return self.cached("severities", lambda: [
+            views.severity_view(o)
+            for o in sorted(self.index.list("severities"), key=lambda o: o["spec"]["value"])])
 
     def severity(self, name: str) -> Object:
         obj = self.index.get("severities", name)
@@ -394,9 +408,15 @@ class StatusPage:
         return views.time_parameter("at", call.request.query_params.get("at"))
 
     async def list_components(self, call: Call) -> Response:
-        affected = views.affected_by(self.index, self.at(call))
-        return data([views.component_view(o, affected)
-                     for o in sorted(self.index.list("components"), key=views.sort_key)])
+        at = self.at(call)
+        if at is None:
+            return self.cached("components", lambda: self.component_views(None))
+        return data(self.component_views(at))
+
+    def component_views(self, at: datetime | None) -> list[dict[str, Any]]:
+        affected = views.affected_by(self.index, at)
+        return [views.component_view(o, affected)
+                for o in sorted(self.index.list("components"), key=views.sort_key)]
 
     async def get_component(self, call: Call) -> Response:
         obj = self.find("components", call.params[0])
@@ -426,12 +446,28 @@ class StatusPage:
         end = views.time_parameter("end", query.get("end"), required=True)
         if start is None or end is None or end < start:
             raise bad_request("end: must not be before start")
-        found = [o for o in self.index.list("incidents") if overlaps(o, start, end)]
-        return data([views.incident_view(o, self.index)
-                     for o in sorted(found, key=views.sort_key)])
+        found = self.index.incidents.overlapping(micros(start), micros(end))
+        return json_bytes(orjson.dumps({"data": await self.incident_views(found)}))
+
+    async def incident_views(self, entries: list[IncidentEntry]) -> list[orjson.Fragment]:
+        """The entries' rendered views; if many are stale, they are rendered in a worker
+        thread and kept only if no Component or ImpactType came or went meanwhile."""
+        epoch = self.index.views_epoch
+        stale = [e for e in entries if e.view is None or e.view_epoch != epoch]
+        if len(stale) <= RENDER_ON_LOOP:
+            return [views.incident_fragment(e, self.index) for e in entries]
+        rendered = await asyncio.to_thread(render_all, stale, self.index)
+        if self.index.views_epoch == epoch:
+            for entry, fragment in rendered.items():
+                entry.view, entry.view_epoch = fragment, epoch
+        return [rendered.get(e) or views.incident_fragment(e, self.index) for e in entries]
 
     async def get_incident(self, call: Call) -> Response:
-        return data(views.incident_view(self.find("incidents", call.params[0]), self.index))
+        uid = views.uuid_parameter(ID_PARAMS["incidents"], call.params[0])
+        entry = self.index.incident_by_id(uid)
+        if entry is None:
+            raise not_found("incident")
+        return json_bytes(orjson.dumps({"data": views.incident_fragment(entry, self.index)}))
 
     def incident_fields(self, body: Body) -> dict[str, Any]:
         return require_some(present({
@@ -536,9 +572,8 @@ def update_of(incident: Object, order: int) -> dict[str, Any]:
     raise not_found("incident update")
 
 
-def overlaps(incident: Object, start: datetime, end: datetime) -> bool:
-    """In the window [start, end] (as the reference selects): began by its end, and not
-    ended before its start; an incident without an end lasts."""
-    spec = incident.get("spec") or {}
-    began, ended = parse_time(spec.get("beganAt")), parse_time(spec.get("endedAt"))
-    return (began is None or began <= end) and (ended is None or ended >= start)
+def render_all(entries: list[IncidentEntry], index: StatusIndex
+               ) -> dict[IncidentEntry, orjson.Fragment]:
+    """The entries' views, rendered (in a worker thread: it only reads the index)."""
+    return {e: orjson.Fragment(orjson.dumps(views.incident_view(e.obj, index)))
+            for e in entries}

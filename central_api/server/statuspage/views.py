@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ...kinds.status import (
-    MAINTENANCE_SEVERITY,
-    MAX_SEVERITY,
-    active_impacts,
-    format_time,
-    parse_time,
-)
-from .errors import StatusPageError, bad_request, invalid_parameter
-from .index import Object, StatusIndex
+import orjson
 
-FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+from ...kinds.status import MAINTENANCE_SEVERITY, MAX_SEVERITY, format_time, parse_time
+from .errors import StatusPageError, bad_request, invalid_parameter
+from .index import IncidentEntry, Object, StatusIndex, micros
+
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|z|[+-]\d\d:\d\d)")
 """What Go's time.Time accepts in JSON and query parameters: a full date-time with zone."""
 
@@ -100,21 +95,34 @@ def component_view(obj: Object, affected: dict[str, list[dict[str, Any]]]) -> di
             "activelyAffectedBy": affected.get(obj["metadata"]["name"], [])}
 
 
+def incident_fragment(entry: IncidentEntry, index: StatusIndex) -> orjson.Fragment:
+    """The incident's view as JSON bytes, rendered once per change (see ``index``)."""
+    if entry.view is None or entry.view_epoch != index.views_epoch:
+        entry.view = orjson.Fragment(orjson.dumps(incident_view(entry.obj, index)))
+        entry.view_epoch = index.views_epoch
+    return entry.view
+
+
 def affected_by(index: StatusIndex, at: datetime | None) -> dict[str, list[dict[str, Any]]]:
     """Component name → the impacts of the incidents active at ``at``; without ``at``, of the
-    incidents whose endedAt is null (the reference server's "active")."""
+    incidents whose endedAt is null (the reference server's "active"), kept until the
+    next change."""
     if at is None:
-        by_component = active_impacts(index.unended_incidents(), FAR_FUTURE)
-    else:
-        by_component = active_impacts(index.list("incidents"), at)
+        return index.memo("affected", lambda: _impacts_by_component(index.incidents.active(),
+                                                                    index))
+    return _impacts_by_component(index.incidents.active_at(micros(at)), index)
+
+
+def _impacts_by_component(incidents: list[IncidentEntry], index: StatusIndex
+                          ) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
-    for component, impacts in by_component.items():
-        for impact in impacts:
-            incident = index.uid_of("incidents", impact.incident)
-            impact_type = index.uid_of("impacttypes", impact.impact_type)
-            if incident and impact_type:
-                found.setdefault(component, []).append(
-                    {"reference": incident, "type": impact_type, "severity": impact.severity})
+    for entry in incidents:
+        for impact in (entry.obj.get("spec") or {}).get("affects") or []:
+            impact_type = index.uid_of("impacttypes", impact["impactType"])
+            if impact_type:
+                found.setdefault(impact["component"], []).append(
+                    {"reference": entry.uid, "type": impact_type,
+                     "severity": impact["severity"]})
     return found
 
 

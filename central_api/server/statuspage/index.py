@@ -109,12 +109,20 @@ class IncidentEntry:
 def _micros_of(value: str | None, name: str) -> int | None:
     """A stored time (the schema checked its format); one Python cannot read is taken as
     unknown rather than failing every read of the list."""
+    if not value:
+        return None
+    try:  # the stored form (…Z) directly; parse_time for "z", ":60" and the like
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
     try:
-        parsed = parse_time(value)
+        parsed = parsed or parse_time(value)
     except ValueError:
         log.warning("incident %s: unreadable time %r taken as unknown", name, value)
         return None
-    return None if parsed is None else micros(parsed)
+    if parsed is None:
+        return None
+    return micros(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 class IncidentTimeline:

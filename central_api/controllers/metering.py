@@ -61,7 +61,7 @@ from ..kinds.metering import (
     to_us,
 )
 from ..machinery.clock import now
-from ..store.base import Compacted, Event, Key, KeyNotFound, Store
+from ..store.base import Compacted, Event, Key, KeyExists, KeyNotFound, Store
 
 log = logging.getLogger("central_api.metering")
 
@@ -74,6 +74,8 @@ METERED: dict[str, str] = {
 }
 """Store resource → kind, of every kind the accountant meters."""
 GRACE_US = 15_000_000
+TICK = Key("metering/ticks", "", "accountant")
+"""The record the accountant rewrites to move its cursor when the log is idle (_tick)."""
 BATCH = 1000
 INTERVAL_SECONDS = 2.0
 
@@ -315,9 +317,31 @@ class Accountant:
         if caught_up:
             close_hours(states, now_us, out)
         new_cursor = events[-1].revision if events else cursor
+        if new_cursor == cursor and (out.rows or out.changed):
+            self._tick()  # close the hours on the next step, past the tick (see _tick)
+            return True
         if out.rows or out.changed or new_cursor != cursor:
             self.ledger.commit_fold(cursor, new_cursor, out.rows, _json(out.changed))
         return not caught_up
+
+    def _tick(self) -> None:
+        """Write a revision for the next step to fold past.
+
+        Why: hours closed with no new event would commit with ``expected_cursor ==
+        new_cursor``, a compare-and-set that cannot fail — a second leader for a moment
+        (the old one not yet aware that its lease expired), having read the same cursor and
+        open states, would append the same closed hours again. Folding past a revision of
+        its own makes every commit move the cursor, so exactly one of them wins. Needed
+        only while the log is idle (no writes, not even lease renewals, since the last
+        step): at most once per hour and leader."""
+        record = {"name": TICK.name, "purpose": "metering: the accountant's cursor moves"}
+        try:
+            self.store.update(TICK, record, None)
+        except KeyNotFound:
+            try:
+                self.store.create(TICK, record)
+            except KeyExists:
+                pass  # another accountant's tick: as good as ours
 
     def _bootstrap(self, cursor: int, states: dict[str, OpenState], exc: Compacted,
                    now_us: int) -> bool:

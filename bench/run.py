@@ -102,6 +102,8 @@ class Sizes:
     status_seconds: float = 10
     metering_samples: int = 100_000
     metering_batch: int = 500
+    metering_servers: int = 1000
+    """Servers created, resized and deleted for the usage accounting CPU per change."""
 
 
 QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(1000,),
@@ -110,7 +112,8 @@ QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(
               reconcile_servers=50,
               reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_capi_clusters=10,
               kaas_timeout=120, status_components=20, status_incidents=200,
-              status_seconds=2, metering_samples=2000, metering_batch=200)
+              status_seconds=2, metering_samples=2000, metering_batch=200,
+              metering_servers=30)
 
 
 @dataclass
@@ -725,7 +728,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "status": lambda sizes, report, work: bench_status(
         sizes.status_components, sizes.status_incidents, sizes.status_seconds, report, work),
     "metering": lambda sizes, report, work: bench_metering(
-        sizes.metering_samples, sizes.metering_batch, report, work),
+        sizes.metering_samples, sizes.metering_batch, report, work, sizes.metering_servers),
     "onboarding": lambda sizes, report, work: bench_onboarding(sizes.onboard_tenants, report,
                                                                work),
 }

@@ -1,6 +1,7 @@
 """The status page's incident timeline (``server/statuspage/index.py``) against the plain
 rule it replaces: for random incidents, changed and deleted along the way, a window query
-selects exactly the incidents the reference's predicate selects, in the API's order."""
+selects exactly the incidents the reference's predicate selects, and ``?at=`` the ones
+``is_active`` calls active, in the API's order."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from central_api.kinds.status import parse_time
+from central_api.kinds.status import is_active, parse_time
 from central_api.server.statuspage.index import IncidentTimeline, micros
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -20,9 +21,10 @@ def stamp(minutes: int) -> str:
 
 def random_incident(rng: random.Random, name: str) -> dict[str, Any]:
     began = rng.randrange(0, 1000)
-    spec: dict[str, Any] = {
+    length = rng.randrange(-20, 0) if rng.random() < 0.03 else rng.randrange(0, 200)
+    spec: dict[str, Any] = {  # a few end before they begin (stored before validation)
         "beganAt": None if rng.random() < 0.05 else stamp(began),
-        "endedAt": None if rng.random() < 0.2 else stamp(began + rng.randrange(0, 200))}
+        "endedAt": None if rng.random() < 0.2 else stamp(began + length)}
     return {"metadata": {"name": name, "uid": f"uid-{name}",
                          "creationTimestamp": stamp(rng.randrange(0, 50))}, "spec": spec}
 
@@ -39,7 +41,7 @@ def expected(live: dict[str, dict[str, Any]], start: datetime, end: datetime) ->
     return [o["metadata"]["name"] for o in found]
 
 
-def test_window_queries_select_what_the_reference_rule_selects() -> None:
+def test_window_queries_select_what_the_reference_rules_select() -> None:
     rng = random.Random(7)
     timeline, live = IncidentTimeline(), {}
     for step in range(3000):
@@ -55,4 +57,7 @@ def test_window_queries_select_what_the_reference_rule_selects() -> None:
             start, end = BASE + timedelta(minutes=a), BASE + timedelta(minutes=b)
             got = [e.name for e in timeline.overlapping(micros(start), micros(end))]
             assert got == expected(live, start, end), (start, end)
+            active = [e.name for e in timeline.active_at(micros(start))]
+            assert active == [n for n in expected(live, start, start)
+                              if is_active(live[n], start)], start
     assert sorted(timeline.entries) == sorted(live)

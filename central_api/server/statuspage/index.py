@@ -24,6 +24,7 @@ import bisect
 import builtins
 import logging
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -94,7 +95,8 @@ class IncidentEntry:
     """The API's list order as one string (compared faster than a tuple when sorting
     hundreds): oldest first, creationTimestamp, then name."""
     view: orjson.Fragment | None = None
-    """The rendered JSON view (see ``views.incident_fragment``), valid for ``view_epoch``."""
+    """The rendered JSON view (see ``views.incident_fragment``), valid for ``view_epoch``
+    (set together: a current epoch means a view)."""
     view_epoch: int = -1
 
     @classmethod
@@ -125,17 +127,29 @@ def _micros_of(value: str | None, name: str) -> int | None:
     return micros(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
+_ORDER = operator.attrgetter("order")
+"""The sort key (attrgetter: no Python call per item when sorting hundreds)."""
+
+
+Row = tuple[float, str, float, "IncidentEntry"]
+LAST = "\U0010ffff"
+"""Sorts after every object name (bisect bounds)."""
+
+
 class IncidentTimeline:
     """The incidents by name, sorted by begin and by end, and the ones without an end."""
 
     def __init__(self) -> None:
         self.entries: dict[str, IncidentEntry] = {}
         self.unended: dict[str, IncidentEntry] = {}
-        self._by_began: list[tuple[float, str, IncidentEntry]] = []
-        """(began, name, entry) of the ended incidents (names are unique: entries are
-        never compared)."""
-        self._by_ended: list[tuple[float, str, IncidentEntry]] = []
-        """(ended, name, entry) of the ended incidents."""
+        self._by_began: list[Row] = []
+        """(began, name, ended, entry) of the ended incidents: the other time is in the row
+        so a scan reads no entry (names are unique: entries are never compared)."""
+        self._by_ended: list[Row] = []
+        """(ended, name, began, entry) of the ended incidents."""
+        self._irregular: dict[str, IncidentEntry] = {}
+        """Ended before they began (validation refuses that; kept out of the sorted lists,
+        whose scans rely on began <= ended, and checked one by one)."""
 
     def handlers(self) -> Handlers:
         return Handlers(on_add=self.put, on_update=lambda _old, new: self.put(new),
@@ -147,9 +161,11 @@ class IncidentTimeline:
         self.entries[entry.name] = entry
         if entry.ended is None:
             self.unended[entry.name] = entry
+        elif entry.began > entry.ended:
+            self._irregular[entry.name] = entry
         else:
-            bisect.insort(self._by_began, (entry.began, entry.name, entry))
-            bisect.insort(self._by_ended, (entry.ended, entry.name, entry))
+            bisect.insort(self._by_began, (entry.began, entry.name, entry.ended, entry))
+            bisect.insort(self._by_ended, (entry.ended, entry.name, entry.began, entry))
 
     def drop(self, name: str) -> None:
         entry = self.entries.pop(name, None)
@@ -157,24 +173,35 @@ class IncidentTimeline:
             return
         if entry.ended is None:
             del self.unended[name]
-            return
-        _remove(self._by_began, (entry.began, name))
-        _remove(self._by_ended, (entry.ended, name))
+        elif name in self._irregular:
+            del self._irregular[name]
+        else:
+            _remove(self._by_began, (entry.began, name))
+            _remove(self._by_ended, (entry.ended, name))
 
     def overlapping(self, start: float, end: float) -> builtins.list[IncidentEntry]:
         """The incidents in [start, end] (as the reference selects): begun by its end and
-        not ended before its start, in the API's order. The ended ones come from whichever
-        sorted list gives fewer candidates: those begun by ``end`` or those ended from
-        ``start`` on."""
-        began_by = bisect.bisect_right(self._by_began, (end, "\U0010ffff"))
-        ended_from = bisect.bisect_left(self._by_ended, (start, ""))
-        if began_by <= len(self._by_ended) - ended_from:
-            found = [e for _, _, e in self._by_began[:began_by]
-                     if e.ended is not None and e.ended >= start]
+        not ended before its start, in the API's order.
+
+        The ended ones come from whichever sorted list has fewer candidates: those begun by
+        ``end`` (of which the ones begun from ``start`` on need no check: they ended after
+        they began) or those ended from ``start`` on (the ones ended by ``end`` need no
+        check)."""
+        by_began, by_ended = self._by_began, self._by_ended
+        began_by = bisect.bisect_right(by_began, (end, LAST))
+        ended_from = bisect.bisect_left(by_ended, (start, ""))
+        if began_by <= len(by_ended) - ended_from:
+            began_from = bisect.bisect_left(by_began, (start, ""))
+            found = [row[3] for row in by_began[:began_from] if row[2] >= start]
+            found += [row[3] for row in by_began[began_from:began_by]]
         else:
-            found = [e for _, _, e in self._by_ended[ended_from:] if e.began <= end]
+            ended_by = bisect.bisect_right(by_ended, (end, LAST))
+            found = [row[3] for row in by_ended[ended_from:ended_by]]
+            found += [row[3] for row in by_ended[ended_by:] if row[2] <= end]
         found += [e for e in self.unended.values() if e.began <= end]
-        found.sort(key=_order)
+        found += [e for e in self._irregular.values() if e.began <= end
+                  and e.ended is not None and e.ended >= start]
+        found.sort(key=_ORDER)
         return found
 
     def active_at(self, at: float) -> builtins.list[IncidentEntry]:
@@ -183,14 +210,10 @@ class IncidentTimeline:
 
     def active(self) -> builtins.list[IncidentEntry]:
         """The incidents whose endedAt is null (the reference server's "active")."""
-        return sorted(self.unended.values(), key=_order)
+        return sorted(self.unended.values(), key=_ORDER)
 
 
-def _order(entry: IncidentEntry) -> str:
-    return entry.order
-
-
-def _remove(items: list[tuple[float, str, IncidentEntry]], key: tuple[float, str]) -> None:
+def _remove(items: list[Row], key: tuple[float, str]) -> None:
     at = bisect.bisect_left(items, key)
     if at < len(items) and items[at][:2] == key:
         del items[at]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources as package_files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import yaml
@@ -453,7 +453,9 @@ class StatusPage:
         """The entries' rendered views; if many are stale, they are rendered in a worker
         thread and kept only if no Component or ImpactType came or went meanwhile."""
         epoch = self.index.views_epoch
-        stale = [e for e in entries if e.view is None or e.view_epoch != epoch]
+        stale = [e for e in entries if e.view_epoch != epoch]
+        if not stale:  # the usual case: no call per entry
+            return cast(list[orjson.Fragment], [e.view for e in entries])
         if len(stale) <= RENDER_ON_LOOP:
             return [views.incident_fragment(e, self.index) for e in entries]
         rendered = await asyncio.to_thread(render_all, stale, self.index)

@@ -87,8 +87,13 @@ def _roll_up(url: str) -> None:
         store.close()
 
 
-def measure(url: str, backend: str, count: int) -> None:
+Timing = tuple[str, int, float, float]
+"""(case, rows aggregated or returned, median ms, max ms)."""
+
+
+def measure(url: str, backend: str, count: int) -> list[Timing]:
     store = open_store(url)
+    found: list[Timing] = []
     ledger = Ledger(store)
     cases = (("big tenant, 30 days", "big", T0, T0 + DAYS * 24 * HOUR),
              ("big tenant, 1 day", "big", T0 + 10 * 24 * HOUR, T0 + 11 * 24 * HOUR),
@@ -104,9 +109,8 @@ def measure(url: str, backend: str, count: int) -> None:
                 items = ledger.summary(tenant, lo / US, hi / US)
                 times.append(time.perf_counter() - started)
                 rows = sum(i.rows for i in items)
-            print(f"| {backend} | {count:,} | {name} | {rows:,} | "
-                  f"{statistics.median(times) * 1000:.1f} | {max(times) * 1000:.1f} |",
-                  flush=True)
+            found.append((f"summary, {name}", rows, statistics.median(times) * 1000,
+                          max(times) * 1000))
         pages = (("rows page, all", {}), ("rows page, tenant big", {"tenant": "big"}),
                  ("rows page, namespace small-7", {"namespace": "small-7"}))
         for name, filters in pages:
@@ -115,11 +119,29 @@ def measure(url: str, backend: str, count: int) -> None:
                 started = time.perf_counter()
                 ledger.rows(after_seq=count // 2 + i * 1000, limit=500, **filters)
                 times.append(time.perf_counter() - started)
-            print(f"| {backend} | {count:,} | {name} (500 after seq {count // 2:,}) | 500 | "
-                  f"{statistics.median(times) * 1000:.1f} | {max(times) * 1000:.1f} |",
-                  flush=True)
+            found.append((f"{name} (500 after seq {count // 2:,})", 500,
+                          statistics.median(times) * 1000, max(times) * 1000))
     finally:
         store.close()
+    return found
+
+
+def run(rows: int, backends: list[str]) -> dict[str, list[Timing]]:
+    """Every case on every backend (a PostgreSQL of its own), loaded with ``rows`` rows."""
+    results: dict[str, list[Timing]] = {}
+    with tempfile.TemporaryDirectory(prefix="scs-ledger-bench-") as work:
+        for backend in backends:
+            if backend == "sqlite":
+                url = load_sqlite(Path(work) / "ledger.db", rows)
+                results[backend] = measure(url, backend, rows)
+                continue
+            pg = PostgresServer()
+            try:
+                pg.start()
+                results[backend] = measure(load_postgres(pg, rows), backend, rows)
+            finally:
+                pg.cleanup()
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,19 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", action="append", choices=("sqlite", "postgres"),
                         default=[])
     args = parser.parse_args(argv)
-    print("| store | ledger rows | summary of | rows aggregated | median ms | max ms |")
+    print("| store | ledger rows | case | rows | median ms | max ms |")
     print("|---|---:|---|---:|---:|---:|")
-    with tempfile.TemporaryDirectory(prefix="scs-ledger-bench-") as work:
-        for backend in args.backend or ["sqlite", "postgres"]:
-            if backend == "sqlite":
-                measure(load_sqlite(Path(work) / "ledger.db", args.rows), backend, args.rows)
-                continue
-            pg = PostgresServer()
-            try:
-                pg.start()
-                measure(load_postgres(pg, args.rows), backend, args.rows)
-            finally:
-                pg.cleanup()
+    for backend, timings in run(args.rows, args.backend or ["sqlite", "postgres"]).items():
+        for name, rows, median, slowest in timings:
+            print(f"| {backend} | {args.rows:,} | {name} | {rows:,} | {median:.1f} | "
+                  f"{slowest:.1f} |")
     return 0
 
 

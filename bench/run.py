@@ -63,6 +63,7 @@ from .common import (
     wait_ready,
 )
 from .kaas import bench_kaas
+from .ledger_summary import run as ledger_timings
 from .metering import bench_metering
 from .onboarding import bench_onboarding
 from .ready import to_ready
@@ -103,6 +104,7 @@ class Sizes:
     metering_samples: int = 100_000
     metering_batch: int = 500
     metering_servers: int = 1000
+    ledger_rows: int = 1_000_000
     """Servers created, resized and deleted for the usage accounting CPU per change."""
 
 
@@ -113,7 +115,7 @@ QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(
               reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_capi_clusters=10,
               kaas_timeout=120, status_components=20, status_incidents=200,
               status_seconds=2, metering_samples=2000, metering_batch=200,
-              metering_servers=30)
+              metering_servers=30, ledger_rows=20_000)
 
 
 @dataclass
@@ -717,6 +719,15 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
 
 
 # -- driver ---------------------------------------------------------------------------------
+def bench_ledger(sizes: Sizes, report: Report, work: Path) -> None:
+    """Usage summaries and record pages over ``ledger_rows`` ledger rows (issue 16)."""
+    for backend, timings in ledger_timings(sizes.ledger_rows,
+                                           ["sqlite", "postgres"]).items():
+        for name, rows, median, _ in timings:
+            report.add("ledger", f"{backend}, {sizes.ledger_rows:,} rows: {name} "
+                       f"({rows:,} rows) median ms", round(median, 2))
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "read": bench_read,
     "write": bench_writes,
@@ -725,6 +736,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "reconcile": bench_reconcile,
     "kaas": lambda sizes, report, work: bench_kaas(
         sizes.kaas_clusters, sizes.kaas_capi_clusters, sizes.kaas_timeout, report, work),
+    "ledger": bench_ledger,
     "status": lambda sizes, report, work: bench_status(
         sizes.status_components, sizes.status_incidents, sizes.status_seconds, report, work),
     "metering": lambda sizes, report, work: bench_metering(

@@ -40,6 +40,7 @@ SHOWS: dict[int, list[str]] = {
     9: ["block-storage", "kaas", "incident.status.scs.community/block-storage-upgrade created",
         '"activelyAffectedBy":', '"displayName":"Block storage upgrade"', '"severity":0',
         'incident.status.scs.community "block-storage-upgrade" deleted'],
+    10: ["Server", "SCS-2V-4"],
 }
 """What each step's output must contain (one line of what the tour's comments promise)."""
 

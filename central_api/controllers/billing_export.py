@@ -40,6 +40,7 @@ import asyncio
 import dataclasses
 import logging
 import random
+import secrets
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,7 +181,7 @@ class SinkExporter:
         self.store, self.ledger, self.sink = store, ledger, sink
         self.idle_seconds, self.first_retry, self.max_retry = idle_seconds, first_retry, max_retry
         self.pending_name = sink.name + PENDING_SUFFIX
-        self.rng = random.Random()  # noqa: S311 - jitter, not a secret
+        self.rng: random.Random = secrets.SystemRandom()  # jitter; bandit flags random.Random
 
     async def run(self) -> None:
         client = SinkClient(self.sink)

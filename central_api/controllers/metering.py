@@ -57,6 +57,7 @@ from ..kinds.metering import (
     CONTROL_PLANE_FLAVOR,
     HOUR_US,
     Meter,
+    Usage,
     split_hours,
     to_us,
 )
@@ -167,24 +168,6 @@ class OpenState:
                    namespace=str(data["namespace"]), name=str(data["name"]),
                    tenant=str(data.get("tenant", "")), since_us=int(data["since_us"]),
                    meters=tuple(Meter.from_json(m) for m in data["meters"]))
-
-
-@dataclass(frozen=True)
-class Usage:
-    """One closed usage row: one meter of one object over ``[start, end)`` in one hour."""
-
-    tenant: str
-    namespace: str
-    kind: str
-    name: str
-    uid: str
-    meter: Meter
-    start_us: int
-    end_us: int
-
-    @property
-    def seconds(self) -> float:
-        return (self.end_us - self.start_us) / 1_000_000
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,24 @@ class Meter:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """One closed usage row: one meter of one object over ``[start, end)`` in one hour."""
+
+    tenant: str
+    namespace: str
+    kind: str
+    name: str
+    uid: str
+    meter: Meter
+    start_us: int
+    end_us: int
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_us - self.start_us) / 1_000_000
+
+
+@dataclass(frozen=True)
 class Quantity:
     unit: str
     per_hour: float

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from central_api.controllers.runner import Compactor
+from central_api.kinds.metering import Meter, Usage
 from central_api.store import open_store
 from central_api.store.base import Key, Store
 from central_api.store.guard import install
@@ -28,27 +28,6 @@ US = 1_000_000
 HOUR = 3600 * US
 T0 = 1767261600 * US
 """2026-01-01T10:00:00Z in microseconds."""
-
-
-@dataclass(frozen=True)
-class Meter:
-    part: str = ""
-    flavor: str = ""
-    volume_type: str = ""
-    size_gib: int = 0
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class Usage:
-    tenant: str
-    namespace: str
-    kind: str
-    name: str
-    uid: str
-    meter: Meter
-    start_us: int
-    end_us: int
 
 
 def server(uid: str, start: int, end: int, tenant: str = "acme",

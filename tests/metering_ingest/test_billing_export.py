@@ -12,11 +12,11 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from central_api.kinds.metering import Meter, Usage
 from tests.polling import poll
 from tests.server import ScsServer
 
@@ -29,35 +29,14 @@ HOUR = 1_893_553_200  # 2030-01-02T03:00:00Z
 _minute = itertools.count()
 
 
-@dataclass(frozen=True)
-class Meter:
-    part: str = ""
-    flavor: str = "SCS-2V-4"
-    volume_type: str = ""
-    size_gib: int = 0
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class Row:
-    tenant: str
-    namespace: str
-    kind: str
-    name: str
-    uid: str
-    meter: Meter
-    start_us: int
-    end_us: int
-
-
 def write_rows(ledger: ServerLedger, n: int) -> list[int]:
     """``n`` one-minute rows committed in one fold step; their seqs."""
     rows = []
     for _ in range(n):
         minute = next(_minute) % 59
         start = (HOUR + 60 * minute) * 1_000_000
-        rows.append(Row("acme", "acme-prod", "Server", f"vm-{minute}", str(uuid.uuid4()),
-                        Meter(), start, start + 60_000_000))
+        rows.append(Usage("acme", "acme-prod", "Server", f"vm-{minute}", str(uuid.uuid4()),
+                        Meter(flavor="SCS-2V-4"), start, start + 60_000_000))
     cursor = ledger.ledger.cursor(FOLD)
     return list(ledger.ledger.commit_fold(cursor, cursor + 1, rows, {}, fold=FOLD))
 

@@ -112,7 +112,8 @@ def onboard(api: Api, name: str) -> None:
     eventually(lambda: api.ready(f"/apis/tenancy.scs.community/v1alpha1/tenants/{name}"))
 
 
-def create_all(api: Api) -> None:
+def network(api: Api) -> None:
+    """The network and subnet the metered Servers attach to (not metered themselves)."""
     api.call("POST", f"{IAAS}/networks", {"apiVersion": "iaas.scs.community/v1alpha1",
                                           "kind": "Network", "metadata": {"name": "net"}})
     api.call("POST", f"{IAAS}/subnets", {
@@ -120,6 +121,10 @@ def create_all(api: Api) -> None:
         "metadata": {"name": "net-v4"},
         "spec": {"networkRef": {"name": "net"}, "cidr": "10.0.0.0/24"}})
     eventually(lambda: api.ready(f"{IAAS}/subnets/net-v4"))
+
+
+def create_all(api: Api) -> None:
+    network(api)
     api.call("POST", f"{IAAS}/servers", {
         "apiVersion": "iaas.scs.community/v1alpha1", "kind": "Server",
         "metadata": {"name": "web"}, "spec": {"flavor": "SCS-2V-4", "image": "ubuntu-24.04",

@@ -41,7 +41,7 @@ from central_api.store import open_store
 from central_api.store.base import Store
 from central_api.store.ledger import CursorMoved, Ledger
 from tests.integration.conftest import create_database
-from tests.metering.test_usage import IAAS, Api, at, eventually, onboard
+from tests.metering.test_usage import IAAS, Api, at, eventually, network, onboard
 from tests.metering_ingest.sink import FailingSink
 from tests.pg import PostgresServer
 from tests.server import ScsServer
@@ -129,16 +129,6 @@ def replicas(postgres_server: PostgresServer,
         a.cleanup()
         b.cleanup()
         shutil.rmtree(b_dir, ignore_errors=True)
-
-
-def network(api: Api) -> None:
-    api.call("POST", f"{IAAS}/networks", {"apiVersion": "iaas.scs.community/v1alpha1",
-                                          "kind": "Network", "metadata": {"name": "net"}})
-    api.call("POST", f"{IAAS}/subnets", {
-        "apiVersion": "iaas.scs.community/v1alpha1", "kind": "Subnet",
-        "metadata": {"name": "net-v4"},
-        "spec": {"networkRef": {"name": "net"}, "cidr": "10.0.0.0/24"}})
-    eventually(lambda: api.ready(f"{IAAS}/subnets/net-v4"))
 
 
 def server(api: Api, name: str, flavor: str) -> str:

@@ -23,7 +23,6 @@ import asyncio
 import functools
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,6 +49,7 @@ from ..machinery import errors
 from ..machinery.errors import ApiError
 from ..machinery.selectors import LabelSelector, Operator, new_requirement
 from ..registry.resources import ListOptions, Resources, WriteOptions
+from ..registry.retry import retry_on_conflict
 from .handlers import json_response
 from .requestinfo import RequestInfo
 
@@ -66,8 +66,6 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 alerts with long annotations, and nothing larger is read."""
 MAX_ALERTS = 1000
 MAX_LABELS = 128
-WRITE_ATTEMPTS = 5
-"""Writes retried when another writer (a replica, the status page) changed the incident."""
 AUDIT_PREFIX = f"{GROUP}/"
 DIGEST_ANNOTATION = f"{GROUP}/alert-digest"
 """What the alert said when last applied to the incident (hashes of summary, description
@@ -200,18 +198,12 @@ class IncidentWriter:
         outcome = Outcome()
         for alert, want in alerts:
             step = self.fire if alert.status == "firing" else self.resolve
-            self._retrying(functools.partial(step, alert, want, outcome))
+            retry_on_conflict(functools.partial(step, alert, want, outcome),
+                              before_retry=self._forget_active)
         return outcome
 
-    def _retrying(self, write: Callable[[], None]) -> None:
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                write()
-                return
-            except ApiError as exc:
-                if exc.code != 409 or attempt == WRITE_ATTEMPTS - 1:
-                    raise
-                self._active = None  # another writer was first: read again
+    def _forget_active(self) -> None:
+        self._active = None  # another writer was first: read again
 
     def _get(self, name: str) -> dict[str, Any] | None:
         try:

@@ -10,8 +10,6 @@ between, the update conflicts and is retried on the new version, so no write is 
 from __future__ import annotations
 
 import copy
-import secrets
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,22 +17,10 @@ from ...kinds.kind import ResourceType
 from ...kinds.status import PHASE_LIST, phase_list_name
 from ...machinery.errors import ApiError
 from ...registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
+from ...registry.retry import retry_on_conflict
 
 T = TypeVar("T")
 Object = dict[str, Any]
-RETRIES = 20
-BACKOFF_MS = 5
-"""Conflicts come from writers in other threads or replicas (on PostgreSQL, where these calls
-run in worker threads); a jittered, growing pause keeps eight of them at once on one
-Incident from colliding again on every retry (without it eight retries were not enough)."""
-
-
-def _conflict(exc: ApiError) -> bool:
-    return exc.code == 409 and exc.reason in ("Conflict", "AlreadyExists") and not exc.causes
-
-
-def _back_off(attempt: int) -> None:
-    time.sleep(secrets.randbelow(BACKOFF_MS * (attempt + 1) + 1) / 1000)
 
 
 def create(resources: Resources, rt: ResourceType, obj: Object, opts: WriteOptions) -> Object:
@@ -45,16 +31,11 @@ def modify(resources: Resources, rt: ResourceType, name: str, change: Callable[[
            opts: WriteOptions) -> tuple[Object, T]:
     """Apply ``change`` to the live object and store it; retried on concurrent writes.
     ``change`` edits its argument in place and may raise to refuse (nothing is stored)."""
-    for attempt in range(RETRIES):
+    def attempt() -> tuple[Object, T]:
         obj = copy.deepcopy(resources.get(rt, "", name))
         result = change(obj)
-        try:
-            return resources.update(rt, "", name, obj, opts), result
-        except ApiError as exc:
-            if not _conflict(exc) or attempt == RETRIES - 1:
-                raise
-            _back_off(attempt)
-    raise RuntimeError("unreachable: the loop returns or raises")
+        return resources.update(rt, "", name, obj, opts), result
+    return retry_on_conflict(attempt)
 
 
 def delete(resources: Resources, rt: ResourceType, name: str) -> Object:
@@ -84,15 +65,10 @@ def rename(resources: Resources, rt: ResourceType, name: str, new_name: str,
 
 def next_phase_list(resources: Resources, phases: list[str], opts: WriteOptions) -> Object:
     """Create the generation after the highest; two writers at once get consecutive ones."""
-    for attempt in range(RETRIES):
+    def attempt() -> Object:
         listed = resources.list(PHASE_LIST, None, ListOptions())["items"]
         generation = max((o["spec"]["generation"] for o in listed), default=0) + 1
         obj = {"metadata": {"name": phase_list_name(generation)},
                "spec": {"generation": generation, "phases": phases}}
-        try:
-            return resources.create(PHASE_LIST, "", obj, opts)
-        except ApiError as exc:
-            if not _conflict(exc) or attempt == RETRIES - 1:
-                raise
-            _back_off(attempt)
-    raise RuntimeError("unreachable: the loop returns or raises")
+        return resources.create(PHASE_LIST, "", obj, opts)
+    return retry_on_conflict(attempt)

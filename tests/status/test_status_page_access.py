@@ -108,3 +108,13 @@ def test_without_anonymous_read_every_request_needs_a_token(private_server: ScsS
     assert StatusApi(private_server, token).get("/components").status_code == 200
     assert StatusApi(private_server, token).post("/components", {"displayName": "x"}
                                                  ).status_code == 403
+
+
+def test_head_answers_like_get_without_a_body(server: ScsServer) -> None:
+    """Uptime checkers probe a status page with HEAD."""
+    with client(server, None) as anonymous:
+        got = anonymous.get(f"{PREFIX}/components")
+        head = anonymous.head(f"{PREFIX}/components")
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert anonymous.head(f"{PREFIX}/nowhere").status_code == 404

@@ -170,7 +170,8 @@ class StatusPage:
             return self.preflight(request)
         segments = self.segments(request.url.path)
         routes, params = self.match(segments)
-        op = routes.get(request.method)
+        # HEAD is GET without the body (uptime checkers use it); the server drops the body
+        op = routes.get("GET" if request.method == "HEAD" else request.method)
         if op is None:
             raise StatusPageError(405)
         user = await self.access(request, api, op, self.object_name(op, segments, params))

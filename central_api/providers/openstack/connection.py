@@ -102,6 +102,7 @@ class Connections:
                 entry["region_name"] = self.settings.region
             key = hashlib.sha256(json.dumps(entry, sort_keys=True, default=str)
                                  .encode()).hexdigest()
+            entry.setdefault("api_timeout", self.settings.timeout)
             return self._cached(key, lambda: openstack.connect(load_yaml_config=False,
                                                                load_envvars=False, **entry))
         if not self.settings.cloud:
@@ -114,6 +115,11 @@ class Connections:
         config = loader.OpenStackConfig(config_files=files)
         region = config.get_one(cloud=self.settings.cloud,
                                 region_name=self.settings.region or None)
+        # Every request, the token fetch too, ends by the call timeout unless clouds.yaml
+        # says otherwise: a Keystone that accepts connections but never answers must not
+        # hold a worker thread for good after the caller's wait_for gave up.
+        if region.config.get("api_timeout") is None:
+            region.config["api_timeout"] = self.settings.timeout
         return Connection(config=region)
 
     def _cached(self, key: str, make: Callable[[], Connection]) -> Connection:

@@ -1,50 +1,57 @@
 """``scs cluster``: Kubernetes clusters (KaaS) from the command line, through the API.
 
-Every command talks to the Central API with the current kubeconfig, like kubectl (and
-``scs tenant``). ``create``, ``upgrade`` and ``delete`` follow the cluster until it is Ready
-(or gone) unless ``--no-wait``: on a terminal a live table of its conditions, otherwise one
-line per change, so a CI log shows which phase took how long. ``kubeconfig`` writes the
-cluster's kubeconfig: by default one that signs in with the caller's own OIDC login (no secret
-inside), with ``--admin`` one holding a short-lived admin certificate.
+Every command talks to the Central API through the SDK with the current kubeconfig, like
+kubectl (and ``scs tenant``; see connection.py). ``create``, ``upgrade`` and ``delete`` watch
+the cluster until it is Ready (or gone) unless ``--no-wait``: on a terminal a live table of its
+conditions, otherwise one line per change, so a CI log shows which phase took how long.
+``kubeconfig`` writes the cluster's kubeconfig: by default one that signs in with the caller's
+own OIDC login (no secret inside), with ``--admin`` one holding a short-lived admin
+certificate.
 
-Exit codes: 0 done, 1 refused or failed (the server's message and the fields at fault are
-shown), 2 wrong usage, 3 still not done when ``--timeout`` ran out.
+Exit codes: 0 done, 1 refused or failed (one line: the server's message with the fields at
+fault), 2 wrong usage, 3 still not done when ``--timeout`` ran out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import re
 import sys
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import httpx
 import typer
-import yaml
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from ..controllers.client import HttpClient
-from ..controllers.typed import kind_of
+from ..client import ALL_NAMESPACES, ApiError, Client, NotFound
+from ..client.resources import ApiResource
 from ..kinds.kaas import CLUSTER
 from ..kinds.kaas_access import ADMIN_KUBECONFIG, KUBECONFIG
-from ..machinery.errors import ApiError
-from .tenant import MARKS, ContextOption, KubeconfigOption, default_kubeconfig, open_client
+from .connection import (
+    FAILED,
+    OK,
+    USAGE,
+    ContextOption,
+    KubeconfigOption,
+    Verdict,
+    fail,
+    follow,
+    run,
+)
+from .tenant import MARKS
 
 cluster_app = typer.Typer(help="Create, follow, reach, upgrade and delete Kubernetes clusters.",
                           no_args_is_help=True)
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
-CLUSTERS = kind_of(CLUSTER)
-POLL_SECONDS = 1.0
-OK, FAILED, USAGE, TIMED_OUT = 0, 1, 2, 3
+CLUSTERS = ApiResource.of(CLUSTER).as_dicts()
+AGENT = "scs-cluster"
+TIMED_OUT = 3
 CONDITIONS = ("ControlPlaneReady", "NodePoolsReady", "Ready")
 TERMINAL_REASONS = frozenset({"InvalidRequest", "BackendError", "NotFound"})
 """Ready=False reasons waiting cannot cure: the backend refused the spec or broke."""
@@ -84,10 +91,8 @@ def create(
     except ValueError as exc:
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(USAGE) from None
-    ns = namespace or context_namespace(kubeconfig, context)
-    obj = {"apiVersion": CLUSTER.api_version, "kind": CLUSTER.kind,
-           "metadata": {"name": name, "namespace": ns}, "spec": spec}
-    run(_create(obj, wait, timeout, kubeconfig, context))
+    run(kubeconfig, context, AGENT,
+        lambda client: _create(client, name, namespace, spec, wait, timeout))
 
 
 @cluster_app.command("list")
@@ -99,8 +104,8 @@ def list_(
     context: ContextOption = "",
 ) -> None:
     """List clusters with their version, readiness, phase and nodes."""
-    ns = "" if all_namespaces else namespace or context_namespace(kubeconfig, context)
-    run(_list(ns, kubeconfig, context))
+    run(kubeconfig, context, AGENT, lambda client: _list(
+        client, ALL_NAMESPACES if all_namespaces else in_namespace(client, namespace)))
 
 
 @cluster_app.command("show")
@@ -111,8 +116,7 @@ def show(
     context: ContextOption = "",
 ) -> None:
     """Show a cluster's conditions, node pools and endpoint."""
-    ns = namespace or context_namespace(kubeconfig, context)
-    run(_show(ns, name, kubeconfig, context))
+    run(kubeconfig, context, AGENT, lambda client: _show(client, namespace, name))
 
 
 @cluster_app.command("kubeconfig")
@@ -140,8 +144,8 @@ def kubeconfig_(
         err.print("[red]--expiration goes with --admin (an OIDC kubeconfig holds no "
                   "credential that could expire)[/red]")
         raise typer.Exit(USAGE)
-    ns = namespace or context_namespace(kubeconfig, context)
-    run(_kubeconfig(ns, name, admin, seconds, output, kubeconfig, context))
+    run(kubeconfig, context, AGENT,
+        lambda client: _kubeconfig(client, namespace, name, admin, seconds, output))
 
 
 @cluster_app.command("upgrade")
@@ -156,8 +160,8 @@ def upgrade(
     context: ContextOption = "",
 ) -> None:
     """Change the cluster's Kubernetes version and follow the upgrade until Ready."""
-    ns = namespace or context_namespace(kubeconfig, context)
-    run(_upgrade(ns, name, version, wait, timeout, kubeconfig, context))
+    run(kubeconfig, context, AGENT,
+        lambda client: _upgrade(client, namespace, name, version, wait, timeout))
 
 
 @cluster_app.command("delete")
@@ -170,8 +174,8 @@ def delete(
     context: ContextOption = "",
 ) -> None:
     """Delete a cluster and follow until the backend has removed it."""
-    ns = namespace or context_namespace(kubeconfig, context)
-    run(_delete(ns, name, wait, timeout, kubeconfig, context))
+    run(kubeconfig, context, AGENT,
+        lambda client: _delete(client, namespace, name, wait, timeout))
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -225,116 +229,67 @@ def parse_duration(text: str) -> int:
     return hours * 3600 + minutes * 60 + seconds
 
 
-def context_namespace(kubeconfig: Path | None, context: str) -> str:
-    """The namespace of the kubeconfig context (as kubectl uses it), else ``default``."""
-    try:
-        config = yaml.safe_load((kubeconfig or default_kubeconfig()).read_text()) or {}
-        name = context or config.get("current-context", "")
-        found: dict[str, Any] = next(
-            (c for c in config.get("contexts") or [] if c.get("name") == name), {})
-        return str((found.get("context") or {}).get("namespace") or "default")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return "default"
-
-
 # -- talking to the API ------------------------------------------------------------------------
-def run(work: Coroutine[Any, Any, int]) -> NoReturn:
-    """Run a command's coroutine and exit with its code; an API that cannot be reached or a
-    kubeconfig that cannot be used is a message and exit 1, not a traceback."""
-    try:
-        code = asyncio.run(work)
-    except httpx.HTTPError as exc:
-        err.print(f"[red]cannot reach the Central API: {escape(str(exc) or type(exc).__name__)}"
-                  "[/red]")
-        code = FAILED
-    except ApiError as exc:
-        code = show_error(exc)
-    except (OSError, yaml.YAMLError, KeyError) as exc:
-        err.print(f"[red]cannot use the kubeconfig: {escape(str(exc))}[/red]")
-        code = FAILED
-    raise typer.Exit(code)
+def in_namespace(client: Client, namespace: str) -> str:
+    """The namespace given, else the kubeconfig context's (as kubectl), else ``default``."""
+    return namespace or client.config.namespace
 
 
-def show_error(exc: ApiError, doing: str = "") -> int:
-    """The server's Status: its message, then every field at fault on its own line."""
-    prefix = f"{doing}: " if doing else ""
-    message = exc.message
-    if exc.causes and " is invalid: " in message:  # the causes follow, one per line
-        message = message.split(" is invalid: ", 1)[0] + " is invalid:"
-    err.print(f"[red]{escape(prefix + message)}[/red]")
-    for cause in exc.causes:
-        where = f"{cause.field}: " if cause.field else ""
-        err.print(f"  [red]•[/red] {escape(where + cause.message)}")
+def not_found(namespace: str, name: str) -> int:
+    err.print(f"[red]cluster {escape(namespace)}/{escape(name)} not found[/red]")
     return FAILED
 
 
-async def _create(obj: dict[str, Any], wait: bool, timeout: float, kubeconfig: Path | None,
-                  context: str) -> int:
-    client = open_client(kubeconfig, context, "scs-cluster")
-    meta = obj["metadata"]
+def _create(client: Client, name: str, namespace: str, spec: dict[str, Any], wait: bool,
+            timeout: float) -> int:
+    ns = in_namespace(client, namespace)
     try:
-        try:
-            await client.create(CLUSTERS, obj)
-        except ApiError as exc:
-            return show_error(exc, f"cluster {meta['name']} not created")
-        err.print(f"cluster {meta['namespace']}/{meta['name']} created")
-        if not wait:
-            return OK
-        return await follow(client, meta["namespace"], meta["name"], timeout, until_ready)
-    finally:
-        await client.close()
-
-
-async def _list(namespace: str, kubeconfig: Path | None, context: str) -> int:
-    client = open_client(kubeconfig, context, "scs-cluster")
-    try:
-        items, _ = await client.list(CLUSTERS, namespace)
+        client.create({"apiVersion": CLUSTER.api_version, "kind": CLUSTER.kind,
+                       "metadata": {"name": name, "namespace": ns}, "spec": spec},
+                      kind=CLUSTERS)
     except ApiError as exc:
-        return show_error(exc)
-    finally:
-        await client.close()
+        return fail(exc, f"cluster {name} not created")
+    err.print(f"cluster {ns}/{name} created")
+    return follow_cluster(client, ns, name, timeout, until_ready) if wait else OK
+
+
+def _list(client: Client, namespace: str) -> int:
+    """``namespace`` ALL_NAMESPACES (empty): every namespace."""
+    items = client.list(CLUSTERS, namespace).items
     if not items:
-        err.print(f"no clusters in {'any namespace' if not namespace else namespace}")
+        err.print(f"no clusters in {namespace or 'any namespace'}")
         return OK
     out.print(listing(items, show_namespace=not namespace))
     return OK
 
 
-async def _show(namespace: str, name: str, kubeconfig: Path | None, context: str) -> int:
-    client = open_client(kubeconfig, context, "scs-cluster")
-    try:
-        found = await client.get(CLUSTERS, namespace, name)
-    except ApiError as exc:
-        return show_error(exc)
-    finally:
-        await client.close()
+def _show(client: Client, namespace: str, name: str) -> int:
+    ns = in_namespace(client, namespace)
+    found = client.find(CLUSTERS, name, ns)
     if found is None:
-        err.print(f"[red]cluster {escape(namespace)}/{escape(name)} not found[/red]")
-        return FAILED
+        return not_found(ns, name)
     out.print(render(found))
     return OK
 
 
-async def _kubeconfig(namespace: str, name: str, admin: bool, seconds: int | None,
-                      output: Path | None, kubeconfig: Path | None, context: str) -> int:
-    client = open_client(kubeconfig, context, "scs-cluster")
-    sub = ADMIN_KUBECONFIG if admin else KUBECONFIG
+def _kubeconfig(client: Client, namespace: str, name: str, admin: bool, seconds: int | None,
+                output: Path | None) -> int:
+    ns = in_namespace(client, namespace)
     kind = "AdminKubeconfigRequest" if admin else "KubeconfigRequest"
     body: dict[str, Any] = {"apiVersion": CLUSTER.api_version, "kind": kind, "spec": {}}
     if seconds is not None:
         body["spec"]["expirationSeconds"] = seconds
     try:
-        answer = await client.create_subresource(CLUSTERS, namespace, name, sub, body)
+        answer = client.create_subresource(CLUSTERS, name, ADMIN_KUBECONFIG if admin
+                                           else KUBECONFIG, body, ns)
     except ApiError as exc:
-        return show_error(exc, f"no kubeconfig for cluster {namespace}/{name}")
-    finally:
-        await client.close()
+        return fail(exc, f"no kubeconfig for cluster {ns}/{name}")
     text = base64.b64decode(answer["status"]["kubeconfig"]).decode()
     if output is None:
         sys.stdout.write(text)
     else:
         write_private(output, text)
-        err.print(f"kubeconfig of cluster {namespace}/{name} written to {output}")
+        err.print(f"kubeconfig of cluster {ns}/{name} written to {output}")
     if admin:
         _tell_expiry(answer, seconds)
     return OK
@@ -356,54 +311,39 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-async def _upgrade(namespace: str, name: str, version: str, wait: bool, timeout: float,
-                   kubeconfig: Path | None, context: str) -> int:
-    client = open_client(kubeconfig, context, "scs-cluster")
+def _upgrade(client: Client, namespace: str, name: str, version: str, wait: bool,
+             timeout: float) -> int:
+    """A merge patch of the version alone: a controller's concurrent status write cannot
+    make it conflict, and nothing else of the spec is sent back."""
+    ns = in_namespace(client, namespace)
     try:
-        for _ in range(5):  # a controller's concurrent status write is a 409: read again
-            found = await client.get(CLUSTERS, namespace, name)
-            if found is None:
-                err.print(f"[red]cluster {escape(namespace)}/{escape(name)} not found[/red]")
-                return FAILED
-            found["spec"]["kubernetesVersion"] = version
-            try:
-                await client.update(CLUSTERS, found)
-                break
-            except ApiError as exc:
-                if exc.code != 409:
-                    return show_error(exc, f"cluster {name} not upgraded")
-        else:
-            err.print("[red]the cluster kept changing; try again[/red]")
-            return FAILED
-        err.print(f"cluster {namespace}/{name}: upgrading to {version}")
-        return await follow(client, namespace, name, timeout, until_ready) if wait else OK
-    finally:
-        await client.close()
+        client.patch(CLUSTERS, name, {"spec": {"kubernetesVersion": version}}, ns)
+    except NotFound:
+        return not_found(ns, name)
+    except ApiError as exc:
+        return fail(exc, f"cluster {name} not upgraded")
+    err.print(f"cluster {ns}/{name}: upgrading to {version}")
+    return follow_cluster(client, ns, name, timeout, until_ready) if wait else OK
 
 
-async def _delete(namespace: str, name: str, wait: bool, timeout: float,
-                  kubeconfig: Path | None, context: str) -> int:
-    client = open_client(kubeconfig, context, "scs-cluster")
+def _delete(client: Client, namespace: str, name: str, wait: bool, timeout: float) -> int:
+    ns = in_namespace(client, namespace)
     try:
-        if await client.get(CLUSTERS, namespace, name) is None:
-            err.print(f"[red]cluster {escape(namespace)}/{escape(name)} not found[/red]")
-            return FAILED
-        try:
-            await client.delete(CLUSTERS, namespace, name)
-        except ApiError as exc:
-            return show_error(exc, f"cluster {name} not deleted")
-        err.print(f"cluster {namespace}/{name}: deleting")
-        return await follow(client, namespace, name, timeout, until_gone) if wait else OK
-    finally:
-        await client.close()
+        client.delete(CLUSTERS, name, ns)
+    except NotFound:
+        return not_found(ns, name)
+    except ApiError as exc:
+        return fail(exc, f"cluster {name} not deleted")
+    err.print(f"cluster {ns}/{name}: deleting")
+    return follow_cluster(client, ns, name, timeout, until_gone) if wait else OK
 
 
 # -- following ---------------------------------------------------------------------------------
-Verdict = Callable[[dict[str, Any] | None], "tuple[bool, str] | None"]
+Judge = Callable[[dict[str, Any] | None], "Verdict | None"]
 """None: keep waiting; (True, message): done; (False, message): failed."""
 
 
-def until_ready(cluster: dict[str, Any] | None) -> tuple[bool, str] | None:
+def until_ready(cluster: dict[str, Any] | None) -> Verdict | None:
     """Ready for the current generation; a refusal waiting cannot cure ends it early."""
     if cluster is None:
         return False, "the cluster disappeared"
@@ -419,36 +359,32 @@ def until_ready(cluster: dict[str, Any] | None) -> tuple[bool, str] | None:
     return None
 
 
-def until_gone(cluster: dict[str, Any] | None) -> tuple[bool, str] | None:
+def until_gone(cluster: dict[str, Any] | None) -> Verdict | None:
     return (True, "deleted") if cluster is None else None
 
 
-async def follow(client: HttpClient, namespace: str, name: str, timeout: float,
-                 verdict: Verdict) -> int:
-    """Show the cluster until ``verdict`` decides, or until the timeout (last view kept)."""
-    deadline = time.monotonic() + timeout
+def follow_cluster(client: Client, namespace: str, name: str, timeout: float,
+                   judge: Judge) -> int:
+    """Show the cluster at each change until ``judge`` decides, or until the timeout (last
+    view kept)."""
     progress = Progress()
+
+    def seen(cluster: dict[str, Any] | None) -> Verdict | None:
+        progress.update(cluster)
+        return judge(cluster)
+
     try:
-        while time.monotonic() < deadline:
-            cluster = await client.get(CLUSTERS, namespace, name)
-            progress.update(cluster)
-            decided = verdict(cluster)
-            if decided is not None:
-                progress.stop()
-                done, message = decided
-                err.print(f"cluster {namespace}/{name}: {escape(message)}" if done else
-                          f"[red]cluster {escape(namespace)}/{escape(name)}: "
-                          f"{escape(message)}[/red]")
-                return OK if done else FAILED
-            await asyncio.sleep(POLL_SECONDS)
-    except ApiError as exc:
+        verdict = follow(client, CLUSTERS, name, namespace, timeout, seen)
+    finally:
         progress.stop()
-        return show_error(exc)
-    progress.stop()
-    err.print(f"[yellow]cluster {escape(namespace)}/{escape(name)}: not done after "
-              f"{timeout:g}s (it goes on; follow with: scs cluster show {escape(name)})"
-              "[/yellow]")
-    return TIMED_OUT
+    who = f"cluster {escape(namespace)}/{escape(name)}"
+    if verdict is None:
+        err.print(f"[yellow]{who}: not done after {timeout:g}s (it goes on; follow with: "
+                  f"scs cluster show {escape(name)})[/yellow]")
+        return TIMED_OUT
+    done, message = verdict
+    err.print(f"{who}: {escape(message)}" if done else f"[red]{who}: {escape(message)}[/red]")
+    return OK if done else FAILED
 
 
 class Progress:

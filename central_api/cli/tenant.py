@@ -1,38 +1,34 @@
 """``scs tenant``: onboard a customer with one command and watch it become usable.
 
-``onboard`` creates the Tenant through the API (the current kubeconfig, like kubectl) and then
-follows its conditions — one per onboarding step — until ``Ready``, so the operator sees which
-step is running or why it is stuck instead of a silent wait. ``show`` prints the same
-conditions and the Keystone IDs.
+``onboard`` creates the Tenant through the API (the SDK with the current kubeconfig, like
+kubectl; see connection.py) and then watches its conditions — one per onboarding step —
+until ``Ready``, so the operator sees which step is running or why it is stuck instead of a
+silent wait. ``show`` prints the same conditions and the Keystone IDs.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
-from ..controllers.client import HttpClient
-from ..controllers.tenants import STEPS, TENANTS
-from ..kinds.tenancy import TenantQuotas
-from ..machinery.errors import ApiError
+from ..client import AlreadyExists, Client, is_ready
+from ..client.resources import ApiResource
+from ..controllers.tenants import STEPS
+from ..kinds.tenancy import TENANT, TenantQuotas
+from .connection import ContextOption, KubeconfigOption, follow, run
 
 tenant_app = typer.Typer(help="Onboard and inspect tenants (customers).",
                          no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
-POLL_SECONDS = 1.0
-KubeconfigOption = Annotated[Path | None, typer.Option(
-    help="Kubeconfig (default: $KUBECONFIG or ~/.kube/config).")]
-ContextOption = Annotated[str, typer.Option(help="Kubeconfig context (default: current).")]
+TENANTS = ApiResource.of(TENANT).as_dicts()
+AGENT = "scs-tenant"
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -66,8 +62,7 @@ def onboard(
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    code = asyncio.run(_onboard(tenant, wait, timeout, kubeconfig, context))
-    raise typer.Exit(code)
+    run(kubeconfig, context, AGENT, lambda client: _onboard(client, tenant, wait, timeout))
 
 
 @tenant_app.command("show")
@@ -77,7 +72,7 @@ def show(
     context: ContextOption = "",
 ) -> None:
     """Print a tenant's onboarding conditions and its Keystone IDs."""
-    raise typer.Exit(asyncio.run(_show(name, kubeconfig, context)))
+    run(kubeconfig, context, AGENT, lambda client: _show(client, name))
 
 
 # -- building the Tenant -----------------------------------------------------------------------
@@ -91,7 +86,7 @@ def tenant_object(name: str, display_name: str, admins: list[str], contact: str,
         spec["quotas"] = quotas
     if idp:
         spec["federation"] = idp
-    return {"apiVersion": TENANTS.api_version, "kind": "Tenant", "metadata": {"name": name},
+    return {"apiVersion": TENANT.api_version, "kind": TENANT.kind, "metadata": {"name": name},
             "spec": spec}
 
 
@@ -134,69 +129,43 @@ def _ask_list(label: str) -> list[str]:
 
 
 # -- talking to the API ------------------------------------------------------------------------
-def open_client(kubeconfig: Path | None, context: str,
-                user_agent: str = "scs-tenant") -> HttpClient:
-    """An API client for the kubeconfig kubectl would use (``scs login``'s included); the
-    user agent names the command in the audit log."""
-    return HttpClient(kubeconfig or default_kubeconfig(), context, user_agent=user_agent)
-
-
-def default_kubeconfig() -> Path:
-    configured = os.environ.get("KUBECONFIG", "")
-    first = configured.split(os.pathsep)[0] if configured else ""
-    return Path(first) if first else Path.home() / ".kube" / "config"
-
-
-async def _onboard(tenant: dict[str, Any], wait: bool, timeout: float,
-                   kubeconfig: Path | None, context: str) -> int:
-    client = open_client(kubeconfig, context)
+def _onboard(client: Client, tenant: dict[str, Any], wait: bool, timeout: float) -> int:
     name = tenant["metadata"]["name"]
     try:
-        try:
-            await client.create(TENANTS, tenant)
-            out.print(f"tenant {name} created")
-        except ApiError as exc:
-            if exc.code != 409:
-                err.print(f"[red]{exc.message}[/red]")
-                return 1
-            out.print(f"tenant {name} exists; following its onboarding")
-        return await follow(client, name, timeout) if wait else 0
-    finally:
-        await client.close()
+        client.create(tenant, kind=TENANTS)
+        out.print(f"tenant {name} created")
+    except AlreadyExists:
+        out.print(f"tenant {name} exists; following its onboarding")
+    return follow_onboarding(client, name, timeout) if wait else 0
 
 
-async def _show(name: str, kubeconfig: Path | None, context: str) -> int:
-    client = open_client(kubeconfig, context)
-    try:
-        tenant = await client.get(TENANTS, "", name)
-    except ApiError as exc:
-        err.print(f"[red]{exc.message}[/red]")
-        return 1
-    finally:
-        await client.close()
+def _show(client: Client, name: str) -> int:
+    tenant = client.find(TENANTS, name)
     if tenant is None:
-        err.print(f"[red]tenant {name} not found[/red]")
+        err.print(f"[red]tenant {escape(name)} not found[/red]")
         return 1
     out.print(render(tenant))
     return 0
 
 
-async def follow(client: HttpClient, name: str, timeout: float) -> int:
-    """Redraw the conditions until Ready (0), or until the timeout (1, with the last view)."""
-    deadline = time.monotonic() + timeout
-    tenant: dict[str, Any] | None = None
+def follow_onboarding(client: Client, name: str, timeout: float) -> int:
+    """Redraw the conditions at each change until Ready (0), or until the timeout (1, with
+    the last view kept)."""
+    def seen(tenant: dict[str, Any] | None) -> tuple[bool, str] | None:
+        if tenant is None:
+            return False, f"tenant {name} disappeared"
+        live.update(render(tenant), refresh=True)
+        return (True, "Ready") if is_ready(tenant) else None
+
     with Live(console=out, auto_refresh=False, transient=False) as live:
-        while time.monotonic() < deadline:
-            tenant = await client.get(TENANTS, "", name)
-            if tenant is None:
-                err.print(f"[red]tenant {name} disappeared[/red]")
-                return 1
-            live.update(render(tenant), refresh=True)
-            if _is_ready(tenant):
-                return 0
-            await asyncio.sleep(POLL_SECONDS)
-    err.print(f"[yellow]tenant {name} not Ready after {timeout:g}s[/yellow]")
-    return 1
+        verdict = follow(client, TENANTS, name, "", timeout, seen)
+    if verdict is None:
+        err.print(f"[yellow]tenant {escape(name)} not Ready after {timeout:g}s[/yellow]")
+        return 1
+    done, message = verdict
+    if not done:
+        err.print(f"[red]{escape(message)}[/red]")
+    return 0 if done else 1
 
 
 # -- display -----------------------------------------------------------------------------------
@@ -230,7 +199,3 @@ def _caption(status: dict[str, Any]) -> str:
             f"{status.get('projectID') or '-'}   namespaces: "
             f"{', '.join(status.get('namespaces') or []) or '-'}")
 
-
-def _is_ready(tenant: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (tenant.get("status") or {}).get("conditions") or [])

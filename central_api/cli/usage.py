@@ -13,16 +13,16 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..client import ALL_NAMESPACES, Client, ClientError, Forbidden
+from ..client import ALL_NAMESPACES, Client, Forbidden
 from ..client.resources import resolve
 from ..kinds.metering import API_VERSION, TENANT_LABEL, USAGE_RECORD, USAGE_SUMMARY, parse_stamp
+from .connection import ContextOption, KubeconfigOption, run
 
 out = Console()
 err = Console(stderr=True)
@@ -42,9 +42,8 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     namespace: Annotated[str, typer.Option(help="Only this namespace's records (default: "
                                                 "all the tenant's).")] = "",
-    kubeconfig: Annotated[Path | None, typer.Option(
-        help="Kubeconfig (default: $KUBECONFIG or ~/.kube/config).")] = None,
-    context: Annotated[str, typer.Option(help="Kubeconfig context.")] = "",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = "",
 ) -> None:
     """A tenant's usage from the Central API's metering, as a table, CSV or JSON."""
     if as_csv and as_json:
@@ -55,21 +54,21 @@ def usage(
     except ValueError:
         err.print("[red]--from and --to must be RFC 3339 times or dates (2026-01-31)[/red]")
         raise typer.Exit(2) from None
-    try:
-        with Client(kubeconfig=kubeconfig, context=context) as client:
-            if records:
-                rows = fetch_records(client, tenant, namespace, start, end)
-                emit(rows, RECORD_FIELDS, as_csv, as_json, "Usage records")
-            else:
-                status = fetch_summary(client, tenant, from_, to)
-                if as_json:
-                    typer.echo(json.dumps(status, indent=2))
-                    return
-                emit(status.get("items") or [], SUMMARY_FIELDS, as_csv, False,
-                     f"Usage of {tenant} ({status.get('derived', 0)} records)")
-    except ClientError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+
+    def show(client: Client) -> int:
+        if records:
+            rows = fetch_records(client, tenant, namespace, start, end)
+            emit(rows, RECORD_FIELDS, as_csv, as_json, "Usage records")
+            return 0
+        status = fetch_summary(client, tenant, from_, to)
+        if as_json:
+            typer.echo(json.dumps(status, indent=2))
+        else:
+            emit(status.get("items") or [], SUMMARY_FIELDS, as_csv, False,
+                 f"Usage of {tenant} ({status.get('derived', 0)} records)")
+        return 0
+
+    run(kubeconfig, context, "scs-usage", show)
 
 
 def fetch_summary(client: Client, tenant: str, start: str, end: str) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+// Who is logged in, and with which bearer token. Tokens live in sessionStorage only (gone
+// when the tab closes, never in localStorage or a URL); logout removes every key we wrote.
+//
+// Two ways in: OpenID Connect authorization code + PKCE (oidc-client-ts) against an issuer
+// the server announces in /console/config.json, sending the ID token (the API checks its
+// audience like kube-apiserver); or a pasted bearer token (the bootstrap admin's).
+import { UserManager, WebStorageStateStore, type User } from 'oidc-client-ts';
+
+export interface IssuerInfo {
+  issuer: string;
+  clientId: string;
+  name: string;
+  scopes: string;
+}
+
+export interface ConsoleConfig {
+  issuers: IssuerInfo[];
+  tokenLogin: boolean;
+}
+
+const TOKEN_KEY = 'scs-console.token';
+const ISSUER_KEY = 'scs-console.issuer';
+export const CALLBACK_PATH = '/console/callback';
+
+let config: ConsoleConfig = { issuers: [], tokenLogin: true };
+let manager: UserManager | null = null;
+let oidcUser: User | null = null;
+const listeners = new Set<() => void>();
+
+export async function loadConfig(): Promise<ConsoleConfig> {
+  const response = await fetch('/console/config.json', { credentials: 'omit' });
+  config = (await response.json()) as ConsoleConfig;
+  return config;
+}
+
+function managerFor(issuer: IssuerInfo): UserManager {
+  const store = new WebStorageStateStore({ store: window.sessionStorage });
+  return new UserManager({
+    authority: issuer.issuer,
+    client_id: issuer.clientId,
+    redirect_uri: `${window.location.origin}${CALLBACK_PATH}`,
+    post_logout_redirect_uri: `${window.location.origin}/console/`,
+    response_type: 'code',
+    scope: issuer.scopes,
+    userStore: store,
+    stateStore: store,
+    automaticSilentRenew: false, // refresh on a 401 instead: no iframes (CSP frame-src)
+    loadUserInfo: false,
+    monitorSession: false,
+  });
+}
+
+function issuerByUrl(url: string | null): IssuerInfo | undefined {
+  return config.issuers.find((i) => i.issuer === url);
+}
+
+/** Restore the session of this tab, or finish a login redirect (the callback route). */
+export async function restore(): Promise<void> {
+  const issuer = issuerByUrl(sessionStorage.getItem(ISSUER_KEY));
+  if (!issuer) return;
+  manager = managerFor(issuer);
+  if (window.location.pathname === CALLBACK_PATH) {
+    try {
+      oidcUser = await manager.signinRedirectCallback();
+    } finally {
+      // The code and state must not stay in the address bar or the history.
+      window.history.replaceState(null, '', '/console/');
+    }
+  } else {
+    oidcUser = await manager.getUser();
+  }
+}
+
+export async function loginWithIssuer(issuer: IssuerInfo): Promise<void> {
+  sessionStorage.setItem(ISSUER_KEY, issuer.issuer);
+  manager = managerFor(issuer);
+  await manager.signinRedirect();
+}
+
+export function loginWithToken(token: string): void {
+  sessionStorage.setItem(TOKEN_KEY, token.trim());
+  notify();
+}
+
+/** The bearer token for API calls (the ID token for OIDC logins), or null. */
+export function bearer(): string | null {
+  if (oidcUser && !oidcUser.expired) return oidcUser.id_token ?? null;
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function loggedIn(): boolean {
+  return oidcUser !== null || sessionStorage.getItem(TOKEN_KEY) !== null;
+}
+
+/** After a 401: use the refresh token once; false when that is not possible. */
+export async function refreshAfter401(): Promise<boolean> {
+  if (!manager || !oidcUser?.refresh_token) return false;
+  try {
+    oidcUser = await manager.signinSilent();
+    return oidcUser !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** Forget every token of this tab (sessionStorage keys of ours and of oidc-client-ts). */
+export async function logout(): Promise<void> {
+  if (manager) await manager.removeUser().catch(() => undefined);
+  await manager?.clearStaleState().catch(() => undefined);
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith('scs-console.') || key.startsWith('oidc.')) sessionStorage.removeItem(key);
+  }
+  oidcUser = null;
+  manager = null;
+  notify();
+}
+
+export function subscribe(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+function notify(): void {
+  for (const listener of listeners) listener();
+}

@@ -42,7 +42,7 @@ from .auth.tenants import (
     tenant_rules,
 )
 from .auth.tokens import TokenAuthenticator
-from .config import Config, FederationConfig, MeteringConfig, StatusConfig
+from .config import Config, ConsoleConfig, FederationConfig, MeteringConfig, StatusConfig
 from .controllers.billing_export import billing_exporters
 from .controllers.client import Client, LocalClient
 from .controllers.kaas import start_publishing
@@ -73,6 +73,8 @@ from .server.alertmanager import alertmanager_receiver
 from .server.app import ServerContext, ServiceAccountTokens, build_app
 from .server.ceilometer import PATH as CEILOMETER_PATH
 from .server.ceilometer import ceilometer_receiver
+from .server.console import PREFIX as CONSOLE_PREFIX
+from .server.console import Console
 from .server.handlers import json_response
 from .server.kubeconfigs import Access, AccessSource, AdminGrant, KubeconfigIssuer
 from .server.request_metrics import install_request_metrics
@@ -293,7 +295,23 @@ def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerPr
         install_status(process, config.status)
     if "metering" in config.services:
         install_metering(process, config.metering)
+    if config.console.enabled:
+        install_console(ctx, config.console)
     return process
+
+
+def install_console(ctx: ServerContext, config: ConsoleConfig) -> None:
+    """The web console at ``/`` and ``/console/`` (static files and its public issuer
+    list), a mount: the page loads before anyone has logged in."""
+
+    def issuers() -> list[tuple[str, str]]:
+        return [(url, a.issuer_keys(url).issuer.audience)
+                for a in ctx.authenticator.authenticators if isinstance(a, OidcAuthenticator)
+                for url in a.issuer_urls]
+
+    console = Console(config, issuers)
+    ctx.mounts["/"] = console  # the exact path "/" only (mounts match prefix + "/")
+    ctx.mounts[CONSOLE_PREFIX] = console
 
 
 def install_status(process: ServerProcess, config: StatusConfig) -> None:

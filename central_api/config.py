@@ -37,6 +37,13 @@ limits:                          # what one caller or tenant may cost the server
   maxConnections: 0              # open connections (0: from the open-file limit)
   tenantAPIObjects: 20000        # objects in a tenant's namespaces (Tenant quotas.apiObjects)
   tenantAPIBytes: 268435456      # their encoded size (Tenant quotas.apiBytes)
+console:                         # the web console at / (console/README.md)
+  enabled: true
+  clients: {}                    # issuer URL -> the console's OIDC client id (default: the
+                                 #   issuer's audience from --oidc-config)
+  scopes: openid email groups     # what the console asks the issuers for
+  tokenLogin: true               # offer pasting a bearer token (the bootstrap admin's)
+  distDir: ""                    # the built console (default: console/dist of the repo)
 ```
 """
 
@@ -324,7 +331,7 @@ class StatusConfig(BaseModel):
 
 
 RESERVED_PREFIXES = {"api", "apis", "openapi", "version", "healthz", "livez", "readyz",
-                     "metrics", ".well-known", "openid", "sandbox", "webhooks"}
+                     "metrics", ".well-known", "openid", "sandbox", "webhooks", "console"}
 
 
 class MeteringSink(BaseModel):
@@ -362,6 +369,25 @@ class MeteringConfig(BaseModel):
             raise ValueError("metering.sinks: names must be unique")
 
 
+class ConsoleConfig(BaseModel):
+    """The web console (``console:``): static files served at ``/`` (console/README.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    enabled: bool = True
+    clients: dict[str, str] = Field(default_factory=dict, description=(
+        "Issuer URL → the public OIDC client id the console logs in with (authorization "
+        "code + PKCE, redirect URI https://<server>/console/callback). Default: the issuer's "
+        "audience, since the API checks ID tokens against it."))
+    scopes: str = Field("openid email groups", description=(
+        "Scopes the console asks for (the claims the API maps to user and groups)."))
+    token_login: bool = Field(True, alias="tokenLogin", description=(
+        "Offer signing in by pasting a bearer token (the bootstrap admin's, for local use)."))
+    dist_dir: str = Field("", alias="distDir", description=(
+        "Directory of the built console (npm run build); default: console/dist beside the "
+        "package."))
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -377,6 +403,7 @@ class Config(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     status: StatusConfig = Field(default_factory=StatusConfig)
     metering: MeteringConfig = Field(default_factory=MeteringConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     def model_post_init(self, __context: Any) -> None:
         unknown = sorted(set(self.services) - set(SERVICE_GROUPS))

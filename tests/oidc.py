@@ -31,6 +31,7 @@ from tests.server import free_port
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc-provider"
 CLIENT_ID = "scs-cli"
 ES256_CLIENT_ID = "scs-cli-es256"
+CONSOLE_CLIENT_ID = "scs-console"
 USERS = {
     "alice": {"email": "alice@acme.example", "groups": ["acme-admins", "acme-devs"]},
     "bob": {"email": "bob@acme.example", "groups": ["acme-devs"]},
@@ -65,8 +66,11 @@ class OidcProvider:
 
     def __init__(self, *, id_token_ttl: int = 300, device_flow: bool = True,
                  issuer: str | None = None, users: dict[str, Any] | None = None,
-                 port: int | None = None, tls: bool = False) -> None:
+                 port: int | None = None, tls: bool = False,
+                 console_redirect_uris: list[str] | None = None) -> None:
         self.port = port or free_port()
+        self.console_redirect_uris = console_redirect_uris or []
+        """Registers the web console's public client ``scs-console`` with these URIs."""
         self.dir = Path(tempfile.mkdtemp(prefix="scs-oidc-"))
         self.tls: DataDir | None = None
         self.verify: str | bool = True
@@ -113,6 +117,7 @@ class OidcProvider:
             "port": self.port, "issuer": self.issuer, "idTokenTtl": self.id_token_ttl,
             "deviceFlow": self.device_flow, "users": self.users, "interval": 1,
             "extraKeys": [self.test_key_jwk()],
+            "consoleRedirectUris": self.console_redirect_uris,
             **({"tls": {"cert": str(self.tls.server_cert), "key": str(self.tls.server_key)}}
                if self.tls else {}),
         }))

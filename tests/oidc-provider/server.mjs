@@ -15,6 +15,8 @@
 //   interval    device-flow polling interval announced to clients, seconds
 //   extraKeys   private JWKs to publish as well (tests sign their crafted tokens with them)
 //   tls         {cert, key}: PEM file paths; serve HTTPS (a tenant's IdP must be https)
+//   consoleRedirectUris  redirect URIs of the web console's public client "scs-console"
+//               (authorization code + PKCE from a browser; CORS allowed from their origins)
 //
 // Signing keys (one RSA, one P-256) are generated on every start, so restarting the provider
 // on the same port is a key rotation with new key ids.
@@ -52,8 +54,21 @@ const client = (clientId, alg) => ({
   id_token_signed_response_alg: alg,
 });
 
+// The web console: a public browser client (PKCE, no secret) of the server's own origin.
+const consoleClient = (redirectUris) => ({
+  client_id: 'scs-console',
+  application_type: 'web',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  redirect_uris: redirectUris,
+  post_logout_redirect_uris: redirectUris,
+  id_token_signed_response_alg: 'RS256',
+});
+
 const provider = new Provider(config.issuer, {
-  clients: [client('scs-cli', 'RS256'), client('scs-cli-es256', 'ES256')],
+  clients: [client('scs-cli', 'RS256'), client('scs-cli-es256', 'ES256'),
+    ...(config.consoleRedirectUris?.length ? [consoleClient(config.consoleRedirectUris)] : [])],
   jwks: {
     keys: [
       signingKey('rsa', { modulusLength: 2048 }, 'RS256'),

@@ -1,0 +1,202 @@
+// Browser scenarios for the console, run by tests/console (conftest.run_scenario):
+//
+//   node scenarios.mjs NAME '{"baseUrl": ..., "issuer": ..., "chromium": ..., "artifacts": ...}'
+//
+// Drives Debian's chromium headless with playwright-core. Prints one JSON line:
+//   {ok, steps: [what was seen, in order], a11y: [{page, id, impact, help, nodes}],
+//    csp: [console messages about blocked content], error}
+// Every visited page is screenshotted into `artifacts` and scanned with axe-core (WCAG 2 A
+// and AA rules); pytest asserts on the result. To add a scenario, write an async function
+// taking the context below and add it to SCENARIOS.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const TIMEOUT = 30_000;
+
+const [name, rawParams] = process.argv.slice(2);
+const params = JSON.parse(rawParams);
+const result = { ok: false, steps: [], a11y: [], csp: [], pages: [], error: null };
+
+function step(text) {
+  result.steps.push(text);
+}
+
+/** Screenshot and accessibility scan of what the page shows now. */
+async function capture(page, label) {
+  await page.waitForLoadState('networkidle').catch(() => undefined);
+  const file = `${String(result.pages.length + 1).padStart(2, '0')}-${label}.png`;
+  await page.screenshot({ path: join(params.artifacts, file), fullPage: true });
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern (the
+  // console itself forbids inline scripts and eval, and this test must not loosen that).
+  await page.evaluate(AXE);
+  const scan = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  for (const v of scan.violations) {
+    result.a11y.push({ page: label, id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) });
+  }
+  result.pages.push({ label, url: page.url().replace(/[?#].*$/, ''), screenshot: file });
+}
+
+/** Through the OpenID provider's own login and consent forms (oidc-provider devInteractions). */
+async function login(page, user) {
+  await page.goto(`${params.baseUrl}/`);
+  await page.getByRole('button', { name: /Sign in with/ }).click();
+  await page.waitForURL((url) => url.href.startsWith(params.issuer));
+  await capture(page, `idp-login-${user}`);
+  await page.fill('input[name=login]', user);
+  await page.fill('input[name=password]', 'correct horse');
+  await page.click('button[type=submit]');
+  await page.waitForLoadState();
+  if (page.url().startsWith(params.issuer)) { // the consent form
+    await page.click('button[type=submit]');
+  }
+  await page.waitForURL((url) => url.href.startsWith(`${params.baseUrl}/console/`));
+  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
+  const who = await page.getByTestId('whoami').textContent();
+  step(`logged in as ${who}`);
+  if (page.url().includes('code=') || page.url().includes('state=')) {
+    throw new Error(`the authorization response stayed in the URL: ${page.url()}`);
+  }
+  await capture(page, `home-${user}`);
+  return who;
+}
+
+async function visit(page, path, label) {
+  await page.goto(`${params.baseUrl}${path}`);
+  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
+  await capture(page, label);
+}
+
+async function storedTokens(page) {
+  return page.evaluate(() => ({
+    session: Object.keys(sessionStorage).filter((k) => k.startsWith('oidc.') || k === 'scs-console.token'),
+    sessionValues: Object.values(sessionStorage).filter((v) => v.includes('id_token') || v.split('.').length === 3).length,
+    local: Object.keys(localStorage),
+  }));
+}
+
+async function logout(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'SCS Console' }).waitFor({ timeout: TIMEOUT });
+  const stored = await storedTokens(page);
+  step(`after logout: ${stored.session.length} token keys in sessionStorage, `
+    + `${stored.sessionValues} token values, ${stored.local.length} localStorage keys`);
+  await capture(page, 'logged-out');
+}
+
+/** Alice (tenant admin of acme): a namespace, a Server that turns Ready live, a field error. */
+async function tenantAdmin(page) {
+  const who = await login(page, 'alice');
+  const stored = await storedTokens(page);
+  step(`while logged in: token in sessionStorage ${stored.sessionValues > 0}, `
+    + `${stored.local.length} localStorage keys`);
+
+  const ns = params.namespace;
+  await visit(page, '/console/r/core/v1/namespaces/_new', 'namespace-form');
+  await page.fill('#f-metadata_name', ns);
+  await page.fill('#f-metadata_labels', 'tenancy.scs.community/tenant=acme');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(`**/console/r/core/v1/namespaces/${ns}**`);
+  step(`namespace ${ns} created`);
+  await capture(page, 'namespace-detail');
+
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers/_new?namespace=${ns}`, 'server-form');
+  await page.getByRole('button', { name: 'Create' }).click(); // nothing filled in: invalid
+  const error = page.locator('.field-error').first();
+  await error.waitFor({ timeout: TIMEOUT });
+  const field = await error.evaluate((el) => {
+    const input = el.closest('.field, fieldset')?.querySelector('[aria-invalid]');
+    return { id: input?.id ?? null, message: el.textContent };
+  });
+  step(`field error next to ${field.id}: ${field.message}`);
+  await capture(page, 'server-form-errors');
+
+  await page.fill('#f-metadata_name', 'web-1');
+  await page.fill('#f-spec_flavor', 'SCS-2V-4');
+  await page.fill('#f-spec_image', 'ubuntu-24.04');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL('**/console/r/iaas.scs.community/v1alpha1/servers/web-1**');
+  const loadedAt = await page.evaluate(() => performance.timeOrigin);
+  step('server web-1 created');
+  await capture(page, 'server-detail-pending');
+  await page.locator('[data-condition=Ready][data-status=True]').waitFor({ timeout: 60_000 });
+  const sameDocument = loadedAt === await page.evaluate(() => performance.timeOrigin);
+  step(`server web-1 Ready without reload: ${sameDocument}`);
+  await capture(page, 'server-detail-ready');
+
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers?namespace=${ns}`, 'server-list');
+  const rows = await page.locator('[data-testid=list] tbody tr[data-name]').count();
+  step(`server list shows ${rows} row(s)`);
+
+  await logout(page);
+  return who;
+}
+
+/** Carol (tenant admin of globex) sees nothing of acme. */
+async function otherTenant(page) {
+  await login(page, 'carol');
+  const ns = params.namespace;
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers?namespace=${ns}`, 'foreign-servers');
+  const alert = await page.getByRole('alert').first().textContent({ timeout: TIMEOUT }).catch(() => '');
+  const rows = await page.locator('[data-testid=list] tbody tr[data-name]').count();
+  step(`acme's servers: ${rows} row(s), alert: ${alert}`);
+  await visit(page, '/console/r/iaas.scs.community/v1alpha1/servers?namespace=globex', 'own-servers');
+  const own = await page.locator('[data-testid=list] tbody tr[data-name]').count();
+  step(`globex servers: ${own} row(s)`);
+  const options = await page.locator('select[data-testid=namespace] option').allTextContents()
+    .catch(() => []);
+  step(`namespaces offered: ${options.join(',')}`);
+  const body = await page.locator('body').textContent();
+  step(`page mentions acme: ${body.includes('acme')}`);
+  await logout(page);
+}
+
+/** The bootstrap admin pastes the token once. */
+async function tokenLogin(page) {
+  await page.goto(`${params.baseUrl}/`);
+  await capture(page, 'login');
+  await page.fill('#token', params.adminToken);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
+  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
+  await capture(page, 'home-admin');
+  await visit(page, '/console/r/tenancy.scs.community/v1alpha1/tenants', 'tenant-list');
+  const rows = await page.locator('[data-testid=list] tbody tr[data-name]').allTextContents();
+  step(`tenants listed: ${rows.length}`);
+  await logout(page);
+}
+
+const SCENARIOS = { tenantAdmin, otherTenant, tokenLogin };
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: params.chromium, headless: true,
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
+  try {
+    // The server's certificate is from its own test CA.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on('console', (msg) => {
+      if (/Content Security Policy|Refused to/.test(msg.text())) result.csp.push(msg.text());
+    });
+    page.on('pageerror', (err) => result.steps.push(`page error: ${err.message}`));
+    await SCENARIOS[name](page);
+    result.ok = true;
+  } catch (err) {
+    result.error = String(err?.stack ?? err);
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
+console.log(JSON.stringify(result));

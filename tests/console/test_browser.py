@@ -1,0 +1,60 @@
+"""The web console in a real browser (Debian's chromium via playwright-core) against a real
+``scs serve`` and the real OpenID provider: what a tenant admin does, what another tenant
+must not see, and the local token login. Screenshots: test-artifacts/console/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import ConsoleEnv, run_scenario
+
+pytestmark = pytest.mark.slow
+
+
+def assert_clean(report: dict[str, Any]) -> None:
+    """The scenario finished, no page had a serious or critical accessibility violation,
+    and the browser blocked nothing under the console's Content-Security-Policy."""
+    assert report["ok"], f"{report['error']}\nsteps: {report['steps']}"
+    serious = [v for v in report["a11y"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
+    assert report["csp"] == [], report["csp"]
+    assert report["pages"], "no page was scanned"
+
+
+def test_tenant_admin_creates_a_server_and_sees_it_turn_ready(console_env: ConsoleEnv
+                                                                ) -> None:
+    report = run_scenario("tenantAdmin", console_env, namespace="acme-web")
+    assert_clean(report)
+    steps = report["steps"]
+    assert steps[0] == "logged in as alice@acme.example"
+    assert "while logged in: token in sessionStorage true, 0 localStorage keys" in steps
+    assert "namespace acme-web created" in steps
+    field_errors = [s for s in steps if s.startswith("field error next to f-spec")]
+    assert field_errors, steps
+    assert "server web-1 Ready without reload: true" in steps
+    assert "server list shows 1 row(s)" in steps
+    assert steps[-1] == ("after logout: 0 token keys in sessionStorage, 0 token values, "
+                         "0 localStorage keys")
+
+
+def test_member_of_another_tenant_sees_nothing_of_acme(console_env: ConsoleEnv) -> None:
+    run_scenario("tenantAdmin", console_env, namespace="acme-shop")  # something to hide
+    report = run_scenario("otherTenant", console_env, namespace="acme-shop")
+    assert_clean(report)
+    steps = report["steps"]
+    assert steps[0] == "logged in as carol@globex.example"
+    foreign = next(s for s in steps if s.startswith("acme's servers"))
+    assert foreign.startswith("acme's servers: 0 row(s), alert: ") and "forbidden" in foreign
+    assert "page mentions acme: false" in steps
+    offered = next(s for s in steps if s.startswith("namespaces offered"))
+    assert "acme" not in offered
+
+
+def test_bootstrap_admin_signs_in_with_a_pasted_token(console_env: ConsoleEnv) -> None:
+    report = run_scenario("tokenLogin", console_env)
+    assert_clean(report)
+    assert report["steps"][0].startswith("logged in as ")
+    assert "tenants listed: 2" in report["steps"]
+    assert report["steps"][-1].startswith("after logout: 0 token keys")

@@ -48,28 +48,10 @@ WRITTEN_LIMIT = 1024
 
 
 @dataclass(frozen=True)
-class Kind:
-    """Which resource a controller works on."""
-
-    group: str
-    version: str
-    plural: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str = "", name: str = "", sub: str = "") -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else "/api/v1"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
-        if sub:
-            base += f"/{sub}"
-        return base
+class Kind(ApiResource):
+    """Which resource a controller works on: an SDK :class:`ApiResource` without a model
+    (controllers work on dicts), so its path (names quoted) and apiVersion are the SDK's and
+    :class:`HttpClient` hands it to the SDK as it is."""
 
 
 @dataclass(frozen=True)
@@ -332,10 +314,6 @@ class HttpClient:
             found.start(ClientListerWatcher(self, kind))
         return found
 
-    @staticmethod
-    def _res(kind: Kind) -> ApiResource:
-        return ApiResource(kind.group, kind.version, kind.plural, kind.namespaced)
-
     async def _call(self, work: Awaitable[T]) -> T:
         try:
             return await work
@@ -344,17 +322,17 @@ class HttpClient:
 
     async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._call(
-            self.sdk.find(self._res(kind), name, namespace))
+            self.sdk.find(kind, name, namespace))
         return found
 
     async def list(self, kind: Kind, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
-        listing = await self._call(self.sdk.list(self._res(kind), namespace))
+        listing = await self._call(self.sdk.list(kind, namespace))
         return listing.items, listing.resource_version
 
     async def watch(self, kind: Kind, resource_version: str) -> AsyncIterator[WatchEvent]:
         """Events until the watch times out (the informer then lists again)."""
         try:
-            async for event in self.sdk.watch(self._res(kind), ALL_NAMESPACES,
+            async for event in self.sdk.watch(kind, ALL_NAMESPACES,
                                               resource_version=resource_version,
                                               timeout=WATCH_SECONDS):
                 yield WatchEvent(event.type, event.raw)
@@ -364,26 +342,20 @@ class HttpClient:
             raise httpx.TransportError(str(exc)) from exc
 
     async def create(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = await self._call(self.sdk.create(obj, kind=self._res(kind)))
+        created: dict[str, Any] = await self._call(self.sdk.create(obj, kind=kind))
         return created
 
     async def update(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-        updated: dict[str, Any] = await self._call(self.sdk.update(obj, kind=self._res(kind)))
+        updated: dict[str, Any] = await self._call(self.sdk.update(obj, kind=kind))
         return updated
 
     async def update_status(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         updated: dict[str, Any] = await self._call(
-            self.sdk.update_status(obj, kind=self._res(kind)))
+            self.sdk.update_status(obj, kind=kind))
         return updated
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
         try:
-            await self._call(self.sdk.delete(self._res(kind), name, namespace))
+            await self._call(self.sdk.delete(kind, name, namespace))
         except NotFound:
             pass
-
-    async def create_subresource(self, kind: Kind, namespace: str, name: str,
-                                 subresource: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST to an action subresource (a Cluster's kubeconfig): the answered object."""
-        return await self._call(self.sdk.create_subresource(self._res(kind), name, subresource,
-                                                            body, namespace))

@@ -22,6 +22,7 @@ from .login import login as login_command
 from .login import token as token_command
 from .serve import run_server
 from .tenant import tenant_app
+from .terraform import terraform_app
 from .usage import usage as usage_command
 
 app = typer.Typer(help="SCS Central API: one Kubernetes-style API for your cloud.",
@@ -92,6 +93,7 @@ app.command("token")(token_command)
 app.command("usage")(usage_command)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(terraform_app, name="terraform")
 
 
 @app.command()

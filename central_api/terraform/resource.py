@@ -1,0 +1,190 @@
+"""One kind's objects through the SDK, as Terraform states: the generic resource.
+
+- create: POST, then wait for Ready (kinds that report one, unless ``wait_for_ready =
+  false``) within ``timeouts.create``; a create that times out leaves the object in state
+  with the error, so Terraform marks it tainted and replaces it next time;
+- read: GET; an object gone on the server drops from state, one changed on the server
+  (kubectl edit) shows its new values, so the next plan shows the drift;
+- update: in place, a PUT of the object as read with the configured fields replaced
+  (finalizers, owner references and status stay the server's), again on a 409 Conflict
+  with a controller's write; then wait for Ready for the new generation;
+- delete: DELETE, then wait until finalizers ran and the object is gone
+  (``timeouts.delete``);
+- import: ``namespace/name`` or ``name``.
+Every refusal becomes a diagnostic (:mod:`.diagnostics`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tf.utils import Diagnostics
+
+from ..client import ApiResource, Client, Conflict, NotFound, WaitTimeout
+from .diagnostics import report
+from .kinds import TfKind
+from .plan import LOCAL, server_side
+from .schema import Node
+from .values import settle, to_api, to_tf
+
+DEFAULT_TIMEOUTS = {"create": 1200.0, "update": 1200.0, "delete": 600.0}
+"""Seconds; a Cluster may take a while to be Ready on a real backend."""
+SERVER_SET_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+UPDATE_ATTEMPTS = 5
+
+
+def parse_duration(text: str) -> float:
+    """Go's duration syntax as Terraform users write it: ``90s``, ``10m``, ``1h30m``."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"{text!r} is not a duration such as 30s, 10m or 1h30m")
+    return sum(float(n) * _UNIT[u] for n, u in parts)
+
+
+def timeout_of(state: dict[str, Any], verb: str) -> float:
+    given = (state.get("timeouts") or {}).get(verb)
+    return parse_duration(given) if given else DEFAULT_TIMEOUTS[verb]
+
+
+def object_id(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}" if namespace else name
+
+
+def where(state: dict[str, Any]) -> tuple[str, str]:
+    meta = state.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+class Objects:
+    """The CRUD operations of one kind (``kind.resource`` is its schema root)."""
+
+    def __init__(self, client: Client, kind: TfKind) -> None:
+        if kind.resource is None:
+            raise ValueError(f"{kind.rt.kind} cannot be written")
+        self.client = client
+        self.kind = kind
+        self.root: Node = kind.resource
+        self.res = ApiResource.of(kind.rt).as_dicts()
+
+    def what(self, verb: str, state: dict[str, Any]) -> str:
+        return f"{verb} {self.kind.rt.kind} {object_id(*where(state))}"
+
+    # -- states and bodies ----------------------------------------------------------------------
+    def state(self, obj: dict[str, Any], held: dict[str, Any]) -> dict[str, Any]:
+        """The Terraform state of ``obj``, keeping ``held`` values that mean the same."""
+        new = to_tf(self.root, obj)
+        meta = obj.get("metadata") or {}
+        new["id"] = object_id(str(meta.get("namespace") or ""), str(meta.get("name")))
+        for name in LOCAL:
+            new[name] = held.get(name)
+        return settle(self.root, new, held)  # nothing held (import): empty values as null
+
+    def body(self, planned: dict[str, Any]) -> dict[str, Any]:
+        """The object to send: the configured fields, without server-set ones."""
+        body = to_api(self.root, {k: v for k, v in planned.items()
+                                  if k not in LOCAL and k not in ("id", "status")})
+        for key in SERVER_SET_METADATA:
+            body.get("metadata", {}).pop(key, None)
+        return {"apiVersion": self.kind.rt.api_version, "kind": self.kind.rt.kind, **body}
+
+    # -- operations -----------------------------------------------------------------------------
+    def create(self, diags: Diagnostics, planned: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            obj = self.client.create(self.body(planned), kind=self.res)
+        except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
+            report(diags, exc, self.what("create", planned), self.root,
+                   object_id(*where(planned)))
+            return None
+        return self._ready(diags, obj, planned, "create")
+
+    def read(self, diags: Diagnostics, prior: dict[str, Any]) -> dict[str, Any] | None:
+        namespace, name = where(prior)
+        try:
+            obj = self.client.find(self.res, name, namespace or None)
+        except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
+            report(diags, exc, self.what("read", prior), self.root)
+            return prior
+        return None if obj is None else self.state(obj, prior)
+
+    def update(self, diags: Diagnostics, prior: dict[str, Any], planned: dict[str, Any]
+               ) -> dict[str, Any] | None:
+        if server_side(self.root, prior) == server_side(self.root, planned):
+            return planned  # only timeouts or wait_for_ready changed
+        try:
+            obj = self._put(planned)
+        except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
+            report(diags, exc, self.what("update", planned), self.root)
+            return prior
+        return self._ready(diags, obj, planned, "update")
+
+    def delete(self, diags: Diagnostics, prior: dict[str, Any]) -> None:
+        namespace, name = where(prior)
+        try:
+            self.client.delete(self.res, name, namespace or None, wait=True,
+                               timeout=timeout_of(prior, "delete"))
+        except NotFound:
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
+            report(diags, exc, self.what("delete", prior), self.root)
+
+    def import_(self, diags: Diagnostics, ident: str) -> dict[str, Any] | None:
+        namespace, _, name = ident.rpartition("/")
+        shape = "namespace/name" if self.kind.rt.namespaced else "name"
+        if not name or bool(namespace) != self.kind.rt.namespaced or "/" in namespace:
+            diags.add_error(f"Cannot import {self.kind.rt.kind} {ident!r}",
+                            detail=f"The ID of a {self.kind.rt.kind} is {shape}.")
+            return None
+        try:
+            obj = self.client.get(self.res, name, namespace or None)
+        except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
+            report(diags, exc, f"import {self.kind.rt.kind} {ident}", self.root)
+            return None
+        return self.state(obj, {})
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _put(self, planned: dict[str, Any]) -> dict[str, Any]:
+        """Read, replace the configured fields, write; again when a controller wrote."""
+        namespace, name = where(planned)
+        wanted = self.body(planned)
+        for attempt in range(UPDATE_ATTEMPTS):
+            current = self.client.get(self.res, name, namespace or None)
+            merged = {key: value for key, value in current.items()
+                      if key not in wanted or key == "metadata"}
+            merged.update({k: v for k, v in wanted.items() if k != "metadata"})
+            meta = dict(current.get("metadata") or {})
+            for key in ("labels", "annotations"):
+                meta.pop(key, None)
+                if wanted["metadata"].get(key):
+                    meta[key] = wanted["metadata"][key]
+            for name_ in self._unset_fields(wanted):
+                merged.pop(name_, None)
+            merged["metadata"] = meta
+            try:
+                updated: dict[str, Any] = self.client.update(merged, kind=self.res)
+                return updated
+            except Conflict:
+                if attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+        raise RuntimeError("unreachable")  # pragma: no cover
+
+    def _unset_fields(self, wanted: dict[str, Any]) -> list[str]:
+        """Top-level fields the configuration leaves out (removed from the object)."""
+        return [node.api_name for name, node in self.root.attributes.items()
+                if node.api_name and node.api_name not in wanted and name != "status"
+                and not node.computed and name not in LOCAL]
+
+    def _ready(self, diags: Diagnostics, obj: dict[str, Any], planned: dict[str, Any],
+               verb: str) -> dict[str, Any]:
+        if self.kind.waits and planned.get("wait_for_ready") is not False:
+            try:
+                obj = self.client.wait_ready(obj, timeout_of(planned, verb), kind=self.res)
+            except WaitTimeout as exc:
+                report(diags, exc, self.what(f"{verb} (waiting for Ready)", planned))
+                obj = exc.last or obj
+            except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
+                report(diags, exc, self.what(f"{verb} (waiting for Ready)", planned))
+        return self.state(obj, planned)
+

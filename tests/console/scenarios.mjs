@@ -31,6 +31,10 @@ async function capture(page, label) {
   await page.waitForLoadState('networkidle').catch(() => undefined);
   const file = `${String(result.pages.length + 1).padStart(2, '0')}-${label}.png`;
   await page.screenshot({ path: join(params.artifacts, file), fullPage: true });
+  if (page.url().startsWith(params.issuer)) { // the test IdP's own pages are not ours to scan
+    result.pages.push({ label, url: page.url().replace(/[?#].*$/, ''), screenshot: file });
+    return;
+  }
   // Evaluated through the DevTools protocol, which the page's CSP does not govern (the
   // console itself forbids inline scripts and eval, and this test must not loosen that).
   await page.evaluate(AXE);
@@ -109,16 +113,32 @@ async function tenantAdmin(page) {
 
   await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers/_new?namespace=${ns}`, 'server-form');
   await page.getByRole('button', { name: 'Create' }).click(); // nothing filled in: invalid
-  const error = page.locator('.field-error').first();
-  await error.waitFor({ timeout: TIMEOUT });
-  const field = await error.evaluate((el) => {
-    const input = el.closest('.field, fieldset')?.querySelector('[aria-invalid]');
-    return { id: input?.id ?? null, message: el.textContent };
-  });
-  step(`field error next to ${field.id}: ${field.message}`);
+  await page.locator('.field-error').first().waitFor({ timeout: TIMEOUT });
+  const errors = await page.locator('.field-error').evaluateAll((spans) => spans.map((el) => {
+    // the input this message belongs to names it in aria-describedby, and sits beside it
+    const input = document.querySelector(`[aria-describedby~="${el.id}"]`);
+    const beside = input && el.closest('.field, fieldset') === input.closest('.field, fieldset');
+    return `${el.id.replace(/-error$/, '')}${input ? (beside ? ' (beside its input)' : ' (elsewhere)') : ''}`;
+  }));
+  step(`field errors: ${errors.join(', ')}`);
   await capture(page, 'server-form-errors');
 
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/networks/_new?namespace=${ns}`, 'network-form');
+  await page.fill('#f-metadata_name', 'web');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL('**/console/r/iaas.scs.community/v1alpha1/networks/web**');
+  step('network web created');
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/subnets/_new?namespace=${ns}`, 'subnet-form');
+  await page.fill('#f-metadata_name', 'web');
+  await page.fill('#f-spec_networkRef_name', 'web');
+  await page.fill('#f-spec_cidr', '10.0.0.0/24');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL('**/console/r/iaas.scs.community/v1alpha1/subnets/web**');
+
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers/_new?namespace=${ns}`, 'server-form-again');
   await page.fill('#f-metadata_name', 'web-1');
+  await page.getByRole('button', { name: 'Add networks' }).click();
+  await page.fill('#f-spec_networks_0__name', 'web');
   await page.fill('#f-spec_flavor', 'SCS-2V-4');
   await page.fill('#f-spec_image', 'ubuntu-24.04');
   await page.getByRole('button', { name: 'Create' }).click();
@@ -180,10 +200,11 @@ async function main() {
     executablePath: params.chromium, headless: true,
     args: ['--no-sandbox', '--disable-dev-shm-usage'],
   });
+  let page;
   try {
     // The server's certificate is from its own test CA.
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
+    page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT);
     page.on('console', (msg) => {
       if (/Content Security Policy|Refused to/.test(msg.text())) result.csp.push(msg.text());
@@ -193,6 +214,8 @@ async function main() {
     result.ok = true;
   } catch (err) {
     result.error = String(err?.stack ?? err);
+    await page?.screenshot({ path: join(params.artifacts, 'failure.png'), fullPage: true })
+      .catch(() => undefined);
   } finally {
     await browser.close();
   }

@@ -45,7 +45,7 @@ export function SchemaField(props: Props) {
     return (
       <div className="field">{label}
         <select {...common} value={value === undefined ? '' : String(value)}
-          onChange={(e) => onChange(e.target.value === '' ? undefined : e.target.value)}>
+          onChange={(e) => onChange(schema.enum!.find((v) => String(v) === e.target.value))}>
           {!required && <option value="">(not set)</option>}
           {schema.enum.map((v) => <option key={String(v)} value={String(v)}>{String(v)}</option>)}
         </select>

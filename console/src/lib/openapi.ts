@@ -64,13 +64,16 @@ export async function schemaOf(k: ResourceKind): Promise<Schema | null> {
   return resolve(entry[1], 0);
 }
 
-/** A starting value for a schema: its default, else the defaults of its properties. */
+/** A starting value for a schema: its default, else the defaults of its properties
+ * (optional objects stay unset: filling in their defaults would ask for them). */
 export function initialValue(s: Schema | undefined): unknown {
   if (!s) return undefined;
   if (s.default !== undefined) return structuredClone(s.default);
   if (s.type === 'object' && s.properties) {
+    const required = new Set(s.required ?? []);
     const out: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(s.properties)) {
+      if (child.type === 'object' && child.default === undefined && !required.has(key)) continue;
       const value = initialValue(child);
       if (value !== undefined) out[key] = value;
     }

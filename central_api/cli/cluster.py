@@ -59,6 +59,7 @@ POOL_KEYS = {"name": "name", "flavor": "flavor", "replicas": "replicas", "min": 
              "max": "max", "arch": "architecture", "architecture": "architecture",
              "disk": "rootDiskGiB", "rootDiskGiB": "rootDiskGiB"}
 
+NameArgument = Annotated[str, typer.Argument(help="Cluster name.")]
 NamespaceOption = Annotated[str, typer.Option(
     "--namespace", "-n", help="Namespace (default: the context's, else default).")]
 WaitOption = Annotated[bool, typer.Option(help="Follow the cluster until it is done.")]
@@ -110,7 +111,7 @@ def list_(
 
 @cluster_app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Cluster name.")],
+    name: NameArgument,
     namespace: NamespaceOption = "",
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = "",
@@ -121,7 +122,7 @@ def show(
 
 @cluster_app.command("kubeconfig")
 def kubeconfig_(
-    name: Annotated[str, typer.Argument(help="Cluster name.")],
+    name: NameArgument,
     admin: Annotated[bool, typer.Option(
         "--admin", help="A short-lived cluster-admin certificate instead of your OIDC login "
                         "(tenant admins only).")] = False,
@@ -150,7 +151,7 @@ def kubeconfig_(
 
 @cluster_app.command("upgrade")
 def upgrade(
-    name: Annotated[str, typer.Argument(help="Cluster name.")],
+    name: NameArgument,
     version: Annotated[str, typer.Option(help="The Kubernetes version to go to (one minor "
                                               "at a time).")],
     namespace: NamespaceOption = "",
@@ -166,7 +167,7 @@ def upgrade(
 
 @cluster_app.command("delete")
 def delete(
-    name: Annotated[str, typer.Argument(help="Cluster name.")],
+    name: NameArgument,
     namespace: NamespaceOption = "",
     wait: WaitOption = True,
     timeout: TimeoutOption = 1800.0,
@@ -315,27 +316,29 @@ def _upgrade(client: Client, namespace: str, name: str, version: str, wait: bool
              timeout: float) -> int:
     """A merge patch of the version alone: a controller's concurrent status write cannot
     make it conflict, and nothing else of the spec is sent back."""
-    ns = in_namespace(client, namespace)
-    try:
-        client.patch(CLUSTERS, name, {"spec": {"kubernetesVersion": version}}, ns)
-    except NotFound:
-        return not_found(ns, name)
-    except ApiError as exc:
-        return fail(exc, f"cluster {name} not upgraded")
-    err.print(f"cluster {ns}/{name}: upgrading to {version}")
-    return follow_cluster(client, ns, name, timeout, until_ready) if wait else OK
+    return _change(client, namespace, name, lambda ns: client.patch(
+        CLUSTERS, name, {"spec": {"kubernetesVersion": version}}, ns),
+        f"upgrading to {version}", "not upgraded", until_ready if wait else None, timeout)
 
 
 def _delete(client: Client, namespace: str, name: str, wait: bool, timeout: float) -> int:
+    return _change(client, namespace, name, lambda ns: client.delete(CLUSTERS, name, ns),
+                   "deleting", "not deleted", until_gone if wait else None, timeout)
+
+
+def _change(client: Client, namespace: str, name: str, send: Callable[[str], object],
+            doing: str, refused: str, judge: Judge | None, timeout: float) -> int:
+    """Send a change of an existing cluster, then follow it until ``judge`` decides (None:
+    do not wait)."""
     ns = in_namespace(client, namespace)
     try:
-        client.delete(CLUSTERS, name, ns)
+        send(ns)
     except NotFound:
         return not_found(ns, name)
     except ApiError as exc:
-        return fail(exc, f"cluster {name} not deleted")
-    err.print(f"cluster {ns}/{name}: deleting")
-    return follow_cluster(client, ns, name, timeout, until_gone) if wait else OK
+        return fail(exc, f"cluster {name} {refused}")
+    err.print(f"cluster {ns}/{name}: {doing}")
+    return OK if judge is None else follow_cluster(client, ns, name, timeout, judge)
 
 
 # -- following ---------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def failure(exc: Exception, doing: str = "") -> str:
         extra = [f"{c.field}: {c.message}" for c in exc.causes
                  if c.field and c.field not in text]
         if extra:
-            text = f"{text}: {'; '.join(extra)}"
+            text = "; ".join([text, *extra])
         if isinstance(exc, Unauthorized):
             text += " (is the kubeconfig's credential still valid? scs login renews it)"
     elif isinstance(exc, httpx.HTTPError):

@@ -158,6 +158,14 @@ class _Ops:
         return params
 
     @staticmethod
+    def page(res: ApiResource, answered: Any) -> tuple[ObjectList[Any], str]:
+        """An answered list page, and the continue token of the next ('' after the last)."""
+        meta = answered.get("metadata") or {}
+        return (ObjectList([resources.load(res, i) for i in answered.get("items") or []],
+                           str(meta.get("resourceVersion") or "")),
+                str(meta.get("continue") or ""))
+
+    @staticmethod
     def deadline(timeout: float | None) -> float:
         return math.inf if timeout is None else time.monotonic() + timeout
 
@@ -299,12 +307,9 @@ class Client:
                field_selector: str, page_size: int) -> Iterator[ObjectList[Any]]:
         path, token = res.path(self._ops.namespace(res, namespace)), ""
         while True:
-            page = self._do(Call("GET", path, self._ops.list_params(
-                label_selector, field_selector, page_size, token)))
-            meta = page.get("metadata") or {}
-            yield ObjectList([resources.load(res, i) for i in page.get("items") or []],
-                             str(meta.get("resourceVersion") or ""))
-            token = str(meta.get("continue") or "")
+            page, token = self._ops.page(res, self._do(Call("GET", path, self._ops.list_params(
+                label_selector, field_selector, page_size, token))))
+            yield page
             if not token:
                 return
 
@@ -616,12 +621,10 @@ class AsyncClient:
                      field_selector: str, page_size: int) -> AsyncIterator[ObjectList[Any]]:
         path, token = res.path(self._ops.namespace(res, namespace)), ""
         while True:
-            page = await self._do(Call("GET", path, self._ops.list_params(
-                label_selector, field_selector, page_size, token)))
-            meta = page.get("metadata") or {}
-            yield ObjectList([resources.load(res, i) for i in page.get("items") or []],
-                             str(meta.get("resourceVersion") or ""))
-            token = str(meta.get("continue") or "")
+            page, token = self._ops.page(res, await self._do(Call(
+                "GET", path, self._ops.list_params(label_selector, field_selector, page_size,
+                                                   token))))
+            yield page
             if not token:
                 return
 

@@ -4,7 +4,9 @@
 // Two ways in: OpenID Connect authorization code + PKCE (oidc-client-ts) against an issuer
 // the server announces in /console/config.json, sending the ID token (the API checks its
 // audience like kube-apiserver); or a pasted bearer token (the bootstrap admin's).
-import { UserManager, WebStorageStateStore, type User } from 'oidc-client-ts';
+// oidc-client-ts is loaded only when an OIDC login is started or restored (a separate chunk):
+// token logins and the first paint of the login page do not pay for it.
+import type { User, UserManager } from 'oidc-client-ts';
 
 export interface IssuerInfo {
   issuer: string;
@@ -33,7 +35,8 @@ export async function loadConfig(): Promise<ConsoleConfig> {
   return config;
 }
 
-function managerFor(issuer: IssuerInfo): UserManager {
+async function managerFor(issuer: IssuerInfo): Promise<UserManager> {
+  const { UserManager, WebStorageStateStore } = await import('oidc-client-ts');
   const store = new WebStorageStateStore({ store: window.sessionStorage });
   return new UserManager({
     authority: issuer.issuer,
@@ -58,7 +61,7 @@ function issuerByUrl(url: string | null): IssuerInfo | undefined {
 export async function restore(): Promise<void> {
   const issuer = issuerByUrl(sessionStorage.getItem(ISSUER_KEY));
   if (!issuer) return;
-  manager = managerFor(issuer);
+  manager = await managerFor(issuer);
   if (window.location.pathname === CALLBACK_PATH) {
     try {
       oidcUser = await manager.signinRedirectCallback();
@@ -73,7 +76,7 @@ export async function restore(): Promise<void> {
 
 export async function loginWithIssuer(issuer: IssuerInfo): Promise<void> {
   sessionStorage.setItem(ISSUER_KEY, issuer.issuer);
-  manager = managerFor(issuer);
+  manager = await managerFor(issuer);
   await manager.signinRedirect();
 }
 

@@ -7,7 +7,6 @@ import { objectPath, type ResourceKind } from '../lib/discovery';
 import { can } from '../lib/rbac';
 import { linkProps, navigate } from '../lib/router';
 import { useObject } from '../lib/useObject';
-import { toYaml } from '../lib/yaml';
 
 export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: string }) {
   const { namespace } = useConsole();
@@ -15,6 +14,11 @@ export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: strin
   const [may, setMay] = useState({ update: false, delete: false });
   const [problem, setProblem] = useState('');
   const dialog = useRef<HTMLDialogElement>(null);
+  const [yaml, setYaml] = useState('');
+
+  useEffect(() => { // js-yaml is its own chunk, loaded by the first detail page
+    if (object) import('../lib/yaml').then((m) => setYaml(m.toYaml(object)));
+  }, [object]);
 
   useEffect(() => {
     Promise.all([can('update', kind, namespace), can('delete', kind, namespace)])
@@ -70,7 +74,7 @@ export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: strin
       </dl>
 
       <h2>YAML</h2>
-      <pre className="yaml" data-testid="yaml" tabIndex={0}>{toYaml(object)}</pre>
+      <pre className="yaml" data-testid="yaml" tabIndex={0}>{yaml}</pre>
 
       <dialog ref={dialog} aria-labelledby="confirm-title">
         <h2 id="confirm-title">Delete {kind.kind} {meta.name}?</h2>

@@ -89,6 +89,8 @@ from .store.offload import off_loop
 log = logging.getLogger("central_api.assembly")
 
 SANDBOX_INVENTORY = "/sandbox/v1/inventory"
+LEDGER_LEASE = "scs-ledger"
+"""The lease of usage accounting and billing export, apart from the controllers' lease."""
 
 
 @dataclass
@@ -162,10 +164,6 @@ class Backends:
             if "status" in config.services else None
         if probes is not None:
             manager.runnables.append(probes.run)
-        if "metering" in config.services and isinstance(client, LocalClient):
-            store = client.resources.store  # the ledger is in the store's database
-            manager.runnables += billing_exporters(store, Ledger(store), config.metering)
-            manager.runnables.append(Accountant(store, Ledger(store)).run)
         return manager
 
 
@@ -239,15 +237,17 @@ class ServerProcess:
         internal = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage,
                                        metering="metering" in self.backends.config.services)
         await internal.start()
-        manager = None if self.backends.empty else asyncio.create_task(
-            self._run_controllers(ctx), name="controllers")
+        tasks = [] if self.backends.empty else [asyncio.create_task(
+            self._run_controllers(ctx), name="controllers")]
+        if "metering" in self.backends.config.services:
+            tasks.append(asyncio.create_task(self._run_ledger(ctx), name="ledger"))
         try:
             yield
         finally:
-            if manager is not None:
-                manager.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await manager
+                    await task
             await internal.stop()
 
     async def _run_controllers(self, ctx: ServerContext) -> None:
@@ -261,6 +261,23 @@ class ServerProcess:
             raise
         except Exception:
             log.exception("the controllers stopped")
+            raise
+
+    async def _run_ledger(self, ctx: ServerContext) -> None:
+        """Usage accounting and the billing export read and write the store, not a cloud:
+        they run in the server, in one replica at a time (their own lease), whether the
+        controllers run here or in ``scs controllers``."""
+        client = LocalClient(ctx.resources, ctx.hub, ctx.informers)
+        manager = Manager(client, [], lease=LEDGER_LEASE)
+        ledger = Ledger(ctx.store)
+        manager.runnables += billing_exporters(ctx.store, ledger, self.backends.config.metering)
+        manager.runnables.append(Accountant(ctx.store, ledger).run)
+        try:
+            await manager.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("usage accounting stopped")
             raise
 
 
@@ -327,18 +344,17 @@ def install_status(process: ServerProcess, config: StatusConfig) -> None:
 
 def install_metering(process: ServerProcess, config: MeteringConfig) -> None:
     """The metering service's HTTP side: Ceilometer's publisher posts to
-    ``/webhooks/ceilometer`` (a mount that authorizes itself: basic credentials). The
-    billing export runs with the controllers (``Backends.manager``). Usage records are read
-    from the ledger (never the object store, so they cannot be written), and the
-    UsageSummary review is a mount that authorizes per tenant; the accountant runs with the
-    controllers too."""
+    ``/webhooks/ceilometer`` (a mount that authorizes itself: basic credentials). Usage
+    records are read from the ledger (never the object store, so they cannot be written),
+    and the UsageSummary review is a mount that authorizes per tenant. The accountant and
+    the billing export run in the background (``ServerProcess._run_ledger``)."""
     ctx = process.context
-    source = LedgerUsage(Ledger(ctx.store))
+    ledger = Ledger(ctx.store)
+    source = LedgerUsage(ledger)
     ctx.served[(USAGE_RECORD.group, USAGE_RECORD.plural)] = UsageRecords(ctx.store, source)
     ctx.mounts[USAGE_SUMMARY_PATH] = UsageSummaries(ctx.store, source)
     if config.ceilometer.enabled:
-        ledger = Ledger(process.context.store)
-        process.context.mounts[CEILOMETER_PATH] = ceilometer_receiver(ledger.add_samples)
+        ctx.mounts[CEILOMETER_PATH] = ceilometer_receiver(ledger.add_samples)
 
 
 def _stored_profile(ctx: ServerContext) -> Callable[[], dict[str, Any] | None]:

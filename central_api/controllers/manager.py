@@ -41,13 +41,13 @@ class Manager:
     def __init__(self, client: Client, reconcilers: Sequence[Reconciler[Any]],
                  metrics: ControllerMetrics | None = None, identity: str = "",
                  leader_election: bool = True, workers: int = 4,
-                 resync_seconds: float = 30.0) -> None:
+                 resync_seconds: float = 30.0, lease: str = LEASE_NAME) -> None:
         self.client = client
         self.metrics = metrics or ControllerMetrics()
         self.identity = identity or default_identity()
         self.controllers = [Controller(client, r, self.metrics, workers, resync_seconds)
                             for r in reconcilers]
-        self.elector = LeaderElector(client, LEASE_NAME, self.identity) \
+        self.elector = LeaderElector(client, lease, self.identity) \
             if leader_election else None
         self.runnables: list[Callable[[], Coroutine[Any, Any, None]]] = []
         """More work that runs only while leading, beside the controllers (the status

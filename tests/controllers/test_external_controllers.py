@@ -8,17 +8,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from central_api.providers.sandbox import inventory
 from central_api.store.sqlite import SqliteStore
-from tests.controllers.conftest import REPO, Launcher, network, write_config
+from tests.controllers.conftest import (
+    REPO,
+    Launcher,
+    eventually,
+    network,
+    server,
+    subnet,
+    write_config,
+)
 from tests.server import free_port
 
 pytestmark = pytest.mark.slow
 
+USAGE = "/apis/metering.scs.community/v1alpha1"
 NETWORK = """apiVersion: iaas.scs.community/v1alpha1
 kind: Network
 metadata: {name: outside, namespace: default}
@@ -52,6 +62,14 @@ def test_a_separate_scs_controllers_process_reconciles_what_an_external_mode_ser
         assert ready["status"]["provider"] == "sandbox (simulated)"
         cluster.create("default", network("later"))
         cluster.wait_ready("networks", "default", "later", timeout=10)
+        cluster.create("default", subnet("later-v4", "later"))
+        cluster.create("default", server("metered", "later"))
+        cluster.wait_ready("servers", "default", "metered", timeout=30)
+        # Usage accounting needs the store, not a cloud: the API server does it, with the
+        # controllers in another process.
+        record = eventually(lambda: running_seconds(cluster.http, "metered"), timeout=60,
+                            what="a usage record of the running server")
+        assert record["spec"]["flavor"] == "SCS-1V-2"
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         assert "scs_controller_leader 1.0" in scraped, scraped[:2000]
         assert 'scs_controller_reconciles_total{kind="networks",result="success"}' in scraped
@@ -74,3 +92,14 @@ def test_a_separate_scs_controllers_process_reconciles_what_an_external_mode_ser
         store.close()
     assert {n["ownerUID"] for n in networks} == {
         ready["metadata"]["uid"], cluster.get("networks", "default", "later")["metadata"]["uid"]}
+
+
+def running_seconds(http: httpx.Client, server_name: str) -> dict[str, Any] | None:
+    """The Server's usage record, once it counts some seconds."""
+    answer = http.get(f"{USAGE}/namespaces/default/usagerecords")
+    assert answer.status_code == 200, answer.text
+    for record in answer.json()["items"]:
+        spec = record["spec"]
+        if (spec["kind"], spec["name"]) == ("Server", server_name) and spec["seconds"] > 0:
+            return dict(record)
+    return None

@@ -3,7 +3,7 @@
 Two ``scs serve`` processes share one PostgreSQL database (and with it the sandbox cloud,
 which lives in the store under ``sandbox/...`` keys), the encryption key, the ServiceAccount
 signing keys and one test clock file. The accountant and the billing exporter run only in
-the replica holding the Lease ``scs-system/scs-controllers``. The end-to-end test creates
+the replica holding the Lease ``scs-system/scs-ledger``. The end-to-end test creates
 objects at known clock times through replica A, resizes through B, kills (``kill -9``) the
 lease holder twice (each replica is the victim once) and freezes it once (SIGSTOP past its
 lease, then SIGCONT: for a moment two replicas think they lead), moving the clock while no
@@ -46,7 +46,7 @@ from tests.metering_ingest.sink import FailingSink
 from tests.pg import PostgresServer
 from tests.server import ScsServer
 
-LEASE = "/apis/coordination.k8s.io/v1/namespaces/scs-system/leases/scs-controllers"
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/scs-system/leases/scs-ledger"
 SINK = "billing"
 ISSUER = ["--service-account-issuer", "https://scs.metering-replicas.test"]
 

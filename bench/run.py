@@ -8,7 +8,8 @@ Usage (from the repository root)::
 
 Benchmarks: ``read``, ``write``, ``scale``, ``watch``, ``reconcile``, ``kaas`` (issue 14: Clusters
 to Ready), ``status`` (issue 15: the public status page), ``metering`` (issue 16: Ceilometer
-ingest), ``onboarding`` (issue 5; needs Debian's Keystone). Each measures a baseline in the
+ingest), ``onboarding`` (issue 5; needs Debian's Keystone), ``console`` (issue 17: the web
+console in Debian's chromium). Each measures a baseline in the
 same run where the issue asks for one. Results go to ``bench/results/<timestamp>[-quick].json``
 and ``.md`` (and ``latest.*``); the markdown table is also printed. The exit status is
 non-zero only if a benchmark crashed — never because of a missed target (the targets are
@@ -62,6 +63,7 @@ from .common import (
     summary,
     wait_ready,
 )
+from .console import bench_console
 from .kaas import bench_kaas
 from .ledger_summary import run as ledger_timings
 from .metering import bench_metering
@@ -106,6 +108,11 @@ class Sizes:
     metering_servers: int = 1000
     ledger_rows: int = 1_000_000
     """Servers created, resized and deleted for the usage accounting CPU per change."""
+    console_objects: int = 10_000
+    console_rate: float = 200
+    console_seconds: float = 10
+    console_runs: int = 5
+    """First loads measured, cold and warm each."""
 
 
 QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(1000,),
@@ -115,7 +122,8 @@ QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(
               reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_capi_clusters=10,
               kaas_timeout=120, status_components=20, status_incidents=200,
               status_seconds=2, metering_samples=2000, metering_batch=200,
-              metering_servers=30, ledger_rows=20_000)
+              metering_servers=30, ledger_rows=20_000, console_objects=1000,
+              console_rate=50, console_seconds=2, console_runs=2)
 
 
 @dataclass
@@ -743,6 +751,9 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
         sizes.metering_samples, sizes.metering_batch, report, work, sizes.metering_servers),
     "onboarding": lambda sizes, report, work: bench_onboarding(sizes.onboard_tenants, report,
                                                                work),
+    "console": lambda sizes, report, work: bench_console(
+        sizes.console_objects, sizes.console_rate, sizes.console_seconds, sizes.console_runs,
+        report, work),
 }
 
 

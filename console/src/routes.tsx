@@ -7,6 +7,7 @@ import { HomePage } from './pages/HomePage';
 import { ResourceDetail } from './pages/ResourceDetail';
 import { ResourceForm } from './pages/ResourceForm';
 import { ResourceList } from './pages/ResourceList';
+import { TASK_ROUTES } from './pages/tasks/routes';
 import type { ResourceKind } from './lib/discovery';
 
 type Params = Record<string, string>;
@@ -15,6 +16,7 @@ type Page = (params: Params, kind: ResourceKind | undefined) => ReactNode;
 const KIND = '/console/r/:group/:version/:resource';
 const ROUTES: [string, Page][] = [
   ['/console/', () => <HomePage />],
+  ...TASK_ROUTES,
   [`${KIND}/_new`, (_p, k) => k && <ResourceForm kind={k} />],
   [`${KIND}/:name/_edit`, (p, k) => k && <ResourceForm kind={k} name={p.name} />],
   [`${KIND}/:name`, (p, k) => k && <ResourceDetail kind={k} name={p.name} />],

@@ -9,6 +9,7 @@ import { linkProps, navigate, useLocation } from '../lib/router';
 import { logout } from '../lib/session';
 import { whoAmI, type UserInfo } from '../lib/whoami';
 import { Routed } from '../routes';
+import { TaskNav } from '../pages/tasks/TaskNav';
 
 const NS_KEY = 'scs-console.namespace';
 
@@ -68,6 +69,7 @@ export function Shell() {
       </header>
       <div className="frame">
         <nav aria-label="Kinds">
+          <TaskNav />
           <KindNav kinds={visible} namespace={namespace} />
         </nav>
         <main id="content"><Routed /></main>

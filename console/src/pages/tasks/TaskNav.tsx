@@ -1,0 +1,35 @@
+// The task pages in the navigation: each link only when the service behind it is served
+// (discovery) and RBAC lets the user use it (SelfSubjectAccessReview).
+import { useConsole } from '../../lib/context';
+import { linkProps } from '../../lib/router';
+import { IAAS, KAAS, METERING, served, STATUS, TENANCY, useAllowed } from './common';
+
+export function TaskNav() {
+  const { kinds, namespace } = useConsole();
+  const tenants = served(kinds, TENANCY, 'tenants');
+  const servers = served(kinds, IAAS, 'servers');
+  const clusters = served(kinds, KAAS, 'clusters');
+  const components = served(kinds, STATUS, 'components');
+  const usage = served(kinds, METERING, 'usagerecords');
+  const onboard = useAllowed(tenants ? { verb: 'create', kind: tenants } : null);
+  const listServers = useAllowed(servers && namespace ? { verb: 'list', kind: servers, namespace } : null);
+  const listClusters = useAllowed(clusters && namespace ? { verb: 'list', kind: clusters, namespace } : null);
+  const readStatus = useAllowed(components ? { verb: 'list', kind: components } : null);
+  const ns = namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';
+  const links: [string, string][] = [];
+  if (onboard) links.push(['/console/tasks/onboarding', 'Tenant onboarding']);
+  if (tenants) links.push([`/console/tasks/tenants${ns}`, 'Tenant overview']);
+  if (listServers) links.push([`/console/tasks/servers${ns}`, 'Servers']);
+  if (listClusters) links.push([`/console/tasks/clusters${ns}`, 'Clusters']);
+  if (readStatus) links.push(['/console/tasks/status', 'Status']);
+  if (usage && tenants) links.push([`/console/tasks/usage${ns}`, 'Usage']);
+  if (!links.length) return null;
+  return (
+    <section>
+      <h2>Tasks</h2>
+      <ul data-testid="task-nav">
+        {links.map(([to, label]) => <li key={to}><a {...linkProps(to)}>{label}</a></li>)}
+      </ul>
+    </section>
+  );
+}

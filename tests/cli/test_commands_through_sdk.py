@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +53,6 @@ def one_line_failure(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ScsServer]:
-    started = ScsServer().start()
-    try:
-        yield started
-    finally:
-        started.cleanup()
-
-
-@pytest.fixture(scope="module")
-def admin(server: ScsServer) -> Iterator[Client]:
-    with Client(kubeconfig=server.kubeconfig) as client:
-        yield client
-
-
 def token_kubeconfig(server: ScsServer, path: Path, token: str) -> Path:
     return kubeconfig(path, server.url, {"token": token}, server.ca_file.read_bytes())
 
@@ -105,11 +89,11 @@ def test_a_refused_credential_is_one_line(server: ScsServer, command: tuple[str,
 
 @pytest.mark.slow
 def test_an_identity_without_rights_is_refused_in_one_line(
-        server: ScsServer, admin: Client, tmp_path: Path) -> None:
+        server: ScsServer, client: Client, tmp_path: Path) -> None:
     namespace = unique("cli")
-    admin.create(Namespace(metadata={"name": namespace}))
+    client.create(Namespace(metadata={"name": namespace}))
     config = token_kubeconfig(server, tmp_path / "config",
-                              service_account_token(admin, namespace))
+                              service_account_token(client, namespace))
 
     listed = one_line_failure(scs("cluster", "list", "-n", namespace, config=config,
                                   home=tmp_path))
@@ -122,8 +106,8 @@ def test_an_identity_without_rights_is_refused_in_one_line(
 
 
 @pytest.mark.slow
-def test_an_invalid_cluster_is_one_line_naming_the_field(
-        server: ScsServer, admin: Client, tmp_path: Path) -> None:
+def test_an_invalid_cluster_is_one_line_naming_the_field(server: ScsServer,
+                                                         tmp_path: Path) -> None:
     pool = "name=general,flavor=SCS-2V-4,replicas=1"
 
     line = one_line_failure(scs("cluster", "create", "dup", "--version", "1.33",
@@ -134,7 +118,7 @@ def test_an_invalid_cluster_is_one_line_naming_the_field(
 
 
 @pytest.mark.slow
-def test_writes_are_owned_by_the_command(server: ScsServer, admin: Client,
+def test_writes_are_owned_by_the_command(server: ScsServer, client: Client,
                                          tmp_path: Path) -> None:
     name = unique("t")
 
@@ -142,7 +126,7 @@ def test_writes_are_owned_by_the_command(server: ScsServer, admin: Client,
                "--contact", "", "--no-wait", config=server.kubeconfig, home=tmp_path)
 
     assert done.returncode == 0, done.stderr
-    tenant: dict[str, Any] = admin.get(ApiResource.of(TENANT).as_dicts(), name)
+    tenant: dict[str, Any] = client.get(ApiResource.of(TENANT).as_dicts(), name)
     managers = {entry["manager"] for entry in tenant["metadata"]["managedFields"]}
     assert "scs-tenant" in managers, managers
 

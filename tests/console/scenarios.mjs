@@ -28,7 +28,10 @@ function step(text) {
 
 /** Screenshot and accessibility scan of what the page shows now. */
 async function capture(page, label) {
-  await page.waitForLoadState('networkidle').catch(() => undefined);
+  // not 'networkidle': a page with a watch keeps a request open for as long as it shows
+  await page.waitForLoadState('load');
+  await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null,
+    { timeout: 10_000 }).catch(() => undefined);
   const file = `${String(result.pages.length + 1).padStart(2, '0')}-${label}.png`;
   await page.screenshot({ path: join(params.artifacts, file), fullPage: true });
   if (page.url().startsWith(params.issuer)) { // the test IdP's own pages are not ours to scan
@@ -154,6 +157,40 @@ async function tenantAdmin(page) {
   await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers?namespace=${ns}`, 'server-list');
   const rows = await page.locator('[data-testid=list] tbody tr[data-name]').count();
   step(`server list shows ${rows} row(s)`);
+  const offered = await page.locator('select[data-testid=namespace] option').allTextContents();
+  step(`namespaces offered: ${offered.join(',')}`);
+
+  // edit: a label, through the generated form (PUT with the object's resourceVersion)
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers/web-1/_edit?namespace=${ns}`, 'server-edit');
+  await page.fill('#f-metadata_labels', 'tier=web');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.waitForURL('**/console/r/iaas.scs.community/v1alpha1/servers/web-1?**');
+  await page.getByText('tier=web').first().waitFor();
+  step('label tier=web saved');
+
+  // label filter
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers?namespace=${ns}`, 'server-list-labelled');
+  for (const selector of ['tier=web', 'tier=db']) {
+    await page.fill('#selector', selector);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForTimeout(1000); // the new list and its watch (batched every 250 ms)
+    await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null,
+      { timeout: 10_000 }).catch(() => undefined);
+    const matching = await page.locator('[data-testid=list] tbody tr[data-name]').count();
+    step(`selector ${selector}: ${matching} row(s)`);
+  }
+
+  // delete with confirmation; the list loses the row by watch
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers/web-1?namespace=${ns}`, 'server-before-delete');
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').waitFor();
+  await capture(page, 'delete-confirmation');
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await page.waitForURL(`**/console/r/iaas.scs.community/v1alpha1/servers?namespace=${ns}`);
+  await page.locator('[data-testid=list] tbody tr[data-name]').first()
+    .waitFor({ state: 'detached', timeout: 60_000 });
+  step('server web-1 gone from the list');
+  await capture(page, 'server-list-after-delete');
 
   await logout(page);
   return who;

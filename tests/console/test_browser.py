@@ -35,6 +35,12 @@ def test_tenant_admin_creates_a_server_and_sees_it_turn_ready(console_env: Conso
     assert "network web created" in steps
     assert "server web-1 Ready without reload: true" in steps
     assert "server list shows 1 row(s)" in steps
+    offered = next(s for s in steps if s.startswith("namespaces offered"))
+    assert "acme" in offered.split(": ")[1].split(","), offered
+    assert "label tier=web saved" in steps
+    assert "selector tier=web: 1 row(s)" in steps
+    assert "selector tier=db: 0 row(s)" in steps
+    assert "server web-1 gone from the list" in steps
     assert steps[-1] == ("after logout: 0 token keys in sessionStorage, 0 token values, "
                          "0 localStorage keys")
 
@@ -49,7 +55,7 @@ def test_member_of_another_tenant_sees_nothing_of_acme(console_env: ConsoleEnv) 
     assert foreign.startswith("acme's servers: 0 row(s), alert: ") and "forbidden" in foreign
     assert "page mentions acme: false" in steps
     offered = next(s for s in steps if s.startswith("namespaces offered"))
-    assert "acme" not in offered
+    assert "acme" not in offered and "globex" in offered
 
 
 def test_bootstrap_admin_signs_in_with_a_pasted_token(console_env: ConsoleEnv) -> None:

@@ -12,23 +12,48 @@ import { Routed } from '../routes';
 import { TaskNav } from '../pages/tasks/TaskNav';
 
 const NS_KEY = 'scs-console.namespace';
+const TENANCY = 'tenancy.scs.community';
+
+interface Choices {
+  names: string[];
+  all: boolean; // may list across namespaces
+}
+
+/** The namespaces to offer: all of them for whoever may list namespaces; for a tenant
+ * admin, the namespaces of the tenants the rules review names (Tenant.status.namespaces);
+ * null when neither is known (the switcher is then a text field). */
+async function namespaceChoices(): Promise<Choices | null> {
+  try {
+    const list = await api<{ items: { metadata: { name: string } }[] }>('/api/v1/namespaces');
+    return { names: list.items.map((n) => n.metadata.name), all: true };
+  } catch {
+    const rules = await rulesIn('default').catch(() => []);
+    const tenants = rules.filter((r) => r.verbs.includes('get') && r.apiGroups?.includes(TENANCY)
+      && r.resources?.includes('tenants')).flatMap((r) => r.resourceNames ?? []);
+    if (!tenants.length) return null;
+    const owned = await Promise.all(tenants.map((t) =>
+      api<{ status?: { namespaces?: string[] } }>(`/apis/${TENANCY}/v1alpha1/tenants/${encodeURIComponent(t)}`)
+        .then((tenant) => tenant.status?.namespaces ?? [], () => [])));
+    return { names: [...new Set(owned.flat())].sort(), all: false };
+  }
+}
 
 export function Shell() {
   const { query } = useLocation();
   const [kinds, setKinds] = useState<ResourceKind[] | null>(null);
   const [user, setUser] = useState<UserInfo | null>(null);
-  const [namespaces, setNamespaces] = useState<string[] | null>(null);
+  const [namespaces, setNamespaces] = useState<Choices | null>(null);
   const [rules, setRules] = useState<ResourceRule[]>([]);
   const [error, setError] = useState('');
-  const namespace = query.get('namespace') ?? sessionStorage.getItem(NS_KEY) ?? '';
+  const chosen = query.get('namespace') ?? sessionStorage.getItem(NS_KEY) ?? '';
+  // Without the right to list across namespaces, "all namespaces" is not a choice.
+  const namespace = chosen || (namespaces && !namespaces.all ? namespaces.names[0] ?? '' : '');
 
   useEffect(() => {
     Promise.all([discover(), whoAmI()])
       .then(([k, u]) => { setKinds(k); setUser(u); })
       .catch((e: ApiError) => setError(e.message));
-    api<{ items: { metadata: { name: string } }[] }>('/api/v1/namespaces')
-      .then((list) => setNamespaces(list.items.map((n) => n.metadata.name)))
-      .catch(() => setNamespaces(null)); // not allowed to list: the switcher is a text field
+    namespaceChoices().then(setNamespaces);
   }, []);
 
   useEffect(() => {
@@ -63,7 +88,7 @@ export function Shell() {
     <ConsoleContext.Provider value={state}>
       <header className="top">
         <a className="brand" {...linkProps('/console/')}>SCS Console</a>
-        <NamespaceSwitcher namespaces={namespaces} />
+        <NamespaceSwitcher choices={namespaces} refresh={() => namespaceChoices().then(setNamespaces)} />
         <span className="whoami" data-testid="whoami" title={user!.groups.join(', ')}>{user!.username}</span>
         <button type="button" onClick={signOut}>Sign out</button>
       </header>
@@ -78,15 +103,17 @@ export function Shell() {
   );
 }
 
-function NamespaceSwitcher({ namespaces }: { namespaces: string[] | null }) {
+function NamespaceSwitcher({ choices, refresh }: { choices: Choices | null; refresh: () => void }) {
   const { namespace, setNamespace } = useConsole();
   const [typed, setTyped] = useState(namespace);
-  if (namespaces) {
+  if (choices) {
+    const names = choices.names.includes(namespace) || !namespace ? choices.names : [namespace, ...choices.names];
     return (
       <label className="switcher">Namespace{' '}
-        <select value={namespace} onChange={(e) => setNamespace(e.target.value)} data-testid="namespace">
-          <option value="">All namespaces</option>
-          {namespaces.map((n) => <option key={n} value={n}>{n}</option>)}
+        <select value={namespace} onChange={(e) => setNamespace(e.target.value)} onFocus={refresh}
+          data-testid="namespace">
+          {choices.all && <option value="">All namespaces</option>}
+          {names.map((n) => <option key={n} value={n}>{n}</option>)}
         </select>
       </label>
     );

@@ -32,6 +32,7 @@ export interface ResourceRule {
   verbs: string[];
   apiGroups?: string[];
   resources?: string[];
+  resourceNames?: string[];
 }
 
 /** SelfSubjectRulesReview: the rules that apply in a namespace (for the navigation). */

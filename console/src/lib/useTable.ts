@@ -32,6 +32,7 @@ export function useTable(path: string, labelSelector: string) {
 
   useEffect(() => {
     const abort = new AbortController();
+    setLoading(true); // another kind, namespace or selector: not the old rows meanwhile
     const byUid = new Map<string, Row>();
     let timer: number | undefined;
     const flush = () => {

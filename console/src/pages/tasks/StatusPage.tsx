@@ -32,6 +32,8 @@ export function StatusPage() {
   const all = [...(incidents.items ?? [])].sort((a, b) =>
     String(b.spec?.beganAt ?? '').localeCompare(String(a.spec?.beganAt ?? '')));
   const current = all.filter((i) => active(i, now));
+  const past = all.filter((i) => !active(i, now));
+  const names = new Map((components.items ?? []).map((c) => [c.metadata.name, String(c.spec?.displayName ?? '') || c.metadata.name]));
   return (
     <>
       <h1>Status</h1>
@@ -55,15 +57,15 @@ export function StatusPage() {
 
       <h2>Active incidents</h2>
       {current.length === 0 ? <p data-testid="no-active">No active incidents.</p> : (
-        <IncidentList incidents={current} testid="active-incidents" />
+        <IncidentList incidents={current} names={names} testid="active-incidents" />
       )}
-      <h2>All incidents</h2>
-      {all.length === 0 ? <p>No incidents recorded.</p> : <IncidentList incidents={all} testid="incidents" />}
+      <h2>Past and planned incidents</h2>
+      {past.length === 0 ? <p>None recorded.</p> : <IncidentList incidents={past} names={names} testid="past-incidents" />}
     </>
   );
 }
 
-function IncidentList({ incidents, testid }: { incidents: KObject[]; testid: string }) {
+function IncidentList({ incidents, names, testid }: { incidents: KObject[]; names: Map<string, string>; testid: string }) {
   return (
     <ul className="incidents" data-testid={testid}>
       {incidents.map((i) => {
@@ -76,7 +78,7 @@ function IncidentList({ incidents, testid }: { incidents: KObject[]; testid: str
               <p className="help">
                 {spec.beganAt ? `since ${new Date(spec.beganAt).toLocaleString()}` : 'start not known'}
                 {spec.endedAt && `, until ${new Date(spec.endedAt).toLocaleString()}`}
-                {!!spec.affects?.length && ` · affects ${spec.affects.map((a) => `${a.component} (${a.impactType}, ${a.severity})`).join(', ')}`}
+                {!!spec.affects?.length && ` · affects ${spec.affects.map((a) => `${names.get(a.component) ?? a.component} (${a.impactType}, severity ${a.severity})`).join(', ')}`}
               </p>
               {spec.description && <p>{spec.description}</p>}
               {updates.length > 0 && (

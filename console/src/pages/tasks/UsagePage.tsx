@@ -105,7 +105,8 @@ export function UsagePage() {
 
   if (!records) return <p>The metering service is not enabled on this server.</p>;
   if (!tenantsKind) return <p>The tenancy service is not enabled on this server.</p>;
-  const totals = (summary ?? []).filter((s) => s.unit === shownUnit)
+  const items = summary ?? []; // the ledger's rows and the open parts up to now
+  const totals = items.filter((s) => s.unit === shownUnit)
     .map((s) => ({ label: `${s.kind}${s.flavor ? ` ${s.flavor}` : ''}`, value: s.quantity }));
   return (
     <>
@@ -135,11 +136,11 @@ export function UsagePage() {
           <TotalBars title={`${shownUnit} by kind and flavor, ${tenant}`} rows={totals} unit={shownUnit} />
           <h2>As a table</h2>
           <table data-testid="usage-table">
-            <caption>Usage of {tenant} from {new Date(from).toLocaleString()} to {new Date(to).toLocaleString()}</caption>
+            <caption>Usage of {tenant} from {new Date(from).toLocaleString()} to {new Date(to).toLocaleString()} (running objects up to now)</caption>
             <thead><tr><th scope="col">Kind</th><th scope="col">Flavor or type</th><th scope="col">Unit</th><th scope="col">Quantity</th></tr></thead>
             <tbody>
-              {summary.map((s) => (
-                <tr key={`${s.kind} ${s.flavor} ${s.unit}`} data-unit={s.unit}>
+              {items.map((s) => (
+                <tr key={`${s.kind} ${s.flavor} ${s.unit}`} data-unit={s.unit} data-quantity={s.quantity}>
                   <td>{s.kind}</td><td>{s.flavor || '–'}</td><td>{s.unit}</td><td>{fmt(s.quantity)}</td>
                 </tr>
               ))}
@@ -150,7 +151,7 @@ export function UsagePage() {
             <thead><tr><th scope="col">Hour</th><th scope="col">Flavor</th><th scope="col">Quantity</th></tr></thead>
             <tbody>
               {buckets.flatMap((b) => Object.entries(b.values).map(([flavor, v]) => (
-                <tr key={`${b.label} ${flavor}`}><td>{b.label}</td><td>{flavor || '–'}</td><td>{fmt(v)}</td></tr>
+                <tr key={`${b.label} ${flavor}`} data-quantity={v}><td>{b.label}</td><td>{flavor || '–'}</td><td>{fmt(v)}</td></tr>
               )))}
             </tbody>
           </table>

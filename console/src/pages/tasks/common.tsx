@@ -141,8 +141,8 @@ export function StepList({ conditions, order = [], label }: { conditions: Condit
             <span className="step-mark" aria-hidden="true">{state === 'done' ? '✓' : state === 'failed' ? '!' : '…'}</span>
             <strong>{type}</strong> <span className="sr-only">{STATE_WORDS[state]}</span>
             {c?.reason && <span className="chip">{c.reason}</span>}
-            {c?.message && <span className="step-message">{c.message}</span>}
             {c?.lastTransitionTime && <time dateTime={c.lastTransitionTime}> {new Date(c.lastTransitionTime).toLocaleTimeString()}</time>}
+            {c?.message && <span className="step-message">{c.message}</span>}
           </li>
         );
       })}

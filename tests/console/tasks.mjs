@@ -1,0 +1,229 @@
+// Browser scenarios for the console's task pages (tests/console/test_tasks.py), run like
+// scenarios.mjs:   node tasks.mjs NAME '{"baseUrl": ..., "issuer": ..., "chromium": ..., "artifacts": ...}'
+// Prints one JSON line {ok, steps, a11y, csp, pages, data, error}; `data` carries what the
+// test parses itself (the downloaded kubeconfig). Every visited page is screenshotted into
+// `artifacts` and scanned with axe-core (WCAG 2 A/AA).
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const TIMEOUT = 30_000;
+
+const [name, rawParams] = process.argv.slice(2);
+const params = JSON.parse(rawParams);
+const result = { ok: false, steps: [], a11y: [], csp: [], pages: [], data: {}, error: null };
+const step = (text) => result.steps.push(text);
+
+async function capture(page, label) {
+  await page.waitForLoadState('networkidle').catch(() => undefined);
+  const file = `${String(result.pages.length + 1).padStart(2, '0')}-${label}.png`;
+  await page.screenshot({ path: join(params.artifacts, file), fullPage: true });
+  if (!page.url().startsWith(params.issuer)) { // the test IdP's pages are not ours to scan
+    await page.evaluate(AXE); // through DevTools: the console's CSP forbids eval, rightly
+    const scan = await page.evaluate(() => window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    }));
+    for (const v of scan.violations) {
+      result.a11y.push({ page: label, id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) });
+    }
+  }
+  result.pages.push({ label, url: page.url().replace(/[?#].*$/, ''), screenshot: file });
+}
+
+async function oidcLogin(page, user) {
+  await page.goto(`${params.baseUrl}/`);
+  await page.getByRole('button', { name: /Sign in with/ }).click();
+  await page.waitForURL((url) => url.href.startsWith(params.issuer));
+  await page.fill('input[name=login]', user);
+  await page.fill('input[name=password]', 'correct horse');
+  await page.click('button[type=submit]');
+  await page.waitForLoadState();
+  if (page.url().startsWith(params.issuer)) await page.click('button[type=submit]'); // consent
+  await page.waitForURL((url) => url.href.startsWith(`${params.baseUrl}/console/`));
+  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
+  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
+}
+
+async function tokenLogin(page) {
+  await page.goto(`${params.baseUrl}/`);
+  await page.fill('#token', params.adminToken);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
+  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
+}
+
+/** Navigate inside the app (no reload: the session's token stays in memory as it would). */
+async function open(page, path) {
+  await page.evaluate((to) => { window.history.pushState(null, '', to); window.dispatchEvent(new PopStateEvent('popstate')); }, path);
+}
+
+async function taskLinks(page) {
+  await page.getByTestId('task-nav').waitFor({ timeout: TIMEOUT }).catch(() => undefined);
+  await page.waitForLoadState('networkidle').catch(() => undefined);
+  return page.locator('[data-testid=task-nav] a').allTextContents().catch(() => []);
+}
+
+const stepStates = (page) => page.locator('[data-testid=steps] li').evaluateAll(
+  (items) => items.map((li) => `${li.dataset.condition}=${li.dataset.status}`).join(' '));
+
+/** The cloud admin onboards a tenant and watches its steps turn True, without a reload. */
+async function onboarding(page) {
+  await tokenLogin(page);
+  step(`task links: ${(await taskLinks(page)).join(', ')}`);
+  await open(page, '/console/tasks/onboarding');
+  await page.getByTestId('onboarding-form').waitFor();
+  await capture(page, 'onboarding-form');
+  // invalid first: no display name; the server's 422 names the field
+  await page.fill('#t-name', params.tenant);
+  await page.getByRole('button', { name: 'Create tenant' }).click();
+  await page.locator('#t-display-error').waitFor({ timeout: TIMEOUT });
+  step(`field error beside display name: ${await page.locator('#t-display-error').textContent()}`);
+  await capture(page, 'onboarding-field-error');
+
+  await page.fill('#t-display', 'Initech');
+  await page.fill('#t-contact', `ops@${params.tenant}.example`);
+  await page.fill('#t-admins', params.admin);
+  await page.fill('#t-q-namespaces', '3');
+  await page.fill('#t-q-instances', '4');
+  const origin = await page.evaluate(() => performance.timeOrigin);
+  await page.getByRole('button', { name: 'Create tenant' }).click();
+  await page.waitForURL(`**/console/tasks/onboarding/${params.tenant}`);
+  const seen = [];
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const states = await stepStates(page).catch(() => '');
+    if (states && states !== seen[seen.length - 1]) seen.push(states);
+    if (states.includes('Ready=True') || Date.now() > deadline) break;
+    await page.waitForTimeout(25);
+  }
+  result.data.onboardingStates = seen;
+  step(`ready without reload: ${origin === await page.evaluate(() => performance.timeOrigin)}`);
+  step(`page says: ${await page.getByTestId('onboarding-state').textContent()}`);
+  await capture(page, 'onboarding-ready');
+
+  await open(page, '/console/tasks/status');
+  await page.locator('[data-testid=components] li').first().waitFor({ timeout: TIMEOUT });
+  await capture(page, 'status-admin');
+  await open(page, `/console/tasks/usage`);
+  await page.locator('#usage-tenant').waitFor();
+  await capture(page, 'usage-admin');
+}
+
+/** A tenant admin's task pages: overview, server, cluster (+ kubeconfig), status, usage. */
+async function tenantTasks(page) {
+  await oidcLogin(page, params.user);
+  const ns = params.namespace;
+  step(`task links: ${(await taskLinks(page)).join(', ')}`);
+
+  await open(page, '/console/tasks/tenants');
+  await page.getByTestId('quota-bars').waitFor({ timeout: TIMEOUT });
+  step(`overview url: ${new URL(page.url()).pathname}`);
+  const quota = await page.locator('[data-quota]').evaluateAll((bars) =>
+    Object.fromEntries(bars.map((b) => [b.dataset.quota, `${b.dataset.used}/${b.dataset.limit}`])));
+  result.data.quota = quota;
+  result.data.people = await page.locator('[data-testid=people] dd[data-count]').evaluateAll(
+    (dds) => dds.map((d) => Number(d.dataset.count)));
+  await capture(page, 'tenant-overview');
+
+  await open(page, `/console/tasks/servers?namespace=${ns}`);
+  await page.locator(`[data-testid=servers] tr[data-name="${params.server}"]`).waitFor({ timeout: TIMEOUT });
+  await capture(page, 'servers');
+  await page.locator(`[data-testid=servers] tr[data-name="${params.server}"] a`).click();
+  await page.locator('[data-testid=server-state][data-ready=true]').waitFor({ timeout: 60_000 });
+  step(`server flavor ${await page.getByTestId('flavor').textContent()}, image ${await page.getByTestId('image').textContent()}`);
+  step(`server addresses: ${(await page.locator('[data-testid=addresses] code').allTextContents()).join(',')}`);
+  step(`server power: ${await page.getByTestId('power').textContent()}`);
+  const serverButtons = await page.locator('.title-bar').locator('a.button, button').allTextContents();
+  step(`server actions: ${serverButtons.join(',')}`);
+  await capture(page, 'server');
+
+  await open(page, `/console/tasks/clusters/${params.cluster}?namespace=${ns}`);
+  await page.locator('[data-testid=pools] tr[data-pool]').first().waitFor({ timeout: TIMEOUT });
+  step(`cluster endpoint: ${await page.getByTestId('endpoint').textContent()}`);
+  const pools = await page.locator('[data-testid=pools] tr[data-pool]').evaluateAll(
+    (rows) => rows.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent).join('|')));
+  step(`pools: ${pools.join('; ')}`);
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download kubeconfig' }).click();
+  const download = await downloading;
+  const saved = join(params.artifacts, download.suggestedFilename());
+  await download.saveAs(saved);
+  result.data.kubeconfigFile = download.suggestedFilename();
+  result.data.kubeconfigUrl = download.url().replace(/[0-9a-f-]{36}$/, '<uuid>');
+  result.data.kubeconfig = readFileSync(saved, 'utf8');
+  await page.getByTestId('kubeconfig-saved').waitFor();
+  const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }));
+  step(`kubeconfig in storage: ${stored.includes('certificate-authority-data')}`);
+  await capture(page, 'cluster');
+
+  await open(page, '/console/tasks/status');
+  await page.locator(`[data-testid=components] li[data-component="${params.component}"]`).waitFor({ timeout: TIMEOUT });
+  const severity = await page.locator(`li[data-component="${params.component}"]`).getAttribute('data-severity');
+  step(`component ${params.component} severity ${severity}`);
+  const active = await page.locator('[data-testid=active-incidents] > li').evaluateAll((lis) => lis.map((li) => li.dataset.incident));
+  step(`active incidents: ${active.join(',')}`);
+  const updates = await page.locator(`[data-testid=active-incidents] li[data-incident="${params.incident}"] [data-update]`).count();
+  step(`updates shown: ${updates}`);
+  await capture(page, 'status');
+
+  await open(page, '/console/tasks/usage');
+  await page.locator('[data-testid=time-chart], [data-testid=no-usage], [role=alert]').first().waitFor({ timeout: TIMEOUT });
+  const alert = await page.getByRole('alert').first().textContent({ timeout: 500 }).catch(() => '');
+  if (alert) step(`usage alert: ${alert}`);
+  const bars = await page.locator('[data-testid=time-chart] rect.bar-rect').count();
+  const totals = await page.locator('[data-testid=total-chart] rect.bar-rect').count();
+  step(`usage chart bars: ${bars > 0}, total bars: ${totals > 0}`);
+  result.data.usageRows = await page.locator('[data-testid=usage-table] tbody tr').evaluateAll(
+    (rows) => rows.map((r) => [...[...r.querySelectorAll('td')].map((td) => td.textContent).slice(0, 3), Number(r.dataset.quantity)]));
+  result.data.hourly = await page.locator('[data-testid=hourly-table] tbody tr').evaluateAll(
+    (rows) => rows.map((r) => [...[...r.querySelectorAll('td')].map((td) => td.textContent).slice(0, 2), Number(r.dataset.quantity)]));
+  step(`usage unit shown: ${await page.locator('#usage-unit').inputValue()}`);
+  await capture(page, 'usage');
+}
+
+/** Another tenant's admin: no onboarding, nothing of the first tenant's servers. */
+async function outsider(page) {
+  await oidcLogin(page, params.user);
+  step(`task links: ${(await taskLinks(page)).join(', ')}`);
+  await open(page, `/console/tasks/servers/${params.server}?namespace=${params.namespace}`);
+  const alert = await page.getByRole('alert').first().textContent({ timeout: TIMEOUT }).catch(() => '');
+  step(`foreign server: ${alert}`);
+  await capture(page, 'foreign-server');
+  await open(page, '/console/tasks/onboarding');
+  const refusal = await page.getByRole('alert').first().textContent({ timeout: TIMEOUT }).catch(() => '');
+  step(`onboarding: ${refusal}`);
+  await capture(page, 'onboarding-refused');
+}
+
+const SCENARIOS = { onboarding, tenantTasks, outsider };
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: params.chromium, headless: true,
+    args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  let page;
+  try {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true,
+      viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    page.on('console', (msg) => {
+      if (/Content Security Policy|Refused to/.test(msg.text())) result.csp.push(msg.text());
+    });
+    page.on('pageerror', (err) => step(`page error: ${err.message}`));
+    await SCENARIOS[name](page);
+    result.ok = true;
+  } catch (err) {
+    result.error = String(err?.stack ?? err);
+    await page?.screenshot({ path: join(params.artifacts, 'failure.png'), fullPage: true }).catch(() => undefined);
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
+console.log(JSON.stringify(result));

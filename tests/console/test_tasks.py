@@ -1,0 +1,282 @@
+"""The console's task pages in a real browser (Debian's chromium via playwright-core)
+against the real ``scs serve`` and OpenID provider of the console suite (conftest.py):
+tenant onboarding followed live, the tenant overview's quota bars, the server and cluster
+pages (the kubeconfig download), the status page and usage charts from metering, each
+for the user it is meant for. Screenshots: test-artifacts/console/tasks-<scenario>/."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.console.conftest import ARTIFACTS, CHROMIUM, HERE, TENANCY, ConsoleEnv
+from tests.polling import poll
+
+pytestmark = pytest.mark.slow
+
+IAAS = "/apis/iaas.scs.community/v1alpha1/namespaces/acme"
+KAAS = "/apis/kaas.scs.community/v1alpha1/namespaces/acme"
+STATUS = "/apis/status.scs.community/v1alpha1"
+OIDC = {"issuerURL": "https://idp.example.test/realms/acme", "clientID": "acme-kubernetes"}
+ONBOARDING_STEPS = ["NamespaceReady", "DomainReady", "AdminsReady", "QuotasApplied",
+                    "CredentialsReady", "Ready"]
+
+
+def run_tasks(name: str, env: ConsoleEnv, **extra: Any) -> dict[str, Any]:
+    """Run one scenario of tasks.mjs (as conftest.run_scenario runs scenarios.mjs)."""
+    out = ARTIFACTS / f"tasks-{name}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    params = {"baseUrl": env.url, "issuer": env.provider.url, "chromium": CHROMIUM,
+              "artifacts": str(out), "adminToken": env.server.token, **extra}
+    result = subprocess.run(["node", str(HERE / "tasks.mjs"), name, json.dumps(params)],
+                            cwd=HERE, capture_output=True, text=True, timeout=300)
+    (out / "stderr.log").write_text(result.stderr)
+    try:
+        report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        pytest.fail(f"scenario {name} printed no result (exit {result.returncode}):\n"
+                    f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    (out / "result.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def assert_clean(report: dict[str, Any]) -> None:
+    """Finished; no serious or critical axe-core finding; nothing blocked by the CSP."""
+    assert report["ok"], f"{report['error']}\nsteps: {report['steps']}"
+    serious = [v for v in report["a11y"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
+    assert report["csp"] == [], report["csp"]
+    assert not [s for s in report["steps"] if s.startswith("page error")], report["steps"]
+
+
+def step(report: dict[str, Any], prefix: str) -> str:
+    found = [s for s in report["steps"] if s.startswith(prefix)]
+    assert found, f"no step {prefix!r} in {report['steps']}"
+    return found[0][len(prefix):]
+
+
+def created(client: httpx.Client, path: str, body: dict[str, Any]) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 201, response.text
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or []
+                 if c["type"] == type_), None)
+
+
+@dataclass
+class World:
+    server: str = "app-1"
+    cluster: str = "k1"
+    component: str = "tasks-compute"
+    incident: str = "tasks-slow"
+
+
+def _iaas(client: httpx.Client, world: World) -> None:
+    """A network, subnet and Ready Server in acme's namespace ``acme``."""
+    version = "iaas.scs.community/v1alpha1"
+    created(client, f"{IAAS}/networks", {"apiVersion": version, "kind": "Network",
+                                         "metadata": {"name": "tasks"}})
+    created(client, f"{IAAS}/subnets", {
+        "apiVersion": version, "kind": "Subnet", "metadata": {"name": "tasks"},
+        "spec": {"networkRef": {"name": "tasks"}, "cidr": "10.9.0.0/24"}})
+    created(client, f"{IAAS}/servers", {
+        "apiVersion": version, "kind": "Server", "metadata": {"name": world.server},
+        "spec": {"flavor": "SCS-2V-4", "image": "ubuntu-24.04", "networks": [{"name": "tasks"}]}})
+
+
+def _cluster(client: httpx.Client, world: World) -> None:
+    created(client, f"{KAAS}/clusters", {
+        "apiVersion": "kaas.scs.community/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": world.cluster},
+        "spec": {"kubernetesVersion": "1.33", "oidc": OIDC,
+                 "nodePools": [{"name": "general", "flavor": "SCS-2V-4", "replicas": 1}]}})
+
+
+def _status(client: httpx.Client, world: World) -> None:
+    """A component and an active incident with two updates (the severity bands are the
+    server's defaults)."""
+    version = "status.scs.community/v1alpha1"
+    created(client, f"{STATUS}/impacttypes", {"apiVersion": version, "kind": "ImpactType",
+                                              "metadata": {"name": "tasks-slow"},
+                                              "spec": {"displayName": "Slow"}})
+    created(client, f"{STATUS}/components", {"apiVersion": version, "kind": "Component",
+                                             "metadata": {"name": world.component},
+                                             "spec": {"displayName": "Compute, region 2"}})
+    began = datetime.now(UTC) - timedelta(minutes=10)
+    stamp = began.strftime("%Y-%m-%dT%H:%M:%SZ")
+    created(client, f"{STATUS}/incidents", {
+        "apiVersion": version, "kind": "Incident", "metadata": {"name": world.incident},
+        "spec": {"displayName": "Servers start slowly", "beganAt": stamp,
+                 "affects": [{"component": world.component, "impactType": "tasks-slow",
+                              "severity": 40}],
+                 "updates": [{"order": 0, "displayName": "Investigating", "createdAt": stamp,
+                              "description": "We are looking into it."},
+                             {"order": 1, "displayName": "Fix deployed",
+                              "description": "Monitoring."}]}})
+
+
+@pytest.fixture(scope="module")
+def world(console_env: ConsoleEnv) -> Iterator[World]:
+    """What the tenant admin alice (acme) looks at, made by the cloud admin through the API:
+    a Server, a Cluster with OIDC (so its kubeconfig can be issued), status-page objects."""
+    found = World()
+    with console_env.admin() as client:
+        _iaas(client, found)
+        _cluster(client, found)
+        _status(client, found)
+
+        def ready() -> bool:
+            server = client.get(f"{IAAS}/servers/{found.server}").json()
+            cluster = client.get(f"{KAAS}/clusters/{found.cluster}").json()
+            component = client.get(f"{STATUS}/components/{found.component}").json()
+            up = condition(server, "Ready")
+            plane = condition(cluster, "ControlPlaneReady")
+            return bool(up and up["status"] == "True" and plane and plane["status"] == "True"
+                        and cluster["status"].get("apiEndpoint")
+                        and (component.get("status") or {}).get("severity") == 40)
+        poll(ready, 90, 0.3, "server Ready, cluster reachable, component at severity 40")
+        yield found
+
+
+@pytest.fixture(scope="module")
+def alice(console_env: ConsoleEnv, world: World) -> dict[str, Any]:
+    """Alice's visit of every task page (one login), for the tests below."""
+    time.sleep(2)  # the Server has run a little longer: usage to draw
+    return run_tasks("tenantTasks", console_env, user="alice", namespace="acme",
+                     server=world.server, cluster=world.cluster, component=world.component,
+                     incident=world.incident)
+
+
+def test_cloud_admin_onboards_a_tenant_and_sees_its_steps_turn_ready_live(
+        console_env: ConsoleEnv) -> None:
+    report = run_tasks("onboarding", console_env, tenant="initech",
+                       admin="dave@initech.example")
+    try:
+        assert_clean(report)
+        links = step(report, "task links: ").split(", ")
+        assert {"Tenant onboarding", "Tenant overview", "Status", "Usage"} <= set(links), links
+        assert "spec.displayName" in step(report, "field error beside display name: ") or \
+            "at least 1" in step(report, "field error beside display name: ")
+        states: list[str] = report["data"]["onboardingStates"]
+        assert states, report
+        assert "Ready=True" not in states[0], states  # seen before it was Ready...
+        final = dict(s.split("=") for s in states[-1].split())
+        assert [t for t in ONBOARDING_STEPS if final.get(t) != "True"] == [], states
+        assert step(report, "ready without reload: ") == "true"  # ...and after, live
+        assert step(report, "page says: ") == "The tenant is ready."
+        with console_env.admin() as client:
+            tenant = client.get(f"{TENANCY}/tenants/initech").json()
+        assert tenant["spec"]["admins"] == ["dave@initech.example"]
+        assert tenant["spec"]["quotas"] == {"namespaces": 3, "instances": 4}
+    finally:
+        _offboard(console_env, "initech")
+
+
+def _offboard(env: ConsoleEnv, name: str) -> None:
+    """Remove the tenant again (other tests of the suite count the tenants)."""
+    with env.admin() as client:
+        client.patch(f"{TENANCY}/tenants/{name}", json={"metadata": {"annotations": {
+            "tenancy.scs.community/confirm-deletion": name}}},
+            headers={"Content-Type": "application/merge-patch+json"})
+        client.delete(f"{TENANCY}/tenants/{name}")
+        poll(lambda: client.get(f"{TENANCY}/tenants/{name}").status_code == 404, 60, 0.3,
+             f"tenant {name} deleted")
+
+
+def test_tenant_admin_sees_quota_used_versus_limit(console_env: ConsoleEnv,
+                                                   alice: dict[str, Any]) -> None:
+    assert_clean(alice)
+    assert step(alice, "logged in as ") == "alice@acme.example"
+    links = step(alice, "task links: ").split(", ")
+    assert "Tenant onboarding" not in links, links  # not for a tenant admin
+    assert {"Tenant overview", "Servers", "Clusters", "Status", "Usage"} <= set(links), links
+    assert step(alice, "overview url: ") == "/console/tasks/tenants/acme"
+    with console_env.admin() as client:
+        tenant = client.get(f"{TENANCY}/tenants/acme").json()
+        namespaces = tenant["status"]["namespaces"]
+        servers = sum(len(client.get(f"/apis/iaas.scs.community/v1alpha1/namespaces/{ns}/servers"
+                                     ).json()["items"]) for ns in namespaces)
+    quota = alice["data"]["quota"]
+    assert quota["Namespaces"] == f"{len(namespaces)}/5", quota
+    assert quota["Servers"] == f"{servers}/5", quota
+    used_cores, limit = quota["vCPUs"].split("/")
+    assert limit == "16" and int(used_cores) >= 6, quota  # app-1 (2) + k1's two nodes (4)
+    assert quota["API objects"].split("/")[0] != "0", quota
+    assert alice["data"]["people"][0] == 1, alice["data"]  # one admin
+
+
+def test_server_page_shows_addresses_flavor_and_state_with_allowed_actions(
+        alice: dict[str, Any]) -> None:
+    assert_clean(alice)
+    assert step(alice, "server flavor ") == "SCS-2V-4, image ubuntu-24.04"
+    addresses = step(alice, "server addresses: ").split(",")
+    assert addresses and all(a.startswith("10.9.0.") for a in addresses), addresses
+    assert step(alice, "server power: ") not in ("", "–")
+    assert step(alice, "server actions: ") == "Edit,Delete"  # a tenant admin may do both
+
+
+def test_cluster_page_downloads_a_kubeconfig_naming_the_cluster(alice: dict[str, Any],
+                                                                console_env: ConsoleEnv,
+                                                                world: World) -> None:
+    assert_clean(alice)
+    assert "general|SCS-2V-4|1|" in step(alice, "pools: ")
+    data = alice["data"]
+    assert data["kubeconfigFile"] == f"acme-{world.cluster}.kubeconfig"
+    assert data["kubeconfigUrl"].startswith("blob:"), data["kubeconfigUrl"]
+    config = yaml.safe_load(data["kubeconfig"])
+    assert config["kind"] == "Config"
+    assert config["current-context"] == f"acme-{world.cluster}"
+    with console_env.admin() as client:
+        endpoint = client.get(f"{KAAS}/clusters/{world.cluster}").json()["status"]["apiEndpoint"]
+    assert config["clusters"][0]["cluster"]["server"] == endpoint
+    assert step(alice, "cluster endpoint: ") == endpoint
+    assert base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"])
+    assert config["users"][0]["user"]["exec"]["command"] == "scs"
+    assert step(alice, "kubeconfig in storage: ") == "false"
+
+
+def test_status_page_shows_component_severity_and_the_active_incident(
+        alice: dict[str, Any], world: World) -> None:
+    assert_clean(alice)
+    assert step(alice, f"component {world.component} severity ") == "40"
+    assert world.incident in step(alice, "active incidents: ").split(",")
+    assert step(alice, "updates shown: ") == "2"
+
+
+def test_usage_page_draws_a_chart_of_the_running_server(alice: dict[str, Any]) -> None:
+    assert_clean(alice)
+    assert step(alice, "usage chart bars: ") == "true, total bars: true"
+    assert step(alice, "usage unit shown: ") == "instance-hours"
+    rows, hourly = alice["data"]["usageRows"], alice["data"]["hourly"]
+    total = sum(r[3] for r in rows if r[2] == "instance-hours")
+    assert [r[:3] for r in rows if r[2] == "instance-hours"] == [
+        ["Server", "SCS-2V-4", "instance-hours"]], rows
+    # about 1 instance-hour per hour the server ran: it ran for seconds to minutes
+    assert 0 < total < 0.5, rows
+    # the hours drawn are the records read just after the summary: at least as much
+    per_hour = sum(q for _, flavor, q in hourly if flavor == "SCS-2V-4")
+    assert total <= per_hour + 1e-6 and per_hour - total < 0.01, (rows, hourly)
+
+
+def test_another_tenants_admin_gets_nothing_of_acme(console_env: ConsoleEnv,
+                                                    world: World) -> None:
+    report = run_tasks("outsider", console_env, user="carol", namespace="acme",
+                       server=world.server)
+    assert_clean(report)
+    assert "Tenant onboarding" not in step(report, "task links: ")
+    assert "forbidden" in step(report, "foreign server: ").lower()
+    assert "Only a cloud administrator" in step(report, "onboarding: ")

@@ -40,8 +40,10 @@ TENANCY = "/apis/tenancy.scs.community/v1alpha1"
 USERS = {
     "alice": {"email": "alice@acme.example", "groups": ["acme-admins"]},
     "carol": {"email": "carol@globex.example", "groups": ["globex-admins"]},
+    "bob": {"email": "bob@acme.example", "groups": []},
 }
-"""Tenant admins of two tenants (acme, globex), named by email as the Tenants list them."""
+"""Tenant admins of two tenants (acme, globex), named by email as the Tenants list them,
+and bob, whom a test makes a viewer in acme."""
 _npm_lock = threading.Lock()
 
 

@@ -105,7 +105,7 @@ async function tenantAdmin(page) {
   step(`while logged in: token in sessionStorage ${stored.sessionValues > 0}, `
     + `${stored.local.length} localStorage keys`);
 
-  const ns = params.namespace;
+  const ns = params.networkspace;
   await visit(page, '/console/r/core/v1/namespaces/_new', 'namespace-form');
   await page.fill('#f-metadata_name', ns);
   await page.fill('#f-metadata_labels', 'tenancy.scs.community/tenant=acme');
@@ -199,7 +199,7 @@ async function tenantAdmin(page) {
 /** Carol (tenant admin of globex) sees nothing of acme. */
 async function otherTenant(page) {
   await login(page, 'carol');
-  const ns = params.namespace;
+  const ns = params.networkspace;
   await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers?namespace=${ns}`, 'foreign-servers');
   const alert = await page.getByRole('alert').first().textContent({ timeout: TIMEOUT }).catch(() => '');
   const rows = await page.locator('[data-testid=list] tbody tr[data-name]').count();
@@ -230,7 +230,22 @@ async function tokenLogin(page) {
   await logout(page);
 }
 
-const SCENARIOS = { tenantAdmin, otherTenant, tokenLogin };
+/** Bob may only view in acme: the objects, but no create, edit or delete buttons. */
+async function viewer(page) {
+  await login(page, 'bob');
+  await visit(page, '/console/r/iaas.scs.community/v1alpha1/networks?namespace=acme', 'viewer-list');
+  const rows = await page.locator('[data-testid=list] tbody tr[data-name]').allTextContents();
+  step(`networks listed: ${rows.length}`);
+  step(`create offered: ${await page.getByText('Create Network').count() > 0}`);
+  await visit(page, `/console/r/iaas.scs.community/v1alpha1/networks/${params.network}?namespace=acme`, 'viewer-detail');
+  await page.getByTestId('yaml').getByText(params.network).first().waitFor();
+  const buttons = await page.locator('#content').getByRole('button').allTextContents();
+  const links = await page.locator('#content a.button').allTextContents();
+  step(`actions offered: ${[...buttons, ...links].join(',') || 'none'}`);
+  await logout(page);
+}
+
+const SCENARIOS = { tenantAdmin, otherTenant, tokenLogin, viewer };
 
 async function main() {
   const browser = await chromium.launch({

@@ -11,6 +11,7 @@ import pytest
 from tests.console.conftest import ConsoleEnv, run_scenario
 
 pytestmark = pytest.mark.slow
+IAAS = "/apis/iaas.scs.community/v1alpha1"
 
 
 def assert_clean(report: dict[str, Any]) -> None:
@@ -64,3 +65,22 @@ def test_bootstrap_admin_signs_in_with_a_pasted_token(console_env: ConsoleEnv) -
     assert report["steps"][0].startswith("logged in as ")
     assert "tenants listed: 2" in report["steps"]
     assert report["steps"][-1].startswith("after logout: 0 token keys")
+
+
+def test_viewer_gets_no_create_edit_or_delete_buttons(console_env: ConsoleEnv) -> None:
+    with console_env.admin() as admin:
+        made = admin.post(f"{IAAS}/namespaces/acme/networks", json={
+            "apiVersion": "iaas.scs.community/v1alpha1", "kind": "Network",
+            "metadata": {"name": "shared"}})
+        assert made.status_code == 201, made.text
+        bound = admin.post("/apis/rbac.authorization.k8s.io/v1/namespaces/acme/rolebindings",
+                           json={"metadata": {"name": "bob-views"},
+                                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                             "kind": "ClusterRole", "name": "viewer"},
+                                 "subjects": [{"kind": "User", "name": "bob@acme.example"}]})
+        assert bound.status_code == 201, bound.text
+    report = run_scenario("viewer", console_env, network="shared")
+    assert_clean(report)
+    assert "networks listed: 1" in report["steps"]
+    assert "create offered: false" in report["steps"]
+    assert "actions offered: none" in report["steps"]

@@ -19,7 +19,10 @@ const result = { ok: false, steps: [], a11y: [], csp: [], pages: [], data: {}, e
 const step = (text) => result.steps.push(text);
 
 async function capture(page, label) {
-  await page.waitForLoadState('networkidle').catch(() => undefined);
+  // not 'networkidle': a page with a watch keeps a request open for as long as it shows
+  await page.waitForLoadState('load');
+  await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null,
+    { timeout: 10_000 }).catch(() => undefined);
   const file = `${String(result.pages.length + 1).padStart(2, '0')}-${label}.png`;
   await page.screenshot({ path: join(params.artifacts, file), fullPage: true });
   if (!page.url().startsWith(params.issuer)) { // the test IdP's pages are not ours to scan
@@ -63,8 +66,7 @@ async function open(page, path) {
 }
 
 async function taskLinks(page) {
-  await page.getByTestId('task-nav').waitFor({ timeout: TIMEOUT }).catch(() => undefined);
-  await page.waitForLoadState('networkidle').catch(() => undefined);
+  await page.locator('[data-testid=task-nav][data-settled=true]').waitFor({ state: 'attached', timeout: TIMEOUT });
   return page.locator('[data-testid=task-nav] a').allTextContents().catch(() => []);
 }
 

@@ -23,11 +23,14 @@ export function TaskNav() {
   if (listClusters) links.push([`/console/tasks/clusters${ns}`, 'Clusters']);
   if (readStatus) links.push(['/console/tasks/status', 'Status']);
   if (usage && tenants) links.push([`/console/tasks/usage${ns}`, 'Usage']);
-  if (!links.length) return null;
+  // settled: every review asked has been answered (the browser tests wait for it)
+  const settled = ![[tenants, onboard], [servers && namespace, listServers], [clusters && namespace, listClusters],
+    [components, readStatus]].some(([asked, answer]) => asked && answer === null);
+  if (!links.length) return settled ? <span hidden data-testid="task-nav" data-settled="true" /> : null;
   return (
     <section>
       <h2>Tasks</h2>
-      <ul data-testid="task-nav">
+      <ul data-testid="task-nav" data-settled={settled}>
         {links.map(([to, label]) => <li key={to}><a {...linkProps(to)}>{label}</a></li>)}
       </ul>
     </section>

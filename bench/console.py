@@ -321,6 +321,127 @@ def bench_console(objects: int, rate: float, seconds: float, runs: int, report: 
                target="all", met=watch["probes_current"] == watch["probes"])
 
 
+# -- screenshots for docs/console.md ----------------------------------------------------------
+TENANCY = "/apis/tenancy.scs.community/v1alpha1"
+IAAS = "/apis/iaas.scs.community/v1alpha1/namespaces/acme"
+KAAS = "/apis/kaas.scs.community/v1alpha1/namespaces/acme"
+STATUS = "/apis/status.scs.community/v1alpha1"
+
+
+def _ready(http: Any, path: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conditions = http.get(path).json().get("status", {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _post(http: Any, path: str, body: dict[str, Any]) -> None:
+    response = http.post(path, json=body)
+    if response.status_code not in (200, 201, 409):
+        raise RuntimeError(f"POST {path}: HTTP {response.status_code}: {response.text[:300]}")
+
+
+def _populate(http: Any) -> str:
+    """A tenant (acme) with a Server, a Cluster and a status incident to show; returns the
+    cluster's name, or "" when it did not become Ready in time (its page is then skipped)."""
+    v1 = "iaas.scs.community/v1alpha1"
+    _post(http, f"{TENANCY}/tenants", {
+        "apiVersion": "tenancy.scs.community/v1alpha1", "kind": "Tenant",
+        "metadata": {"name": "acme"},
+        "spec": {"displayName": "Acme", "contact": "ops@acme.example",
+                 "admins": ["alice@acme.example"],
+                 "quotas": {"namespaces": 5, "instances": 10, "cores": 32, "ramMiB": 65536}}})
+    if not _ready(http, f"{TENANCY}/tenants/acme", 90):
+        raise RuntimeError("tenant acme did not become Ready")
+    _post(http, f"{IAAS}/networks", {"apiVersion": v1, "kind": "Network",
+                                     "metadata": {"name": "web"}, "spec": {}})
+    _post(http, f"{IAAS}/subnets", {"apiVersion": v1, "kind": "Subnet",
+                                    "metadata": {"name": "web"},
+                                    "spec": {"networkRef": {"name": "web"},
+                                             "cidr": "10.0.0.0/24"}})
+    for name in ("web-1", "web-2", "db-1"):
+        _post(http, f"{IAAS}/servers", {
+            "apiVersion": v1, "kind": "Server",
+            "metadata": {"name": name, "labels": {"tier": name.split("-")[0]}},
+            "spec": {"flavor": "SCS-2V-4", "image": "ubuntu-24.04",
+                     "networks": [{"name": "web"}]}})
+    _post(http, f"{KAAS}/clusters", {
+        "apiVersion": "kaas.scs.community/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": "demo"},
+        "spec": {"kubernetesVersion": "1.33",
+                 "nodePools": [{"name": "general", "flavor": "SCS-2V-4", "replicas": 2}]}})
+    _post(http, f"{STATUS}/components", {
+        "apiVersion": "status.scs.community/v1alpha1", "kind": "Component",
+        "metadata": {"name": "object-storage"},
+        "spec": {"displayName": "Object storage", "labels": {"region": "region-1"}}})
+    _post(http, f"{STATUS}/impacttypes", {"apiVersion": "status.scs.community/v1alpha1",
+                                          "kind": "ImpactType", "metadata": {"name": "degraded"},
+                                          "spec": {"displayName": "Degraded"}})
+    _post(http, f"{STATUS}/severities", {"apiVersion": "status.scs.community/v1alpha1",
+                                         "kind": "Severity", "metadata": {"name": "minor"},
+                                         "spec": {"value": 50}})
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    _post(http, f"{STATUS}/incidents", {
+        "apiVersion": "status.scs.community/v1alpha1", "kind": "Incident",
+        "metadata": {"name": "slow-uploads"},
+        "spec": {"displayName": "Slow uploads", "description": "Uploads take longer than usual.",
+                 "beganAt": now, "endedAt": None,
+                 "affects": [{"component": "object-storage", "impactType": "degraded",
+                              "severity": 50}],
+                 "updates": [{"order": 0, "displayName": "Investigating", "createdAt": now}]}})
+    if not _ready(http, f"{IAAS}/servers/web-1", 90):
+        raise RuntimeError("server web-1 did not become Ready")
+    return "demo" if _ready(http, f"{KAAS}/clusters/demo", 90) else ""
+
+
+def take_screenshots(out: Path) -> int:
+    """The user guide's screenshots: a server with the sandbox providers (fast), a tenant
+    with objects, and bench/browser/screenshots.mjs signed in with the admin token."""
+    import ssl
+    import tempfile
+
+    import httpx
+
+    from tests.server import ScsServer
+
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="scs-console-shots-"))
+    dist = build(work / "dist")
+    (work / "data").mkdir()
+    server = ScsServer(data_dir=work / "data", config={
+        "providers": {"iaas": {"type": "sandbox", "speed": 5},
+                      "kaas": {"type": "sandbox", "speed": 5}},
+        "console": {"distDir": str(dist)}})
+    try:
+        server.start(timeout=120)
+        with httpx.Client(base_url=server.url, timeout=30,
+                          verify=ssl.create_default_context(cafile=str(server.ca_file)),
+                          headers={"Authorization": f"Bearer {server.token}"}) as http:
+            cluster = _populate(http)
+        params = {"baseUrl": server.url, "token": server.token, "chromium": CHROMIUM,
+                  "spki": spki_pin(server.data_dir / "tls" / "server.crt"), "out": str(out),
+                  "namespace": "acme", "tenant": "acme", "server": "web-1",
+                  "cluster": cluster}
+        done = subprocess.run(["node", str(HERE / "screenshots.mjs"), json.dumps(params)],
+                              cwd=HERE, capture_output=True, text=True, timeout=600,
+                              check=False)
+    finally:
+        server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr[-2000:]}
+    total = sum((out / name).stat().st_size for name in result.get("shots", []))
+    print(f"{len(result.get('shots', []))} screenshots, {total / 1e6:.2f} MB in {out}")
+    if not result["ok"]:
+        print(f"failed: {result['error']}\n{done.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.console", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -328,9 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="take the user guide's screenshots into DIR instead")
     args = parser.parse_args(argv)
     if args.screenshots:
-        from .console_screenshots import take
-        take(args.screenshots)
-        return 0
+        return take_screenshots(args.screenshots)
     from . import run
     return run.main(["--only", "console"])
 

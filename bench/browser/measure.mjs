@@ -85,8 +85,16 @@ async function load(page, url) {
       t.encoded += e.encodedBodySize;
       t.decoded += e.decodedBodySize;
     }
+    // the slowest API calls: where the time to the first row went (server or page)
+    const api = performance.getEntriesByType('resource')
+      .filter((e) => new URL(e.name).pathname.match(/^\/(api|apis|openapi)\//))
+      .sort((a, b) => b.duration - a.duration).slice(0, 3)
+      .map((e) => ({ path: new URL(e.name).pathname, startMs: Math.round(e.startTime),
+        firstByteMs: Math.round(e.responseStart), endMs: Math.round(e.responseEnd),
+        bytes: e.encodedBodySize }));
     return {
       firstRowMs: window.__bench.firstRow,
+      slowestApi: api,
       responseEndMs: nav.responseEnd,
       domContentLoadedMs: nav.domContentLoadedEventEnd,
       rows: document.querySelectorAll('[data-testid=list] tbody tr[data-name]').length,

@@ -159,6 +159,14 @@ async function tenantTasks(page) {
   result.data.kubeconfigUrl = download.url().replace(/[0-9a-f-]{36}$/, '<uuid>');
   result.data.kubeconfig = readFileSync(saved, 'utf8');
   await page.getByTestId('kubeconfig-saved').waitFor();
+  const adminDownloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download admin kubeconfig' }).click();
+  const adminDownload = await adminDownloading;
+  const adminSaved = join(params.artifacts, adminDownload.suggestedFilename());
+  await adminDownload.saveAs(adminSaved);
+  result.data.adminKubeconfigFile = adminDownload.suggestedFilename();
+  result.data.adminKubeconfig = readFileSync(adminSaved, 'utf8');
+  await page.getByText('its credential expires at').waitFor();
   const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }));
   step(`kubeconfig in storage: ${stored.includes('certificate-authority-data')}`);
   await capture(page, 'cluster');

@@ -247,6 +247,11 @@ def test_cluster_page_downloads_a_kubeconfig_naming_the_cluster(alice: dict[str,
     assert base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"])
     assert config["users"][0]["user"]["exec"]["command"] == "scs"
     assert step(alice, "kubeconfig in storage: ") == "false"
+    # a tenant admin may also have the short-lived admin credential (a member may not)
+    assert data["adminKubeconfigFile"] == f"acme-{world.cluster}-admin.kubeconfig"
+    admin = yaml.safe_load(data["adminKubeconfig"])
+    assert admin["clusters"][0]["cluster"]["server"] == endpoint
+    assert set(admin["users"][0]["user"]) >= {"client-certificate-data", "client-key-data"}
 
 
 def test_status_page_shows_component_severity_and_the_active_incident(

@@ -236,9 +236,11 @@ async function viewer(page) {
   await visit(page, '/console/r/iaas.scs.community/v1alpha1/networks?namespace=acme', 'viewer-list');
   const rows = await page.locator('[data-testid=list] tbody tr[data-name]').allTextContents();
   step(`networks listed: ${rows.length}`);
+  await page.locator('[data-access-checked=true]').waitFor(); // the access reviews answered
   step(`create offered: ${await page.getByText('Create Network').count() > 0}`);
   await visit(page, `/console/r/iaas.scs.community/v1alpha1/networks/${params.network}?namespace=acme`, 'viewer-detail');
   await page.getByTestId('yaml').getByText(params.network).first().waitFor();
+  await page.locator('[data-access-checked=true]').waitFor();
   const buttons = await page.locator('#content').getByRole('button').allTextContents();
   const links = await page.locator('#content a.button').allTextContents();
   step(`actions offered: ${[...buttons, ...links].join(',') || 'none'}`);

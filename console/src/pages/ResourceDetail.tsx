@@ -11,7 +11,7 @@ import { useObject } from '../lib/useObject';
 export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: string }) {
   const { namespace } = useConsole();
   const { object, gone, error } = useObject(kind, name, namespace);
-  const [may, setMay] = useState({ update: false, delete: false });
+  const [may, setMay] = useState({ update: false, delete: false, checked: false });
   const [problem, setProblem] = useState('');
   const dialog = useRef<HTMLDialogElement>(null);
   const [yaml, setYaml] = useState('');
@@ -22,7 +22,7 @@ export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: strin
 
   useEffect(() => {
     Promise.all([can('update', kind, namespace), can('delete', kind, namespace)])
-      .then(([update, del]) => setMay({ update, delete: del }));
+      .then(([update, del]) => setMay({ update, delete: del, checked: true }));
   }, [kind, namespace]);
 
   const remove = async () => {
@@ -41,7 +41,7 @@ export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: strin
   const conditions: Condition[] = object.status?.conditions ?? [];
   return (
     <>
-      <div className="title-bar">
+      <div className="title-bar" data-access-checked={may.checked}>
         <h1>{kind.kind} {meta.name}{meta.namespace && <small> in {meta.namespace}</small>}</h1>
         {may.update && <a className="button" {...linkProps(kindRoute(kind, `/${encodeURIComponent(name)}/_edit`, namespace))}>Edit</a>}
         {may.delete && <button type="button" className="danger" onClick={() => dialog.current?.showModal()}>Delete</button>}

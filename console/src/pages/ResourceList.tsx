@@ -14,7 +14,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
   const { namespace } = useConsole();
   const [selector, setSelector] = useState('');
   const [typed, setTyped] = useState('');
-  const [mayCreate, setMayCreate] = useState(false);
+  const [mayCreate, setMayCreate] = useState<boolean | null>(null); // null: not asked yet
   const path = collectionPath(kind, namespace);
   const { columns, rows, error, loading } = useTable(path, selector);
   const scroller = useRef<HTMLDivElement>(null);
@@ -25,6 +25,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
 
   useEffect(() => {
     let live = true;
+    setMayCreate(null);
     can('create', kind, namespace).then((ok) => live && setMayCreate(ok));
     return () => { live = false; };
   }, [kind, namespace]);
@@ -37,7 +38,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
 
   return (
     <>
-      <div className="title-bar">
+      <div className="title-bar" data-access-checked={mayCreate !== null}>
         <h1>{kind.kind}{kind.namespaced && <small> in {namespace || 'all namespaces'}</small>}</h1>
         {mayCreate && (kind.namespaced ? !!namespace : true) && (
           <a className="button primary" {...linkProps(kindRoute(kind, '/_new', namespace))}>Create {kind.kind}</a>

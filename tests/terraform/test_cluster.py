@@ -122,7 +122,8 @@ def test_cluster_with_a_node_pool_and_its_kubeconfig(workspace: WorkspaceFactory
     assert state["status"]["node_pools"][0]["desired_replicas"] == 2, state["status"]
 
     # -- destroy returns once the backend let go ----------------------------------------------
-    assert scaled.metadata.finalizers, "the KaaS backend holds a finalizer while it exists"
+    assert scaled.metadata.model_dump().get("finalizers"), \
+        "the KaaS backend holds a finalizer while the cluster exists"
     destroyed = ws.destroy()
     assert admin.find(Cluster, "demo", ns) is None, "destroy waited until the cluster was gone"
     assert_secret_hidden(destroyed, kubeconfig)

@@ -14,6 +14,7 @@ To add a scenario: write ``async function NAME(ctx)`` in scenarios.mjs (helpers 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import ssl
@@ -115,18 +116,17 @@ def _onboard(env: ConsoleEnv, name: str, admin: str) -> None:
         poll(ready, 60, 0.3, f"tenant {name} Ready")
 
 
-@pytest.fixture(scope="session")
-def console_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleEnv]:
-    """One server and one provider for the console suite, with tenants acme (admin alice)
-    and globex (admin carol) onboarded. Sandbox backends at speed 5 (Servers turn Ready
-    within seconds)."""
+@contextlib.contextmanager
+def started_env(work: Path, *, id_token_ttl: int = 300) -> Iterator[ConsoleEnv]:
+    """A server and a provider whose ``scs-console`` client redirects to it, with tenants
+    acme (admin alice) and globex (admin carol) onboarded. Sandbox backends at speed 5
+    (Servers turn Ready within seconds)."""
     ensure_built()
-    work = tmp_path_factory.mktemp("console")
     (work / "data").mkdir()
     server = ScsServer(data_dir=work / "data", config={
         "providers": {"iaas": {"type": "sandbox", "speed": 5},
                       "kaas": {"type": "sandbox", "speed": 5}}})
-    provider = OidcProvider(users=USERS,
+    provider = OidcProvider(users=USERS, id_token_ttl=id_token_ttl,
                             console_redirect_uris=[f"{server.url}/console/callback"])
     try:
         provider.start()
@@ -143,6 +143,13 @@ def console_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleEnv
     finally:
         server.cleanup()
         provider.cleanup()
+
+
+@pytest.fixture(scope="session")
+def console_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleEnv]:
+    """One server and one provider for most of the console suite (:func:`started_env`)."""
+    with started_env(tmp_path_factory.mktemp("console")) as env:
+        yield env
 
 
 def run_scenario(name: str, env: ConsoleEnv, **extra: Any) -> dict[str, Any]:

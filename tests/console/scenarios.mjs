@@ -247,7 +247,22 @@ async function viewer(page) {
   await logout(page);
 }
 
-const SCENARIOS = { tenantAdmin, otherTenant, tokenLogin, viewer };
+/** Alice's ID token expires while she works: the console refreshes it and carries on. */
+async function refresh(page) {
+  await login(page, 'alice');
+  const idToken = () => page.evaluate(() => Object.entries(sessionStorage)
+    .filter(([k]) => k.startsWith('oidc.user:')).map(([, v]) => JSON.parse(v).id_token)[0] ?? null);
+  const first = await idToken();
+  await page.waitForTimeout(params.waitSeconds * 1000);
+  await visit(page, '/console/r/iaas.scs.community/v1alpha1/networks?namespace=acme', 'after-expiry');
+  const alerts = await page.getByRole('alert').allTextContents();
+  step(`alerts after expiry: ${alerts.length ? alerts.join(' | ') : 'none'}`);
+  const second = await idToken();
+  step(`new ID token: ${first !== null && second !== null && first !== second}`);
+  await logout(page);
+}
+
+const SCENARIOS = { tenantAdmin, otherTenant, tokenLogin, viewer, refresh };
 
 async function main() {
   const browser = await chromium.launch({

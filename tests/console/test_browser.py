@@ -4,11 +4,12 @@ must not see, and the local token login. Screenshots: test-artifacts/console/.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.console.conftest import ConsoleEnv, run_scenario
+from tests.console.conftest import ConsoleEnv, run_scenario, started_env
 
 pytestmark = pytest.mark.slow
 IAAS = "/apis/iaas.scs.community/v1alpha1"
@@ -84,3 +85,11 @@ def test_viewer_gets_no_create_edit_or_delete_buttons(console_env: ConsoleEnv) -
     assert "networks listed: 1" in report["steps"]
     assert "create offered: false" in report["steps"]
     assert "actions offered: none" in report["steps"]
+
+
+def test_an_expired_login_is_refreshed_without_signing_in_again(tmp_path: Path) -> None:
+    with started_env(tmp_path, id_token_ttl=10) as env:
+        report = run_scenario("refresh", env, waitSeconds=12)
+    assert_clean(report)
+    assert "alerts after expiry: none" in report["steps"]
+    assert "new ID token: true" in report["steps"]

@@ -1,6 +1,6 @@
 // The KRM API as the console uses it: fetch with the session's bearer token, Status errors
 // turned into ApiError (with the 422 causes per field), and a watch stream reader.
-import { bearer, refreshAfter401 } from './session';
+import { bearer, freshBearer, refresh } from './session';
 
 export const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io, application/json';
 
@@ -74,9 +74,12 @@ async function send(path: string, options: RequestOptions, token: string | null)
 
 /** One API call; a 401 refreshes the login once (an expired ID token) and tries again. */
 export async function request(path: string, options: RequestOptions = {}): Promise<Response> {
-  let response = await send(path, options, bearer());
-  if (response.status === 401 && (await refreshAfter401())) {
-    response = await send(path, options, bearer());
+  const token = await freshBearer();
+  let response = await send(path, options, token);
+  if (response.status === 401) {
+    // someone else may have refreshed meanwhile: then only retry with the new token
+    const renewed = bearer() !== token || (await refresh());
+    if (renewed) response = await send(path, options, bearer());
   }
   if (!response.ok) throw await errorOf(response);
   return response;

@@ -95,15 +95,24 @@ export function loggedIn(): boolean {
   return oidcUser !== null || sessionStorage.getItem(TOKEN_KEY) !== null;
 }
 
-/** After a 401: use the refresh token once; false when that is not possible. */
-export async function refreshAfter401(): Promise<boolean> {
-  if (!manager || !oidcUser?.refresh_token) return false;
-  try {
-    oidcUser = await manager.signinSilent();
-    return oidcUser !== null;
-  } catch {
-    return false;
-  }
+let refreshing: Promise<boolean> | null = null;
+
+/** Use the refresh token (after a 401, or before a request once the ID token expired).
+ * Single flight: the provider rotates refresh tokens and takes a second use of the old one
+ * as a replay (revoking the grant), so concurrent requests share one refresh. */
+export function refresh(): Promise<boolean> {
+  if (!manager || !oidcUser?.refresh_token) return Promise.resolve(false);
+  const current = manager;
+  refreshing ??= current.signinSilent()
+    .then((user) => { oidcUser = user; return user !== null; }, () => false)
+    .finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+/** The bearer token for the next request, refreshed first if it has expired. */
+export async function freshBearer(): Promise<string | null> {
+  if (oidcUser?.expired) await refresh();
+  return bearer();
 }
 
 /** Forget every token of this tab (sessionStorage keys of ours and of oidc-client-ts). */

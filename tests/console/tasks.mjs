@@ -104,6 +104,7 @@ async function onboarding(page) {
     await page.waitForTimeout(25);
   }
   result.data.onboardingStates = seen;
+  result.data.readyHistory = await page.getByTestId('onboarding-state').getAttribute('data-history');
   step(`ready without reload: ${origin === await page.evaluate(() => performance.timeOrigin)}`);
   step(`page says: ${await page.getByTestId('onboarding-state').textContent()}`);
   await capture(page, 'onboarding-ready');

@@ -1,7 +1,7 @@
 // Tenant onboarding (cloud admin): create a Tenant with the fields that matter, then follow
 // the onboarding controller's steps live (watch) until Ready, each step's reason and message
 // shown. The server validates; its 422 causes appear beside their fields.
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { api, type ApiError, type KObject } from '../../lib/api';
 import { kindRoute, useConsole } from '../../lib/context';
 import { collectionPath, type ResourceKind } from '../../lib/discovery';
@@ -132,15 +132,18 @@ function OnboardingForm({ kind }: { kind: ResourceKind }) {
 function FollowTenant({ kind, name }: { kind: ResourceKind; name: string }) {
   const live = useObject(kind, name, '');
   const tenant = live.object ?? created.get(name) ?? null;
+  const history = useRef<string[]>([]); // the Ready states this page has shown, in order
   if (live.error) return <Problem error={live.error} />;
   if (!tenant) return <p>Loading…</p>;
   const isReady = ready(tenant)?.status === 'True';
+  const shown = ready(tenant)?.status ?? 'Unknown';
+  if (history.current[history.current.length - 1] !== shown) history.current.push(shown);
   const status = tenant.status ?? {};
   const namespaces = (status.namespaces as string[] | undefined) ?? [];
   return (
     <>
       <h1>Onboarding tenant {name}</h1>
-      <p role="status" data-testid="onboarding-state" data-ready={isReady}>
+      <p role="status" data-testid="onboarding-state" data-ready={isReady} data-history={history.current.join(',')}>
         {isReady ? 'The tenant is ready.' : 'Onboarding… the steps update as the controller works.'}</p>
       <StepList label="Onboarding steps" conditions={tenant.status?.conditions ?? []} order={ONBOARDING_STEPS} />
       <dl className="facts">

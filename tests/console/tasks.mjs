@@ -211,7 +211,22 @@ async function outsider(page) {
   await capture(page, 'onboarding-refused');
 }
 
-const SCENARIOS = { onboarding, tenantTasks, outsider };
+/** A server without kaas, status and metering: no links to their pages, a clear notice. */
+async function disabledServices(page) {
+  await tokenLogin(page);
+  step(`task links: ${(await taskLinks(page)).join(', ')}`);
+  await capture(page, 'home-few-services');
+  for (const [label, path] of [['clusters', '/console/tasks/clusters?namespace=default'],
+    ['status', '/console/tasks/status'], ['usage', '/console/tasks/usage']]) {
+    await open(page, path);
+    const notice = page.getByText(/service is not enabled/);
+    await notice.waitFor({ timeout: TIMEOUT });
+    step(`${label}: ${await notice.textContent()}`);
+    await capture(page, `${label}-disabled`);
+  }
+}
+
+const SCENARIOS = { onboarding, tenantTasks, outsider, disabledServices };
 
 async function main() {
   const browser = await chromium.launch({ executablePath: params.chromium, headless: true,

@@ -20,8 +20,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.console.conftest import ARTIFACTS, CHROMIUM, HERE, TENANCY, ConsoleEnv
+from tests.console.conftest import ARTIFACTS, CHROMIUM, HERE, TENANCY, ConsoleEnv, ensure_built
 from tests.polling import poll
+from tests.server import ScsServer
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +34,16 @@ ONBOARDING_STEPS = ["NamespaceReady", "DomainReady", "AdminsReady", "QuotasAppli
                     "CredentialsReady", "Ready"]
 
 
-def run_tasks(name: str, env: ConsoleEnv, **extra: Any) -> dict[str, Any]:
-    """Run one scenario of tasks.mjs (as conftest.run_scenario runs scenarios.mjs)."""
+def run_tasks(name: str, env: ConsoleEnv | ScsServer, **extra: Any) -> dict[str, Any]:
+    """Run one scenario of tasks.mjs (as conftest.run_scenario runs scenarios.mjs), against
+    the suite's server and OpenID provider or a bare server (token login only)."""
     out = ARTIFACTS / f"tasks-{name}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    params = {"baseUrl": env.url, "issuer": env.provider.url, "chromium": CHROMIUM,
-              "artifacts": str(out), "adminToken": env.server.token, **extra}
+    server, issuer = (env.server, env.provider.url) if isinstance(env, ConsoleEnv) else \
+        (env, "https://no-issuer.invalid")
+    params = {"baseUrl": server.url, "issuer": issuer, "chromium": CHROMIUM,
+              "artifacts": str(out), "adminToken": server.token, **extra}
     result = subprocess.run(["node", str(HERE / "tasks.mjs"), name, json.dumps(params)],
                             cwd=HERE, capture_output=True, text=True, timeout=300)
     (out / "stderr.log").write_text(result.stderr)
@@ -287,3 +291,23 @@ def test_another_tenants_admin_gets_nothing_of_acme(console_env: ConsoleEnv,
     assert "Tenant onboarding" not in step(report, "task links: ")
     assert "forbidden" in step(report, "foreign server: ").lower()
     assert "Only a cloud administrator" in step(report, "onboarding: ")
+
+
+def test_task_pages_of_disabled_services_are_neither_linked_nor_shown(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A server offering tenancy and IaaS only: no links to the cluster, status and usage
+    pages, and those pages say the service is off instead of failing."""
+    ensure_built()
+    work = tmp_path_factory.mktemp("tasks-off")
+    (work / "data").mkdir()
+    server = ScsServer(data_dir=work / "data", config={"services": ["tenancy", "iaas"]})
+    try:
+        server.start()
+        report = run_tasks("disabledServices", server)
+    finally:
+        server.cleanup()
+    assert_clean(report)
+    assert step(report, "task links: ") == "Tenant onboarding, Tenant overview"
+    assert step(report, "clusters: ") == "The KaaS service is not enabled on this server."
+    assert step(report, "status: ") == "The status service is not enabled on this server."
+    assert step(report, "usage: ") == "The metering service is not enabled on this server."

@@ -15,10 +15,12 @@ To add a scenario: write ``async function NAME(ctx)`` in scenarios.mjs (helpers 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import shutil
 import ssl
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,10 +61,23 @@ def _npm(args: list[str], cwd: Path, timeout: float = 600) -> None:
         pytest.fail(f"npm {' '.join(args)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
 
 
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """Across processes: another test run in the same tree (or vite itself) may be
+    building the console; a second build at once fails (vite's own lock) or serves a
+    half-written dist/."""
+    with open(Path(tempfile.gettempdir()) / "scs-console-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_built() -> None:
     """The console as scripts/setup builds it (npm ci + npm run build), once; a built
     console is rebuilt only when a source file is newer than its index.html."""
-    with _npm_lock:
+    with _npm_lock, _build_lock():
         if not (CONSOLE / "node_modules" / ".package-lock.json").exists():
             _npm(["ci", "--no-audit", "--no-fund", "--loglevel=error"], CONSOLE)
         index = CONSOLE / "dist" / "index.html"

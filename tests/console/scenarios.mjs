@@ -259,7 +259,15 @@ async function refresh(page) {
   step(`alerts after expiry: ${alerts.length ? alerts.join(' | ') : 'none'}`);
   const second = await idToken();
   step(`new ID token: ${first !== null && second !== null && first !== second}`);
+  const refreshToken = await page.evaluate(() => Object.entries(sessionStorage)
+    .filter(([k]) => k.startsWith('oidc.user:')).map(([, v]) => JSON.parse(v).refresh_token)[0]);
   await logout(page);
+  const reuse = await fetch(`${params.issuer}/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'scs-console' }),
+  });
+  step(`refresh token after logout: ${reuse.status} ${(await reuse.json()).error}`);
 }
 
 const SCENARIOS = { tenantAdmin, otherTenant, tokenLogin, viewer, refresh };

@@ -93,3 +93,4 @@ def test_an_expired_login_is_refreshed_without_signing_in_again(tmp_path: Path) 
     assert_clean(report)
     assert "alerts after expiry: none" in report["steps"]
     assert "new ID token: true" in report["steps"]
+    assert "refresh token after logout: 400 invalid_grant" in report["steps"]

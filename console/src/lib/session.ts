@@ -115,8 +115,13 @@ export async function freshBearer(): Promise<string | null> {
   return bearer();
 }
 
-/** Forget every token of this tab (sessionStorage keys of ours and of oidc-client-ts). */
+/** Forget every token of this tab (sessionStorage keys of ours and of oidc-client-ts),
+ * after revoking the refresh token at the provider. */
 export async function logout(): Promise<void> {
+  if (manager && oidcUser) {
+    // a copied refresh token must not outlive the session: the provider forgets it
+    await manager.revokeTokens(['refresh_token', 'access_token']).catch(() => undefined);
+  }
   if (manager) await manager.removeUser().catch(() => undefined);
   await manager?.clearStaleState().catch(() => undefined);
   for (const key of Object.keys(sessionStorage)) {

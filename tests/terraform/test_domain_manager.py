@@ -15,6 +15,7 @@ import pytest
 from central_api.client import Client
 from central_api.kinds.iam import Group, RoleAssignment, User
 from central_api.kinds.rbac import ClusterRoleBinding, RoleBinding
+from central_api.kinds.tenancy import Tenant
 from tests.integration.conftest import unique
 from tests.server import ScsServer
 from tests.terraform.conftest import WorkspaceFactory
@@ -107,6 +108,11 @@ resource "scs_cluster_role_binding" "me" {
                name = "cloud-admin" }
   subjects = [{ kind = "User", name = "someone" }]
 }
+
+resource "scs_tenant" "mine" {
+  metadata = { name = "domain-manager-tenant" }
+  spec     = { display_name = "Not mine to make" }
+}
 '''
 
 
@@ -181,6 +187,8 @@ def test_outside_its_tenant_it_is_refused_and_nothing_changes(
     said = " ".join(failed.stderr.split())
     assert "Forbidden: not allowed to create ClusterRoleBinding " \
         "domain-manager-is-cloud-admin (403)" in said, failed
+    assert "Forbidden: not allowed to create Tenant domain-manager-tenant (403)" in said
     assert who in said, failed
     assert admin.find(ClusterRoleBinding, "domain-manager-is-cloud-admin") is None
+    assert admin.find(Tenant, "domain-manager-tenant") is None
     assert escalation.addresses() == []

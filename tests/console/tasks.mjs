@@ -141,6 +141,7 @@ async function tenantTasks(page) {
   step(`server flavor ${await page.getByTestId('flavor').textContent()}, image ${await page.getByTestId('image').textContent()}`);
   step(`server addresses: ${(await page.locator('[data-testid=addresses] code').allTextContents()).join(',')}`);
   step(`server power: ${await page.getByTestId('power').textContent()}`);
+  await page.locator('.title-bar[data-settled=true]').waitFor();
   const serverButtons = await page.locator('.title-bar').locator('a.button, button').allTextContents();
   step(`server actions: ${serverButtons.join(',')}`);
   await capture(page, 'server');
@@ -226,7 +227,28 @@ async function disabledServices(page) {
   }
 }
 
-const SCENARIOS = { onboarding, tenantTasks, outsider, disabledServices };
+/** A viewer (pasted ServiceAccount token): the pages, without edit, delete or kubeconfigs. */
+async function viewer(page) {
+  await page.goto(`${params.baseUrl}/`);
+  await page.fill('#token', params.token);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
+  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
+  await open(page, `/console/tasks/servers/${params.server}?namespace=${params.namespace}`);
+  await page.getByTestId('server-state').waitFor();
+  step(`server ready: ${await page.getByTestId('server-state').getAttribute('data-ready')}`);
+  await page.locator('.title-bar[data-settled=true]').waitFor(); // the access reviews answered
+  step(`server actions: ${(await page.locator('.title-bar').locator('a.button, button').allTextContents()).join(',')}`);
+  await capture(page, 'viewer-server');
+  await open(page, `/console/tasks/clusters/${params.cluster}?namespace=${params.namespace}`);
+  const refused = page.getByText('You may not download kubeconfigs');
+  await refused.waitFor({ timeout: TIMEOUT });
+  step(`access: ${await refused.textContent()}`);
+  step(`cluster buttons: ${(await page.locator('main button, .title-bar a.button').allTextContents()).join(',')}`);
+  await capture(page, 'viewer-cluster');
+}
+
+const SCENARIOS = { onboarding, tenantTasks, outsider, disabledServices, viewer };
 
 async function main() {
   const browser = await chromium.launch({ executablePath: params.chromium, headless: true,

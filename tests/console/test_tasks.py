@@ -22,6 +22,7 @@ import yaml
 
 from tests.console.conftest import ARTIFACTS, CHROMIUM, HERE, TENANCY, ConsoleEnv, ensure_built
 from tests.polling import poll
+from tests.security.support import bind, create_service_account, request_token, sa_subject
 from tests.server import ScsServer
 
 pytestmark = pytest.mark.slow
@@ -311,3 +312,21 @@ def test_task_pages_of_disabled_services_are_neither_linked_nor_shown(
     assert step(report, "clusters: ") == "The KaaS service is not enabled on this server."
     assert step(report, "status: ") == "The status service is not enabled on this server."
     assert step(report, "usage: ") == "The metering service is not enabled on this server."
+
+
+def test_a_viewer_gets_the_pages_without_the_actions(console_env: ConsoleEnv,
+                                                     world: World) -> None:
+    """Buttons exist only where RBAC allows: a viewer of acme (a ServiceAccount's token,
+    pasted) sees the server and cluster but may not edit, delete or take a kubeconfig."""
+    with console_env.admin() as client:
+        create_service_account(client, "acme", "tasks-viewer")
+        bind(client, "viewer", sa_subject("acme", "tasks-viewer"), "acme")
+        token = request_token(client, "acme", "tasks-viewer")
+    report = run_tasks("viewer", console_env, token=token, namespace="acme",
+                       server=world.server, cluster=world.cluster)
+    assert_clean(report)
+    assert step(report, "logged in as ") == "system:serviceaccount:acme:tasks-viewer"
+    assert step(report, "server ready: ") == "true"
+    assert step(report, "server actions: ") == ""
+    assert step(report, "cluster buttons: ") == ""
+    assert step(report, "access: ") == "You may not download kubeconfigs of this cluster."

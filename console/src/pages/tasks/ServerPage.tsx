@@ -70,7 +70,7 @@ function Server({ kind, name, namespace }: { kind: ResourceKind; name: string; n
   const image = spec.image || (spec.imageRef?.name ? `Image ${spec.imageRef.name}` : '');
   return (
     <>
-      <div className="title-bar">
+      <div className="title-bar" data-settled={mayUpdate !== null && mayDelete !== null}>
         <h1>Server {name} <small>in {namespace}</small></h1>
         {mayUpdate && <a className="button" {...linkProps(kindRoute(kind, `/${encodeURIComponent(name)}/_edit`, namespace))}>Edit</a>}
         {mayDelete && <button type="button" className="danger" onClick={() => dialog.current?.showModal()}>Delete</button>}

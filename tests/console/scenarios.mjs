@@ -105,7 +105,7 @@ async function tenantAdmin(page) {
   step(`while logged in: token in sessionStorage ${stored.sessionValues > 0}, `
     + `${stored.local.length} localStorage keys`);
 
-  const ns = params.networkspace;
+  const ns = params.namespace;
   await visit(page, '/console/r/core/v1/namespaces/_new', 'namespace-form');
   await page.fill('#f-metadata_name', ns);
   await page.fill('#f-metadata_labels', 'tenancy.scs.community/tenant=acme');
@@ -199,7 +199,7 @@ async function tenantAdmin(page) {
 /** Carol (tenant admin of globex) sees nothing of acme. */
 async function otherTenant(page) {
   await login(page, 'carol');
-  const ns = params.networkspace;
+  const ns = params.namespace;
   await visit(page, `/console/r/iaas.scs.community/v1alpha1/servers?namespace=${ns}`, 'foreign-servers');
   const alert = await page.getByRole('alert').first().textContent({ timeout: TIMEOUT }).catch(() => '');
   const rows = await page.locator('[data-testid=list] tbody tr[data-name]').count();

@@ -2,7 +2,7 @@
 // (discovery) and RBAC lets the user use it (SelfSubjectAccessReview).
 import { useConsole } from '../../lib/context';
 import { linkProps } from '../../lib/router';
-import { IAAS, KAAS, METERING, served, STATUS, TENANCY, useAllowed } from './common';
+import { IAAS, KAAS, METERING, served, STATUS, TENANCY, useAllowed } from './access';
 
 export function TaskNav() {
   const { kinds, namespace } = useConsole();

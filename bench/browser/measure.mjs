@@ -85,16 +85,18 @@ async function load(page, url) {
       t.encoded += e.encodedBodySize;
       t.decoded += e.decodedBodySize;
     }
-    // the slowest API calls: where the time to the first row went (server or page)
-    const api = performance.getEntriesByType('resource')
-      .filter((e) => new URL(e.name).pathname.match(/^\/(api|apis|openapi)\//))
-      .sort((a, b) => b.duration - a.duration).slice(0, 3)
-      .map((e) => ({ path: new URL(e.name).pathname, startMs: Math.round(e.startTime),
-        firstByteMs: Math.round(e.responseStart), endMs: Math.round(e.responseEnd),
-        bytes: e.encodedBodySize }));
+    // every request after the HTML in start order (the waterfall), and the slowest API
+    // calls: where the time to the first row went (server or page)
+    const waterfall = performance.getEntriesByType('resource').map((e) => ({
+      path: new URL(e.name).pathname, startMs: Math.round(e.startTime),
+      firstByteMs: Math.round(e.responseStart), endMs: Math.round(e.responseEnd),
+      bytes: e.encodedBodySize }));
+    const api = waterfall.filter((e) => /^\/(api|apis|openapi)\//.test(e.path))
+      .sort((a, b) => (b.endMs - b.startMs) - (a.endMs - a.startMs)).slice(0, 3);
     return {
       firstRowMs: window.__bench.firstRow,
       slowestApi: api,
+      waterfall,
       responseEndMs: nav.responseEnd,
       domContentLoadedMs: nav.domContentLoadedEventEnd,
       rows: document.querySelectorAll('[data-testid=list] tbody tr[data-name]').length,

@@ -10,7 +10,6 @@ import base64
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ IAAS = "/apis/iaas.scs.community/v1alpha1/namespaces/acme"
 KAAS = "/apis/kaas.scs.community/v1alpha1/namespaces/acme"
 STATUS = "/apis/status.scs.community/v1alpha1"
 OIDC = {"issuerURL": "https://idp.example.test/realms/acme", "clientID": "acme-kubernetes"}
+METERED = "metering.scs.community/kind=Server,metering.scs.community/object=app-1"
 ONBOARDING_STEPS = ["NamespaceReady", "DomainReady", "AdminsReady", "QuotasApplied",
                     "CredentialsReady", "Ready"]
 
@@ -160,7 +160,10 @@ def world(console_env: ConsoleEnv) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def alice(console_env: ConsoleEnv, world: World) -> dict[str, Any]:
     """Alice's visit of every task page (one login), for the tests below."""
-    time.sleep(2)  # the Server has run a little longer: usage to draw
+    with console_env.admin() as client:  # the accountant has metered the Server
+        poll(lambda: client.get("/apis/metering.scs.community/v1alpha1/namespaces/acme/"
+                                "usagerecords", params={"labelSelector": METERED}
+                                ).json()["items"], 60, 0.5, "a usage record of app-1")
     return run_tasks("tenantTasks", console_env, user="alice", namespace="acme",
                      server=world.server, cluster=world.cluster, component=world.component,
                      incident=world.incident)

@@ -7,8 +7,8 @@
 // requestAnimationFrame deltas, a MutationObserver that notes when rows and cell values
 // appear), so the numbers are what the page experiences, not Playwright's polling.
 //
-// Phases: cold/warm first loads of a small list; the big list (first rows, scrolling all of it
-// one screen per frame); then watch updates under load: it prints {"phase": "watch-ready",
+// Phases: cold/warm first loads of a small list; the big list (first rows, 300 frames at a
+// wheel's pace, then all of it one screen per frame); then watch updates under load: it prints {"phase": "watch-ready",
 // "visible": [row names]} and waits for "go" on stdin (the Python side starts writing) and
 // "stop" (writes done and a grace period over). The last stdout line is the JSON result.
 import { createRequire } from 'node:module';
@@ -23,7 +23,7 @@ const { chromium } = require('playwright-core');
 const params = JSON.parse(process.argv[2]);
 const TOKEN_KEY = 'scs-console.token';
 const LIST = '[data-testid=list] tbody tr[data-name]';
-const result = { cold: [], warm: [], big: null, scroll: null, watch: null, errors: [] };
+const result = { cold: [], warm: [], big: null, wheel: null, scroll: null, watch: null, errors: [] };
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 /** Installed before any page script (through DevTools, so the console's CSP is untouched):
@@ -118,8 +118,9 @@ async function firstLoads(browser) {
   }
 }
 
-/** Scroll the whole list, one screenful per animation frame, and time every frame. */
-function scrollAll() {
+/** Scroll the list by `step` px per animation frame (0: one screenful) until the end or
+ * `frames` frames, and time every frame. */
+function scrollBy({ step, frames }) {
   const el = document.querySelector('[data-testid=list]');
   const b = window.__bench;
   const from = performance.now();
@@ -129,7 +130,7 @@ function scrollAll() {
     const tick = (t) => {
       if (last) deltas.push(t - last);
       last = t;
-      if (el.scrollTop + el.clientHeight >= el.scrollHeight - 1) {
+      if (el.scrollTop + el.clientHeight >= el.scrollHeight - 1 || deltas.length >= frames) {
         requestAnimationFrame(() => requestAnimationFrame(() => {
           const names = [...el.querySelectorAll('tbody tr[data-name]')].map((tr) => tr.dataset.name);
           resolve({ deltas, seconds: (performance.now() - from) / 1000, step: el.clientHeight,
@@ -137,7 +138,7 @@ function scrollAll() {
         }));
         return;
       }
-      el.scrollTop += el.clientHeight;
+      el.scrollTop += step || el.clientHeight;
       requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
@@ -149,7 +150,12 @@ async function bigList(browser) {
   await context.addInitScript(instrument, { token: params.token, key: TOKEN_KEY });
   const page = await newPage(context);
   result.big = await load(page, listUrl(params.big));
-  result.scroll = await page.evaluate(scrollAll);
+  // a wheel's pace first (100 px, three rows, per frame: 6,000 px/s), then all of it one
+  // screenful per frame (the worst case: every frame shows only new rows)
+  result.wheel = await page.evaluate(scrollBy, { step: 100, frames: 300 });
+  await page.evaluate(() => { document.querySelector('[data-testid=list]').scrollTop = 0; });
+  await page.waitForTimeout(500);
+  result.scroll = await page.evaluate(scrollBy, { step: 0, frames: 1e9 });
   await page.evaluate(() => { document.querySelector('[data-testid=list]').scrollTop = 0; });
   await page.waitForTimeout(1000);
   const visible = await page.evaluate(() => {

@@ -10,13 +10,15 @@ fall back to ``SCS_HOST``/``SCS_TOKEN``/``SCS_CA_FILE``, then ``SCS_KUBECONFIG``
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tf.types import Unknown
 from tf.utils import Diagnostics
 
-from ..client import Client, ClientError, Config, load_kubeconfig
 from .schema import Node, object_node
+
+if TYPE_CHECKING:
+    from ..client import Client, Config
 
 FIELD_MANAGER = "terraform-provider-scs"
 
@@ -41,6 +43,8 @@ def provider_schema() -> Node:
 
 def configure(diags: Diagnostics, values: dict[str, Any]) -> Client | None:
     """A client for the configured identity, or None with the reason in ``diags``."""
+    from ..client import Client, ClientError  # the SDK: imported when Terraform needs the API
+
     if any(v is Unknown for v in values.values()):
         diags.add_error("Provider configuration is not known yet",
                         detail="The scs provider's settings depend on values known only "
@@ -63,6 +67,8 @@ def configure(diags: Diagnostics, values: dict[str, Any]) -> Client | None:
 
 
 def resolve(values: dict[str, Any], env: Any) -> Config | None:
+    from ..client import ClientError, Config, load_kubeconfig
+
     def get(key: str, *names: str) -> str:
         given = values.get(key)
         if given:

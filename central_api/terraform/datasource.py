@@ -12,21 +12,21 @@ from typing import Any
 
 from tf.utils import Diagnostics
 
-from ..client import ApiResource, Client
+from ..client import Client
 from .diagnostics import report
-from .kinds import TfAction, TfKind
 from .resource import object_id, where
+from .types import TfAction, TfKind
 from .values import to_api, to_tf
 
 
 def read_object(client: Client, kind: TfKind, diags: Diagnostics, config: dict[str, Any]
                 ) -> dict[str, Any] | None:
     namespace, name = where(config)
-    res = ApiResource.of(kind.rt).as_dicts()
+    res = kind.res.sdk()
     try:
         obj = client.get(res, name, namespace or None)
     except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
-        report(diags, exc, f"read {kind.rt.kind} {object_id(namespace, name)}")
+        report(diags, exc, f"read {kind.res.kind} {object_id(namespace, name)}")
         return None
     state = to_tf(kind.data, obj)
     state["id"] = object_id(namespace, name)
@@ -40,9 +40,9 @@ def read_action(client: Client, action: TfAction, diags: Diagnostics, config: di
     meta: dict[str, Any] = {"name": name, **({"namespace": namespace} if namespace else {})}
     body = {"apiVersion": action.api_version, "kind": action.request_kind, "metadata": meta,
             "spec": to_api(spec_node, config.get("spec")) or {}}
-    what = f"request {action.subresource} of {action.rt.kind} {object_id(namespace, name)}"
+    what = f"request {action.subresource} of {action.res.kind} {object_id(namespace, name)}"
     try:
-        answer = client.create_subresource(ApiResource.of(action.rt).as_dicts(), name,
+        answer = client.create_subresource(action.res.sdk(), name,
                                            action.subresource, body, namespace or None)
     except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
         report(diags, exc, what)

@@ -21,12 +21,13 @@ Secret's ``data``/``string_data``/``type``, a Role's ``rules``), ``status`` (com
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..kinds import builtin_kinds
 from ..kinds.kind import ResourceType
 from .schema import Node, as_input, attribute, computed_only, object_node, tf_name, value_node
+from .types import TfAction, TfKind, Where
 
 PREFIX = "scs_"
 OWN_ATTRIBUTES = ("id", "metadata", "status", "timeouts", "wait_for_ready")
@@ -50,32 +51,6 @@ TOKEN_REQUEST: dict[str, Any] = {"type": "object", "properties": {
 """The TokenRequest a ServiceAccount's ``token`` subresource takes (declared by hand in the
 server's OpenAPI too)."""
 _STRINGS = Node("map", element=Node("string"))
-
-
-@dataclass(frozen=True)
-class TfKind:
-    """One kind as Terraform sees it."""
-
-    type_name: str
-    rt: ResourceType
-    resource: Node | None
-    """The resource schema's root object; None for kinds that cannot be written."""
-    data: Node
-    """The data source schema's root object."""
-    waits: bool
-    """The kind reports a Ready condition: create and update wait for it."""
-
-
-@dataclass(frozen=True)
-class TfAction:
-    """An action subresource read as a data source (POST, answer's status)."""
-
-    type_name: str
-    rt: ResourceType
-    subresource: str
-    request_kind: str
-    api_version: str
-    data: Node
 
 
 def writable(rt: ResourceType) -> bool:
@@ -103,22 +78,26 @@ def served_kinds(types: Iterable[ResourceType] | None = None) -> list[TfKind]:
         if "get" in rt.verbs and ((rt.group, rt.kind) not in chosen or rt.storage_version):
             chosen[(rt.group, rt.kind)] = rt
     names = type_names(chosen.values())
-    return [TfKind(names[key], rt, resource_schema(rt) if writable(rt) else None,
+    return [TfKind(names[key], where(rt),
+                   resource_schema(rt) if writable(rt) else None,
                    data_schema(rt), reports_ready(rt)) for key, rt in sorted(chosen.items())]
 
 
-def actions(kinds: Iterable[TfKind]) -> list[TfAction]:
+def actions(types: Iterable[ResourceType] | None = None) -> list[TfAction]:
     found = []
-    for kind in kinds:
-        for sub, (request_kind, verbs) in sorted(kind.rt.action_subresources.items()):
-            declared = kind.rt.action_kinds.get(sub)
+    all_types = list(types if types is not None else builtin_kinds())
+    names = type_names(all_types)
+    for rt in all_types:
+        for sub, (request_kind, verbs) in sorted(rt.action_subresources.items()):
+            declared = rt.action_kinds.get(sub)
             if "create" not in verbs:
                 continue
             schema = declared.schema if declared is not None else TOKEN_REQUEST
             api_version = declared.api_version if declared is not None \
                 else "authentication.k8s.io/v1"
-            found.append(TfAction(f"{kind.type_name}_{tf_name(sub)}", kind.rt, sub,
-                                  request_kind, api_version, action_schema(kind.rt, schema)))
+            found.append(TfAction(f"{names[(rt.group, rt.kind)]}_{tf_name(sub)}",
+                                  where(rt), sub, request_kind,
+                                  api_version, action_schema(rt, schema)))
     return found
 
 
@@ -214,3 +193,7 @@ def action_schema(rt: ResourceType, schema: dict[str, Any]) -> Node:
     attributes["status"] = replace(computed_only(status), api_name="status",
                                    description="The answer (credentials are sensitive).")
     return object_node(attributes, description=f"{rt.kind}'s {schema.get('description', '')}")
+
+
+def where(rt: ResourceType) -> Where:
+    return Where(rt.group, rt.version, rt.plural, rt.namespaced, rt.kind)

@@ -15,6 +15,7 @@ for computed attributes the configuration leaves null). The plan then:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tf.types import Unknown
@@ -25,6 +26,8 @@ from .values import empty, unknown_where_computed
 LOCAL = ("timeouts", "wait_for_ready")
 """Top-level attributes only the provider reads; changing them changes nothing on the server."""
 Path = list[str | tuple[str | int]]
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def plan(root: Node, prior: dict[str, Any] | None, proposed: dict[str, Any] | None
@@ -37,8 +40,8 @@ def plan(root: Node, prior: dict[str, Any] | None, proposed: dict[str, Any] | No
     planned = dict(proposed)
     if server_side(root, prior) != server_side(root, proposed):
         for name, node in root.attributes.items():
-            if node.computed and not node.optional:
-                planned[name] = renewed(name, node, proposed.get(name))
+            if (node.computed and not node.optional) or name == "metadata":
+                planned[name] = renewed(name, proposed.get(name))
     return planned, replacements(root, prior, proposed, [])
 
 
@@ -65,7 +68,7 @@ def _desired(node: Node, value: Any) -> Any:
     return value
 
 
-def renewed(name: str, node: Node, value: Any) -> Any:
+def renewed(name: str, value: Any) -> Any:
     """A computed value after an update: status wholly unknown, and in metadata what the
     server bumps (resourceVersion, generation); uid and creationTimestamp stay."""
     if name != "metadata" or not isinstance(value, dict):
@@ -98,3 +101,11 @@ def _differs(old: Any, new: Any) -> bool:
     if new is Unknown:
         return True
     return not (old == new or (empty(old) and empty(new)))
+
+
+def parse_duration(text: str) -> float:
+    """Go's duration syntax as Terraform users write it: ``90s``, ``10m``, ``1h30m``."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError(f"{text!r} is not a duration such as 30s, 10m or 1h30m")
+    return sum(float(n) * _UNIT[u] for n, u in parts)

@@ -16,32 +16,22 @@ Every refusal becomes a diagnostic (:mod:`.diagnostics`).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tf.utils import Diagnostics
 
-from ..client import ApiResource, Client, Conflict, NotFound, WaitTimeout
+from ..client import Client, Conflict, NotFound, WaitTimeout
+from ..client.resources import conditions
 from .diagnostics import report
-from .kinds import TfKind
-from .plan import LOCAL, server_side
+from .plan import LOCAL, parse_duration, server_side
 from .schema import Node
+from .types import TfKind
 from .values import settle, to_api, to_tf
 
 DEFAULT_TIMEOUTS = {"create": 1200.0, "update": 1200.0, "delete": 600.0}
 """Seconds; a Cluster may take a while to be Ready on a real backend."""
 SERVER_SET_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 UPDATE_ATTEMPTS = 5
-
-
-def parse_duration(text: str) -> float:
-    """Go's duration syntax as Terraform users write it: ``90s``, ``10m``, ``1h30m``."""
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise ValueError(f"{text!r} is not a duration such as 30s, 10m or 1h30m")
-    return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
 def timeout_of(state: dict[str, Any], verb: str) -> float:
@@ -63,14 +53,14 @@ class Objects:
 
     def __init__(self, client: Client, kind: TfKind) -> None:
         if kind.resource is None:
-            raise ValueError(f"{kind.rt.kind} cannot be written")
+            raise ValueError(f"{kind.res.kind} cannot be written")
         self.client = client
         self.kind = kind
         self.root: Node = kind.resource
-        self.res = ApiResource.of(kind.rt).as_dicts()
+        self.res = kind.res.sdk()
 
     def what(self, verb: str, state: dict[str, Any]) -> str:
-        return f"{verb} {self.kind.rt.kind} {object_id(*where(state))}"
+        return f"{verb} {self.kind.res.kind} {object_id(*where(state))}"
 
     # -- states and bodies ----------------------------------------------------------------------
     def state(self, obj: dict[str, Any], held: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +78,7 @@ class Objects:
                                   if k not in LOCAL and k not in ("id", "status")})
         for key in SERVER_SET_METADATA:
             body.get("metadata", {}).pop(key, None)
-        return {"apiVersion": self.kind.rt.api_version, "kind": self.kind.rt.kind, **body}
+        return {"apiVersion": self.kind.res.api_version, "kind": self.kind.res.kind, **body}
 
     # -- operations -----------------------------------------------------------------------------
     def create(self, diags: Diagnostics, planned: dict[str, Any]) -> dict[str, Any] | None:
@@ -121,26 +111,38 @@ class Objects:
         return self._ready(diags, obj, planned, "update")
 
     def delete(self, diags: Diagnostics, prior: dict[str, Any]) -> None:
+        """DELETE, then follow the object until it is gone — or until it reports a
+        ``DeletionBlocked`` condition (a Tenant waits for a confirmation annotation; its
+        namespaces hold Servers): that is an error naming the reason, not a long wait."""
         namespace, name = where(prior)
         try:
-            self.client.delete(self.res, name, namespace or None, wait=True,
-                               timeout=timeout_of(prior, "delete"))
+            self.client.delete(self.res, name, namespace or None)
+            last = self.client.wait_for(self.res, name, _gone_or_blocked, namespace or None,
+                                        timeout=timeout_of(prior, "delete"), what="deleted")
         except NotFound:
             return
         except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
             report(diags, exc, self.what("delete", prior), self.root)
+            return
+        blocked = _blocked(last)
+        if blocked is not None:
+            diags.add_error(f"Cannot delete {self.kind.res.kind} {object_id(namespace, name)}: "
+                            f"deletion is blocked ({blocked.get('reason')})",
+                            detail=f"{blocked.get('message')}\nThe object stays, marked for "
+                                   "deletion; fix the cause (for a Tenant: set the annotation "
+                                   "in metadata.annotations and apply) and destroy again.")
 
     def import_(self, diags: Diagnostics, ident: str) -> dict[str, Any] | None:
         namespace, _, name = ident.rpartition("/")
-        shape = "namespace/name" if self.kind.rt.namespaced else "name"
-        if not name or bool(namespace) != self.kind.rt.namespaced or "/" in namespace:
-            diags.add_error(f"Cannot import {self.kind.rt.kind} {ident!r}",
-                            detail=f"The ID of a {self.kind.rt.kind} is {shape}.")
+        shape = "namespace/name" if self.kind.res.namespaced else "name"
+        if not name or bool(namespace) != self.kind.res.namespaced or "/" in namespace:
+            diags.add_error(f"Cannot import {self.kind.res.kind} {ident!r}",
+                            detail=f"The ID of a {self.kind.res.kind} is {shape}.")
             return None
         try:
             obj = self.client.get(self.res, name, namespace or None)
         except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
-            report(diags, exc, f"import {self.kind.rt.kind} {ident}", self.root)
+            report(diags, exc, f"import {self.kind.res.kind} {ident}", self.root)
             return None
         return self.state(obj, {})
 
@@ -178,7 +180,12 @@ class Objects:
 
     def _ready(self, diags: Diagnostics, obj: dict[str, Any], planned: dict[str, Any],
                verb: str) -> dict[str, Any]:
-        if self.kind.waits and planned.get("wait_for_ready") is not False:
+        deleting = bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+        if deleting:  # it will not become Ready again: say so rather than wait
+            diags.add_warning(f"{self.kind.res.kind} {object_id(*where(planned))} is being "
+                              "deleted", detail="Its deletion started before this change; "
+                              "it will be gone once its finalizers ran.")
+        elif self.kind.waits and planned.get("wait_for_ready") is not False:
             try:
                 obj = self.client.wait_ready(obj, timeout_of(planned, verb), kind=self.res)
             except WaitTimeout as exc:
@@ -188,3 +195,14 @@ class Objects:
                 report(diags, exc, self.what(f"{verb} (waiting for Ready)", planned))
         return self.state(obj, planned)
 
+
+
+def _blocked(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    for cond in conditions(obj):
+        if cond.get("type") == "DeletionBlocked" and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def _gone_or_blocked(obj: dict[str, Any] | None) -> bool:
+    return obj is None or _blocked(obj) is not None

@@ -19,6 +19,8 @@ import base64
 import os
 import sys
 import tempfile
+import threading
+import time
 from concurrent import futures
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print("This is the Terraform provider of the SCS Central API; Terraform runs it. "
               "Install it with `scs terraform install` (docs/terraform.md).", file=sys.stderr)
         return 1
+    _exit_with_parent()
     stopper = _Stopper()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=10), interceptors=[stopper])
     rpc.add_ProviderServicer_to_server(ScsServicer(_App()), server)
@@ -133,9 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         print(f"1|6|unix|{socket}|grpc|{shown}", flush=True)
         while not stopper.stopped:
-            server.wait_for_termination(0.1)
-        server.stop(grace=0.5).wait()
+            server.wait_for_termination(0.05)
+        server.stop(grace=None).wait()
     return 0
+
+
+def _exit_with_parent() -> None:
+    """End when Terraform is gone (killed, say): no provider left waiting for minutes."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def entry() -> None:

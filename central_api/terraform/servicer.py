@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 from tf.gen import tfplugin_pb2 as pb
@@ -20,13 +20,15 @@ from tf.provider import ProviderServicer
 from tf.types import Unknown
 from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
 
-from ..client import Client
+from .cache import load
 from .config import configure, provider_schema
-from .datasource import read_action, read_object
-from .kinds import TfAction, TfKind, actions, served_kinds
-from .plan import plan
-from .resource import Objects, parse_duration
+from .plan import parse_duration, plan
 from .schema import Node
+from .types import TfAction, TfKind
+
+if TYPE_CHECKING:  # the SDK is imported once Terraform needs the API (see .types)
+    from ..client import Client
+    from .resource import Objects
 
 Context = Any
 """grpc.ServicerContext (untyped in grpcio)."""
@@ -72,10 +74,10 @@ class ScsServicer(ProviderServicer):
 
     def __init__(self, app: Any) -> None:
         super().__init__(app)
-        kinds = served_kinds()
+        kinds, found = load()
         self.resources: dict[str, TfKind] = {k.type_name: k for k in kinds if k.resource}
         self.data: dict[str, TfKind] = {k.type_name: k for k in kinds}
-        self.actions: dict[str, TfAction] = {a.type_name: a for a in actions(kinds)}
+        self.actions: dict[str, TfAction] = {a.type_name: a for a in found}
         self._client: Client | None = None
         self._lock = threading.Lock()
 
@@ -133,6 +135,8 @@ class ScsServicer(ProviderServicer):
 
     # -- resources ------------------------------------------------------------------------------
     def _objects(self, type_name: str, diags: Diagnostics) -> Objects | None:
+        from .resource import Objects
+
         client = self.client(diags)
         return Objects(client, self.resources[type_name]) if client is not None else None
 
@@ -181,6 +185,8 @@ class ScsServicer(ProviderServicer):
 
     # -- data sources ---------------------------------------------------------------------------
     def ReadDataSource(self, request: Any, context: Context) -> Any:  # noqa: N802
+        from .datasource import read_action, read_object
+
         diags = Diagnostics()
         config = decode(request.config) or {}
         client = self.client(diags)

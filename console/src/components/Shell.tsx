@@ -42,7 +42,7 @@ export function Shell() {
   const { query } = useLocation();
   const [kinds, setKinds] = useState<ResourceKind[] | null>(null);
   const [user, setUser] = useState<UserInfo | null>(null);
-  const [namespaces, setNamespaces] = useState<Choices | null>(null);
+  const [namespaces, setNamespaces] = useState<Choices | null | undefined>(undefined); // undefined: asking
   const [rules, setRules] = useState<ResourceRule[]>([]);
   const [error, setError] = useState('');
   const chosen = query.get('namespace') ?? sessionStorage.getItem(NS_KEY) ?? '';
@@ -103,9 +103,10 @@ export function Shell() {
   );
 }
 
-function NamespaceSwitcher({ choices, refresh }: { choices: Choices | null; refresh: () => void }) {
+function NamespaceSwitcher({ choices, refresh }: { choices: Choices | null | undefined; refresh: () => void }) {
   const { namespace, setNamespace } = useConsole();
   const [typed, setTyped] = useState(namespace);
+  if (choices === undefined) return <span className="switcher">Namespace {namespace}</span>;
   if (choices) {
     const names = choices.names.includes(namespace) || !namespace ? choices.names : [namespace, ...choices.names];
     return (

@@ -184,6 +184,12 @@ async function tenantTasks(page) {
   await capture(page, 'status');
 
   await open(page, '/console/tasks/usage');
+  await readUsage(page);
+  await capture(page, 'usage');
+}
+
+/** What the usage page shows: charts drawn, the summary's rows and the hourly rows. */
+async function readUsage(page) {
   await page.locator('[data-testid=time-chart], [data-testid=no-usage], [role=alert]').first().waitFor({ timeout: TIMEOUT });
   const alert = await page.getByRole('alert').first().textContent({ timeout: 500 }).catch(() => '');
   if (alert) step(`usage alert: ${alert}`);
@@ -195,7 +201,18 @@ async function tenantTasks(page) {
   result.data.hourly = await page.locator('[data-testid=hourly-table] tbody tr').evaluateAll(
     (rows) => rows.map((r) => [...[...r.querySelectorAll('td')].map((td) => td.textContent).slice(0, 2), Number(r.dataset.quantity)]));
   step(`usage unit shown: ${await page.locator('#usage-unit').inputValue()}`);
-  await capture(page, 'usage');
+  step(`usage covers: ${await page.getByTestId('covers').textContent()}`);
+}
+
+/** The cloud admin's usage page of a tenant (records listed across namespaces). */
+async function adminUsage(page) {
+  await tokenLogin(page);
+  await open(page, '/console/tasks/usage');
+  await page.locator('#usage-tenant').waitFor();
+  await page.locator(`#usage-tenant option[value="${params.tenant}"]`).waitFor({ state: 'attached' });
+  await page.selectOption('#usage-tenant', params.tenant);
+  await readUsage(page);
+  await capture(page, 'usage-admin');
 }
 
 /** Another tenant's admin: no onboarding, nothing of the first tenant's servers. */
@@ -248,7 +265,7 @@ async function viewer(page) {
   await capture(page, 'viewer-cluster');
 }
 
-const SCENARIOS = { onboarding, tenantTasks, outsider, disabledServices, viewer };
+const SCENARIOS = { onboarding, tenantTasks, outsider, disabledServices, viewer, adminUsage };
 
 async function main() {
   const browser = await chromium.launch({ executablePath: params.chromium, headless: true,

@@ -272,19 +272,33 @@ def test_status_page_shows_component_severity_and_the_active_incident(
     assert step(alice, "updates shown: ") == "2"
 
 
-def test_usage_page_draws_a_chart_of_the_running_server(alice: dict[str, Any]) -> None:
+def instance_hours(report: dict[str, Any]) -> tuple[float, float]:
+    """(the summary's Server instance-hours, the hourly chart's) as the page shows them."""
+    rows, hourly = report["data"]["usageRows"], report["data"]["hourly"]
+    assert [r[:3] for r in rows if r[2] == "instance-hours"] == [
+        ["Server", "SCS-2V-4", "instance-hours"]], rows
+    total = sum(r[3] for r in rows if r[2] == "instance-hours")
+    return total, sum(q for _, flavor, q in hourly if flavor == "SCS-2V-4")
+
+
+def test_usage_page_draws_a_chart_of_the_running_server(alice: dict[str, Any],
+                                                        console_env: ConsoleEnv) -> None:
     assert_clean(alice)
     assert step(alice, "usage chart bars: ") == "true, total bars: true"
     assert step(alice, "usage unit shown: ") == "instance-hours"
-    rows, hourly = alice["data"]["usageRows"], alice["data"]["hourly"]
-    total = sum(r[3] for r in rows if r[2] == "instance-hours")
-    assert [r[:3] for r in rows if r[2] == "instance-hours"] == [
-        ["Server", "SCS-2V-4", "instance-hours"]], rows
-    # about 1 instance-hour per hour the server ran: it ran for seconds to minutes
-    assert 0 < total < 0.5, rows
-    # the hours drawn are the records read just after the summary: at least as much
-    per_hour = sum(q for _, flavor, q in hourly if flavor == "SCS-2V-4")
-    assert total <= per_hour + 1e-6 and per_hour - total < 0.01, (rows, hourly)
+    total, per_hour = instance_hours(alice)
+    # about 1 instance-hour per hour a server ran: here seconds to minutes
+    assert 0 < per_hour and 0 < total < 0.5, alice["data"]
+    # a tenant admin's chart covers the namespaces the Tenant reports (records read just
+    # after the summary, so at most a little more than the summary has of them)
+    assert "acme" in step(alice, "usage covers: "), alice["steps"]
+    assert per_hour <= total + 0.002, alice["data"]
+    # the cloud admin's records cover every namespace: the chart and the totals agree
+    admin = run_tasks("adminUsage", console_env, tenant="acme")
+    assert_clean(admin)
+    assert step(admin, "usage covers: ") == "From the usage records of all namespaces."
+    total, per_hour = instance_hours(admin)
+    assert 0 < total and abs(per_hour - total) < 0.002, admin["data"]
 
 
 def test_another_tenants_admin_gets_nothing_of_acme(console_env: ConsoleEnv,

@@ -17,19 +17,31 @@ interface SummaryItem { kind: string; flavor: string; unit: string; quantity: nu
 interface RecordSpec { kind: string; name: string; flavor: string; start: string; end: string; open: boolean;
   quantities: { unit: string; quantity: number; flavor: string }[] }
 
-/** Every usage record of the tenant's namespaces (pages of PAGE, by `continue`). */
-async function recordsOf(kind: ResourceKind, namespaces: string[]): Promise<RecordSpec[]> {
+async function listAll(path: string, selector: string): Promise<RecordSpec[]> {
   const found: RecordSpec[] = [];
-  for (const ns of namespaces) {
-    let token = '';
-    do {
-      const page = await api<{ items: KObject[]; metadata: { continue?: string } }>(
-        `${collectionPath(kind, ns)}?limit=${PAGE}${token ? `&continue=${encodeURIComponent(token)}` : ''}`);
-      for (const item of page.items) found.push(item.spec as unknown as RecordSpec);
-      token = page.metadata.continue ?? '';
-    } while (token);
-  }
+  let token = '';
+  do {
+    const page = await api<{ items: KObject[]; metadata: { continue?: string } }>(
+      `${path}?limit=${PAGE}&labelSelector=${encodeURIComponent(selector)}${token ? `&continue=${encodeURIComponent(token)}` : ''}`);
+    for (const item of page.items) found.push(item.spec as unknown as RecordSpec);
+    token = page.metadata.continue ?? '';
+  } while (token);
   return found;
+}
+
+/** A tenant's usage records: across all namespaces for who may list them there (a cloud
+ * admin), else those of the namespaces the Tenant reports (and the one chosen above). The
+ * second list can miss a namespace made since the Tenant was last reconciled, so the page
+ * names what it covers. */
+async function recordsOf(kind: ResourceKind, tenant: string, namespaces: string[]): Promise<{ rows: RecordSpec[]; covers: string }> {
+  const selector = `${METERING}/tenant=${tenant}`;
+  try {
+    return { rows: await listAll(collectionPath(kind), selector), covers: 'all namespaces' };
+  } catch (e) {
+    if ((e as ApiError).code !== 403) throw e;
+  }
+  const lists = await Promise.all(namespaces.map((ns) => listAll(collectionPath(kind, ns), selector).catch(() => [])));
+  return { rows: lists.flat(), covers: `namespace${namespaces.length === 1 ? '' : 's'} ${namespaces.join(', ')}` };
 }
 
 function hourLabel(ms: number): string {
@@ -37,7 +49,7 @@ function hourLabel(ms: number): string {
 }
 
 export function UsagePage() {
-  const { kinds } = useConsole();
+  const { kinds, namespace } = useConsole();
   const records = served(kinds, METERING, 'usagerecords');
   const tenantsKind = served(kinds, TENANCY, 'tenants');
   const [tenants, setTenants] = useState<KObject[] | null>(null);
@@ -45,6 +57,7 @@ export function UsagePage() {
   const [days, setDays] = useState(1);
   const [summary, setSummary] = useState<SummaryItem[] | null>(null);
   const [rows, setRows] = useState<RecordSpec[] | null>(null);
+  const [covers, setCovers] = useState('');
   const [unit, setUnit] = useState('');
   const [error, setError] = useState<ApiError | null>(null);
   const [to] = useState(() => Math.ceil(Date.now() / HOUR) * HOUR);
@@ -71,15 +84,17 @@ export function UsagePage() {
         body: { apiVersion: `${METERING}/${records.version}`, kind: 'UsageSummary',
           spec: { tenant, from: new Date(from).toISOString(), to: new Date(to).toISOString() } },
       });
-      const namespaces = (chosen.status?.namespaces as string[] | undefined) ?? [];
-      const found = await recordsOf(records, namespaces);
+      const namespaces = new Set((chosen.status?.namespaces as string[] | undefined) ?? []);
+      if (namespace) namespaces.add(namespace);
+      const found = await recordsOf(records, tenant, [...namespaces].sort());
       if (!live) return;
       setSummary(review.status?.items ?? []);
-      setRows(found.filter((r) => Date.parse(r.end) > from && Date.parse(r.start) < to));
+      setRows(found.rows.filter((r) => Date.parse(r.end) > from && Date.parse(r.start) < to));
+      setCovers(found.covers);
     };
     load().catch((e: ApiError) => live && setError(e));
     return () => { live = false; };
-  }, [records, tenants, tenant, from, to]);
+  }, [records, tenants, tenant, from, to, namespace]);
 
   const units = useMemo(() => [...new Set([...(summary ?? []).map((s) => s.unit),
     ...(rows ?? []).flatMap((r) => r.quantities.map((q) => q.unit))])].sort(), [summary, rows]);
@@ -131,8 +146,10 @@ export function UsagePage() {
       {summary && rows && (units.length === 0 ? <p data-testid="no-usage">No metered usage in this period.</p> : (
         <>
           <h2>{shownUnit} per hour</h2>
+          <p className="help" data-testid="covers">From the usage records of {covers}.</p>
           <TimeBars title={`${shownUnit} per hour, ${tenant}`} buckets={buckets} series={series} unit={shownUnit} />
           <h2>Totals for the period</h2>
+          <p className="help">All of the tenant's namespaces, running objects up to now.</p>
           <TotalBars title={`${shownUnit} by kind and flavor, ${tenant}`} rows={totals} unit={shownUnit} />
           <h2>As a table</h2>
           <table data-testid="usage-table">

@@ -70,7 +70,10 @@ def _desired(node: Node, value: Any) -> Any:
 
 def renewed(name: str, value: Any) -> Any:
     """A computed value after an update: status wholly unknown, and in metadata what the
-    server bumps (resourceVersion, generation); uid and creationTimestamp stay."""
+    server bumps (resourceVersion, generation); uid and creationTimestamp stay, and so does
+    ``id`` (namespace/name: a change of either replaces the object)."""
+    if name == "id":
+        return value
     if name != "metadata" or not isinstance(value, dict):
         return Unknown
     return {**value, "resource_version": Unknown, "generation": Unknown}

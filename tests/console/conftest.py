@@ -137,10 +137,14 @@ def started_env(work: Path, *, id_token_ttl: int = 300) -> Iterator[ConsoleEnv]:
     acme (admin alice) and globex (admin carol) onboarded. Sandbox backends at speed 5
     (Servers turn Ready within seconds)."""
     ensure_built()
+    dist = work / "console-dist"  # a private copy: a rebuild meanwhile cannot change it
+    with _build_lock():
+        shutil.copytree(CONSOLE / "dist", dist)
     (work / "data").mkdir()
     server = ScsServer(data_dir=work / "data", config={
         "providers": {"iaas": {"type": "sandbox", "speed": 5},
-                      "kaas": {"type": "sandbox", "speed": 5}}})
+                      "kaas": {"type": "sandbox", "speed": 5}},
+        "console": {"distDir": str(dist)}})
     provider = OidcProvider(users=USERS, id_token_ttl=id_token_ttl,
                             console_redirect_uris=[f"{server.url}/console/callback"])
     try:

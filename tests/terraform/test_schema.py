@@ -25,6 +25,13 @@ from central_api.terraform.servicer import ScsServicer, schema_pb
 from central_api.terraform.values import api_path, settle, to_api, to_tf
 
 KINDS = {k.type_name: k for k in served_kinds()}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider caches its types under XDG_CACHE_HOME: never the real home's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
 ACTIONS = {a.type_name: a for a in actions()}
 
 
@@ -217,9 +224,7 @@ def test_provider_configuration_sources(tmp_path: Path) -> None:
         resolve({"kubeconfig": str(tmp_path / "missing")}, {})
 
 
-def test_the_cache_holds_the_same_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                        ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+def test_the_cache_holds_the_same_types() -> None:
     built = cache.load()
     assert cache.cache_file().exists()
     assert cache.load() == built

@@ -326,7 +326,12 @@ def install_console(ctx: ServerContext, config: ConsoleConfig) -> None:
                 for a in ctx.authenticator.authenticators if isinstance(a, OidcAuthenticator)
                 for url in a.issuer_urls]
 
-    console = Console(config, issuers)
+    federated = [a for a in ctx.authenticator.authenticators if isinstance(a, TenantIssuers)]
+
+    def tenant_issuers(tenant: str) -> list[tuple[str, str]]:
+        return [(i.issuer_url, i.audience) for f in federated for i in f.trusted_for(tenant)]
+
+    console = Console(config, issuers, tenant_issuers)
     ctx.mounts["/"] = console  # the exact path "/" only (mounts match prefix + "/")
     ctx.mounts[CONSOLE_PREFIX] = console
 

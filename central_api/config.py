@@ -383,6 +383,10 @@ class ConsoleConfig(BaseModel):
         "Scopes the console asks for (the claims the API maps to user and groups)."))
     token_login: bool = Field(True, alias="tokenLogin", description=(
         "Offer signing in by pasting a bearer token (the bootstrap admin's, for local use)."))
+    tenant_login: bool = Field(True, alias="tenantLogin", description=(
+        "Serve /console/t/<tenant>/: a login page offering the tenant's own trusted IdPs "
+        "(federation) with those origins in its CSP; their redirect URI is "
+        "https://<server>/console/t/<tenant>/callback. Off: only the operator's issuers."))
     dist_dir: str = Field("", alias="distDir", description=(
         "Directory of the built console (npm run build); default: console/dist beside the "
         "package."))

@@ -81,6 +81,7 @@ class TenantIssuers:
         self._idps = informers.informer(IDENTITY_PROVIDERS)
         self._namespaces = informers.informer(NAMESPACES)
         self._current = False
+        self._by_tenant: dict[str, list[OidcIssuer]] = {}
         for informer in (self._tenants, self._idps):
             informer.add_handlers(on_any_change(self._stale))
         self._namespaces.add_handlers(Handlers(
@@ -100,12 +101,19 @@ class TenantIssuers:
         self._refresh()
         return await self.oidc.authenticate(token)
 
+    def trusted_for(self, tenant: str) -> list[OidcIssuer]:
+        """The issuers that log users in to ``tenant`` right now: what :meth:`authenticate`
+        trusts, so a squatted or superseded registration is never offered (web console)."""
+        self._refresh()
+        return list(self._by_tenant.get(tenant, ()))
+
     def _refresh(self) -> None:
         if self._current:
             return
         self._current = True  # before reading: a change meanwhile marks it stale again
         issuers: list[OidcIssuer] = []
         owners: dict[str, str] = {}  # issuer URL → the tenant whose users it logs in
+        by_tenant: dict[str, list[OidcIssuer]] = {}
         for registration in sorted(self._registrations(), key=Registration.precedence):
             issuer = self._issuer(registration)
             url = issuer.issuer_url
@@ -121,7 +129,9 @@ class TenantIssuers:
                 continue
             issuers.append(issuer)
             owners[url] = registration.tenant
+            by_tenant.setdefault(registration.tenant, []).append(issuer)
         self.oidc.set_issuers(issuers)
+        self._by_tenant = by_tenant
 
     def _issuer(self, registration: Registration) -> OidcIssuer:
         spec = registration.spec

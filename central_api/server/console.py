@@ -6,6 +6,13 @@ server only hands out files: ``/`` redirects to ``/console/``, hashed assets und
 route answered with ``index.html``, and ``/console/config.json`` tells the page which OpenID
 issuers it may log in with (public facts only: issuer URLs and public client ids).
 
+``/console/t/<tenant>/`` is a tenant's login entry: the same page, with that tenant's own
+trusted IdPs (federation, as the authenticator resolves them) added to its config
+(``/console/t/<tenant>/config.json``) and to its CSP, and ``/console/t/<tenant>/callback``
+as their redirect URI, so the code exchange runs under that CSP too. An unknown tenant or one
+without IdPs gets the ordinary page and config, byte for byte: the entry tells nobody more
+than the login buttons do.
+
 Every answer carries a strict Content-Security-Policy (no inline script, no eval, API calls
 only to this origin and the configured issuers, no framing), because the page holds bearer
 tokens: a single injected script would be a stolen session.
@@ -23,6 +30,7 @@ import hashlib
 import html
 import logging
 import mimetypes
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +61,16 @@ TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; char
          ".map": "application/json"}
 COMPRESSIBLE = (".js", ".mjs", ".css", ".html", ".json", ".svg", ".txt", ".map")
 
+TENANT_PREFIX = f"{PREFIX}/t/"
+TENANT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A Tenant's name is a DNS label; anything else is refused before any lookup."""
+TENANT_PAGES = ("", "callback")
+
 Issuers = Callable[[], list[tuple[str, str]]]
 """The operator's OIDC issuers as (issuer URL, audience), read at request time."""
+TenantIssuers = Callable[[str], list[tuple[str, str]]]
+"""A tenant's trusted IdPs as (issuer URL, client id): a lookup in the federation
+authenticator's in-memory index (rebuilt from the informers only after a change)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,11 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def idp_name(url: str) -> str:
+    """A tenant IdP's button label: its host (and port), which the user can recognise."""
+    return urlsplit(url).netloc or url
+
+
 def content_security_policy(connect: list[str]) -> str:
     """No inline script or eval; XHR/fetch only to us and the issuers (discovery, token
     endpoint); nobody may frame the console (clickjacking of delete buttons)."""
@@ -106,25 +127,33 @@ class Console:
     """The mount serving ``/`` and ``/console/...`` (before the KRM API's authentication:
     the files and the issuer list are public, every API call the page makes is not)."""
 
-    def __init__(self, config: ConsoleConfig, issuers: Issuers) -> None:
+    def __init__(self, config: ConsoleConfig, issuers: Issuers,
+                 tenant_issuers: TenantIssuers | None = None) -> None:
         self.config = config
         self.issuers = issuers
+        self.tenant_issuers = tenant_issuers if config.tenant_login else None
         self.root = Path(config.dist_dir) if config.dist_dir else DEFAULT_DIST
         self._files: dict[str, StaticFile] | None = None
         self._lock = asyncio.Lock()
 
-    def public_config(self) -> dict[str, object]:
+    def public_config(self, tenant: str = "", idps: list[tuple[str, str]] | None = None
+                      ) -> dict[str, object]:
         """What the page needs before login; the client id defaults to the issuer's
-        audience, since the API verifies ID tokens against it."""
-        return {"issuers": [
+        audience, since the API verifies ID tokens against it. With a tenant's IdPs
+        (whose client id is the one the tenant registered), those follow, marked with it."""
+        issuers: list[dict[str, str]] = [
             {"issuer": url, "clientId": self.config.clients.get(url, audience),
              "name": urlsplit(url).hostname or url, "scopes": self.config.scopes}
-            for url, audience in sorted(self.issuers())],
-            "tokenLogin": self.config.token_login}
+            for url, audience in sorted(self.issuers())]
+        issuers += [{"issuer": url, "clientId": client_id, "name": idp_name(url),
+                     "scopes": self.config.scopes, "tenant": tenant}
+                    for url, client_id in sorted(idps or [])]
+        return {"issuers": issuers, "tokenLogin": self.config.token_login,
+                **({"tenant": tenant} if idps else {})}
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, idps: list[tuple[str, str]] | None = None) -> dict[str, str]:
         return {"Content-Security-Policy": content_security_policy(
-                    [origin(url) for url, _ in self.issuers()]),
+                    [origin(url) for url, _ in [*self.issuers(), *(idps or [])]]),
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
                 "X-Frame-Options": "DENY", "Cross-Origin-Opener-Policy": "same-origin"}
 
@@ -148,6 +177,8 @@ class Console:
         if path == CONFIG_PATH:
             return JSONResponse(self.public_config(),
                                 headers={**headers, "Cache-Control": "no-cache"})
+        if path.startswith(TENANT_PREFIX):
+            return await self.tenant_entry(request, path.removeprefix(TENANT_PREFIX))
         files = await self.files()
         if files is None:
             return self.not_built(headers)
@@ -158,6 +189,26 @@ class Console:
         cache = IMMUTABLE if found is not None and name.startswith("assets/") else "no-cache"
         return self.file(request, found or files["index.html"], {**headers,
                                                                  "Cache-Control": cache})
+
+    async def tenant_entry(self, request: Request, rest: str) -> Response:
+        """``<tenant>/``, ``<tenant>/callback`` (the page) and ``<tenant>/config.json``.
+        A malformed name or page is a 404 (nothing looked up); a well-formed one always
+        answers, with the tenant's IdPs only if it has trusted ones."""
+        tenant, slash, page = rest.partition("/")
+        if not TENANT_NAME.fullmatch(tenant) or page not in (*TENANT_PAGES, "config.json"):
+            return Response("not found\n", 404, headers=self.headers(),
+                            media_type="text/plain")
+        if not slash:
+            return RedirectResponse(f"{TENANT_PREFIX}{tenant}/", 302, headers=self.headers())
+        idps = self.tenant_issuers(tenant) if self.tenant_issuers is not None else []
+        headers = self.headers(idps)
+        if page == "config.json":
+            return JSONResponse(self.public_config(tenant, idps),
+                                headers={**headers, "Cache-Control": "no-cache"})
+        files = await self.files()
+        if files is None:
+            return self.not_built(headers)
+        return self.file(request, files["index.html"], {**headers, "Cache-Control": "no-cache"})
 
     @staticmethod
     def file(request: Request, found: StaticFile, headers: dict[str, str]) -> Response:

@@ -6,6 +6,11 @@
 // audience like kube-apiserver); or a pasted bearer token (the bootstrap admin's).
 // oidc-client-ts is loaded only when an OIDC login is started or restored (a separate chunk):
 // token logins and the first paint of the login page do not pay for it.
+//
+// A tenant's own IdPs (federation) are offered at /console/t/<tenant>/, whose CSP lets the
+// page reach them; their redirect URI is /console/t/<tenant>/callback. The tenant of such a
+// login is remembered in sessionStorage: a reload elsewhere goes back through its entry (for
+// that CSP) and then on to the page it was on.
 import type { User, UserManager } from 'oidc-client-ts';
 
 export interface IssuerInfo {
@@ -13,26 +18,61 @@ export interface IssuerInfo {
   clientId: string;
   name: string;
   scopes: string;
+  tenant?: string; // a tenant's own IdP (users become "<tenant>:<name>")
 }
 
 export interface ConsoleConfig {
   issuers: IssuerInfo[];
   tokenLogin: boolean;
+  tenant?: string; // set at /console/t/<tenant>/ when that tenant has trusted IdPs
 }
 
 const TOKEN_KEY = 'scs-console.token';
 const ISSUER_KEY = 'scs-console.issuer';
+const TENANT_KEY = 'scs-console.tenant';
+const RETURN_KEY = 'scs-console.return';
 export const CALLBACK_PATH = '/console/callback';
+const TENANT_PATH = /^\/console\/t\/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)\//;
 
 let config: ConsoleConfig = { issuers: [], tokenLogin: true };
 let manager: UserManager | null = null;
 let oidcUser: User | null = null;
 const listeners = new Set<() => void>();
 
+/** The tenant of a /console/t/<tenant>/ address, or null. */
+function tenantOfPath(): string | null {
+  return TENANT_PATH.exec(window.location.pathname)?.[1] ?? null;
+}
+
+function tenantBase(tenant: string): string {
+  return `/console/t/${tenant}/`;
+}
+
 export async function loadConfig(): Promise<ConsoleConfig> {
-  const response = await fetch('/console/config.json', { credentials: 'omit' });
+  const stored = sessionStorage.getItem(TENANT_KEY);
+  const tenant = tenantOfPath();
+  if (stored && TENANT_PATH.test(tenantBase(stored)) && stored !== tenant) {
+    // logged in through a tenant IdP: only its entry's CSP lets us refresh or revoke there
+    sessionStorage.setItem(RETURN_KEY, window.location.pathname + window.location.search);
+    window.location.replace(tenantBase(stored));
+    return new Promise<ConsoleConfig>(() => undefined); // the page is going away
+  }
+  const url = tenant ? `${tenantBase(tenant)}config.json` : '/console/config.json';
+  const response = await fetch(url, { credentials: 'omit' });
   config = (await response.json()) as ConsoleConfig;
   return config;
+}
+
+function callbackPath(issuer: IssuerInfo): string {
+  return issuer.tenant ? `${tenantBase(issuer.tenant)}callback` : CALLBACK_PATH;
+}
+
+/** Off a tenant entry to where the user was (or the home page), keeping this document. */
+function leaveTenantEntry(): void {
+  const back = sessionStorage.getItem(RETURN_KEY);
+  sessionStorage.removeItem(RETURN_KEY);
+  const safe = back && back.startsWith('/console/') && !TENANT_PATH.test(back) ? back : '/console/';
+  window.history.replaceState(null, '', safe);
 }
 
 async function managerFor(issuer: IssuerInfo): Promise<UserManager> {
@@ -41,8 +81,8 @@ async function managerFor(issuer: IssuerInfo): Promise<UserManager> {
   return new UserManager({
     authority: issuer.issuer,
     client_id: issuer.clientId,
-    redirect_uri: `${window.location.origin}${CALLBACK_PATH}`,
-    post_logout_redirect_uri: `${window.location.origin}/console/`,
+    redirect_uri: `${window.location.origin}${callbackPath(issuer)}`,
+    post_logout_redirect_uri: `${window.location.origin}${issuer.tenant ? tenantBase(issuer.tenant) : '/console/'}`,
     response_type: 'code',
     scope: issuer.scopes,
     userStore: store,
@@ -59,10 +99,18 @@ function issuerByUrl(url: string | null): IssuerInfo | undefined {
 
 /** Restore the session of this tab, or finish a login redirect (the callback route). */
 export async function restore(): Promise<void> {
+  try {
+    await restoreIssuer();
+  } finally {
+    if (tenantOfPath() && loggedIn()) leaveTenantEntry();
+  }
+}
+
+async function restoreIssuer(): Promise<void> {
   const issuer = issuerByUrl(sessionStorage.getItem(ISSUER_KEY));
   if (!issuer) return;
   manager = await managerFor(issuer);
-  if (window.location.pathname === CALLBACK_PATH) {
+  if (window.location.pathname === callbackPath(issuer)) {
     try {
       oidcUser = await manager.signinRedirectCallback();
     } finally {
@@ -76,6 +124,8 @@ export async function restore(): Promise<void> {
 
 export async function loginWithIssuer(issuer: IssuerInfo): Promise<void> {
   sessionStorage.setItem(ISSUER_KEY, issuer.issuer);
+  if (issuer.tenant) sessionStorage.setItem(TENANT_KEY, issuer.tenant);
+  else sessionStorage.removeItem(TENANT_KEY);
   manager = await managerFor(issuer);
   await manager.signinRedirect();
 }

@@ -213,6 +213,12 @@ async function adminUsage(page) {
   await page.selectOption('#usage-tenant', params.tenant);
   await readUsage(page);
   await capture(page, 'usage-admin');
+  await open(page, '/console/tasks/servers');
+  await page.locator('[data-testid=servers] tr[data-name]').first().waitFor();
+  const everywhere = await page.locator('[data-testid=servers] tr[data-name]').evaluateAll(
+    (rows) => rows.map((r) => `${r.querySelector('td').textContent}/${r.dataset.name}`));
+  step(`servers everywhere: ${everywhere.join(',')}`);
+  await capture(page, 'servers-all-namespaces');
 }
 
 /** Another tenant's admin: no onboarding, nothing of the first tenant's servers. */

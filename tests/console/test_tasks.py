@@ -299,6 +299,8 @@ def test_usage_page_draws_a_chart_of_the_running_server(alice: dict[str, Any],
     assert step(admin, "usage covers: ") == "From the usage records of all namespaces."
     total, per_hour = instance_hours(admin)
     assert 0 < total and abs(per_hour - total) < 0.002, admin["data"]
+    # ...and, with all namespaces chosen, the servers page lists them across namespaces
+    assert "acme/app-1" in step(admin, "servers everywhere: ").split(","), admin["steps"]
 
 
 def test_another_tenants_admin_gets_nothing_of_acme(console_env: ConsoleEnv,
@@ -325,7 +327,7 @@ def test_task_pages_of_disabled_services_are_neither_linked_nor_shown(
     finally:
         server.cleanup()
     assert_clean(report)
-    assert step(report, "task links: ") == "Tenant onboarding, Tenant overview"
+    assert step(report, "task links: ") == "Tenant onboarding, Tenant overview, Servers"
     assert step(report, "clusters: ") == "The KaaS service is not enabled on this server."
     assert step(report, "status: ") == "The status service is not enabled on this server."
     assert step(report, "usage: ") == "The metering service is not enabled on this server."

@@ -28,7 +28,7 @@ export function ClusterPage({ name }: { name?: string }) {
   const { kinds, namespace } = useConsole();
   const clusters = served(kinds, KAAS, 'clusters');
   if (!clusters) return <p>The KaaS service is not enabled on this server.</p>;
-  if (!namespace) return <><h1>Clusters</h1><p>Choose a namespace above.</p></>;
+  if (name && !namespace) return <><h1>Cluster {name}</h1><p>Choose its namespace above.</p></>;
   return name ? <Cluster kind={clusters} name={name} namespace={namespace} /> : <Clusters kind={clusters} namespace={namespace} />;
 }
 
@@ -36,14 +36,15 @@ function Clusters({ kind, namespace }: { kind: ResourceKind; namespace: string }
   const { items, error } = useObjects(kind, namespace);
   return (
     <>
-      <h1>Clusters <small>in {namespace}</small></h1>
+      <h1>Clusters <small>in {namespace || 'all namespaces'}</small></h1>
       <Problem error={error} />
-      {items && items.length === 0 && <p>No clusters in {namespace}.</p>}
+      {items && items.length === 0 && <p>No clusters in {namespace || 'all namespaces'}.</p>}
       {items && items.length > 0 && (
         <ul data-testid="clusters">
           {items.map((c) => (
             <li key={c.metadata.name}>
-              <a {...linkProps(`/console/tasks/clusters/${encodeURIComponent(c.metadata.name)}?namespace=${encodeURIComponent(namespace)}`)}>{c.metadata.name}</a>
+              <a {...linkProps(`/console/tasks/clusters/${encodeURIComponent(c.metadata.name)}?namespace=${encodeURIComponent(c.metadata.namespace ?? namespace)}`)}>{c.metadata.name}</a>
+              {!namespace && <> in {c.metadata.namespace}</>}
               {' '}{ready(c)?.status === 'True' ? 'Ready' : ready(c)?.reason ?? 'Pending'}
             </li>
           ))}

@@ -14,25 +14,27 @@ export function ServerPage({ name }: { name?: string }) {
   const { kinds, namespace } = useConsole();
   const servers = served(kinds, IAAS, 'servers');
   if (!servers) return <p>The IaaS service is not enabled on this server.</p>;
-  if (!namespace) return <><h1>Servers</h1><p>Choose a namespace above.</p></>;
+  if (name && !namespace) return <><h1>Server {name}</h1><p>Choose its namespace above.</p></>;
   return name ? <Server kind={servers} name={name} namespace={namespace} /> : <Servers kind={servers} namespace={namespace} />;
 }
 
 function Servers({ kind, namespace }: { kind: ResourceKind; namespace: string }) {
   const { items, error } = useObjects(kind, namespace);
+  const where = namespace || 'all namespaces';
   return (
     <>
-      <h1>Servers <small>in {namespace}</small></h1>
+      <h1>Servers <small>in {where}</small></h1>
       <Problem error={error} />
-      {items && items.length === 0 && <p>No servers in {namespace}.</p>}
+      {items && items.length === 0 && <p>No servers in {where}.</p>}
       {items && items.length > 0 && (
         <table data-testid="servers">
-          <caption className="sr-only">Servers in {namespace}</caption>
-          <thead><tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">Flavor</th><th scope="col">Addresses</th></tr></thead>
+          <caption className="sr-only">Servers in {where}</caption>
+          <thead><tr>{!namespace && <th scope="col">Namespace</th>}<th scope="col">Name</th><th scope="col">State</th><th scope="col">Flavor</th><th scope="col">Addresses</th></tr></thead>
           <tbody>
             {items.map((s) => (
               <tr key={s.metadata.name} data-name={s.metadata.name}>
-                <td><a {...linkProps(`/console/tasks/servers/${encodeURIComponent(s.metadata.name)}?namespace=${encodeURIComponent(namespace)}`)}>{s.metadata.name}</a></td>
+                {!namespace && <td>{s.metadata.namespace}</td>}
+                <td><a {...linkProps(`/console/tasks/servers/${encodeURIComponent(s.metadata.name)}?namespace=${encodeURIComponent(s.metadata.namespace ?? namespace)}`)}>{s.metadata.name}</a></td>
                 <td>{ready(s)?.status === 'True' ? 'Ready' : ready(s)?.reason ?? 'Pending'}</td>
                 <td>{String(s.status?.flavor ?? '') || String(s.spec?.flavor ?? '')}</td>
                 <td>{((s.status?.addresses as string[] | undefined) ?? []).join(', ')}</td>

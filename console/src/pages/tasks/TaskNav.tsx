@@ -12,8 +12,9 @@ export function TaskNav() {
   const components = served(kinds, STATUS, 'components');
   const usage = served(kinds, METERING, 'usagerecords');
   const onboard = useAllowed(tenants ? { verb: 'create', kind: tenants } : null);
-  const listServers = useAllowed(servers && namespace ? { verb: 'list', kind: servers, namespace } : null);
-  const listClusters = useAllowed(clusters && namespace ? { verb: 'list', kind: clusters, namespace } : null);
+  // in the chosen namespace, or across all of them ('' asks about every namespace)
+  const listServers = useAllowed(servers ? { verb: 'list', kind: servers, namespace } : null);
+  const listClusters = useAllowed(clusters ? { verb: 'list', kind: clusters, namespace } : null);
   const readStatus = useAllowed(components ? { verb: 'list', kind: components } : null);
   const ns = namespace ? `?namespace=${encodeURIComponent(namespace)}` : '';
   const links: [string, string][] = [];
@@ -24,7 +25,7 @@ export function TaskNav() {
   if (readStatus) links.push(['/console/tasks/status', 'Status']);
   if (usage && tenants) links.push([`/console/tasks/usage${ns}`, 'Usage']);
   // settled: every review asked has been answered (the browser tests wait for it)
-  const settled = ![[tenants, onboard], [servers && namespace, listServers], [clusters && namespace, listClusters],
+  const settled = ![[tenants, onboard], [servers, listServers], [clusters, listClusters],
     [components, readStatus]].some(([asked, answer]) => asked && answer === null);
   if (!links.length) return settled ? <span hidden data-testid="task-nav" data-settled="true" /> : null;
   return (

@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ..terraform.install import default_dir, install, required_providers
 
 terraform_app = typer.Typer(help="The Terraform provider of the SCS Central API.",
                             no_args_is_help=True)
-out = Console(highlight=False)
 
 
 @terraform_app.command("install")
@@ -23,7 +21,7 @@ def install_command(
 ) -> None:
     """Install the provider as a local plugin: no registry, no internet needed."""
     path = install(dir_)
-    out.print(f"installed {path}")
-    out.print("use it with:\n" + required_providers(), markup=False)
+    typer.echo(f"installed {path}")
+    typer.echo("use it with:\n" + required_providers())
     if dir_ is not None and dir_.resolve() != default_dir().resolve():
-        out.print(f"and run: terraform init -plugin-dir={dir_}", markup=False)
+        typer.echo(f"and run: terraform init -plugin-dir={dir_}")

@@ -39,6 +39,9 @@ OVERRIDES: dict[tuple[str, str], dict[str, dict[str, bool]]] = {  # computed/sen
 }
 """What a schema cannot say: the server folds a Secret's stringData into data and never
 returns stringData."""
+NO_READY = {("status.scs.community", "Component")}
+"""Kinds with status conditions whose controller sets no Ready (a Component's status is its
+incidents'); others without one are noticed at run time (resource.NO_READY_GRACE)."""
 TOKEN_REQUEST: dict[str, Any] = {"type": "object", "properties": {
     "spec": {"type": "object", "properties": {
         "audiences": {"type": "array", "items": {"type": "string"},
@@ -102,6 +105,9 @@ def actions(types: Iterable[ResourceType] | None = None) -> list[TfAction]:
 
 
 def reports_ready(rt: ResourceType) -> bool:
+    """Its status has conditions and its controller sets Ready (see NO_READY)."""
+    if (rt.group, rt.kind) in NO_READY:
+        return False
     status = rt.schema.get("properties", {}).get("status", {})
     return "conditions" in (status.get("properties") or {})
 

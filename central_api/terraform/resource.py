@@ -16,6 +16,7 @@ Every refusal becomes a diagnostic (:mod:`.diagnostics`).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tf.utils import Diagnostics
@@ -32,6 +33,12 @@ DEFAULT_TIMEOUTS = {"create": 1200.0, "update": 1200.0, "delete": 600.0}
 """Seconds; a Cluster may take a while to be Ready on a real backend."""
 SERVER_SET_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp")
 UPDATE_ATTEMPTS = 5
+NO_READY_GRACE = 30.0
+"""Seconds within which a controller that reports Ready has set the condition (True or
+False with a reason): its first reconcile."""
+MAPS = ("labels", "annotations")
+"""Metadata maps shared with controllers and kubectl: Terraform shows and changes only the
+keys its configuration has (as the kubernetes provider does); an import shows all."""
 
 
 def timeout_of(state: dict[str, Any], verb: str) -> float:
@@ -68,6 +75,11 @@ class Objects:
         new = to_tf(self.root, obj)
         meta = obj.get("metadata") or {}
         new["id"] = object_id(str(meta.get("namespace") or ""), str(meta.get("name")))
+        if isinstance(held.get("metadata"), dict):  # not an import: only the keys we manage
+            for key in MAPS:
+                mine = held["metadata"].get(key) or {}
+                new["metadata"][key] = {k: v for k, v in (new["metadata"][key] or {}).items()
+                                        if k in mine} or None
         for name in LOCAL:
             new[name] = held.get(name)
         return settle(self.root, new, held)  # nothing held (import): empty values as null
@@ -104,7 +116,7 @@ class Objects:
         if server_side(self.root, prior) == server_side(self.root, planned):
             return planned  # only timeouts or wait_for_ready changed
         try:
-            obj = self._put(planned)
+            obj = self._put(prior, planned)
         except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
             report(diags, exc, self.what("update", planned), self.root)
             return prior
@@ -147,9 +159,11 @@ class Objects:
         return self.state(obj, {})
 
     # -- helpers --------------------------------------------------------------------------------
-    def _put(self, planned: dict[str, Any]) -> dict[str, Any]:
-        """Read, replace the configured fields, write; again when a controller wrote."""
+    def _put(self, prior: dict[str, Any], planned: dict[str, Any]) -> dict[str, Any]:
+        """Read, replace the configured fields, write; again when a controller wrote.
+        Labels and annotations Terraform never managed (a controller's, kubectl's) stay."""
         namespace, name = where(planned)
+        managed = {key: set((prior.get("metadata") or {}).get(key) or {}) for key in MAPS}
         wanted = self.body(planned)
         for attempt in range(UPDATE_ATTEMPTS):
             current = self.client.get(self.res, name, namespace or None)
@@ -157,10 +171,12 @@ class Objects:
                       if key not in wanted or key == "metadata"}
             merged.update({k: v for k, v in wanted.items() if k != "metadata"})
             meta = dict(current.get("metadata") or {})
-            for key in ("labels", "annotations"):
-                meta.pop(key, None)
-                if wanted["metadata"].get(key):
-                    meta[key] = wanted["metadata"][key]
+            for key in MAPS:
+                kept = {k: v for k, v in (meta.pop(key, None) or {}).items()
+                        if k not in managed[key]}
+                merged_map = {**kept, **(wanted["metadata"].get(key) or {})}
+                if merged_map:
+                    meta[key] = merged_map
             for name_ in self._unset_fields(wanted):
                 merged.pop(name_, None)
             merged["metadata"] = meta
@@ -187,13 +203,39 @@ class Objects:
                               "it will be gone once its finalizers ran.")
         elif self.kind.waits and planned.get("wait_for_ready") is not False:
             try:
-                obj = self.client.wait_ready(obj, timeout_of(planned, verb), kind=self.res)
+                obj = self._wait_ready(diags, obj, timeout_of(planned, verb))
             except WaitTimeout as exc:
                 report(diags, exc, self.what(f"{verb} (waiting for Ready)", planned))
                 obj = exc.last or obj
             except Exception as exc:  # noqa: BLE001 - every failure is a diagnostic
                 report(diags, exc, self.what(f"{verb} (waiting for Ready)", planned))
         return self.state(obj, planned)
+
+    def _wait_ready(self, diags: Diagnostics, obj: dict[str, Any], timeout: float
+                    ) -> dict[str, Any]:
+        """Ready=True for the current generation; but an object that shows no Ready
+        condition at all within :data:`NO_READY_GRACE` belongs to a kind whose controller
+        reports none (a kind added later, say): a warning, not a wait until the timeout."""
+        namespace, name = where(obj)
+        started = time.monotonic()
+        try:
+            obj = self.client.wait_for(self.res, name, _has_ready, namespace or None,
+                                       timeout=min(NO_READY_GRACE, timeout),
+                                       what="reporting Ready")
+        except WaitTimeout as exc:
+            if exc.last is None or _has_ready(exc.last) or timeout <= NO_READY_GRACE:
+                raise
+            diags.add_warning(f"{self.kind.res.kind} {object_id(namespace, name)} reports no "
+                              "Ready condition", detail=f"Not waiting for it: none appeared "
+                                                        f"within {NO_READY_GRACE:.0f}s.")
+            return dict(exc.last)
+        remaining = max(1.0, timeout - (time.monotonic() - started))
+        ready: dict[str, Any] = self.client.wait_ready(obj, remaining, kind=self.res)
+        return ready
+
+
+def _has_ready(obj: dict[str, Any] | None) -> bool:
+    return any(c.get("type") == "Ready" for c in conditions(obj))
 
 
 

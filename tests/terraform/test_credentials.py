@@ -37,6 +37,11 @@ data "scs_service_account_token" "ops" {{
   spec     = {{ expiration_seconds = 600 }}
 }}
 
+resource "scs_component" "compute" {{
+  metadata = {{ name = "{secret}" }}
+  spec     = {{ display_name = "Compute" }}
+}}
+
 output "secret_keys" {{ value = nonsensitive(keys(data.scs_secret.db.data)) }}
 output "token_parts" {{
   value = nonsensitive(length(split(".", data.scs_service_account_token.ops.status.token)))
@@ -50,6 +55,8 @@ def test_secret_and_token_stay_sensitive(workspace: WorkspaceFactory, admin: Cli
 
     applied = ws.apply()
     assert PASSWORD not in applied.output, "plans never show a sensitive value"
+    assert "scs_component.compute: Creation complete after" in applied.stdout
+    assert "reports no Ready" not in applied.output, "a Component is known not to report one"
     stored = admin.get(Secret, secret, "default")
     assert base64.b64decode(stored.data["password"]).decode() == PASSWORD
     assert ws.output("secret_keys") == ["password"]

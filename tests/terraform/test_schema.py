@@ -64,6 +64,13 @@ def test_every_built_in_kind_maps_to_a_schema_terraform_takes() -> None:
         assert expected in answer.resource_schemas
 
 
+def test_kinds_that_report_ready_are_waited_for() -> None:
+    assert KINDS["scs_tenant"].waits and KINDS["scs_server"].waits
+    assert KINDS["scs_cluster"].waits and KINDS["scs_user"].waits
+    assert not KINDS["scs_component"].waits, "its conditions are its incidents'"
+    assert not KINDS["scs_secret"].waits and not KINDS["scs_role_binding"].waits
+
+
 def test_read_only_kinds_are_data_sources_only() -> None:
     assert KINDS["scs_usage_record"].resource is None
     assert "scs_usage_record" not in ScsServicer(None).resources

@@ -89,15 +89,21 @@ def test_drift_made_with_kubectl_shows_in_the_next_plan(workspace: WorkspaceFact
     name = unique("tf-drift")
     ws = workspace().write(tenant_hcl(name))
     ws.apply()
-    subprocess.run(["kubectl", "--kubeconfig", str(scs_server.kubeconfig), "patch", "tenant",
-                    name, "--type=merge", "-p", '{"spec":{"displayName":"edited by hand"}}'],
-                   check=True, capture_output=True)
+    kubectl = ["kubectl", "--kubeconfig", str(scs_server.kubeconfig)]
+    subprocess.run([*kubectl, "patch", "tenant", name, "--type=merge", "-p",
+                    '{"spec":{"displayName":"edited by hand"}}'], check=True,
+                   capture_output=True)
+    subprocess.run([*kubectl, "label", "tenant", name, "team=ops"], check=True,
+                   capture_output=True)
 
     planned = ws.plan()
     assert planned.code == 2 and "1 to change" in planned.stdout, planned
     assert '"edited by hand" -> "ACME"' in planned.stdout, planned
+    assert "team" not in planned.stdout, "a label Terraform does not manage is not drift"
     ws.apply()
-    assert admin.get(Tenant, name).spec.displayName == "ACME"
+    restored = admin.get(Tenant, name)
+    assert restored.spec.displayName == "ACME"
+    assert restored.metadata.labels == {"env": "test", "team": "ops"}, "the update kept it"
 
     admin.delete(Tenant, name, wait=True, timeout=60)
     planned = ws.plan()

@@ -1,7 +1,8 @@
 """Running the real ``terraform`` binary against a real ``scs serve``, isolated from the host.
 
 A :class:`Workspace` is one Terraform working directory with its own configuration; every
-command runs with ``HOME`` in a temporary directory (where ``scs terraform install`` put the
+command runs with ``HOME`` (and the XDG directories: the provider caches its generated types
+there) in a temporary directory (where ``scs terraform install`` put the
 provider), an empty CLI configuration (``TF_CLI_CONFIG_FILE``), ``TF_IN_AUTOMATION=1``,
 ``CHECKPOINT_DISABLE=1``, ``-input=false -no-color``, and none of the host's ``TF_*``,
 ``KUBECONFIG`` or ``SCS_*`` variables: a test never reads or writes the real home, and
@@ -45,7 +46,9 @@ def terraform_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, 
            if not k.startswith(("TF_", "SCS_")) and k not in ("KUBECONFIG",)}
     cli_config = home / "terraformrc"
     cli_config.touch()
-    env.update({"HOME": str(home), "TF_CLI_CONFIG_FILE": str(cli_config),
+    env.update({"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+                "XDG_DATA_HOME": str(home / ".local" / "share"),
+                "XDG_CONFIG_HOME": str(home / ".config"), "TF_CLI_CONFIG_FILE": str(cli_config),
                 "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1", **(extra or {})})
     return env
 

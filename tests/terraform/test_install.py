@@ -39,3 +39,12 @@ def test_the_default_install_is_found_by_init_without_a_cli_configuration(
     done = ws.init()
     assert f"Installing {SOURCE}" in done.stdout, done
     assert f"Installed {SOURCE} v{VERSION} (unauthenticated)" in done.stdout, done
+
+
+def test_an_unconfigured_provider_says_what_to_set(tmp_path: Path, terraform_home: Path
+                                                   ) -> None:
+    ws = Workspace(tmp_path / "ws", terraform_home, 'provider "scs" {}\n')
+    ws.write('data "scs_tenant" "any" {\n  metadata = { name = "acme" }\n}\n')
+    failed = ws.plan()
+    assert failed.code == 1 and "The scs provider is not configured" in failed.stderr, failed
+    assert "SCS_HOST and SCS_TOKEN" in failed.stderr and "KUBECONFIG" in failed.stderr

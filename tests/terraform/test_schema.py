@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgpack
 import pytest
+from tf.gen import tfplugin_pb2 as pb
 from tf.types import Unknown
 
 from central_api.kinds import builtin_kinds
@@ -21,7 +23,7 @@ from central_api.terraform.config import provider_schema, resolve
 from central_api.terraform.kinds import actions, served_kinds, type_names
 from central_api.terraform.plan import parse_duration, plan
 from central_api.terraform.schema import Node, tf_name
-from central_api.terraform.servicer import ScsServicer, schema_pb
+from central_api.terraform.servicer import ScsServicer, decode, schema_pb
 from central_api.terraform.values import api_path, settle, to_api, to_tf
 
 KINDS = {k.type_name: k for k in served_kinds()}
@@ -243,3 +245,18 @@ def test_the_provider_binary_refuses_to_run_outside_terraform() -> None:
     done = subprocess.run([sys.executable, "-m", "central_api.terraform"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1 and "scs terraform install" in done.stderr
+
+
+def test_refined_unknowns_from_terraform_decode_as_unknown() -> None:
+    packed = msgpack.packb({"a": msgpack.ExtType(12, b"\x81\x01\xc3"),
+                            "b": msgpack.ExtType(0, b"\x00"), "c": "x"})
+    assert decode(pb.DynamicValue(msgpack=packed)) == {"a": Unknown, "b": Unknown, "c": "x"}
+
+
+def test_a_timeout_that_is_no_duration_is_refused_at_validation() -> None:
+    config = {"timeouts": {"create": "ten minutes", "update": None, "delete": "5m"}}
+    request = pb.ValidateResourceConfig.Request(
+        type_name="scs_tenant", config=pb.DynamicValue(msgpack=msgpack.packb(config)))
+    answer = ScsServicer(None).ValidateResourceConfig(request, None)
+    assert [d.summary for d in answer.diagnostics] == ["Invalid timeouts.create"]
+    assert "not a duration" in answer.diagnostics[0].detail

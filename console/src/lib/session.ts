@@ -108,7 +108,10 @@ export async function restore(): Promise<void> {
 
 async function restoreIssuer(): Promise<void> {
   const issuer = issuerByUrl(sessionStorage.getItem(ISSUER_KEY));
-  if (!issuer) return;
+  if (!issuer) {
+    sessionStorage.removeItem(TENANT_KEY); // its IdP is no longer offered: stop returning
+    return;
+  }
   manager = await managerFor(issuer);
   if (window.location.pathname === callbackPath(issuer)) {
     try {
@@ -132,6 +135,8 @@ export async function loginWithIssuer(issuer: IssuerInfo): Promise<void> {
 
 export function loginWithToken(token: string): void {
   sessionStorage.setItem(TOKEN_KEY, token.trim());
+  sessionStorage.removeItem(TENANT_KEY);
+  if (tenantOfPath()) leaveTenantEntry();
   notify();
 }
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -54,7 +54,7 @@ from ..providers.base import InvalidRequest, NotFound
 from ..providers.identity import AppCredential, Domain, IdentityService, Project, RoleGrant
 from .client import Client, Kind
 from .outcomes import Blocked, Failed, Outcome, report, settle
-from .runtime import Result
+from .runtime import Key, Result
 from .typed import fetch, kind_of
 
 log = logging.getLogger("central_api.tenants")
@@ -119,6 +119,11 @@ async def tenant_namespaces(client: Client, tenant: str) -> list[dict[str, Any]]
             == tenant]
 
 
+def _owning_tenant(namespace: dict[str, Any]) -> list[Key]:
+    tenant = tenant_label(namespace)
+    return [("", tenant)] if tenant else []
+
+
 @dataclass
 class Pass:
     """What one reconcile pass learned so far; later steps use earlier results."""
@@ -150,6 +155,12 @@ class TenantReconciler:
         self.client = client
         self.identity = identity
         self.region = region
+
+    def watches(self) -> list[tuple[Kind, Callable[[dict[str, Any]], Iterable[Key]]]]:
+        """A namespace joining or leaving a tenant changes its ``status.namespaces``, which
+        the console's namespace switcher and usage page read: without this it waited for
+        the tenant's next resync."""
+        return [(NAMESPACES, _owning_tenant)]
 
     # -- reconcile -----------------------------------------------------------------------
     async def reconcile(self, obj: Tenant) -> Result:

@@ -36,13 +36,26 @@ def plan(root: Node, prior: dict[str, Any] | None, proposed: dict[str, Any] | No
     if proposed is None:
         return None, []
     if prior is None:
-        return unknown_where_computed(root, proposed), []
+        planned = unknown_where_computed(root, proposed)
+        planned["id"] = planned_id(root, planned.get("metadata"))
+        return planned, []
     planned = dict(proposed)
     if server_side(root, prior) != server_side(root, proposed):
         for name, node in root.attributes.items():
             if (node.computed and not node.optional) or name == "metadata":
                 planned[name] = renewed(name, proposed.get(name))
     return planned, replacements(root, prior, proposed, [])
+
+
+def planned_id(root: Node, metadata: Any) -> Any:
+    """``namespace/name`` (or ``name``) when both are known at plan time."""
+    if not isinstance(metadata, dict):
+        return Unknown
+    parts = [metadata.get("name")]
+    if "namespace" in root.child("metadata").attributes:
+        parts.insert(0, metadata.get("namespace"))
+    names = [p for p in parts if isinstance(p, str)]
+    return "/".join(names) if len(names) == len(parts) else Unknown
 
 
 def server_side(root: Node, state: dict[str, Any]) -> dict[str, Any]:

@@ -158,7 +158,8 @@ def test_create_plan_leaves_what_the_server_fills_unknown() -> None:
     proposed = to_tf(root, {"metadata": {"name": "acme"}, "spec": {"displayName": "A"}})
     planned, replace = plan(root, None, proposed)
     assert planned is not None and replace == []
-    assert planned["id"] is Unknown and planned["status"] is Unknown
+    assert planned["id"] == "acme", "known from the configuration"
+    assert planned["status"] is Unknown
     assert planned["metadata"]["uid"] is Unknown and planned["metadata"]["labels"] is None
     assert planned["spec"]["contact"] is Unknown, "defaulted by the server"
     assert planned["spec"]["display_name"] == "A"

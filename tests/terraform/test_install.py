@@ -48,3 +48,7 @@ def test_an_unconfigured_provider_says_what_to_set(tmp_path: Path, terraform_hom
     failed = ws.plan()
     assert failed.code == 1 and "The scs provider is not configured" in failed.stderr, failed
     assert "SCS_HOST and SCS_TOKEN" in failed.stderr and "KUBECONFIG" in failed.stderr
+    assert not (terraform_home / ".cache" / "tf-python-provider").exists(), \
+        "no key cached on disk: the provider's TLS key lives in its memory only"
+    assert list((terraform_home / ".cache" / "scs-terraform").glob("types-*.json")), \
+        "the generated types are cached for the next start"

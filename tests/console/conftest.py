@@ -2,14 +2,15 @@
 the real OpenID provider with the console's public client, and Playwright (``playwright-core``
 from npm) driving Debian's ``/usr/bin/chromium`` headless.
 
-The browser side is ``scenarios.mjs`` (one scenario per run, a JSON result on stdout);
-pytest starts the services, runs a scenario with :func:`run_scenario` and asserts its result.
-Screenshots go to ``test-artifacts/console/<scenario>/``; every page a scenario visits is
+The browser side is ``scenarios.mjs`` (also ``tasks.mjs``, ``tenant_login.mjs``; their
+common part is ``harness.mjs``): one scenario per run, a JSON result on stdout. pytest starts
+the services, runs a scenario with :func:`run_scenario` (:func:`run_node`) and asserts its
+result. Screenshots go to ``test-artifacts/console/<scenario>/``; every page a scenario visits is
 scanned with axe-core, and the page's Content-Security-Policy reports are collected.
 
-To add a scenario: write ``async function NAME(ctx)`` in scenarios.mjs (helpers there:
-``login``, ``visit``, ``fillField``...), register it in ``SCENARIOS``, and call
-``run_scenario("NAME", console_env)`` from a test.
+To add a scenario: write ``async function NAME(page)`` in scenarios.mjs (helpers there and
+in harness.mjs: ``login``, ``visit``, ``capture``, ``step``...), register it in
+``SCENARIOS``, and call ``run_scenario("NAME", console_env)`` from a test.
 """
 
 from __future__ import annotations
@@ -171,16 +172,17 @@ def console_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleEnv
         yield env
 
 
-def run_scenario(name: str, env: ConsoleEnv, **extra: Any) -> dict[str, Any]:
-    """Run one browser scenario; its JSON result (``ok``, ``steps``, ``a11y``, ``csp``,
-    ``error``). Fails with the scenario's own account of what went wrong."""
-    out = ARTIFACTS / name
+def run_node(script: str, name: str, out: Path, params: dict[str, Any],
+             timeout: float = 240) -> dict[str, Any]:
+    """Run scenario ``name`` of a browser script here (scenarios.mjs, tasks.mjs,
+    tenant_login.mjs; harness.mjs is their common part) with screenshots into a fresh
+    ``out``; its JSON result (``ok``, ``steps``, ``a11y``, ``csp``, ``pages``, ``error``).
+    Fails with the scenario's own account of what went wrong."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    params = {"baseUrl": env.url, "issuer": env.provider.url, "chromium": CHROMIUM,
-              "artifacts": str(out), "adminToken": env.server.token, **extra}
-    result = subprocess.run(["node", str(HERE / "scenarios.mjs"), name, json.dumps(params)],
-                            cwd=HERE, capture_output=True, text=True, timeout=240)
+    params = {"chromium": CHROMIUM, "artifacts": str(out), **params}
+    result = subprocess.run(["node", str(HERE / script), name, json.dumps(params)],
+                            cwd=HERE, capture_output=True, text=True, timeout=timeout)
     (out / "stderr.log").write_text(result.stderr)
     try:
         report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -189,3 +191,10 @@ def run_scenario(name: str, env: ConsoleEnv, **extra: Any) -> dict[str, Any]:
                     f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     (out / "result.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def run_scenario(name: str, env: ConsoleEnv, **extra: Any) -> dict[str, Any]:
+    """Run one scenario of scenarios.mjs against the suite's server and OpenID provider."""
+    return run_node("scenarios.mjs", name, ARTIFACTS / name, {
+        "baseUrl": env.url, "issuer": env.provider.url, "adminToken": env.server.token,
+        **extra})

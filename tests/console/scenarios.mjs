@@ -2,83 +2,24 @@
 //
 //   node scenarios.mjs NAME '{"baseUrl": ..., "issuer": ..., "chromium": ..., "artifacts": ...}'
 //
-// Drives Debian's chromium headless with playwright-core. Prints one JSON line:
+// Prints one JSON line (harness.mjs runs it):
 //   {ok, steps: [what was seen, in order], a11y: [{page, id, impact, help, nodes}],
-//    csp: [console messages about blocked content], error}
+//    csp: [console messages about blocked content], pages, error}
 // Every visited page is screenshotted into `artifacts` and scanned with axe-core (WCAG 2 A
 // and AA rules); pytest asserts on the result. To add a scenario, write an async function
-// taking the context below and add it to SCENARIOS.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+// taking the page and add it to SCENARIOS.
+import {
+  TIMEOUT, capture, oidcLogin, params, runScenario, step, tokenLogin as pasteToken, visit,
+} from './harness.mjs';
 
-import { chromium } from 'playwright-core';
-
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const TIMEOUT = 30_000;
-
-const [name, rawParams] = process.argv.slice(2);
-const params = JSON.parse(rawParams);
-const result = { ok: false, steps: [], a11y: [], csp: [], pages: [], error: null };
-
-function step(text) {
-  result.steps.push(text);
-}
-
-/** Screenshot and accessibility scan of what the page shows now. */
-async function capture(page, label) {
-  // not 'networkidle': a page with a watch keeps a request open for as long as it shows
-  await page.waitForLoadState('load');
-  await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null,
-    { timeout: 10_000 }).catch(() => undefined);
-  const file = `${String(result.pages.length + 1).padStart(2, '0')}-${label}.png`;
-  await page.screenshot({ path: join(params.artifacts, file), fullPage: true });
-  if (page.url().startsWith(params.issuer)) { // the test IdP's own pages are not ours to scan
-    result.pages.push({ label, url: page.url().replace(/[?#].*$/, ''), screenshot: file });
-    return;
-  }
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern (the
-  // console itself forbids inline scripts and eval, and this test must not loosen that).
-  await page.evaluate(AXE);
-  const scan = await page.evaluate(() => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-  }));
-  for (const v of scan.violations) {
-    result.a11y.push({ page: label, id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) });
-  }
-  result.pages.push({ label, url: page.url().replace(/[?#].*$/, ''), screenshot: file });
-}
-
-/** Through the OpenID provider's own login and consent forms (oidc-provider devInteractions). */
+/** oidcLogin, its form captured; then the code must have left the address, home captured. */
 async function login(page, user) {
-  await page.goto(`${params.baseUrl}/`);
-  await page.getByRole('button', { name: /Sign in with/ }).click();
-  await page.waitForURL((url) => url.href.startsWith(params.issuer));
-  await capture(page, `idp-login-${user}`);
-  await page.fill('input[name=login]', user);
-  await page.fill('input[name=password]', 'correct horse');
-  await page.click('button[type=submit]');
-  await page.waitForLoadState();
-  if (page.url().startsWith(params.issuer)) { // the consent form
-    await page.click('button[type=submit]');
-  }
-  await page.waitForURL((url) => url.href.startsWith(`${params.baseUrl}/console/`));
-  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
-  const who = await page.getByTestId('whoami').textContent();
-  step(`logged in as ${who}`);
+  const who = await oidcLogin(page, user, `idp-login-${user}`);
   if (page.url().includes('code=') || page.url().includes('state=')) {
     throw new Error(`the authorization response stayed in the URL: ${page.url()}`);
   }
   await capture(page, `home-${user}`);
   return who;
-}
-
-async function visit(page, path, label) {
-  await page.goto(`${params.baseUrl}${path}`);
-  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
-  await capture(page, label);
 }
 
 async function storedTokens(page) {
@@ -217,12 +158,7 @@ async function otherTenant(page) {
 
 /** The bootstrap admin pastes the token once. */
 async function tokenLogin(page) {
-  await page.goto(`${params.baseUrl}/`);
-  await capture(page, 'login');
-  await page.fill('#token', params.adminToken);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
-  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
+  await pasteToken(page, params.adminToken, 'login');
   await capture(page, 'home-admin');
   await visit(page, '/console/r/tenancy.scs.community/v1alpha1/tenants', 'tenant-list');
   const rows = await page.locator('[data-testid=list] tbody tr[data-name]').allTextContents();
@@ -272,31 +208,4 @@ async function refresh(page) {
 
 const SCENARIOS = { tenantAdmin, otherTenant, tokenLogin, viewer, refresh };
 
-async function main() {
-  const browser = await chromium.launch({
-    executablePath: params.chromium, headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
-  let page;
-  try {
-    // The server's certificate is from its own test CA.
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
-    page = await context.newPage();
-    page.setDefaultTimeout(TIMEOUT);
-    page.on('console', (msg) => {
-      if (/Content Security Policy|Refused to/.test(msg.text())) result.csp.push(msg.text());
-    });
-    page.on('pageerror', (err) => result.steps.push(`page error: ${err.message}`));
-    await SCENARIOS[name](page);
-    result.ok = true;
-  } catch (err) {
-    result.error = String(err?.stack ?? err);
-    await page?.screenshot({ path: join(params.artifacts, 'failure.png'), fullPage: true })
-      .catch(() => undefined);
-  } finally {
-    await browser.close();
-  }
-}
-
-await main();
-console.log(JSON.stringify(result));
+await runScenario(SCENARIOS);

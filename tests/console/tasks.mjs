@@ -1,64 +1,16 @@
 // Browser scenarios for the console's task pages (tests/console/test_tasks.py), run like
 // scenarios.mjs:   node tasks.mjs NAME '{"baseUrl": ..., "issuer": ..., "chromium": ..., "artifacts": ...}'
-// Prints one JSON line {ok, steps, a11y, csp, pages, data, error}; `data` carries what the
-// test parses itself (the downloaded kubeconfig). Every visited page is screenshotted into
+// Prints one JSON line {ok, steps, a11y, csp, pages, data, error} (harness.mjs runs it);
+// `data` carries what the test parses itself (the downloaded kubeconfig). Every visited page is screenshotted into
 // `artifacts` and scanned with axe-core (WCAG 2 A/AA).
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-import { chromium } from 'playwright-core';
+import {
+  TIMEOUT, capture, oidcLogin, params, result, runScenario, step, tokenLogin as pasteToken,
+} from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const TIMEOUT = 30_000;
-
-const [name, rawParams] = process.argv.slice(2);
-const params = JSON.parse(rawParams);
-const result = { ok: false, steps: [], a11y: [], csp: [], pages: [], data: {}, error: null };
-const step = (text) => result.steps.push(text);
-
-async function capture(page, label) {
-  // not 'networkidle': a page with a watch keeps a request open for as long as it shows
-  await page.waitForLoadState('load');
-  await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null,
-    { timeout: 10_000 }).catch(() => undefined);
-  const file = `${String(result.pages.length + 1).padStart(2, '0')}-${label}.png`;
-  await page.screenshot({ path: join(params.artifacts, file), fullPage: true });
-  if (!page.url().startsWith(params.issuer)) { // the test IdP's pages are not ours to scan
-    await page.evaluate(AXE); // through DevTools: the console's CSP forbids eval, rightly
-    const scan = await page.evaluate(() => window.axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    }));
-    for (const v of scan.violations) {
-      result.a11y.push({ page: label, id: v.id, impact: v.impact, help: v.help,
-        nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) });
-    }
-  }
-  result.pages.push({ label, url: page.url().replace(/[?#].*$/, ''), screenshot: file });
-}
-
-async function oidcLogin(page, user) {
-  await page.goto(`${params.baseUrl}/`);
-  await page.getByRole('button', { name: /Sign in with/ }).click();
-  await page.waitForURL((url) => url.href.startsWith(params.issuer));
-  await page.fill('input[name=login]', user);
-  await page.fill('input[name=password]', 'correct horse');
-  await page.click('button[type=submit]');
-  await page.waitForLoadState();
-  if (page.url().startsWith(params.issuer)) await page.click('button[type=submit]'); // consent
-  await page.waitForURL((url) => url.href.startsWith(`${params.baseUrl}/console/`));
-  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
-  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
-}
-
-async function tokenLogin(page) {
-  await page.goto(`${params.baseUrl}/`);
-  await page.fill('#token', params.adminToken);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
-  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
-}
+const tokenLogin = (page) => pasteToken(page, params.adminToken);
 
 /** Navigate inside the app (no reload: the session's token stays in memory as it would). */
 async function open(page, path) {
@@ -252,11 +204,7 @@ async function disabledServices(page) {
 
 /** A viewer (pasted ServiceAccount token): the pages, without edit, delete or kubeconfigs. */
 async function viewer(page) {
-  await page.goto(`${params.baseUrl}/`);
-  await page.fill('#token', params.token);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.getByTestId('whoami').waitFor({ timeout: TIMEOUT });
-  step(`logged in as ${await page.getByTestId('whoami').textContent()}`);
+  await pasteToken(page, params.token);
   await open(page, `/console/tasks/servers/${params.server}?namespace=${params.namespace}`);
   await page.getByTestId('server-state').waitFor();
   step(`server ready: ${await page.getByTestId('server-state').getAttribute('data-ready')}`);
@@ -273,28 +221,4 @@ async function viewer(page) {
 
 const SCENARIOS = { onboarding, tenantTasks, outsider, disabledServices, viewer, adminUsage };
 
-async function main() {
-  const browser = await chromium.launch({ executablePath: params.chromium, headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  let page;
-  try {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true,
-      viewport: { width: 1280, height: 800 } });
-    page = await context.newPage();
-    page.setDefaultTimeout(TIMEOUT);
-    page.on('console', (msg) => {
-      if (/Content Security Policy|Refused to/.test(msg.text())) result.csp.push(msg.text());
-    });
-    page.on('pageerror', (err) => step(`page error: ${err.message}`));
-    await SCENARIOS[name](page);
-    result.ok = true;
-  } catch (err) {
-    result.error = String(err?.stack ?? err);
-    await page?.screenshot({ path: join(params.artifacts, 'failure.png'), fullPage: true }).catch(() => undefined);
-  } finally {
-    await browser.close();
-  }
-}
-
-await main();
-console.log(JSON.stringify(result));
+await runScenario(SCENARIOS, { extra: { data: {} }, context: { acceptDownloads: true } });

@@ -7,9 +7,6 @@ for the user it is meant for. Screenshots: test-artifacts/console/tasks-<scenari
 from __future__ import annotations
 
 import base64
-import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.console.conftest import ARTIFACTS, CHROMIUM, HERE, TENANCY, ConsoleEnv, ensure_built
+from tests.console.conftest import ARTIFACTS, TENANCY, ConsoleEnv, ensure_built, run_node
 from tests.polling import poll
 from tests.security.support import bind, create_service_account, request_token, sa_subject
 from tests.server import ScsServer
@@ -38,23 +35,11 @@ ONBOARDING_STEPS = ["NamespaceReady", "DomainReady", "AdminsReady", "QuotasAppli
 def run_tasks(name: str, env: ConsoleEnv | ScsServer, **extra: Any) -> dict[str, Any]:
     """Run one scenario of tasks.mjs (as conftest.run_scenario runs scenarios.mjs), against
     the suite's server and OpenID provider or a bare server (token login only)."""
-    out = ARTIFACTS / f"tasks-{name}"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
     server, issuer = (env.server, env.provider.url) if isinstance(env, ConsoleEnv) else \
         (env, "https://no-issuer.invalid")
-    params = {"baseUrl": server.url, "issuer": issuer, "chromium": CHROMIUM,
-              "artifacts": str(out), "adminToken": server.token, **extra}
-    result = subprocess.run(["node", str(HERE / "tasks.mjs"), name, json.dumps(params)],
-                            cwd=HERE, capture_output=True, text=True, timeout=300)
-    (out / "stderr.log").write_text(result.stderr)
-    try:
-        report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        pytest.fail(f"scenario {name} printed no result (exit {result.returncode}):\n"
-                    f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    (out / "result.json").write_text(json.dumps(report, indent=2))
-    return report
+    return run_node("tasks.mjs", name, ARTIFACTS / f"tasks-{name}", {
+        "baseUrl": server.url, "issuer": issuer, "adminToken": server.token, **extra},
+        timeout=300)
 
 
 def assert_clean(report: dict[str, Any]) -> None:

@@ -9,26 +9,21 @@ axe finding on any console page (tenant_login.mjs; artifacts in
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.console.conftest import (
     ARTIFACTS,
-    CHROMIUM,
     CONSOLE,
-    HERE,
     TENANCY,
     USERS,
     ConsoleEnv,
     _build_lock,
     _onboard,
     ensure_built,
+    run_node,
 )
 from tests.console.test_browser import assert_clean
 from tests.oidc import CONSOLE_CLIENT_ID, OidcProvider, ToolMissing
@@ -74,26 +69,10 @@ def tenant_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleEnv]
         provider.cleanup()
 
 
-def run(name: str, env: ConsoleEnv, **extra: Any) -> dict[str, Any]:
-    out = ARTIFACTS / name
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    params = {"baseUrl": env.url, "idp": env.provider.url, "chromium": CHROMIUM,
-              "artifacts": str(out), **extra}
-    result = subprocess.run(["node", str(HERE / "tenant_login.mjs"), name, json.dumps(params)],
-                            cwd=HERE, capture_output=True, text=True, timeout=240)
-    (out / "stderr.log").write_text(result.stderr)
-    try:
-        report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        pytest.fail(f"scenario {name} printed no result (exit {result.returncode}):\n"
-                    f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    (Path(out) / "result.json").write_text(json.dumps(report, indent=2))
-    return report
-
-
 def test_tenant_user_logs_in_through_the_tenants_own_idp(tenant_env: ConsoleEnv) -> None:
-    report = run("tenantIdpLogin", tenant_env, tenant="acme", other="globex")
+    report = run_node("tenant_login.mjs", "tenantIdpLogin", ARTIFACTS / "tenantIdpLogin",
+                      {"baseUrl": tenant_env.url, "idp": tenant_env.provider.url,
+                       "tenant": "acme", "other": "globex"})
     assert_clean(report)
     steps = report["steps"]
     host = tenant_env.provider.url.removeprefix("https://")

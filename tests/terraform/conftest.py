@@ -28,6 +28,7 @@ import pytest
 from central_api.client import Client
 from tests.server import ScsServer
 from tests.terraform.harness import TERRAFORM, Workspace, provider_block
+from tests.terraform.scenario import FAST_SANDBOX
 
 MIN_TERRAFORM = (1, 11)
 
@@ -54,7 +55,8 @@ def terraform_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def scs_server() -> Iterator[ScsServer]:
-    srv = ScsServer()
+    """One server per test module, on a sandbox fast enough for Ready within seconds."""
+    srv = ScsServer(config=FAST_SANDBOX)
     try:
         srv.start()
         yield srv

@@ -7,7 +7,6 @@ the refusal (403) and changes nothing, as the cloud admin's client sees."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,19 +19,9 @@ from tests.integration.conftest import unique
 from tests.server import ScsServer
 from tests.terraform.conftest import WorkspaceFactory
 from tests.terraform.harness import provider_block
-from tests.terraform.scenario import FAST_SANDBOX, onboard, tenant_admin_kubeconfig
+from tests.terraform.scenario import onboard, tenant_admin_kubeconfig
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def scs_server() -> Iterator[ScsServer]:
-    srv = ScsServer(config=FAST_SANDBOX)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
 
 
 @pytest.fixture(scope="module")

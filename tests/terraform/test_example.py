@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,11 @@ from tests.integration.conftest import unique
 from tests.server import REPO, ScsServer
 from tests.terraform.conftest import WorkspaceFactory
 from tests.terraform.harness import Result
-from tests.terraform.scenario import FAST_SANDBOX, onboard, tenant_admin_kubeconfig
+from tests.terraform.scenario import onboard, tenant_admin_kubeconfig
 
 pytestmark = pytest.mark.slow
 
 EXAMPLE = REPO / "examples" / "terraform"
-
-
-@pytest.fixture(scope="module")
-def scs_server() -> Iterator[ScsServer]:
-    srv = ScsServer(config=FAST_SANDBOX)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
 
 
 def assert_secret_hidden(result: Result, kubeconfig: str) -> None:

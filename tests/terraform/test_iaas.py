@@ -5,7 +5,6 @@ wait for Ready bounded by its ``timeouts`` block (a server that cannot get Ready
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,9 @@ from tests.integration.conftest import unique
 from tests.server import ScsServer
 from tests.terraform.conftest import WorkspaceFactory
 from tests.terraform.harness import provider_block
-from tests.terraform.scenario import FAST_SANDBOX, kubectl, onboard, tenant_admin_kubeconfig
+from tests.terraform.scenario import kubectl, onboard, tenant_admin_kubeconfig
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def scs_server() -> Iterator[ScsServer]:
-    """The suite's server, on a faster sandbox than T1's default one."""
-    srv = ScsServer(config=FAST_SANDBOX)
-    try:
-        srv.start()
-        yield srv
-    finally:
-        srv.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import { kindRoute, useConsole } from '../lib/context';
 import { objectPath, type ResourceKind } from '../lib/discovery';
 import { can } from '../lib/rbac';
 import { linkProps, navigate } from '../lib/router';
+import { ConfirmDelete } from '../components/ConfirmDelete';
 import { useObject } from '../lib/useObject';
 
 export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: string }) {
@@ -76,14 +77,8 @@ export function ResourceDetail({ kind, name }: { kind: ResourceKind; name: strin
       <h2>YAML</h2>
       <pre className="yaml" data-testid="yaml" tabIndex={0}>{yaml}</pre>
 
-      <dialog ref={dialog} aria-labelledby="confirm-title">
-        <h2 id="confirm-title">Delete {kind.kind} {meta.name}?</h2>
-        <p>This cannot be undone.</p>
-        <div className="actions">
-          <button type="button" onClick={() => dialog.current?.close()}>Cancel</button>
-          <button type="button" className="danger" onClick={remove}>Delete</button>
-        </div>
-      </dialog>
+      <ConfirmDelete dialogRef={dialog} id="confirm-title" title={`Delete ${kind.kind} ${meta.name}?`}
+        warning="This cannot be undone." onConfirm={remove} />
     </>
   );
 }

@@ -6,6 +6,7 @@ import { request, type ApiError } from '../../lib/api';
 import { kindRoute, useConsole } from '../../lib/context';
 import { objectPath, type ResourceKind } from '../../lib/discovery';
 import { linkProps, navigate } from '../../lib/router';
+import { ConfirmDelete } from '../../components/ConfirmDelete';
 import { useObject } from '../../lib/useObject';
 import { IAAS, Problem, ready, served, StepList, useAllowed, useObjects } from './common';
 import './tasks.css';
@@ -94,14 +95,8 @@ function Server({ kind, name, namespace }: { kind: ResourceKind; name: string; n
       <h2>Conditions</h2>
       <StepList label="Server conditions" conditions={object.status?.conditions ?? []} />
       <p><a {...linkProps(kindRoute(kind, `/${encodeURIComponent(name)}`, namespace))}>Object details and YAML</a></p>
-      <dialog ref={dialog} aria-labelledby="confirm-server">
-        <h2 id="confirm-server">Delete server {name}?</h2>
-        <p>Its disk is gone with it. This cannot be undone.</p>
-        <div className="actions">
-          <button type="button" onClick={() => dialog.current?.close()}>Cancel</button>
-          <button type="button" className="danger" onClick={remove}>Delete</button>
-        </div>
-      </dialog>
+      <ConfirmDelete dialogRef={dialog} id="confirm-server" title={`Delete server ${name}?`}
+        warning="Its disk is gone with it. This cannot be undone." onConfirm={remove} />
     </>
   );
 }

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -237,10 +238,11 @@ class ServerProcess:
         internal = InternalControllers(ctx.resources, ctx.hub, ctx.storage_usage,
                                        metering="metering" in self.backends.config.services)
         await internal.start()
-        tasks = [] if self.backends.empty else [asyncio.create_task(
-            self._run_controllers(ctx), name="controllers")]
+        managers = [] if self.backends.empty else [("controllers", self._controllers)]
         if "metering" in self.backends.config.services:
-            tasks.append(asyncio.create_task(self._run_ledger(ctx), name="ledger"))
+            managers.append(("ledger", self._ledger))
+        tasks = [asyncio.create_task(_run_logged(partial(make, ctx), name), name=name)
+                 for name, make in managers]
         try:
             yield
         finally:
@@ -250,20 +252,13 @@ class ServerProcess:
                     await task
             await internal.stop()
 
-    async def _run_controllers(self, ctx: ServerContext) -> None:
+    def _controllers(self, ctx: ServerContext) -> Manager:
         """The controllers read through the process's shared informers (one cache per kind
         for them, RBAC, tenants and the issuer registry alike)."""
         client = LocalClient(ctx.resources, ctx.hub, ctx.informers)
-        manager = self.backends.manager(client, self.metrics)
-        try:
-            await manager.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("the controllers stopped")
-            raise
+        return self.backends.manager(client, self.metrics)
 
-    async def _run_ledger(self, ctx: ServerContext) -> None:
+    def _ledger(self, ctx: ServerContext) -> Manager:
         """Usage accounting and the billing export read and write the store, not a cloud:
         they run in the server, in one replica at a time (their own lease), whether the
         controllers run here or in ``scs controllers``."""
@@ -272,13 +267,19 @@ class ServerProcess:
         ledger = Ledger(ctx.store)
         manager.runnables += billing_exporters(ctx.store, ledger, self.backends.config.metering)
         manager.runnables.append(Accountant(ctx.store, ledger).run)
-        try:
-            await manager.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("usage accounting stopped")
-            raise
+        return manager
+
+
+async def _run_logged(make: Callable[[], Manager], name: str) -> None:
+    """Build the manager in its task and run it until cancelled; a crash is logged here,
+    since nobody awaits the task before shutdown."""
+    try:
+        await make().run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the %s stopped", name)
+        raise
 
 
 def build_server(options: ServeOptions, data: DataDir, store: Store) -> ServerProcess:

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import request_response
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..auth.audit import AuditEvent, AuditLog
@@ -56,7 +57,7 @@ from ..store.base import Store, StoreUnavailable
 from ..store.offload import off_loop
 from . import discovery, openapi, openapi_pb, reviews
 from .handlers import ResourceHandlers, json_response, media_type, read_body
-from .requestinfo import RequestInfo, request_info
+from .requestinfo import RequestIds, RequestInfo, query_keys, request_info, request_path
 from .reviews import RulesFor
 from .routing import Target, resolve, split_group_version
 
@@ -65,6 +66,7 @@ log = logging.getLogger("central_api.server")
 AGGREGATED = "apidiscovery.k8s.io"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+_REQUEST_IDS = RequestIds()
 
 
 Endpoint = Callable[[], Awaitable[Response]]
@@ -143,6 +145,14 @@ def version_info() -> dict[str, str]:
             "platform": f"{platform.system().lower()}/{platform.machine()}"}
 
 
+def _header(scope: Any, name: bytes) -> str:
+    """The first value of header ``name`` (lower case), as ``request.headers.get`` gives it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
 def _aggregated_version(request: Request) -> str | None:
     """The apidiscovery version the client accepts (kubectl 1.27 asks for v2beta1)."""
     for part in request.headers.get("accept", "").split(","):
@@ -189,54 +199,61 @@ class CentralApi:
 
     async def dispatch(self, request: Request) -> Response:
         started = time.monotonic()
-        response = await self._answer(request)
+        path = request_path(request.scope)
+        response = await self._answer(request, path)
         for observe in self.ctx.observers:
             observe(request, response.status_code, time.monotonic() - started)
         if self.ctx.audit is not None:
-            self.ctx.audit.record(self._audit_event(request, response.status_code, started))
+            self.ctx.audit.record(self._audit_event(request, path, response.status_code,
+                                                    started))
         return response
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, request: Request, path: str) -> Response:
         try:
-            return await self._dispatch(request)
+            return await self._dispatch(request, path)
         except StoreUnavailable as exc:
-            log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+            log.warning("store unavailable on %s %s: %s", request.method, path, exc)
             return self._error(ApiError(503, "ServiceUnavailable", "the store is unavailable; "
                                         "retry shortly", retry_after=1))
         except ApiError as exc:
             return self._error(exc)
         except Exception:
-            log.exception("internal error on %s %s", request.method, request.url.path)
+            log.exception("internal error on %s %s", request.method, path)
             return json_response(ApiError(500, "InternalError", "an internal error occurred; "
                                           "see the server log").status(), 500)
 
     @staticmethod
-    def _audit_event(request: Request, code: int, started: float) -> AuditEvent:
-        user: User | None = getattr(request.state, "user", None)
-        info: RequestInfo | None = getattr(request.state, "info", None)
-        decision: tuple[str, str] = getattr(request.state, "decision", ("", ""))
+    def _audit_event(request: Request, path: str, code: int, started: float) -> AuditEvent:
+        """Read from the ASGI scope and its state dict: Starlette's ``url``,
+        ``query_params`` and ``state`` wrappers cost more than the event itself."""
+        scope = request.scope
+        state = scope.get("state") or {}
+        user: User | None = state.get("user")
+        info: RequestInfo | None = state.get("info")
+        decision: tuple[str, str] = state.get("decision", ("", ""))
+        client = scope.get("client")
         return AuditEvent(
             user=user.name if user else "system:anonymous",
             verb=info.verb if info else request.method.lower(),
             groups=user.groups if user else (),
-            source_ip=request.client.host if request.client else "",
-            user_agent=request.headers.get("user-agent", ""),
+            source_ip=client[0] if client else "",
+            user_agent=_header(scope, b"user-agent"),
             api_group=info.api_group if info else "", resource=info.resource if info else "",
             subresource=info.subresource if info else "",
             namespace=info.namespace if info else "", name=info.name if info else "",
-            path=request.url.path, query_keys=tuple(request.query_params.keys()),
+            path=path, query_keys=query_keys(scope.get("query_string", b"")),
             response_code=code, latency_ms=(time.monotonic() - started) * 1000,
             decision=decision[0], reason=decision[1],
-            annotations=getattr(request.state, "audit_annotations", None) or {})
+            annotations=state.get("audit_annotations") or {},
+            request_id=_REQUEST_IDS.next())
 
     @staticmethod
     def _error(exc: ApiError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return json_response(exc.status(), exc.code, headers)
 
-    async def _dispatch(self, request: Request) -> Response:
+    async def _dispatch(self, request: Request, path: str) -> Response:
         check_header_size(request.scope)
-        path = request.url.path
         mount = self.mount_for(path)
         if mount is not None:
             return await mount(request, self)
@@ -477,9 +494,35 @@ def build_app(ctx: ServerContext, background: Background | None = None) -> Starl
             if ctx.audit is not None:
                 ctx.audit.close()
 
-    app = Starlette(lifespan=lifespan)
-    # Every path goes to the API, with no route pattern in between: Starlette's path
-    # convertor does not match a newline, so "/a%0Ab" got a plain-text 404 before
-    # authentication instead of the API's own Status.
-    app.router.default = request_response(api.dispatch)
-    return app
+    return ApiApp(api, lifespan)
+
+
+class ApiApp(Starlette):
+    """Starlette for the lifespan; HTTP requests go straight to :meth:`CentralApi.dispatch`.
+
+    Every path goes to the API, with no route pattern in between: Starlette's path
+    convertor does not match a newline, so "/a%0Ab" got a plain-text 404 before
+    authentication instead of the API's own Status. The router and the two exception
+    middlewares it would pass through chose nothing (dispatch answers every path and turns
+    its errors into Statuses) and wrapped every ``send``: a tenth of a GET's CPU."""
+
+    def __init__(self, api: CentralApi,
+                 lifespan: Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+                 ) -> None:
+        super().__init__(lifespan=lifespan)
+        self.api = api
+        self.router.default = request_response(api.dispatch)  # other scope types, as before
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        try:
+            response = await self.api.dispatch(Request(scope, receive, send))
+        except Exception:
+            # what Starlette's ServerErrorMiddleware answered; the server logs the error
+            await PlainTextResponse("Internal Server Error", status_code=500)(
+                scope, receive, send)
+            raise
+        await response(scope, receive, send)

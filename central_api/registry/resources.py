@@ -28,6 +28,7 @@ from ..store.base import (
     Key,
     KeyExists,
     KeyNotFound,
+    Requirement,
     RevisionConflict,
     Store,
     decode_continue,
@@ -83,6 +84,21 @@ class DeleteOptions:
     precondition_uid: str = ""
     precondition_rv: str = ""
     dry_run: bool = False
+
+
+@dataclass
+class PreparedCreate:
+    """An admitted create, ready for the store (see :meth:`Resources.prepare_create`)."""
+
+    rt: ResourceType
+    key: Key
+    obj: dict[str, Any]
+    require: Requirement | None = None
+    done: dict[str, Any] | None = None
+    """The answer without a write (a dry run)."""
+
+    def exists(self) -> ApiError:
+        return errors.already_exists(self.rt.plural, self.key.name, self.rt.group)
 
 
 class Resources:
@@ -208,6 +224,31 @@ class Resources:
     # -- create ----------------------------------------------------------------------------
     def create(self, rt: ResourceType, namespace: str, body: dict[str, Any],
                opts: WriteOptions) -> dict[str, Any]:
+        prepared = self.prepare_create(rt, namespace, body, opts)
+        if prepared.done is not None:
+            return prepared.done
+        try:
+            stored = self.store.create(prepared.key, prepared.obj, prepared.require)
+        except KeyExists:
+            raise prepared.exists() from None
+        return self.present(rt, stored)
+
+    async def commit_create(self, prepared: PreparedCreate) -> dict[str, Any]:
+        """Store a create :meth:`prepare_create` admitted, from a coroutine: the event loop
+        serves other requests while the write waits for its (group) commit."""
+        if prepared.done is not None:
+            return prepared.done
+        try:
+            stored = await self.store.create_async(prepared.key, prepared.obj,
+                                                   prepared.require)
+        except KeyExists:
+            raise prepared.exists() from None
+        return self.present(prepared.rt, stored)
+
+    def prepare_create(self, rt: ResourceType, namespace: str, body: dict[str, Any],
+                       opts: WriteOptions) -> PreparedCreate:
+        """Everything of a create but the store write: admission, metadata, managed fields,
+        the storage checks (a dry run ends here, with its answer in ``done``)."""
         obj = copy.deepcopy(body)
         meta = self._check_identity(rt, namespace, obj)
         if meta.get("resourceVersion"):
@@ -227,30 +268,28 @@ class Resources:
         if opts.field_manager:
             obj = update_managed_fields(None, obj, opts.field_manager, now(),
                                         schema=rt.schema)
-        return self._store_create(rt, namespace, obj, opts)
+        return self._prepare_store(rt, namespace, obj, opts)
 
-    def _store_create(self, rt: ResourceType, namespace: str, obj: dict[str, Any],
-                      opts: WriteOptions) -> dict[str, Any]:
+    def _prepare_store(self, rt: ResourceType, namespace: str, obj: dict[str, Any],
+                       opts: WriteOptions) -> PreparedCreate:
         meta = obj["metadata"]
-        key = self.key(rt, meta.get("namespace", ""), meta["name"])
+        prepared = PreparedCreate(rt, self.key(rt, meta.get("namespace", ""), meta["name"]),
+                                  obj)
         self._check_storage(rt, obj, None, opts)
         if opts.dry_run:
             self._check_namespace_open(rt, namespace)
             try:
-                self.store.get(key)
+                self.store.get(prepared.key)
             except KeyNotFound:
-                return self.present(rt, obj)
-            raise errors.already_exists(rt.plural, meta["name"], rt.group)
+                prepared.done = self.present(rt, obj)
+                return prepared
+            raise prepared.exists()
         # The namespace check runs inside the create's transaction: a separate read
         # transaction per create cost more than the create itself on PostgreSQL.
-        require = None
         if rt.namespaced:
-            require = (Key("core/namespaces", "", namespace),
-                       lambda ns: self._namespace_open(rt, namespace, ns))
-        try:
-            return self.present(rt, self.store.create(key, obj, require))
-        except KeyExists:
-            raise errors.already_exists(rt.plural, meta["name"], rt.group) from None
+            prepared.require = (Key("core/namespaces", "", namespace),
+                                lambda ns: self._namespace_open(rt, namespace, ns))
+        return prepared
 
     def _check_identity(self, rt: ResourceType, namespace: str,
                         obj: dict[str, Any]) -> dict[str, Any]:

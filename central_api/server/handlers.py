@@ -362,10 +362,12 @@ class ResourceHandlers:
         opts = write_options(request)
         # A create's admission costs in proportion to its body, so a small one runs on the
         # loop (SQLite); updates and patches take the thread: the stored object they change
-        # may be large whatever the body's size.
-        create = self._call if small else self._in_thread
-        obj = await create(self.resources.create, target.rt, target.namespace or "", body,
-                           opts)
+        # may be large whatever the body's size. The store write goes to the group
+        # committer: many creates are in flight at once and share one commit.
+        admit = self._call if small else self._in_thread
+        prepared = await admit(self.resources.prepare_create, target.rt,
+                               target.namespace or "", body, opts)
+        obj = await self.resources.commit_create(prepared)
         return self._render(request, target, obj, 201, _warnings(opts))
 
     async def update(self, request: Request, target: Target) -> Response:

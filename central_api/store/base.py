@@ -15,8 +15,10 @@ is stored with the row, so the log *is* the event history. Every revision also c
 from __future__ import annotations
 
 import abc
+import asyncio
 import base64
 import builtins
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -167,7 +169,8 @@ class Store(abc.ABC):
         self._transformers[resource] = transformer
 
     def add_write_listener(self, callback: Callable[[], None]) -> None:
-        """Called after every committed write in this process (wakes the watch hub)."""
+        """Called after every committed transaction of writes in this process (once per
+        group-committed batch), from the thread that committed it (wakes the watch hub)."""
         self._listeners.append(callback)
 
     def _notify(self) -> None:
@@ -192,6 +195,15 @@ class Store(abc.ABC):
         ``require`` checks another object inside the same write transaction (e.g. that the
         namespace exists and is not terminating): its callback gets that object's current
         value, or None, and raises to refuse the create."""
+
+    async def create_async(self, key: Key, obj: dict[str, Any],
+                           require: Requirement | None = None) -> dict[str, Any]:
+        """:meth:`create` for a coroutine: the event loop goes on while the write waits for
+        its commit (the SQL stores hand it to their group committer)."""
+        if not self.blocking:
+            return self.create(key, obj, require)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self.create, key, obj, require))
 
     @abc.abstractmethod
     def update(self, key: Key, obj: dict[str, Any],

@@ -31,17 +31,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import psycopg.conninfo
 import psycopg.errors
 from psycopg.pq import TransactionStatus
 
-from .base import KeyExists, StoreError, StoreUnavailable
+from .base import Key, KeyExists, StoreError, StoreUnavailable
 from .ledger import POSTGRES_SCHEMA as LEDGER_SCHEMA
 from .ledger import RELATIONS as LEDGER_RELATIONS
-from .sql import Cursor, SqlStore
+from .sql import INSERT, Cursor, Plan, SqlStore
 
 SCHEMA_LOCK_ID = 0x5C5_C3A7_0001
 """``pg_advisory_xact_lock`` key: two processes starting at once must not race on the DDL
@@ -86,8 +86,14 @@ SCHEMA_COMPLETE = " AND ".join(
 CHANNEL = "kv_changes"
 LIVE_INDEX = "kv_live"
 BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
-LOCK_WRITERS = "SELECT revision FROM meta WHERE id = 1 FOR UPDATE"
+LOCK_WRITERS = "SELECT revision, stamp FROM meta WHERE id = 1 FOR UPDATE"
 BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+READ_LIVE = (
+    'SELECT kv.resource, kv.namespace, kv.name, kv.revision, CASE WHEN k.v THEN kv.value END '
+    'FROM unnest(%s::text[], %s::text[], %s::text[], %s::bool[]) AS k(r, n, m, v) '
+    'JOIN kv ON kv.resource = k.r COLLATE "C" AND kv.namespace = k.n COLLATE "C" '
+    'AND kv.name = k.m COLLATE "C" WHERE kv.superseded IS NULL')
+"""The live revision of each key of a batch, and the value of those flagged ``v``."""
 NOTIFY_COMMIT = "SELECT pg_notify('kv_changes', revision::text) FROM meta WHERE id = 1; COMMIT"
 """The notification carries the committed revision (read under the writers' lock), so a
 listener knows how far the store is without asking (see ``wait_for_change``)."""
@@ -108,25 +114,27 @@ def translate(sql: str) -> str:
 class PgCursor:
     """A psycopg cursor behind sql.py's :class:`~central_api.store.sql.Cursor` protocol."""
 
-    __slots__ = ("_cur",)
+    __slots__ = ("begun", "raw")
 
-    def __init__(self, cur: psycopg.Cursor[Any]) -> None:
-        self._cur = cur
+    def __init__(self, cur: psycopg.Cursor[Any], begun: Any = None) -> None:
+        self.raw = cur
+        self.begun = begun
+        """The row the transaction's last BEGIN statement returned (None: no rows)."""
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> PgCursor:
         # Always pass a params tuple, so psycopg always unescapes "%%" the same way.
-        self._cur.execute(translate(sql), params)  # type: ignore[arg-type]
+        self.raw.execute(translate(sql), params)  # type: ignore[arg-type]
         return self
 
     def fetchone(self) -> Any:
-        return self._cur.fetchone()
+        return self.raw.fetchone()
 
     def fetchall(self) -> list[Any]:
-        return self._cur.fetchall()
+        return self.raw.fetchall()
 
     @property
     def rowcount(self) -> int:
-        return self._cur.rowcount
+        return self.raw.rowcount
 
 
 def _usable(conn: psycopg.Connection[Any]) -> bool:
@@ -234,7 +242,7 @@ class PostgresStore(SqlStore):
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"database unavailable: {exc}") from exc
             try:
-                conn.execute("; ".join(begin))  # type: ignore[arg-type]
+                started = conn.execute("; ".join(begin))  # type: ignore[arg-type]
                 break
             except BaseException as exc:
                 dead = not _usable(conn)
@@ -246,8 +254,12 @@ class PostgresStore(SqlStore):
                     raise
                 log.info("database connection lost (%s); reconnecting", exc)
         try:
-            yield conn, PgCursor(conn.cursor(binary=True))
-            conn.execute(end)  # type: ignore[arg-type]
+            while started.nextset():  # the result of the last begin statement, if any
+                pass
+            begun = started.fetchone() if started.description else None
+            yield conn, PgCursor(conn.cursor(binary=True), begun)
+            if end:
+                conn.execute(end)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
             self._rollback(conn)
             raise StoreUnavailable(f"database unavailable: {exc}") from exc
@@ -277,6 +289,50 @@ class PostgresStore(SqlStore):
                 if exc.diag.constraint_name == LIVE_INDEX:
                     raise KeyExists(str(exc.diag.message_detail or exc)) from exc
                 raise
+
+    @contextmanager
+    def _batch_tx(self) -> Iterator[tuple[Cursor, int, int]]:
+        """BEGIN and the writers' lock in one round trip, which also reads the revision and
+        stamp; the batch's rows, the notification and the COMMIT go in one pipeline
+        (:meth:`_write_plan`), so a batch costs three round trips whatever its size."""
+        with self._transaction(BEGIN_WRITE, LOCK_WRITERS, end="") as (conn, cur):
+            try:
+                revision, stamp = cur.begun
+                yield cur, int(revision), int(stamp)
+            except psycopg.errors.UniqueViolation as exc:
+                if exc.diag.constraint_name == LIVE_INDEX:  # see _write_tx
+                    raise KeyExists(str(exc.diag.message_detail or exc)) from exc
+                raise
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("COMMIT")  # no write passed its checks: nothing to notify
+
+    def _read_live(self, cur: Cursor, keys: set[Key], with_values: set[Key]
+                   ) -> dict[Key, tuple[int, bytes | None]]:
+        """One statement for the whole batch (each lookup was a round trip of its own)."""
+        wanted = keys | with_values
+        if not wanted:
+            return {}
+        columns: list[list[Any]] = [[], [], [], []]
+        for key in wanted:
+            for column, value in zip(columns, (key.resource, key.namespace, key.name,
+                                               key in with_values), strict=True):
+                column.append(value)
+        rows = cast(PgCursor, cur).raw.execute(READ_LIVE, columns).fetchall()
+        return {Key(r[0], r[1], r[2]): (int(r[3]), None if r[4] is None else bytes(r[4]))
+                for r in rows}
+
+    def _write_plan(self, cur: Cursor, plan: Plan) -> None:
+        """Every statement of the batch and its COMMIT in one pipeline: one round trip."""
+        raw = cast(PgCursor, cur).raw
+        with raw.connection.pipeline():
+            if plan.superseded:
+                raw.executemany("UPDATE kv SET superseded = %s WHERE revision = %s",
+                                plan.superseded)
+            raw.executemany(translate(INSERT), [tuple(row) for row in plan.rows])
+            raw.execute("UPDATE meta SET revision = %s, stamp = %s WHERE id = 1",
+                        (plan.revision, plan.stamp))
+            raw.execute("SELECT pg_notify('kv_changes', %s)", (str(plan.revision),))
+            raw.execute("COMMIT")
 
     @contextmanager
     def _read_tx(self) -> Iterator[Cursor]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -38,10 +39,17 @@ from .base import (
     Store,
     to_micros,
 )
+from .group import GroupCommit, Write
 
 LIVE = "superseded IS NULL"
 BY_KEY = "FROM kv WHERE resource = ? AND namespace = ? AND name = ? AND superseded IS NULL"
 AT_REVISION = "revision <= ? AND (superseded IS NULL OR superseded > ?) AND event != 2"
+INSERT = ("INSERT INTO kv (revision, resource, namespace, name, event, superseded, value, stamp) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+COMPACT_BATCH = 500
+"""Rows removed per compaction transaction: a few milliseconds of the writers' lock."""
+COMPACT_STEP = ("DELETE FROM kv WHERE revision IN (SELECT revision FROM kv WHERE superseded "
+                "IS NOT NULL AND superseded <= ? LIMIT ?)")
 
 
 class Cursor(Protocol):
@@ -70,82 +78,75 @@ class SqlStore(Store):
         return self._read_tx()
 
     # -- writes ----------------------------------------------------------------------------
+    @property
+    def _group(self) -> GroupCommit:
+        """The store's write queue (created on first use: subclasses set up their
+        connections first, and may share the writers' lock with it)."""
+        group: GroupCommit | None = self.__dict__.get("_group_commit")
+        if group is None:
+            group = self.__dict__["_group_commit"] = GroupCommit(
+                self._run_batch, self._notify, self._writers_lock())
+        return group
+
+    def _writers_lock(self) -> threading.Lock | None:
+        """The lock batches commit under (None: a lock of the group's own)."""
+        return None
+
     def create(self, key: Key, obj: dict[str, Any],
                require: Requirement | None = None) -> dict[str, Any]:
-        with self._write_tx() as cur:
-            if require is None:
-                live = self._live_revision(cur, key)
-            else:  # one round trip for both lookups: writers wait for this one
-                other, check = require
-                raw, live = cur.execute(
-                    "SELECT (SELECT value " + BY_KEY + "), (SELECT revision " + BY_KEY + ")",
-                    (other.resource, other.namespace, other.name,
-                     key.resource, key.namespace, key.name)).fetchone()
-                check(None if raw is None else self._decode(other.resource, bytes(raw)))
-            if live is not None:
-                raise KeyExists(key)
-            revision, stamp = self._next_revision(cur)
-            self._append(cur, key, revision, stamp, "ADDED", obj)
-        self._notify()
-        return obj
+        return self._group.submit(Write("ADDED", key, obj, None, require))
+
+    async def create_async(self, key: Key, obj: dict[str, Any],
+                           require: Requirement | None = None) -> dict[str, Any]:
+        return await self._group.submit_async(Write("ADDED", key, obj, None, require))
 
     def update(self, key: Key, obj: dict[str, Any],
                expected_revision: int | None) -> dict[str, Any]:
-        with self._write_tx() as cur:
-            live = self._live_revision(cur, key)
-            if live is None:
-                raise KeyNotFound(key)
-            if expected_revision is not None and live != expected_revision:
-                raise RevisionConflict(key)
-            revision, stamp = self._next_revision(cur)
-            self._supersede(cur, live, revision)
-            self._append(cur, key, revision, stamp, "MODIFIED", obj)
-        self._notify()
-        return obj
+        return self._group.submit(Write("MODIFIED", key, obj, expected_revision))
 
     def delete(self, key: Key, expected_revision: int | None = None) -> dict[str, Any]:
-        with self._write_tx() as cur:
-            row = cur.execute(
-                "SELECT revision, value " + BY_KEY,
-                (key.resource, key.namespace, key.name)).fetchone()
-            if row is None:
-                raise KeyNotFound(key)
-            live, raw = row
-            if expected_revision is not None and live != expected_revision:
-                raise RevisionConflict(key)
-            obj = self._decode(key.resource, bytes(raw))
-            revision, stamp = self._next_revision(cur)
-            self._supersede(cur, live, revision)
-            self._append(cur, key, revision, stamp, "DELETED", obj, superseded=revision)
-        self._notify()
-        return obj
+        return self._group.submit(Write("DELETED", key, None, expected_revision))
 
-    def _live_revision(self, cur: Cursor, key: Key) -> int | None:
-        row = cur.execute(
-            "SELECT revision " + BY_KEY, (key.resource, key.namespace, key.name)).fetchone()
-        return None if row is None else int(row[0])
+    def _run_batch(self, writes: builtins.list[Write]) -> None:
+        """One transaction for ``writes``: read what they depend on, check each in order
+        (a write sees the writes before it in the batch), then append the rows of those that
+        passed. No savepoints are needed: a write that fails its check (KeyExists,
+        RevisionConflict, a ``require`` refusal) or cannot be encoded has sent nothing to the
+        database, because the rows go only after every write was checked."""
+        with self._batch_tx() as (cur, revision, stamp):
+            plan = Plan(self, revision, max(stamp, to_micros(clock.now())),
+                        self._read_live(cur, _keys(writes, values=False),
+                                        _keys(writes, values=True)))
+            for write in writes:
+                plan.add(write)
+            if plan.rows:
+                self._write_plan(cur, plan)
 
-    def _next_revision(self, cur: Cursor) -> tuple[int, int]:
-        """The next revision and its stamp (microseconds), in one statement."""
-        now = to_micros(clock.now())
-        revision, stamp = cur.execute(
-            "UPDATE meta SET revision = revision + 1, "
-            "stamp = CASE WHEN stamp > ? THEN stamp ELSE ? END WHERE id = 1 "
-            "RETURNING revision, stamp", (now, now)).fetchone()
-        return int(revision), int(stamp)
+    @abc.abstractmethod
+    def _batch_tx(self) -> AbstractContextManager[tuple[Cursor, int, int]]:
+        """A write transaction holding the writers' lock (across processes), with the
+        current revision and stamp; commits when the block ends, rolls back on error."""
 
-    @staticmethod
-    def _supersede(cur: Cursor, live: int, revision: int) -> None:
-        cur.execute("UPDATE kv SET superseded = ? WHERE revision = ?", (revision, live))
+    def _read_live(self, cur: Cursor, keys: set[Key], with_values: set[Key]
+                   ) -> dict[Key, tuple[int, bytes | None]]:
+        """The live revision of each key (and its stored value for ``with_values``)."""
+        live: dict[Key, tuple[int, bytes | None]] = {}
+        for key in keys | with_values:
+            column = "value" if key in with_values else "NULL"
+            row = cur.execute(f"SELECT revision, {column} " + BY_KEY,  # noqa: S608  # nosec B608
+                              (key.resource, key.namespace, key.name)).fetchone()
+            if row is not None:
+                live[key] = (int(row[0]), None if row[1] is None else bytes(row[1]))
+        return live
 
-    def _append(self, cur: Cursor, key: Key, revision: int, stamp: int, event: str,
-                obj: dict[str, Any], superseded: int | None = None) -> None:
-        obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
-        cur.execute(
-            "INSERT INTO kv (revision, resource, namespace, name, event, superseded, value, "
-            "stamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (revision, key.resource, key.namespace, key.name, EVENT_CODES[event],  # type: ignore[index]
-             superseded, self._encode(key.resource, obj), stamp))
+    def _write_plan(self, cur: Cursor, plan: Plan) -> None:
+        """Supersede the versions the batch replaced, append its rows, advance ``meta``."""
+        for revision, live in plan.superseded:
+            cur.execute("UPDATE kv SET superseded = ? WHERE revision = ?", (revision, live))
+        for row in plan.rows:
+            cur.execute(INSERT, tuple(row))
+        cur.execute("UPDATE meta SET revision = ?, stamp = ? WHERE id = 1",
+                    (plan.revision, plan.stamp))
 
     # -- reads -----------------------------------------------------------------------------
     def get(self, key: Key) -> dict[str, Any]:
@@ -259,20 +260,97 @@ class SqlStore(Store):
             return int(cur.execute("SELECT compacted FROM meta WHERE id = 1").fetchone()[0])
 
     def compact(self, revision: int) -> int:
+        """Marks the new compacted revision first (readers of older ones get Compacted from
+        then on), then deletes in transactions of at most :data:`COMPACT_BATCH` rows: one large
+        DELETE held the writers' lock (every create waited) until the whole history was gone.
+        The rows deleted are invisible at every revision still readable."""
         with self._write_tx() as cur:
             current, compacted = cur.execute(
                 "SELECT revision, compacted FROM meta WHERE id = 1").fetchone()
             target = min(int(revision), int(current))
             if target <= compacted:
                 return 0
-            # Read rowcount before the next statement: the cursor (execute returns it) is reused.
-            removed = int(getattr(cur.execute(
-                "DELETE FROM kv WHERE superseded IS NOT NULL AND superseded <= ?", (target,)),
-                "rowcount", 0) or 0)
             cur.execute("UPDATE meta SET compacted = ? WHERE id = 1", (target,))
-            return removed
+        removed = 0
+        while True:
+            with self._side_tx() as cur:
+                # Read rowcount before the next statement: the cursor is reused.
+                step = int(getattr(cur.execute(COMPACT_STEP, (target, COMPACT_BATCH)),
+                                   "rowcount", 0) or 0)
+            removed += step
+            if step < COMPACT_BATCH:
+                return removed
 
 
 def _seconds(stamp: int | None) -> float:
     """A stored stamp (microseconds; NULL before stamps existed) as seconds (0.0: unknown)."""
     return 0.0 if stamp is None else int(stamp) / MICROS
+
+
+def _keys(writes: builtins.list[Write], values: bool) -> set[Key]:
+    """The keys a batch reads: each write's own (``values``: only those whose stored value
+    is needed, a delete's last state and a ``require``'d object)."""
+    if not values:
+        return {w.key for w in writes if w.event != "DELETED"}
+    return {w.key for w in writes if w.event == "DELETED"} | {
+        w.require[0] for w in writes if w.require is not None}
+
+
+class Plan:
+    """The rows of one batch, checked write by write against the live versions read at its
+    start and the writes before it in the batch."""
+
+    def __init__(self, store: SqlStore, revision: int, stamp: int,
+                 live: dict[Key, tuple[int, bytes | None]]) -> None:
+        self.store = store
+        self.revision = revision
+        self.stamp = stamp
+        self.live: dict[Key, tuple[int, bytes | None] | None] = dict(live)
+        self.rows: builtins.list[builtins.list[Any]] = []
+        self.superseded: builtins.list[tuple[int, int]] = []
+        """(new revision, revision it supersedes) for versions stored before the batch."""
+        self._new: dict[int, builtins.list[Any]] = {}
+
+    def add(self, write: Write) -> None:
+        """Check ``write`` and plan its row, or record why it fails (nothing planned)."""
+        try:
+            write.result = self._plan(write)
+        except Exception as exc:  # noqa: BLE001 - the write's own failure, reported to it
+            write.error = exc
+
+    def _plan(self, write: Write) -> dict[str, Any]:
+        key, store = write.key, self.store
+        if write.require is not None:
+            other, check = write.require
+            found = self.live.get(other)
+            check(None if found is None or found[1] is None
+                  else store._decode(other.resource, found[1]))
+        current = self.live.get(key)
+        if write.event == "ADDED":
+            if current is not None:
+                raise KeyExists(key)
+        elif current is None:
+            raise KeyNotFound(key)
+        elif write.expected is not None and current[0] != write.expected:
+            raise RevisionConflict(key)
+        if write.obj is not None:
+            obj = write.obj
+        else:
+            obj = store._decode(key.resource, current[1] or b"")  # type: ignore[index]
+        revision = self.revision + 1
+        obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        raw = store._encode(key.resource, obj)
+        deleted = write.event == "DELETED"
+        row = [revision, key.resource, key.namespace, key.name, EVENT_CODES[write.event],
+               revision if deleted else None, raw, self.stamp]
+        if current is not None:
+            earlier = self._new.get(current[0])
+            if earlier is not None:
+                earlier[5] = revision
+            else:
+                self.superseded.append((revision, current[0]))
+        self.rows.append(row)
+        self._new[revision] = row
+        self.revision = revision
+        self.live[key] = None if deleted else (revision, raw)
+        return obj

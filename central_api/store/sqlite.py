@@ -93,6 +93,9 @@ class SqliteStore(SqlStore):
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
+    def _writers_lock(self) -> threading.Lock:
+        return self._lock
+
     @contextmanager
     def _write_tx(self) -> Iterator[Cursor]:
         with self._lock:
@@ -104,6 +107,26 @@ class SqliteStore(SqlStore):
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+
+    @contextmanager
+    def _batch_tx(self) -> Iterator[tuple[Cursor, int, int]]:
+        """The group committer holds ``_lock``; ``BEGIN IMMEDIATE`` takes the database's
+        write lock (waiting up to the busy timeout for other processes on the file)."""
+        cur = self._writer.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            revision, stamp = cur.execute(
+                "SELECT revision, stamp FROM meta WHERE id = 1").fetchone()
+            yield cur, int(revision), int(stamp)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        try:
+            cur.execute("COMMIT")
+        except BaseException:
+            if self._writer.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -126,6 +149,7 @@ class SqliteStore(SqlStore):
         yield self._reader().cursor()
 
     def close(self) -> None:
+        self._group.close()
         with self._lock:
             self._writer.close()
         conn = getattr(self._local, "conn", None)

@@ -19,12 +19,12 @@ from ..datadir import (
     write_kubeconfig,
 )
 from ..machinery import clock
-from ..machinery.bodies import MAX_HEADER_BYTES
 from ..server.connections import (
     BACKLOG,
-    GuardedH11Protocol,
+    ConnectionGuard,
     connection_cap,
     raise_open_file_limit,
+    uvicorn_settings,
 )
 
 
@@ -87,13 +87,10 @@ def run_server(options: ServeOptions, console: Console) -> None:
         console.print(f"[bold red]  {warning} (now: {clock.now()})[/bold red]")
     limits = options.config.limits
     max_connections = connection_cap(limits.max_connections, raise_open_file_limit())
-    protocol = GuardedH11Protocol.configure(limits.header_timeout_seconds, max_connections)
+    guard = ConnectionGuard(limits.header_timeout_seconds, max_connections,
+                            str(cert) if cert else None, str(key) if key else None)
     try:
         uvicorn.run(process.app(), host=options.host, port=options.port,
-                    ssl_certfile=str(cert) if cert else None,
-                    ssl_keyfile=str(key) if key else None,
-                    log_level=options.log_level, access_log=False, timeout_graceful_shutdown=5,
-                    http=protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-                    backlog=BACKLOG)
+                    log_level=options.log_level, backlog=BACKLOG, **uvicorn_settings(guard))
     finally:
         store.close()

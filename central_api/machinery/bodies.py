@@ -94,15 +94,20 @@ def too_large() -> ApiError:
                     f"the request body is too large (limit {MAX_BODY_BYTES} bytes)")
 
 
+def header_too_large() -> ApiError:
+    return ApiError(431, "RequestHeaderFieldsTooLarge",
+                    f"the request headers are too large (limit {MAX_HEADER_BYTES} bytes)")
+
+
 def check_header_size(scope: Mapping[str, Any]) -> None:
     """Refuse a header block over :data:`MAX_HEADER_BYTES` with 431 before anything reads
-    it. (h11's own cap only applies while a request is still incomplete, so a large block
-    arriving in one piece passes it.)"""
+    it. ``scs serve``'s protocol (:mod:`central_api.server.connections`) refuses such a
+    request before the application sees it; this holds the limit under any other ASGI
+    server."""
     size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
         len(name) + len(value) + 4 for name, value in scope.get("headers") or [])
     if size > MAX_HEADER_BYTES:
-        raise ApiError(431, "RequestHeaderFieldsTooLarge",
-                       f"the request headers are too large (limit {MAX_HEADER_BYTES} bytes)")
+        raise header_too_large()
 
 
 def _field_error(path: str, detail: str) -> ApiError:

@@ -14,7 +14,7 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,12 @@ from .providers.kaas import AdminRequest, KaasProvider
 from .providers.sandbox.identity import SandboxIdentity
 from .server.alertmanager import PATH as ALERTMANAGER_PATH
 from .server.alertmanager import alertmanager_receiver
-from .server.app import ServerContext, ServiceAccountTokens, build_app
+from .server.app import (
+    ServerContext,
+    ServiceAccountTokens,
+    build_app,
+    ensure_system_namespaces,
+)
 from .server.ceilometer import PATH as CEILOMETER_PATH
 from .server.ceilometer import ceilometer_receiver
 from .server.console import PREFIX as CONSOLE_PREFIX
@@ -112,7 +117,34 @@ class ServeOptions:
     audit_log: Path | None = None
     rate_limit: float = 50.0
     rate_burst: int = 200
+    workers: int | str = 1
+    """Worker processes (``auto``: one per CPU); :mod:`central_api.server.workers`."""
     config: Config = field(default_factory=Config)
+
+
+def parent_options(options: ServeOptions) -> ServeOptions:
+    """The options of the parent of several workers: it serves no request, so it opens no
+    audit file (each worker writes its own, :func:`worker_options`)."""
+    return replace(options, audit_log=None)
+
+
+def worker_options(options: ServeOptions, index: int) -> ServeOptions:
+    """Worker ``index`` writes the audit log to a file of its own (``audit.log`` becomes
+    ``audit.worker0.log``, …): several processes rotating one file by size would race
+    (one renames the file while another still appends to it) and lose lines."""
+    path = options.audit_log
+    if path is None:
+        return options
+    return replace(options, audit_log=path.with_name(f"{path.stem}.worker{index}{path.suffix}"))
+
+
+def prepare_workers(process: ServerProcess) -> None:
+    """What the parent of several workers does once before forking them: write the system
+    namespaces (workers starting together would race to create them), and end the audit
+    writer thread (a fork copies no thread, and the parent audits nothing)."""
+    ensure_system_namespaces(process.context)
+    if process.context.audit is not None:
+        process.context.audit.close()
 
 
 def server_url(options: ServeOptions) -> str:

@@ -3,6 +3,7 @@
 ```yaml
 services: [tenancy, iaas]        # API services to offer; disabled kinds are not served at all
 controllers: in-process          # or "external" when `scs controllers` runs them elsewhere
+workers: 1                       # API worker processes on this machine, or auto (one per CPU)
 resyncSeconds: 30                # reconcile everything this often: repairs backend drift
 providers:
   iaas:
@@ -50,7 +51,7 @@ console:                         # the web console at / (console/README.md)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -397,6 +398,9 @@ class Config(BaseModel):
 
     services: list[str] = Field(default_factory=lambda: list(SERVICE_GROUPS))
     controllers: Literal["in-process", "external"] = "in-process"
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        1, description="Worker processes serving the API on this machine (one core each), "
+                       "or auto: one per CPU. scs serve --workers overrides it.")
     resync_seconds: float = Field(30.0, gt=0, alias="resyncSeconds",
                                   description="How often every object is reconciled again "
                                               "(repairs drift in the backend).")

@@ -62,6 +62,10 @@ def serve(
     rate_limit: Annotated[float, typer.Option(
         help="Requests per second allowed per identity (bootstrap admin exempt).")] = 50.0,
     rate_burst: Annotated[int, typer.Option(help="Burst size of the rate limit.")] = 200,
+    workers: Annotated[str, typer.Option(
+        help="Worker processes sharing the port, or auto (one per CPU); default: the "
+             "config's workers, 1. Rate limits, connection limits and /metrics are per "
+             "worker.")] = "",
 ) -> None:
     """Run the API server with its embedded store and in-process controllers."""
     if (tls_cert is None) != (tls_key is None):
@@ -81,6 +85,7 @@ def serve(
                                service_account_issuer=service_account_issuer, audit_log=audit_log,
                                rate_limit=rate_limit, rate_burst=rate_burst,
                                config=load_config(config))
+        options.workers = workers or options.config.workers
         run_server(options, err)
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")

@@ -4,13 +4,24 @@ What the process consists of is decided in :mod:`central_api.assembly`."""
 
 from __future__ import annotations
 
+import socket
+from functools import partial
 from pathlib import Path
 
 import uvicorn
 import yaml
 from rich.console import Console
 
-from ..assembly import ServeOptions, build_server, open_configured_store, server_url
+from ..assembly import (
+    ServeOptions,
+    ServerProcess,
+    build_server,
+    open_configured_store,
+    parent_options,
+    prepare_workers,
+    server_url,
+    worker_options,
+)
 from ..datadir import (
     DataDir,
     ensure_admin_token,
@@ -19,13 +30,19 @@ from ..datadir import (
     write_kubeconfig,
 )
 from ..machinery import clock
+from ..machinery.bodies import MAX_HEADER_BYTES
 from ..server.connections import (
     BACKLOG,
-    ConnectionGuard,
+    GuardedH11Protocol,
     connection_cap,
     raise_open_file_limit,
-    uvicorn_settings,
 )
+from ..server.workers import Supervisor, listen_socket, worker_count
+from ..store.sqlite import SqliteStore
+from ..store.wake import SqliteWake
+
+STARTUP_FAILURE = 3
+"""The exit code of a server whose app failed to start (uvicorn's)."""
 
 
 def prepare_tls(options: ServeOptions, data: DataDir) -> tuple[Path, Path, Path | None]:
@@ -52,6 +69,9 @@ def prepare_kubeconfig(options: ServeOptions, data: DataDir, ca: Path | None,
 
 
 def run_server(options: ServeOptions, console: Console) -> None:
+    """Prepare what happens once (data directory, store schema, TLS, kubeconfig, system
+    namespaces), then serve in this process or in ``options.workers`` forked workers."""
+    workers = worker_count(options.workers)
     data = DataDir(options.data_dir.resolve())
     data.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = open_configured_store(options, data)
@@ -59,7 +79,42 @@ def run_server(options: ServeOptions, console: Console) -> None:
     if not options.insecure_http:
         cert, key, ca = prepare_tls(options, data)
     prepare_kubeconfig(options, data, ca, console)
-    process = build_server(options, data, store)
+    process = build_server(options if workers == 1 else parent_options(options), data, store)
+    announce(options, data, process, console)
+    if workers == 1:
+        try:
+            if not serve(process, options, cert, key):
+                raise SystemExit(STARTUP_FAILURE)
+        finally:
+            store.close()
+        return
+    prepare_workers(process)
+    store.close()
+    sock = listen_socket(options.host, options.port, BACKLOG)
+    console.print(f"  {workers} worker processes")
+    with sock:
+        raise SystemExit(Supervisor(workers, partial(
+            serve_worker, options, data, (cert, key), sock)).run())
+
+
+def serve_worker(options: ServeOptions, data: DataDir, tls: tuple[Path | None, Path | None],
+                 sock: socket.socket, index: int) -> int:
+    """One worker process: its own store connections (woken by the other workers' commits),
+    its own server and app, on the socket the parent listens on."""
+    store = open_configured_store(options, data)
+    wake = SqliteWake(store, store.path).start() if isinstance(store, SqliteStore) else None
+    try:
+        process = build_server(worker_options(options, index), data, store)
+        return 0 if serve(process, options, *tls, sockets=[sock]) else STARTUP_FAILURE
+    finally:
+        if wake is not None:
+            wake.stop()
+        store.close()
+
+
+def announce(options: ServeOptions, data: DataDir, process: ServerProcess,
+             console: Console) -> None:
+    """Where the server listens and what it drives (simulated backends said loudly)."""
     scheme = "http" if options.insecure_http else "https"
     console.print(f"SCS Central API on {scheme}://{options.host}:{options.port} "
                   f"(store: {options.store_url or data.database})")
@@ -85,12 +140,21 @@ def run_server(options: ServeOptions, console: Console) -> None:
     warning = clock.clock_warning()
     if warning:  # read once now: a missing or bad clock file stops the start, not a write
         console.print(f"[bold red]  {warning} (now: {clock.now()})[/bold red]")
+
+
+def serve(process: ServerProcess, options: ServeOptions, cert: Path | None, key: Path | None,
+          sockets: list[socket.socket] | None = None) -> bool:
+    """Run uvicorn until it is told to stop (on ``sockets`` when given, else bound here);
+    False when the app failed to start."""
     limits = options.config.limits
     max_connections = connection_cap(limits.max_connections, raise_open_file_limit())
-    guard = ConnectionGuard(limits.header_timeout_seconds, max_connections,
-                            str(cert) if cert else None, str(key) if key else None)
-    try:
-        uvicorn.run(process.app(), host=options.host, port=options.port,
-                    log_level=options.log_level, backlog=BACKLOG, **uvicorn_settings(guard))
-    finally:
-        store.close()
+    protocol = GuardedH11Protocol.configure(limits.header_timeout_seconds, max_connections)
+    server = uvicorn.Server(uvicorn.Config(
+        process.app(), host=options.host, port=options.port,
+        ssl_certfile=str(cert) if cert else None,
+        ssl_keyfile=str(key) if key else None,
+        log_level=options.log_level, access_log=False, timeout_graceful_shutdown=5,
+        http=protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        backlog=BACKLOG))
+    server.run(sockets=sockets)
+    return server.started

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..store.base import Compacted, Event, Store, StoreError, encoded_size
 from ..store.offload import off_loop
@@ -30,6 +30,16 @@ HISTORY_BYTES = 64 * 1024 * 1024
 """Recent events kept in memory for watches that start from a past resourceVersion: they
 replay from these shared objects instead of each decoding its own copy of the history from
 the store (60 watches over 30 MB of recent writes held 60 copies of it)."""
+
+
+class Follower(Protocol):
+    """Told of every event as the hub delivers it, before any subscription (the watch
+    caches): synchronously, so a follower is always at the hub's revision."""
+
+    def deliver(self, event: Event) -> None: ...
+
+    def lost(self) -> None:
+        """The hub skipped events (compaction overtook it): start again from a list."""
 
 
 @dataclass(eq=False)
@@ -129,7 +139,13 @@ class WatchHub:
         self._history_bytes = 0
         self._history_after = self.revision
         """The history holds every event after this revision."""
+        self._followers: list[Follower] = []
+        self._progress: asyncio.Event | None = None
+        """Set (and dropped) when a round of the pump ends, if someone waits for one."""
         store.add_write_listener(self._on_write)
+
+    def follow(self, follower: Follower) -> None:
+        self._followers.append(follower)
 
     def _on_write(self) -> None:
         loop = self._loop
@@ -192,6 +208,31 @@ class WatchHub:
                 await self._history_lost(exc)
             except StoreError as exc:  # e.g. the database restarts: try again next round
                 log.warning("watch pump failed, retrying: %s", exc)
+            self._progressed()
+
+    def _progressed(self) -> None:
+        progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.set()
+
+    async def catch_up(self, revision: int, timeout: float) -> bool:
+        """Whether the hub has delivered ``revision`` (a write the store has committed),
+        waking the pump and waiting at most ``timeout`` seconds: a consistent read from the
+        watch caches. A store that answers in place (SQLite) is read at once, here."""
+        if self.revision >= revision:
+            return True
+        if not self.store.blocking:
+            with contextlib.suppress(StoreError):  # the pump's own round reports it
+                self.pump()
+            return self.revision >= revision
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.revision < revision:
+                    self._wake.set()  # a round that began before the write may miss it
+                    if self._progress is None:
+                        self._progress = asyncio.Event()
+                    await self._progress.wait()
+        return self.revision >= revision
 
     async def _history_lost(self, exc: Compacted) -> None:
         """The store compacted events this replica had not read yet (it was stopped or
@@ -206,6 +247,8 @@ class WatchHub:
         self._history.clear()
         self._history_bytes = 0
         self._history_after = self.revision = revision
+        for follower in self._followers:
+            follower.lost()
 
     async def _pump_off_loop(self) -> None:
         """:meth:`pump` with the store read in a worker thread: on PostgreSQL each read is a
@@ -233,6 +276,8 @@ class WatchHub:
                 self._deliver(event)
 
     def _deliver(self, event: Event) -> None:
+        for follower in self._followers:
+            follower.deliver(event)
         for sub in list(self._subscriptions):
             sub.offer(event)
         self.revision = event.revision

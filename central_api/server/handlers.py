@@ -39,7 +39,9 @@ from ..machinery.errors import ApiError, Cause
 from ..machinery.selectors import parse_field_selector, parse_label_selector
 from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from ..registry.watch import WatchHub
+from ..registry.watchcache import WatchCaches
 from ..store.base import decode_continue
+from .cachedreads import CachedList, CachedReads
 from .routing import Target
 from .tables import table
 from .watchstream import MAX_WATCH_SECONDS, WatchOptions, WatchStreams
@@ -56,6 +58,8 @@ that long; the cap keeps the store's look-ahead (``LIMIT limit + 1``) within SQL
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 MAX_FIELD_MANAGER = 128
+TABLE_INLINE = 100
+"""Rows of a Table decoded on the event loop; longer Tables are built in a worker thread."""
 STORE_THREADS = 4
 """Worker threads for registry calls on a blocking store (at most this many transactions of
 this process wait on the database at once; the pool has more connections)."""
@@ -275,7 +279,8 @@ class ResourceHandlers:
         self.resources = resources
         self.hub = hub
         self._off_loop = resources.store.blocking
-        self.watches = WatchStreams(resources, hub)
+        self.cached = CachedReads(WatchCaches(hub))
+        self.watches = WatchStreams(resources, hub, self.cached.caches)
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
         """Run a registry call; off the event loop when the store waits on the network.
@@ -308,8 +313,7 @@ class ResourceHandlers:
         method = request.method
         if method == "GET":
             if target.name:
-                return self._render(request, target, await self._call(
-                    self.resources.get, target.rt, target.namespace or "", target.name))
+                return await self.get(request, target)
             if request.query_params.get("watch") in ("1", "true", "True"):
                 return await self.watch(request, target)
             return await self.list(request, target)
@@ -331,13 +335,41 @@ class ResourceHandlers:
             return json_response(table(target.rt, [obj], meta, include), status, headers)
         return json_response(obj, status, headers)
 
+    async def get(self, request: Request, target: Target) -> Response:
+        """From the watch cache: its bytes as they are, unless a Table is asked for."""
+        served = await self.cached.get(target.rt, target.namespace or "", target.name,
+                                       resource_version(request.query_params))
+        if served is None:
+            return self._render(request, target, await self._call(
+                self.resources.get, target.rt, target.namespace or "", target.name))
+        if wants_table(request):
+            return self._render(request, target, orjson.loads(served))
+        return Response(served, media_type="application/json")
+
     async def list(self, request: Request, target: Target) -> Response:
-        listed = await self._call(self.resources.list, target.rt, target.namespace,
-                                  list_options(request))
+        opts = list_options(request)
+        cached = await self.cached.list(target.rt, target.namespace, opts)
+        if cached is not None:
+            return await self._cached_list(request, target, cached)
+        listed = await self._call(self.resources.list, target.rt, target.namespace, opts)
         if wants_table(request):
             include = include_object(request.query_params)
             return json_response(table(target.rt, listed["items"], listed["metadata"], include))
         return json_response(listed)
+
+    @staticmethod
+    async def _cached_list(request: Request, target: Target, cached: CachedList) -> Response:
+        """A list from the watch cache: its items' bytes joined, or decoded for a Table (in
+        a worker thread when long: decoding 100k objects takes seconds)."""
+        if not wants_table(request):
+            return Response(cached.document(), media_type="application/json")
+        include = include_object(request.query_params)
+
+        def render() -> dict[str, Any]:
+            return table(target.rt, cached.objects(), cached.metadata, include)
+
+        return json_response(render() if len(cached.entries) <= TABLE_INLINE
+                             else await off_loop(render))
 
     async def _object_body(self, request: Request, target: Target
                            ) -> tuple[dict[str, Any], bool]:

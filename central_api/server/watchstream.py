@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,10 @@ from ..machinery.errors import ApiError
 from ..machinery.user import MASTERS, User
 from ..registry.resources import ListOptions, Resources
 from ..registry.watch import Subscription, WatchHub
+from ..registry.watchcache import CachedObject, WatchCaches, served_prefix
 from ..store.base import Compacted, Event
 from ..store.offload import off_loop
+from .cachedreads import selection
 from .routing import Target
 from .tables import table
 
@@ -66,10 +68,11 @@ class WatchOptions:
 class WatchStreams:
     """Starts watches: counts them per identity and keeps the frames they share."""
 
-    def __init__(self, resources: Resources, hub: WatchHub,
+    def __init__(self, resources: Resources, hub: WatchHub, caches: WatchCaches,
                  per_user: int = MAX_WATCHES_PER_USER) -> None:
         self.resources = resources
         self.hub = hub
+        self.caches = caches
         self.per_user = per_user
         self.open: Counter[str] = Counter()
         self.frames: dict[tuple[int, str, str, str, str], bytes] = {}
@@ -120,6 +123,27 @@ class WatchStreams:
             self._release(owner)
 
     async def _open(self, target: Target, opts: WatchOptions) -> WatchStream:
+        predicate = None
+        if opts.list.label_selector or opts.list.field_selector:
+            predicate = lambda obj: Resources.matches(obj, opts.list)  # noqa: E731
+        if opts.wants_initial:
+            cache = await self.caches.reader(target.rt.storage_resource,
+                                             opts.list.resource_version)
+            if cache is not None:
+                # No await from here to the subscription: the snapshot is the cache's state
+                # at the hub's revision, and the watch follows the hub from exactly there
+                # (which reads nothing from the store).
+                entries, _ = cache.select(selection(target.rt, target.namespace, opts.list))
+                start = self.hub.revision
+                sub = self.hub.subscribe(target.rt.storage_resource, target.namespace, start,
+                                         predicate)
+                return WatchStream(self, target, sub, CachedInitial(target.rt, entries), start,
+                                   opts)
+        return await self._open_from_store(target, opts, predicate)
+
+    async def _open_from_store(self, target: Target, opts: WatchOptions,
+                               predicate: Callable[[dict[str, Any]], bool] | None
+                               ) -> WatchStream:
         first: InitialPages | None = None
         store = self.resources.store
         if opts.wants_initial:
@@ -133,9 +157,6 @@ class WatchStreams:
                 # silent until its timeout, then the client would retry with the same one)
                 raise ApiError(504, "Timeout", f"Too large resource version: {start}",
                                retry_after=1)
-        predicate = None
-        if opts.list.label_selector or opts.list.field_selector:
-            predicate = lambda obj: Resources.matches(obj, opts.list)  # noqa: E731
         try:
             sub = await self.hub.asubscribe(target.rt.storage_resource, target.namespace,
                                             start, predicate)
@@ -183,11 +204,41 @@ class InitialPages:
             page = await off_loop(self.resources.store, self._read, limit, token)
 
 
+@dataclass
+class CachedInitial:
+    """The objects a watch starts with, from a watch cache's snapshot: references to the
+    cached bytes (no copy of the objects, no store read), framed as they are sent."""
+
+    rt: ResourceType
+    entries: list[tuple[str, str, CachedObject]]
+
+    def chunks(self, stream: WatchStream) -> Iterator[bytes]:
+        """ADDED frames in chunks of about :data:`CHUNK_BYTES`."""
+        prefix = served_prefix(self.rt.api_version, self.rt.kind)
+        head = b'{"type":"ADDED","object":' + prefix
+        chunk: list[bytes] = []
+        size = 0
+        for namespace, name, entry in self.entries:
+            stream.sub.seed(namespace, name)
+            if stream.opts.as_table:
+                frame = stream._frame("ADDED", orjson.loads(prefix + entry.body))
+            else:
+                frame = head + entry.body + b"}\n"
+            chunk.append(frame)
+            size += len(frame)
+            if size >= CHUNK_BYTES:
+                yield b"".join(chunk)
+                chunk, size = [], 0
+        if chunk:
+            yield b"".join(chunk)
+
+
 class WatchStream:
     """One client's watch: initial objects, then live events, bookmarks, timeout."""
 
     def __init__(self, streams: WatchStreams, target: Target, sub: Subscription,
-                 initial: InitialPages | None, start: int, opts: WatchOptions) -> None:
+                 initial: InitialPages | CachedInitial | None, start: int,
+                 opts: WatchOptions) -> None:
         self.streams, self.target, self.sub, self.initial = streams, target, sub, initial
         self.revision, self.opts = start, opts
 
@@ -223,6 +274,10 @@ class WatchStream:
     async def _initial_frames(self) -> AsyncIterator[bytes]:
         """ADDED frames of the initial objects in chunks; the live events of the same objects
         wait in the subscription's queue meanwhile and follow them."""
+        if isinstance(self.initial, CachedInitial):
+            for part in self.initial.chunks(self):
+                yield part
+            return
         if self.initial is None:
             return
         sent = count = 0

@@ -30,12 +30,12 @@ from ..datadir import (
     write_kubeconfig,
 )
 from ..machinery import clock
-from ..machinery.bodies import MAX_HEADER_BYTES
 from ..server.connections import (
     BACKLOG,
-    GuardedH11Protocol,
+    ConnectionGuard,
     connection_cap,
     raise_open_file_limit,
+    uvicorn_settings,
 )
 from ..server.workers import Supervisor, listen_socket, worker_count
 from ..store.sqlite import SqliteStore
@@ -148,13 +148,10 @@ def serve(process: ServerProcess, options: ServeOptions, cert: Path | None, key:
     False when the app failed to start."""
     limits = options.config.limits
     max_connections = connection_cap(limits.max_connections, raise_open_file_limit())
-    protocol = GuardedH11Protocol.configure(limits.header_timeout_seconds, max_connections)
+    guard = ConnectionGuard(limits.header_timeout_seconds, max_connections,
+                            str(cert) if cert else None, str(key) if key else None)
     server = uvicorn.Server(uvicorn.Config(
-        process.app(), host=options.host, port=options.port,
-        ssl_certfile=str(cert) if cert else None,
-        ssl_keyfile=str(key) if key else None,
-        log_level=options.log_level, access_log=False, timeout_graceful_shutdown=5,
-        http=protocol, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        backlog=BACKLOG))
+        process.app(), host=options.host, port=options.port, log_level=options.log_level,
+        backlog=BACKLOG, **uvicorn_settings(guard)))
     server.run(sockets=sockets)
     return server.started

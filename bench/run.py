@@ -726,6 +726,64 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
             "cpu_ms_per_server": result.pop("cpu_ms_per_object"), **result}
 
 
+# -- read path over worker processes (issue 21 item 5) ---------------------------------------
+def bench_read_workers(sizes: Sizes, report: Report, work: Path) -> None:
+    """GET one object from ``scs serve --workers 1`` and ``--workers 2`` in the same run:
+    whether the second core serves reads, and the CPU of all server processes per GET."""
+    one, two = (_read_over_workers(count, sizes, work) for count in (1, 2))
+    report.details["read_workers"] = {"1": one, "2": two, "connections": 32}
+    report.add("read-workers", "GET req/s, 2 workers (baseline: 1 worker)", two["req_per_s"],
+               one["req_per_s"], round(two["req_per_s"] / one["req_per_s"], 3)
+               if one["req_per_s"] else "", "> 1 worker", two["req_per_s"] > one["req_per_s"])
+    report.add("read-workers", "GET p99 ms, 2 workers (baseline: 1 worker)",
+               two["p99_us"] / 1000, one["p99_us"] / 1000)
+    report.add("read-workers", "server CPU µs per GET, 2 workers (baseline: 1 worker)",
+               two["cpu_us_per_request"], one["cpu_us_per_request"],
+               _ratio(one["cpu_us_per_request"], two["cpu_us_per_request"]))
+
+
+def _read_over_workers(count: int, sizes: Sizes, work: Path) -> dict[str, Any]:
+    """wrk against one server with ``count`` workers, after a one-second warm-up (every
+    worker started and its caches filled)."""
+    server = start_server(config=NO_CONTROLLERS, args=("--workers", str(count)))
+    try:
+        async def prepare() -> None:
+            conn = await connect(server)
+            await make_namespace(conn, "bench")
+            await conn.json("POST", NETWORKS.format(ns="bench"), network("read-me"))
+            conn.close()
+
+        asyncio.run(prepare())
+        url = server.url + NETWORKS.format(ns="bench") + "/read-me"
+        pid = server.proc.pid if server.proc else 0
+        _wait_children(pid, count if count > 1 else 0)
+        run_wrk(url, server.token, 1, 32, "", work)
+        cpu = _tree_cpu(pid)
+        result = run_wrk(url, server.token, sizes.read_seconds, 32, "", work)
+        result["cpu_us_per_request"] = round(
+            (_tree_cpu(pid) - cpu) * 1e6 / result["requests"], 1) if result["requests"] else 0
+        return result
+    finally:
+        stop_server(server)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _wait_children(pid: int, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(_children(pid)) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"scs serve has not started {count} workers")
+        time.sleep(0.1)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of the server process and its workers."""
+    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in _children(pid))
+
+
 # -- driver ---------------------------------------------------------------------------------
 def bench_ledger(sizes: Sizes, report: Report, work: Path) -> None:
     """Usage summaries and record pages over ``ledger_rows`` ledger rows (issue 16)."""
@@ -738,6 +796,7 @@ def bench_ledger(sizes: Sizes, report: Report, work: Path) -> None:
 
 BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "read": bench_read,
+    "read-workers": bench_read_workers,
     "write": bench_writes,
     "scale": bench_scale,
     "watch": bench_watch,

@@ -188,18 +188,11 @@ def bench_read(sizes: Sizes, report: Report, work: Path) -> None:
                                               real["requests"])
         real["rss_mib"] = rss_mib(server.proc.pid) if server.proc else 0
         port = free_port()
-        log = open(work / "baseline-app.log", "wb")  # noqa: SIM115 - closed below
-        baseline = subprocess.Popen(
-            [sys.executable, "-m", "bench.baseline_app", "--port", str(port),
-             "--cert", str(server.data_dir / "tls" / "server.crt"),
-             "--key", str(server.data_dir / "tls" / "server.key"), "--body", str(body_file)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-        _wait_port(port, baseline)
+        baseline = _start_baseline(server, port, work, "--body", str(body_file))
         cpu = cpu_seconds(baseline.pid)
         base = run_wrk(f"https://127.0.0.1:{port}{path}", server.token, sizes.read_seconds, 32,
                        "", work)
         base["cpu_us_per_request"] = _cpu_per(baseline.pid, cpu, base["requests"])
-        log.close()
         report.details["read"] = {"server": real, "baseline": base, "body_bytes": len(body),
                                   "connections": 32, "seconds": sizes.read_seconds}
         ratio = real["req_per_s"] / base["req_per_s"] if base["req_per_s"] else 0
@@ -217,9 +210,31 @@ def bench_read(sizes: Sizes, report: Report, work: Path) -> None:
                    _ratio(base["cpu_us_per_request"], real["cpu_us_per_request"]))
     finally:
         if baseline is not None:
-            baseline.terminate()
-            baseline.wait(10)
+            _stop_baseline(baseline)
         stop_server(server)
+
+
+def _start_baseline(server: ScsServer, port: int, work: Path,
+                    *args: str) -> subprocess.Popen[bytes]:
+    """``bench/baseline_app.py`` on ``port`` with the server's certificate (``args``: what
+    it answers)."""
+    with open(work / "baseline-app.log", "ab") as log:
+        baseline = subprocess.Popen(
+            [sys.executable, "-m", "bench.baseline_app", "--port", str(port),
+             "--cert", str(server.data_dir / "tls" / "server.crt"),
+             "--key", str(server.data_dir / "tls" / "server.key"), *args],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_port(port, baseline)
+    except RuntimeError:
+        _stop_baseline(baseline)
+        raise
+    return baseline
+
+
+def _stop_baseline(baseline: subprocess.Popen[bytes]) -> None:
+    baseline.terminate()
+    baseline.wait(10)
 
 
 def _cpu_per(pid: int, before: float, operations: int) -> float:
@@ -310,9 +325,12 @@ def bench_write(sizes: Sizes, report: Report, work: Path, backend: str) -> None:
 
             sample, real = asyncio.run(run())
             real["rss_mib"] = rss_mib(server.proc.pid) if server.proc else 0
+            if backend == "sqlite":  # while the server's certificate is there
+                base = _http_inserts(server, sizes, work)
         finally:
             stop_server(server)
-        base = _direct_inserts(backend, sample, sizes.baseline_rows, work, pg)
+        if backend != "sqlite":
+            base = _direct_inserts(backend, sample, sizes.baseline_rows, work, pg)
     finally:
         if pg is not None:
             pg.cleanup()
@@ -329,7 +347,8 @@ def bench_write(sizes: Sizes, report: Report, work: Path, backend: str) -> None:
                base["rows_per_s"], round(ratio, 3), target, met)
     report.add(label, "create p99 ms", real["p99_us"] / 1000, base["p99_ms"], "", "<= 50 ms",
                real["p99_us"] <= 50_000)
-    report.add(label, "CPU µs per create (server; baseline: inserting process)",
+    report.add(label, "CPU µs per create (server; baseline: "
+               f"{'the bare app' if backend == 'sqlite' else 'the inserting process'})",
                real["cpu_us_per_request"], base["cpu_us_per_row"],
                _ratio(base["cpu_us_per_row"], real["cpu_us_per_request"]))
 
@@ -343,6 +362,31 @@ async def _drain(conn: Conn) -> None:
     while True:
         if not await conn.reader.read(1 << 16):  # type: ignore[union-attr]
             return
+
+
+def _http_inserts(server: ScsServer, sizes: Sizes, work: Path) -> dict[str, Any]:
+    """The SQLite write baseline: ``bench/baseline_app.py --sqlite`` (uvicorn, httptools,
+    uvloop, one WAL transaction per POSTed object into the store's schema), driven by the
+    same wrk script, connections and certificate as the server."""
+    from central_api.store.sqlite import SqliteStore
+
+    database = work / f"baseline-{uuid.uuid4().hex[:6]}.db"
+    SqliteStore(database).close()  # the same schema and indexes
+    port = free_port()
+    baseline = _start_baseline(server, port, work, "--sqlite", str(database))
+    try:
+        cpu = cpu_seconds(baseline.pid)
+        result = run_wrk(f"https://127.0.0.1:{port}" + NETWORKS.format(ns="bench"),
+                         server.token, sizes.write_seconds, sizes.write_connections,
+                         POST_LUA % {"prefix": f"b{uuid.uuid4().hex[:6]}-",
+                                     "template": _write_template()}, work)
+        cpu_per = _cpu_per(baseline.pid, cpu, result["requests"])
+    finally:
+        _stop_baseline(baseline)
+    if result["status_errors"]:
+        raise RuntimeError(f"{result['status_errors']} baseline inserts failed: {result}")
+    return {**result, "rows_per_s": result["req_per_s"], "cpu_us_per_row": cpu_per,
+            "p99_ms": result["p99_us"] / 1000}
 
 
 def _direct_inserts(backend: str, sample: bytes, rows: int, work: Path,

@@ -24,10 +24,12 @@ import contextlib
 import json
 import os
 import re
+import select
 import sys
 import threading
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
@@ -169,18 +171,37 @@ class _Sink(Protocol):
 
 
 class _StreamSink:
-    """A text stream (stderr): one ``write`` and one ``flush`` per batch."""
+    """A text stream (stderr): one ``write`` and one ``flush`` per run of whole lines of at
+    most ``PIPE_BUF`` bytes. Why not per batch: worker processes (``scs serve --workers``)
+    share one stderr, and only a pipe write of at most ``PIPE_BUF`` bytes is never
+    interleaved with another process's; a larger one could splice two workers' lines."""
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
     def write_lines(self, lines: list[str]) -> None:
-        self.stream.write("\n".join(lines) + "\n")
-        self.stream.flush()
+        for chunk in _runs(lines, select.PIPE_BUF):
+            self.stream.write(chunk)
+            self.stream.flush()
 
     def close(self) -> None:
         with contextlib.suppress(ValueError):  # someone else closed it already
             self.stream.flush()
+
+
+def _runs(lines: list[str], limit: int) -> Iterator[str]:
+    """``lines`` joined into runs of at most ``limit`` characters (ASCII: bytes) each, every
+    line whole; a longer line is a run of its own."""
+    run: list[str] = []
+    size = 0
+    for line in lines:
+        if run and size + len(line) + 1 > limit:
+            yield "".join(run)
+            run, size = [], 0
+        run.append(line + "\n")
+        size += len(line) + 1
+    if run:
+        yield "".join(run)
 
 
 class _FileSink:

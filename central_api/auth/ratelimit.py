@@ -7,6 +7,13 @@ recently seen identity is forgotten — it comes back with a full bucket, which 
 side of serving rather than locking out, and still caps every identity at its own rate while
 it is active. Callers typically exempt ``system:masters`` so the bootstrap admin can always
 repair things.
+
+The buckets live in one process. With ``scs serve --workers N`` each worker has its own, so
+an identity whose connections spread over all workers gets up to N times the rate (and the
+burst); one keep-alive connection, the usual shape of a runaway client, stays at one worker
+and so at the configured rate. Replicas on PostgreSQL behave the same way, per replica.
+Dividing the rate by N would instead cut every single-connection client to 1/N of what the
+operator configured; we keep it per worker and document it (``--workers`` help).
 """
 
 from __future__ import annotations

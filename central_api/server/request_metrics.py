@@ -4,6 +4,12 @@ Label values come from a small, fixed set so that no caller can grow the series 
 bound: the verb, the API group and resource *as the catalog serves them* (a made-up path
 counts as ``unknown``), the code class — never names, namespaces, users or raw paths.
 Mounted APIs (the status page, the Alertmanager receiver) are labelled by their prefix.
+
+With ``scs serve --workers N`` every worker process counts its own requests, and a scrape of
+``/metrics`` is answered by whichever worker accepted the scraper's connection: the numbers
+are that worker's, not the sum (a counter seems to drop when the next scrape lands on another
+worker; ``scs_controller_leader`` is 1 only on the worker that runs the controllers). Scrape
+a single-worker server, or read them per worker, until they are aggregated across workers.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import select
 import stat
 import uuid
 from pathlib import Path
@@ -158,6 +159,32 @@ def test_stderr_sink(capsys: pytest.CaptureFixture[str]) -> None:
     with AuditLog() as log:
         log.record(event())
     assert json.loads(capsys.readouterr().err)["user"] == "alice"
+
+
+class _Writes(io.StringIO):
+    """A stream that remembers what each flush handed on (one ``write`` of a pipe)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed: list[str] = []
+        self._mark = 0
+
+    def flush(self) -> None:
+        self.flushed.append(self.getvalue()[self._mark:])
+        self._mark = len(self.getvalue())
+
+
+def test_stream_writes_stay_within_pipe_buf_and_split_no_line() -> None:
+    """Several workers share stderr: a pipe write of at most PIPE_BUF bytes is atomic."""
+    stream = _Writes()
+    with AuditLog(stream=stream, stderr=False) as log:
+        for _ in range(200):
+            log.record(event())
+    writes = [w for w in stream.flushed if w]
+    assert len(writes) > 1
+    assert all(len(w) <= select.PIPE_BUF and w.endswith("\n") for w in writes)
+    lines = "".join(writes).splitlines()
+    assert len(lines) == 200 and all(json.loads(line)["user"] == "alice" for line in lines)
 
 
 def test_full_queue_drops_instead_of_blocking() -> None:

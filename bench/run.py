@@ -771,10 +771,27 @@ async def _reconcile(server: ScsServer, sizes: Sizes) -> dict[str, Any]:
 
 
 # -- read path over worker processes (issue 21 item 5) ---------------------------------------
+READ_WORKER_ROUNDS = 2
+"""wrk runs per server, alternating between them, so that the machine's other load falls
+on both alike instead of on whichever ran first."""
+
+
 def bench_read_workers(sizes: Sizes, report: Report, work: Path) -> None:
     """GET one object from ``scs serve --workers 1`` and ``--workers 2`` in the same run:
     whether the second core serves reads, and the CPU of all server processes per GET."""
-    one, two = (_read_over_workers(count, sizes, work) for count in (1, 2))
+    servers: dict[int, ScsServer] = {}
+    try:
+        for count in (1, 2):
+            servers[count] = _read_server(count, work)
+        runs: dict[int, list[dict[str, Any]]] = {count: [] for count in servers}
+        for _ in range(READ_WORKER_ROUNDS):
+            for count, server in servers.items():
+                runs[count].append(_read_run(server, sizes.read_seconds / READ_WORKER_ROUNDS,
+                                             work))
+    finally:
+        for server in servers.values():
+            stop_server(server)
+    one, two = (_merged(runs[count]) for count in (1, 2))
     report.details["read_workers"] = {"1": one, "2": two, "connections": 32}
     report.add("read-workers", "GET req/s, 2 workers (baseline: 1 worker)", two["req_per_s"],
                one["req_per_s"], round(two["req_per_s"] / one["req_per_s"], 3)
@@ -786,29 +803,47 @@ def bench_read_workers(sizes: Sizes, report: Report, work: Path) -> None:
                _ratio(one["cpu_us_per_request"], two["cpu_us_per_request"]))
 
 
-def _read_over_workers(count: int, sizes: Sizes, work: Path) -> dict[str, Any]:
-    """wrk against one server with ``count`` workers, after a one-second warm-up (every
-    worker started and its caches filled)."""
+def _read_server(count: int, work: Path) -> ScsServer:
+    """A server with ``count`` workers and the object to read, warmed up by a one-second
+    run (every worker started, its caches filled)."""
     server = start_server(config=NO_CONTROLLERS, args=("--workers", str(count)))
-    try:
-        async def prepare() -> None:
-            conn = await connect(server)
-            await make_namespace(conn, "bench")
-            await conn.json("POST", NETWORKS.format(ns="bench"), network("read-me"))
-            conn.close()
 
+    async def prepare() -> None:
+        conn = await connect(server)
+        await make_namespace(conn, "bench")
+        await conn.json("POST", NETWORKS.format(ns="bench"), network("read-me"))
+        conn.close()
+
+    try:
         asyncio.run(prepare())
-        url = server.url + NETWORKS.format(ns="bench") + "/read-me"
-        pid = server.proc.pid if server.proc else 0
-        _wait_children(pid, count if count > 1 else 0)
-        run_wrk(url, server.token, 1, 32, "", work)
-        cpu = _tree_cpu(pid)
-        result = run_wrk(url, server.token, sizes.read_seconds, 32, "", work)
-        result["cpu_us_per_request"] = round(
-            (_tree_cpu(pid) - cpu) * 1e6 / result["requests"], 1) if result["requests"] else 0
-        return result
-    finally:
+        _wait_children(server.proc.pid if server.proc else 0, count if count > 1 else 0)
+        run_wrk(_read_url(server), server.token, 1, 32, "", work)
+    except BaseException:
         stop_server(server)
+        raise
+    return server
+
+
+def _read_url(server: ScsServer) -> str:
+    return server.url + NETWORKS.format(ns="bench") + "/read-me"
+
+
+def _read_run(server: ScsServer, seconds: float, work: Path) -> dict[str, Any]:
+    pid = server.proc.pid if server.proc else 0
+    cpu = _tree_cpu(pid)
+    result = run_wrk(_read_url(server), server.token, seconds, 32, "", work)
+    result["cpu_seconds"] = _tree_cpu(pid) - cpu
+    return result
+
+
+def _merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs of one server as one: mean rate, worst p99, CPU over all requests."""
+    requests = sum(run["requests"] for run in runs)
+    return {"req_per_s": round(sum(run["req_per_s"] for run in runs) / len(runs), 1),
+            "p99_us": max(run["p99_us"] for run in runs), "requests": requests,
+            "cpu_us_per_request": round(sum(run["cpu_seconds"] for run in runs) * 1e6
+                                        / requests, 1) if requests else 0.0,
+            "runs": runs}
 
 
 def _children(pid: int) -> list[int]:

@@ -33,7 +33,7 @@ from ..machinery.errors import ApiError
 from ..registry.informers import Expired, Informer, Informers
 from ..registry.resources import DeleteOptions, ListOptions, Resources, WriteOptions
 from ..registry.watch import WatchHub
-from ..store.offload import off_loop
+from ..store.offload import off_loop, off_loop_write
 
 T = TypeVar("T")
 
@@ -243,7 +243,7 @@ class LocalClient:
 
     async def _write(self, rt: ResourceType, func: Callable[..., dict[str, Any]],
                      *args: Any, **kwargs: Any) -> dict[str, Any]:
-        written = await self._call(func, rt, *args, **kwargs)
+        written = await off_loop_write(self.resources.store, func, rt, *args, **kwargs)
         meta = written["metadata"]
         self._wrote(rt, meta.get("namespace", ""), meta["name"], int(meta["resourceVersion"]))
         return written
@@ -269,7 +269,8 @@ class LocalClient:
         store's revision right after the delete is the one reads must wait for."""
         rt = self._type(kind)
         try:
-            revision = await self._call(self._delete, rt, namespace, name)
+            revision = await off_loop_write(self.resources.store, self._delete, rt,
+                                            namespace, name)
         except ApiError as exc:
             if exc.code != 404:
                 raise

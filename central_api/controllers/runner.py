@@ -27,7 +27,7 @@ from ..auth.storage_quota import StorageUsage
 from ..registry.resources import Resources
 from ..registry.watch import Subscription, WatchHub
 from ..store.ledger import Ledger
-from ..store.offload import off_loop
+from ..store.offload import off_loop_write
 from .client import LocalClient
 from .garbage_collector import GarbageCollector
 from .leader import LeaderElector
@@ -99,9 +99,10 @@ class InternalControllers:
                        asyncio.create_task(self.elector.run(_hold), name="internal-leader")]
 
     async def _off_loop(self, work: Callable[[], T]) -> T:
-        """Run a pass in a worker thread when the store waits on the network (PostgreSQL).
+        """Run a pass in a worker thread when the store waits on the network (PostgreSQL) or
+        its commits wait for a disk sync (passes write: garbage collection, compaction).
         Safe: the indexes it reads change only in this task, which waits for it."""
-        return await off_loop(self.resources.store, work)
+        return await off_loop_write(self.resources.store, work)
 
     def _rebuild(self) -> None:
         """Index every stored object again: at start, and after the watch fell behind."""

@@ -14,8 +14,8 @@ __all__ = ["Store", "open_store"]
 def open_store(url: str) -> Store:
     """Open the store a ``--store`` URL names.
 
-    * ``sqlite:///abs/path.db`` (optionally ``?synchronous=FULL``) or a plain filesystem path:
-      the embedded SQLite store.
+    * ``sqlite:///abs/path.db`` (optionally ``?synchronous=NORMAL``; FULL is the default, see
+      :mod:`.sqlite`) or a plain filesystem path: the embedded SQLite store.
     * ``postgresql://...`` or ``postgres://...``: the PostgreSQL store (the URL goes to libpq
       unchanged, so ``sslmode=`` and friends work).
 
@@ -29,7 +29,7 @@ def open_store(url: str) -> Store:
         from .postgres import PostgresStore
 
         return install_if_enabled(PostgresStore(url))
-    from .sqlite import SqliteStore
+    from .sqlite import DEFAULT_SYNCHRONOUS, SqliteStore
 
     if scheme == "sqlite":
         parts = urlsplit(url)
@@ -40,7 +40,7 @@ def open_store(url: str) -> Store:
         if unknown:
             raise ValueError(f"unknown SQLite store option(s) {sorted(unknown)} in {url!r}; "
                              "only 'synchronous' is supported")
-        synchronous = options.get("synchronous", ["NORMAL"])[-1]
+        synchronous = options.get("synchronous", [DEFAULT_SYNCHRONOUS])[-1]
         return SqliteStore(parts.path, synchronous=synchronous)
     if scheme:
         raise ValueError(f"unsupported store URL scheme {scheme!r} in {url!r}: use "

@@ -159,6 +159,11 @@ class Store(abc.ABC):
     """Calls wait on a network round trip (PostgreSQL): the HTTP handlers run them off the
     event loop. False for SQLite, which answers from a local file in microseconds."""
 
+    commits_wait = False
+    """A commit waits for a disk sync or the network (SQLite with ``synchronous=FULL``,
+    PostgreSQL): a coroutine should not write on the event loop (:func:`.offload.off_loop_write`)
+    even where reads are fast enough to run there."""
+
     def __init__(self) -> None:
         self._transformers: dict[str, Transformer] = {}
         self._listeners: builtins.list[Callable[[], None]] = []

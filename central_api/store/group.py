@@ -24,7 +24,8 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -98,6 +99,16 @@ class GroupCommit:
             if self._idle:
                 self._wake.notify()
         return await write.future
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the writers' lock for a transaction of another kind (a compaction step, the
+        ledger's writes), after committing what is queued: a lock is not fair, so a thread
+        running such transactions back to back would otherwise keep writes waiting for all
+        of them (a compaction of 20,000 versions stalled creates for 270 ms)."""
+        with self.lock:
+            self._drain()
+            yield
 
     def close(self) -> None:
         """Stop the committer thread after it committed what is queued."""

@@ -20,3 +20,12 @@ async def off_loop(store: Store, func: Callable[..., T], *args: Any, **kwargs: A
         return func(*args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(
         None, functools.partial(func, *args, **kwargs))
+
+
+async def off_loop_write(store: Store, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Like :func:`off_loop` for code that writes to ``store``: in a worker thread also when
+    only the commit waits (SQLite syncing its WAL), which would hold the loop for each write."""
+    if not (store.blocking or store.commits_wait):
+        return func(*args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(func, *args, **kwargs))

@@ -150,6 +150,7 @@ class PostgresStore(SqlStore):
     """
 
     blocking = True
+    commits_wait = True
 
     def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 30.0) -> None:
         super().__init__()

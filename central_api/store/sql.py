@@ -46,7 +46,7 @@ BY_KEY = "FROM kv WHERE resource = ? AND namespace = ? AND name = ? AND supersed
 AT_REVISION = "revision <= ? AND (superseded IS NULL OR superseded > ?) AND event != 2"
 INSERT = ("INSERT INTO kv (revision, resource, namespace, name, event, superseded, value, stamp) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-COMPACT_BATCH = 500
+COMPACT_BATCH = 100
 """Rows removed per compaction transaction: a few milliseconds of the writers' lock."""
 COMPACT_STEP = ("DELETE FROM kv WHERE revision IN (SELECT revision FROM kv WHERE superseded "
                 "IS NOT NULL AND superseded <= ? LIMIT ?)")

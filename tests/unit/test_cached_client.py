@@ -59,7 +59,9 @@ class Process:
 
 def run(tmp_path: Path, scenario: Callable[[Process], Awaitable[None]]) -> None:
     async def main() -> None:
-        process = Process(SqliteStore(tmp_path / "state.db"))
+        # NORMAL: commits do not wait for a disk sync, so the client writes on the loop and
+        # its informer has not seen a write when the write returns (what these tests need).
+        process = Process(SqliteStore(tmp_path / "state.db", synchronous="NORMAL"))
         process.hub.start()
         process.informers.start(process.hub)
         try:

@@ -152,6 +152,24 @@ def test_a_watch_on_one_worker_sees_a_create_made_on_the_other(server: ScsServer
     writer.close()
 
 
+def test_a_write_on_one_worker_is_read_at_once_on_the_other(server: ScsServer) -> None:
+    """Reads are consistent across workers (each with its own caches): a GET or LIST on
+    one worker right after a create or delete answered by the other sees it."""
+    reader, pid = on_worker(server, workers(server))
+    writer, _ = on_worker(server, workers(server) - {pid})
+    for _ in range(5):
+        name = unique("rw")
+        assert call(server, writer, "POST", NAMESPACES, {"metadata": {"name": name}})[0] == 201
+        assert call(server, reader, "GET", f"{NAMESPACES}/{name}")[0] == 200
+        listed = call(server, reader, "GET", NAMESPACES)[1]["items"]
+        assert name in [item["metadata"]["name"] for item in listed]
+        assert call(server, writer, "DELETE", f"{NAMESPACES}/{name}")[0] == 200
+        status, body = call(server, reader, "GET", f"{NAMESPACES}/{name}")
+        assert status == 404 or body["metadata"].get("deletionTimestamp"), body
+    reader.close()
+    writer.close()
+
+
 def test_controllers_run_in_one_worker_only(server: ScsServer) -> None:
     """Every Network gets one backend network, reconciled by the one worker that leads."""
     ns = unique("ctl")

@@ -80,9 +80,12 @@ class GroupCommit:
     def submit(self, write: Write) -> dict[str, Any]:
         """Queue ``write`` and return once its batch committed (or raise its error)."""
         self._pending.append(write)
+        committed = False
         with self.lock:
             if not write.done:
-                self._drain(until=write)
+                committed = self._drain(until=write)
+        if committed:
+            self._notify()
         return write.outcome()
 
     async def submit_async(self, write: Write) -> dict[str, Any]:
@@ -107,8 +110,10 @@ class GroupCommit:
         running such transactions back to back would otherwise keep writes waiting for all
         of them (a compaction of 20,000 versions stalled creates for 270 ms)."""
         with self.lock:
-            self._drain()
+            committed = self._drain()
             yield
+        if committed:
+            self._notify()
 
     def close(self) -> None:
         """Stop the committer thread after it committed what is queued."""
@@ -129,11 +134,16 @@ class GroupCommit:
                     return
                 self._idle = False
             with self.lock:
-                self._drain()
+                committed = self._drain()
+            if committed:
+                self._notify()
 
-    def _drain(self, until: Write | None = None) -> None:
+    def _drain(self, until: Write | None = None) -> bool:
         """Commit queued writes in batches (holding :attr:`lock`): all of them, or until
-        ``until`` is done (a thread's leader does not serve the queue forever)."""
+        ``until`` is done (a thread's leader does not serve the queue forever). Returns
+        whether a write committed: the caller calls the write listeners once it released
+        the lock (a listener may write)."""
+        committed = False
         while self._pending and not (until is not None and until.done):
             batch = [self._pending.popleft()
                      for _ in range(min(MAX_BATCH, len(self._pending)))]
@@ -144,9 +154,9 @@ class GroupCommit:
                     write.error, write.result = exc, None
             for write in batch:
                 write.done = True
-            if any(write.error is None for write in batch):
-                self._notify()
+            committed = committed or any(write.error is None for write in batch)
             _resolve(batch)
+        return committed
 
 
 def _resolve(writes: list[Write]) -> None:

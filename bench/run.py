@@ -107,6 +107,8 @@ class Sizes:
     metering_batch: int = 500
     metering_servers: int = 1000
     ledger_rows: int = 1_000_000
+    compaction_rows: int = 200_000
+    """Superseded versions the compaction benchmark removes."""
     """Servers created, resized and deleted for the usage accounting CPU per change."""
     console_objects: int = 10_000
     console_rate: float = 200
@@ -122,7 +124,8 @@ QUICK = Sizes(read_seconds=2, write_seconds=2, baseline_rows=300, scale_points=(
               reconcile_timeout=120, onboard_tenants=3, kaas_clusters=20, kaas_capi_clusters=10,
               kaas_timeout=120, status_components=20, status_incidents=200,
               status_seconds=2, metering_samples=2000, metering_batch=200,
-              metering_servers=30, ledger_rows=20_000, console_objects=1000,
+              metering_servers=30, ledger_rows=20_000, compaction_rows=20_000,
+              console_objects=1000,
               console_rate=50, console_seconds=2, console_runs=2)
 
 
@@ -452,6 +455,86 @@ def _direct_inserts(backend: str, sample: bytes, rows: int, work: Path,
             "cpu_us_per_row": round(cpu * 1e6 / rows, 1), **stats}
 
 
+# -- 2b. writes during compaction ------------------------------------------------------------
+COMPACTION_OBJECTS = 1000
+COMPACTION_WRITERS = 8
+
+
+def bench_compaction(sizes: Sizes, report: Report, work: Path) -> None:
+    """The longest a create waits while the store compacts a large history (issue 21: no
+    stall over 50 ms), side by side with compaction in one transaction (how it was done
+    before). Measured at the store, in one process, as the server runs it: creates from
+    ``COMPACTION_WRITERS`` coroutines through the group committer, the compaction in a
+    worker thread sharing the writers' lock; the history is ``COMPACTION_OBJECTS`` objects
+    updated until ``compaction_rows`` superseded versions exist."""
+    results = {}
+    for mode in ("one transaction", "batched (store)"):
+        results[mode] = asyncio.run(_compaction_run(work / f"{mode[:3]}.db",
+                                                    sizes.compaction_rows, mode))
+        label = f"compaction of {sizes.compaction_rows:,} versions, {mode}"
+        during = results[mode]["during"]
+        report.add(label, "create max ms while compacting", during["max_ms"],
+                   results[mode]["before"]["max_ms"], "", "<= 50 ms",
+                   during["max_ms"] <= 50 if mode.startswith("batched") else None)
+        report.add(label, "create p99 ms while compacting", during["p99_ms"],
+                   results[mode]["before"]["p99_ms"])
+        report.add(label, "compaction seconds", results[mode]["compaction_seconds"])
+    report.details["compaction"] = results
+
+
+async def _compaction_run(path: Path, rows: int, mode: str) -> dict[str, Any]:
+    from central_api.store.base import Key
+    from central_api.store.sqlite import SqliteStore
+
+    loader = SqliteStore(path, synchronous="OFF")  # building the history is not measured
+    keys = [Key("iaas.scs.community/networks", "bench", f"h-{i}")
+            for i in range(COMPACTION_OBJECTS)]
+    for key in keys:
+        loader.create(key, network(key.name))
+    for i in range(rows):
+        key = keys[i % len(keys)]
+        loader.update(key, network(key.name, labels={"v": str(i)}), None)
+    loader.close()
+    store = SqliteStore(path)
+    latencies: list[tuple[float, float]] = []
+    stop = asyncio.Event()
+
+    async def writer(w: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            t0 = time.perf_counter()
+            await store.create_async(Key("iaas.scs.community/networks", "bench",
+                                         f"w{w}-{i}"), network(f"w{w}-{i}"))
+            latencies.append((t0, time.perf_counter() - t0))
+
+    def compact_once() -> int:
+        target = store.current_revision()
+        if mode.startswith("batched"):
+            return store.compact(target)
+        with store._write_tx() as cur:  # the compaction before issue 21
+            removed = int(cur.execute("DELETE FROM kv WHERE superseded IS NOT NULL AND "
+                                      "superseded <= ?", (target,)).rowcount)
+            cur.execute("UPDATE meta SET compacted = ? WHERE id = 1", (target,))
+        return removed
+
+    tasks = [asyncio.create_task(writer(w)) for w in range(COMPACTION_WRITERS)]
+    await asyncio.sleep(1.0)
+    began = time.perf_counter()
+    removed = await asyncio.to_thread(compact_once)
+    ended = time.perf_counter()
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.gather(*tasks)
+    store.close()
+    # a create overlapping the compaction at any moment counts as "during"
+    during = [d for t0, d in latencies if t0 <= ended and t0 + d >= began]
+    before = [d for t0, d in latencies if t0 + d < began]
+    return {"removed": removed, "compaction_seconds": round(ended - began, 3),
+            "during": summary(during), "before": summary(before),
+            "creates": len(latencies)}
+
+
 # -- 3. scale -------------------------------------------------------------------------------
 def bench_scale(sizes: Sizes, report: Report, work: Path) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="scs-bench-scale-"))
@@ -517,7 +600,7 @@ def _load_objects(db: Path, sample: dict[str, Any], start: int, end: int) -> flo
     from central_api.store.base import Key
     from central_api.store.sqlite import SqliteStore
 
-    store = SqliteStore(db)
+    store = SqliteStore(db, synchronous="OFF")  # loading, not measured: no sync per object
     raw = orjson.dumps(sample)
     started = time.monotonic()
     try:
@@ -877,6 +960,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "read": bench_read,
     "read-workers": bench_read_workers,
     "write": bench_writes,
+    "compaction": bench_compaction,
     "scale": bench_scale,
     "watch": bench_watch,
     "reconcile": bench_reconcile,

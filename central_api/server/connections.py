@@ -132,6 +132,51 @@ class _Refused(asyncio.Protocol):
         transport.close()  # nothing was read or written: the socket is closed at once
 
 
+COALESCED_BYTES = 64 * 1024
+"""Writes are held until the end of the event loop's step up to this size (more is sent at
+once, so that a response streamed without a pause is held only in the transport's own
+buffer, which applies back-pressure)."""
+
+
+class _CoalescedWrites:
+    """A connection's transport whose writes in one step of the event loop go out as one.
+
+    uvicorn writes a response's head and its body separately, and uvloop sends each at
+    once: two TLS records and two system calls, each waking the client, per response.
+    """
+
+    __slots__ = ("_transport", "_loop", "_pending", "_size")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop = transport, loop
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= COALESCED_BYTES:
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _HeaderTooLarge(Exception):
     """Raised in a parser callback to stop llhttp; answered with 431."""
 
@@ -154,7 +199,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """A header was too large: 431 once the requests before it are answered."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_CoalescedWrites(transport, self.loop))  # type: ignore[arg-type]
         self._arm_header_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -27,7 +27,7 @@ from ..kinds.rbac import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, GROUP, ROLE, ROLE_B
 from ..machinery.errors import ApiError
 from ..machinery.selectors import from_label_selector_object
 from ..machinery.user import MASTERS, User
-from ..registry.informers import Informers
+from ..registry.informers import Informers, on_any_change
 from .authz import Attributes, Authorizer, Decision
 
 Rule = dict[str, Any]
@@ -195,6 +195,15 @@ class InformerRuleSource:
         self._role_bindings = informers.informer(ROLE_BINDING.storage_resource)
         self._cluster_roles = informers.informer(CLUSTER_ROLE.storage_resource)
         self._cluster_role_bindings = informers.informer(CLUSTER_ROLE_BINDING.storage_resource)
+        self.generation = 0
+        """Counts the changes to the RBAC objects: decisions taken at another generation
+        are not reused (:class:`RbacAuthorizer`)."""
+        for informer in (self._roles, self._role_bindings, self._cluster_roles,
+                         self._cluster_role_bindings):
+            informer.add_handlers(on_any_change(self._changed))
+
+    def _changed(self) -> None:
+        self.generation += 1
 
     def roles(self, namespace: str) -> list[dict[str, Any]]:
         return self._roles.list(namespace)
@@ -338,13 +347,44 @@ def rules_for(source: RuleSource, user: User,
     return resource, non_resource
 
 
+DECISIONS_KEPT = 8192
+"""Decisions remembered per RBAC generation (a user's requests repeat a few dozen)."""
+
+DecisionKey = tuple[str, tuple[str, ...], str, str, str, str, str, str, str]
+
+
 class RbacAuthorizer:
-    """Allows what some binding of the user grants; otherwise no opinion (a denial)."""
+    """Allows what some binding of the user grants; otherwise no opinion (a denial).
+
+    Deciding walks every ClusterRoleBinding and the namespace's RoleBindings and resolves
+    their roles, on every request. With a source that counts its changes (``generation``,
+    the informers'), a decision is kept until the next change to any RBAC object: the
+    informer's handler bumps the count as it applies the change, so a role or binding
+    change holds from the next request on, as without the cache.
+    """
 
     def __init__(self, source: RuleSource) -> None:
         self.source = source
+        self._decisions: tuple[int, dict[DecisionKey, Decision]] = (-1, {})
 
     def authorize(self, attrs: Attributes) -> Decision:
+        generation: int | None = getattr(self.source, "generation", None)
+        if generation is None:
+            return self._decide(attrs)
+        kept_at, decisions = self._decisions
+        if kept_at != generation or len(decisions) >= DECISIONS_KEPT:
+            decisions = {}
+            self._decisions = (generation, decisions)
+        key = (attrs.user.name, attrs.user.groups, attrs.verb, attrs.api_group, attrs.resource,
+               attrs.subresource, attrs.namespace, attrs.name, attrs.path)
+        decision = decisions.get(key)
+        if decision is None:
+            # kept in the dict of the generation read before deciding: if a change came
+            # meanwhile (admission decides in worker threads), that dict is dropped
+            decision = decisions[key] = self._decide(attrs)
+        return decision
+
+    def _decide(self, attrs: Attributes) -> Decision:
         namespace = attrs.namespace if attrs.is_resource else ""
         for why, rules in grants(self.source, attrs.user, namespace):
             if any(rule_allows(attrs, rule) for rule in rules):

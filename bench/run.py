@@ -41,6 +41,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from .breadth import bench_breadth
 from .common import (
     NAMESPACES,
     NETWORKS,
@@ -976,6 +977,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "console": lambda sizes, report, work: bench_console(
         sizes.console_objects, sizes.console_rate, sizes.console_seconds, sizes.console_runs,
         report, work),
+    "breadth": lambda sizes, report, work: bench_breadth(sizes is QUICK, report, work),
 }
 
 

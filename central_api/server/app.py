@@ -55,15 +55,16 @@ from ..registry.resources import Resources, WriteOptions
 from ..registry.watch import WatchHub
 from ..store.base import Store, StoreUnavailable
 from ..store.offload import off_loop
-from . import discovery, openapi, openapi_pb, reviews
+from . import discovery, reviews
+from .apidocs import ApiDocuments
+from .compression import compress_large
 from .handlers import ResourceHandlers, json_response, media_type, read_body
 from .requestinfo import RequestIds, RequestInfo, query_keys, request_info, request_path
 from .reviews import RulesFor
-from .routing import Target, resolve, split_group_version
+from .routing import Target, resolve
 
 log = logging.getLogger("central_api.server")
 
-AGGREGATED = "apidiscovery.k8s.io"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 _REQUEST_IDS = RequestIds()
@@ -151,15 +152,6 @@ def _header(scope: Any, name: bytes) -> str:
         if key == name:
             return str(value.decode("latin-1"))
     return ""
-
-
-def _aggregated_version(request: Request) -> str | None:
-    """The apidiscovery version the client accepts (kubectl 1.27 asks for v2beta1)."""
-    for part in request.headers.get("accept", "").split(","):
-        params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
-        if params.get("g") == AGGREGATED and params.get("as") == "APIGroupDiscoveryList":
-            return params.get("v")
-    return None
 
 
 def ensure_system_namespaces(ctx: ServerContext) -> None:
@@ -397,19 +389,9 @@ class CentralApi:
         endpoint = self.ctx.endpoints.get(request.url.path)
         if endpoint is not None:
             return await endpoint()
-        if parts and parts[0] == "openapi":
-            return self.openapi(parts[1:], request.headers.get("accept", ""))
-        if request.url.path in ("/api", "/apis"):
-            return self.root_discovery(request, legacy=request.url.path == "/api")
-        if len(parts) == 2 and parts[0] == "apis":
-            doc = discovery.api_group(self.ctx.catalog, parts[1])
-            if doc:
-                return json_response(doc)
-        gv = split_group_version(parts)
-        if gv is not None and not gv[2]:
-            doc = discovery.resource_list(self.ctx.catalog, gv[0], gv[1])
-            if doc:
-                return json_response(doc)
+        document = await self.documents.answer(request, request.url.path, parts)
+        if document is not None:
+            return document
         raise errors.not_found("", "")
 
     async def review(self, request: Request, info: RequestInfo, user: User) -> Response:
@@ -438,32 +420,10 @@ class CentralApi:
             return json_response(version_info())
         return PlainTextResponse("ok")
 
-    def root_discovery(self, request: Request, legacy: bool) -> Response:
-        version = _aggregated_version(request)
-        if version in ("v2", "v2beta1"):
-            doc = discovery.aggregated(self.ctx.catalog, legacy, version)
-            kind = f"application/json;g={AGGREGATED};v={version};as=APIGroupDiscoveryList"
-            return json_response(doc, media_type=kind)
-        if legacy:
-            return json_response(discovery.api_versions())
-        return json_response(discovery.api_group_list(self.ctx.catalog))
-
-    def openapi(self, parts: list[str], accept: str = "") -> Response:
-        catalog = self.ctx.catalog
-        if parts == ["v2"]:
-            if "protobuf" in accept and "application/json" not in accept:
-                return Response(openapi_pb.document(openapi.v2(catalog)),
-                                media_type=openapi_pb.MEDIA_TYPE)
-            return json_response(openapi.v2(catalog))
-        if parts == ["v3"]:
-            return json_response(openapi.v3_index(catalog))
-        if len(parts) >= 3 and parts[0] == "v3":
-            gv = split_group_version(parts[1:])
-            if gv and not gv[2]:
-                doc = openapi.v3_group_version(catalog, gv[0], gv[1])
-                if doc:
-                    return json_response(doc, headers={"Cache-Control": "no-cache"})
-        raise errors.not_found("", "")
+    @functools.cached_property
+    def documents(self) -> ApiDocuments:
+        """Discovery and OpenAPI, built once per catalog generation."""
+        return ApiDocuments(self.ctx.catalog)
 
 
 def build_app(ctx: ServerContext, background: Background | None = None) -> Starlette:
@@ -525,4 +485,4 @@ class ApiApp(Starlette):
             await PlainTextResponse("Internal Server Error", status_code=500)(
                 scope, receive, send)
             raise
-        await response(scope, receive, send)
+        await (await compress_large(scope, response))(scope, receive, send)

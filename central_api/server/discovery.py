@@ -91,6 +91,12 @@ def api_group(catalog: Catalog, group: str) -> dict[str, Any] | None:
             "preferredVersion": entries[0]}
 
 
+def serves(catalog: Catalog, group: str, version: str = "") -> bool:
+    """Whether ``group`` (in ``version``, when given) is served."""
+    versions = _group_versions(catalog, group)
+    return version in versions if version else bool(versions)
+
+
 def served_group_versions(catalog: Catalog) -> list[tuple[str, str]]:
     """Every (group, version) served, core ("") first: stored kinds and review resources."""
     return [(g, v) for g in ["", *_named_groups(catalog)] for v in _group_versions(catalog, g)]

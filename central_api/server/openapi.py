@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
+import threading
 from typing import Any
+
+import orjson
 
 from ..kinds.catalog import Catalog
 from ..kinds.kind import ResourceType
-from .discovery import VirtualResource, served_group_versions, virtual
+from . import openapi_pb
+from .discovery import VIRTUAL_RESOURCES, VirtualResource, served_group_versions, virtual
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 STATUS_SCHEMA = f"{META}.Status"
@@ -46,6 +49,7 @@ JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 SMP = "application/strategic-merge-patch+json"
+V2_VERSION = "v0.1.0"
 
 _STRING: dict[str, Any] = {"type": "string"}
 _STRINGS: dict[str, Any] = {"type": "array", "items": _STRING}
@@ -455,9 +459,9 @@ def _review_component(review: VirtualResource, version: str) -> dict[str, Any]:
 
 
 def _component(rt: ResourceType, v2: bool) -> dict[str, Any]:
-    schema = copy.deepcopy(rt.schema)
-    if v2:
-        _strip_v3_only(schema)
+    """The kind's schema, a copy only where it differs (it is encoded at once, never
+    changed: copying every CRD's schema whole was a third of building the documents)."""
+    schema = _without_v3_only(rt.schema) if v2 else dict(rt.schema)
     if _publishes_gvk(rt, v2):
         schema["x-kubernetes-group-version-kind"] = [_gvk(rt)]
     return schema
@@ -484,68 +488,197 @@ def _list_component(rt: ResourceType, v2: bool) -> dict[str, Any]:
     return schema
 
 
-def _strip_v3_only(node: Any) -> None:
+def _without_v3_only(node: Any) -> Any:
     """Swagger 2.0 has no ``nullable``; the rest of a structural schema carries over."""
     if isinstance(node, dict):
-        node.pop("nullable", None)
-        for value in node.values():
-            _strip_v3_only(value)
-    elif isinstance(node, list):
-        for value in node:
-            _strip_v3_only(value)
+        return {k: _without_v3_only(v) for k, v in node.items() if k != "nullable"}
+    if isinstance(node, list):
+        return [_without_v3_only(v) for v in node]
+    return node
 
 
-def _operations_and_schemas(catalog: Catalog, group_versions: list[tuple[str, str]],
-                            v2: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Paths and component schemas of the kinds and review resources of ``group_versions``:
-    the kinds, their lists and the meta.k8s.io types the operations refer to."""
-    paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = copy.deepcopy(_SCHEMAS)
-    for group, version in group_versions:
-        for rt in catalog.in_version(group, version):
-            paths.update(_paths(rt))
-            schemas[schema_name(rt)] = _component(rt, v2)
-            schemas[list_schema_name(rt)] = _list_component(rt, v2)
-            if "token" in rt.subresources():
-                schemas[TOKEN_REQUEST_SCHEMA] = copy.deepcopy(_TOKEN_REQUEST)
-            for declared in rt.action_kinds.values():
-                schemas[schema_name(declared)] = _component(declared, v2)
-        for review in virtual(group, version):
-            paths.update(_review_paths(review, version))
-            schemas[review_schema_name(review, version)] = _review_component(review, version)
-    return paths, schemas
+class _Share:
+    """What one kind adds to the documents: its paths and component schemas."""
+
+    def __init__(self, rt: ResourceType) -> None:
+        self.rt = rt
+
+    def paths(self) -> dict[str, Any]:
+        return _paths(self.rt)
+
+    def schemas(self, v2: bool) -> dict[str, Any]:
+        """The kind, its list and what its subresources take."""
+        rt = self.rt
+        schemas = {schema_name(rt): _component(rt, v2),
+                   list_schema_name(rt): _list_component(rt, v2)}
+        if "token" in rt.subresources():
+            schemas[TOKEN_REQUEST_SCHEMA] = copy.deepcopy(_TOKEN_REQUEST)
+        for declared in rt.action_kinds.values():
+            schemas[schema_name(declared)] = _component(declared, v2)
+        return schemas
 
 
-def v3_group_version(catalog: Catalog, group: str, version: str) -> dict[str, Any] | None:
-    if (group, version) not in served_group_versions(catalog):
-        return None
-    paths, schemas = _operations_and_schemas(catalog, [(group, version)], v2=False)
-    return {"openapi": "3.0.0", "info": {"title": "SCS Central API", "version": version},
-            "paths": paths, "components": {"schemas": schemas}}
+class _ReviewShare(_Share):
+    """A review resource's share: its create operation and its schema."""
+
+    def __init__(self, review: VirtualResource, version: str) -> None:
+        self.review, self.version = review, version
+
+    def paths(self) -> dict[str, Any]:
+        return _review_paths(self.review, self.version)
+
+    def schemas(self, v2: bool) -> dict[str, Any]:
+        return {review_schema_name(self.review, self.version):
+                _review_component(self.review, self.version)}
 
 
-def v3_index(catalog: Catalog) -> dict[str, Any]:
-    """``/openapi/v3``: one entry per group-version with a content hash for caching."""
-    paths = {}
-    for group, version in served_group_versions(catalog):
-        doc = v3_group_version(catalog, group, version)
-        if doc is None:
-            continue
-        key = f"apis/{group}/{version}" if group else "api/v1"
-        digest = document_hash(doc)
-        paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
-    return {"paths": paths}
+class _MetaShare(_Share):
+    """The meta.k8s.io types every document's operations refer to."""
+
+    def __init__(self) -> None:
+        pass
+
+    def paths(self) -> dict[str, Any]:
+        return {}
+
+    def schemas(self, v2: bool) -> dict[str, Any]:
+        return copy.deepcopy(_SCHEMAS)
 
 
-def v2(catalog: Catalog) -> dict[str, Any]:
-    """The Swagger 2.0 document of everything served: the v3 operations, converted."""
-    v3_paths, schemas = _operations_and_schemas(catalog, served_group_versions(catalog),
-                                                v2=True)
-    paths = {path: {method: _v2_operation(value) if method != "parameters"
-                    else [_v2_parameter(p) for p in value] for method, value in item.items()}
-             for path, item in v3_paths.items()}
-    return {"swagger": "2.0", "info": {"title": "SCS Central API", "version": "v0.1.0"},
-            "paths": paths, "definitions": _to_definitions(schemas)}
+_META = _MetaShare()
+_REVIEWS = {(review, version): _ReviewShare(review, version)
+            for review in VIRTUAL_RESOURCES for version in review.versions}
+_STATIC = {id(_META), *(id(share) for share in _REVIEWS.values())}
+"""The shares that never change, whatever the catalog serves."""
+
+_Parts = tuple[dict[str, Any], dict[str, Any]]
+"""A share encoded for one document format: its paths and its schemas by name, each
+pre-serialized (``orjson.Fragment``, protobuf bytes for the schemas of ``protobuf``)."""
+
+
+def _encode(share: _Share, form: str) -> _Parts:
+    """``share`` in the document format ``form``: ``v3``, ``v2`` (JSON) or ``protobuf``
+    (v2 definitions only, see :mod:`openapi_pb`)."""
+    if form == "v3":
+        return _fragments(share.paths()), _fragments(share.schemas(v2=False))
+    definitions = _to_definitions(share.schemas(v2=True))
+    if form == "v2":
+        return _fragments(_v2_paths(share.paths())), _fragments(definitions)
+    return {}, {name: openapi_pb.named_schema(name, value) for name, value in definitions.items()}
+
+
+def _fragments(values: dict[str, Any]) -> dict[str, orjson.Fragment]:
+    return {name: orjson.Fragment(dumps(value)) for name, value in values.items()}
+
+
+def dumps(value: Any) -> bytes:
+    """``orjson.dumps``, copied into bytes of its exact size, for what is kept: orjson's
+    result keeps the buffer it grew into (a 3 KB schema held 32 KiB, a 17 MB document
+    32 MiB), which tripled the memory of the cached documents."""
+    return bytes(memoryview(orjson.dumps(value)))
+
+
+def _merged(parts: list[_Parts], which: int) -> dict[str, Any]:
+    """The parts' paths (``which`` 0) or schemas (1) in order; a later part's entry of the
+    same name wins and keeps the first one's place (as ``dict.update`` does)."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        out.update(part[which])
+    return out
+
+
+KEPT_FORMS = ("v2", "protobuf")
+"""The formats whose parts are kept: each v2 document holds every kind, so a CRD change would
+otherwise re-encode all of them. A v3 document holds one group/version, whose few kinds are
+encoded again when it changes (keeping them cost 26 MiB with 500 CRDs)."""
+
+
+class OpenApiDocuments:
+    """The documents of what ``catalog`` serves, joined from :data:`_Parts` encoded per
+    served kind and document format; those of :data:`KEPT_FORMS` are kept while the kind is
+    served (a CRD change brings new ResourceType objects, and the parts of the old ones are
+    dropped). Each format is encoded only once a client asks for it. Thread-safe: documents
+    are built in worker threads."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._lock = threading.Lock()
+        self._kinds: dict[tuple[int, str], tuple[_Share, _Parts]] = {}
+        """By ``id`` of the kind's ResourceType (held by its share) and format."""
+        self._hashes: dict[tuple[str, str], tuple[tuple[int, ...], str]] = {}
+        """v3 document hash per group/version, with the ids of the kinds it was made of."""
+
+    def _parts(self, group_versions: list[tuple[str, str]], form: str) -> list[_Parts]:
+        with self._lock:
+            kept = _STATIC | {id(rt) for rt in self.catalog.all()}
+            for key in [key for key in self._kinds if key[0] not in kept]:
+                del self._kinds[key]
+            parts = [self._encoded(_META, id(_META), form)]
+            for group, version in group_versions:
+                parts += [self._encoded(_Share(rt), id(rt), form)
+                          for rt in self.catalog.in_version(group, version)]
+                reviews = [_REVIEWS[(review, version)] for review in virtual(group, version)]
+                parts += [self._encoded(share, id(share), form) for share in reviews]
+            return parts
+
+    def _encoded(self, share: _Share, key: int, form: str) -> _Parts:
+        known = self._kinds.get((key, form))
+        if known is not None:
+            return known[1]
+        parts = _encode(share, form)
+        if form in KEPT_FORMS:
+            self._kinds[(key, form)] = (share, parts)
+        return parts
+
+    def group_version(self, group: str, version: str) -> bytes | None:
+        """``/openapi/v3/apis/<group>/<version>`` (``api/v1`` for the core group)."""
+        if (group, version) not in served_group_versions(self.catalog):
+            return None
+        parts = self._parts([(group, version)], "v3")
+        return dumps({
+            "openapi": "3.0.0", "info": {"title": "SCS Central API", "version": version},
+            "paths": _merged(parts, 0), "components": {"schemas": _merged(parts, 1)}})
+
+    def index(self) -> bytes:
+        """``/openapi/v3``: one entry per group-version with a content hash for caching."""
+        served = served_group_versions(self.catalog)
+        paths = {}
+        for group, version in served:
+            key = f"apis/{group}/{version}" if group else "api/v1"
+            paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?"
+                                               f"hash={self._hash(group, version)}"}
+        with self._lock:
+            for gone in self._hashes.keys() - set(served):
+                del self._hashes[gone]
+        return dumps({"paths": paths})
+
+    def _hash(self, group: str, version: str) -> str:
+        """The group/version document's hash, computed again only when its kinds changed."""
+        kinds = tuple(id(rt) for rt in self.catalog.in_version(group, version))
+        known = self._hashes.get((group, version))
+        if known is not None and known[0] == kinds:
+            return known[1]
+        digest = document_hash(self.group_version(group, version) or b"")
+        self._hashes[(group, version)] = (kinds, digest)
+        return digest
+
+    def v2(self) -> bytes:
+        """The Swagger 2.0 document of everything served: the v3 operations, converted."""
+        parts = self._parts(served_group_versions(self.catalog), "v2")
+        return dumps({
+            "swagger": "2.0", "info": {"title": "SCS Central API", "version": V2_VERSION},
+            "paths": _merged(parts, 0), "definitions": _merged(parts, 1)})
+
+    def v2_protobuf(self) -> bytes:
+        """The Swagger 2.0 document as protobuf (its definitions: see :mod:`openapi_pb`)."""
+        parts = self._parts(served_group_versions(self.catalog), "protobuf")
+        return openapi_pb.document("SCS Central API", V2_VERSION, _merged(parts, 1).values())
+
+
+def _v2_paths(v3_paths: dict[str, Any]) -> dict[str, Any]:
+    return {path: {method: _v2_operation(value) if method != "parameters"
+                   else [_v2_parameter(p) for p in value] for method, value in item.items()}
+            for path, item in v3_paths.items()}
 
 
 def _to_definitions(node: Any) -> Any:
@@ -588,6 +721,7 @@ def _v2_operation(op: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def document_hash(doc: dict[str, Any]) -> str:
-    raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha512(raw).hexdigest()[:32].upper()
+def document_hash(body: bytes) -> str:
+    """A content hash of an encoded document: the same on every replica serving the same
+    kinds, since documents are encoded in a fixed order."""
+    return hashlib.sha512(body).hexdigest()[:32].upper()

@@ -30,7 +30,7 @@ import asyncio
 import builtins
 import logging
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -78,9 +78,10 @@ def cached(obj: dict[str, Any]) -> CachedObject:
     except TypeError:  # integers beyond 64 bits, which orjson refuses
         encoded = dumps(rest)
     meta = obj.get("metadata") or {}
-    labels = meta.get("labels") or None
+    labels = meta.get("labels")
     return CachedObject(int(meta.get("resourceVersion") or 0),
-                        b"," + encoded[1:] if rest else b"}", labels)
+                        b"," + encoded[1:] if rest else b"}",
+                        dict(labels) if labels else None)  # not the event's, which is shared
 
 
 def served_prefix(api_version: str, kind: str) -> bytes:
@@ -140,10 +141,9 @@ class WatchCache:
         self.filled = False
         self._pending = []
 
-    def finish_fill(self, objects: builtins.list[tuple[str, str, CachedObject]],
-                    revision: int) -> None:
-        """Take the list read at ``revision`` (ordered by namespace and name), then the
-        events kept since :meth:`begin_fill` that are newer than it."""
+    def load(self, objects: Iterable[tuple[str, str, CachedObject]]) -> None:
+        """Hold ``objects`` (ordered by namespace and name) instead of what it held: for a
+        cache no reader sees yet (a worker thread builds it)."""
         self._spaces, self._namespaces, self._index = {}, [], {}
         for namespace, name, entry in objects:
             space = self._spaces.get(namespace)
@@ -153,6 +153,12 @@ class WatchCache:
             space.objects[name] = entry
             space.names.append(name)
             self._index_labels(namespace, name, entry.labels)
+
+    def finish_fill(self, filled: WatchCache, revision: int) -> None:
+        """Take the objects of ``filled`` (filled by :meth:`load` from a list read at
+        ``revision``), then the events kept since :meth:`begin_fill` newer than it."""
+        self._spaces, self._namespaces, self._index = (filled._spaces, filled._namespaces,
+                                                       filled._index)
         self.changed = revision
         pending, self._pending = self._pending or [], None
         for event in pending:
@@ -368,20 +374,20 @@ class WatchCaches:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                objects, revision = await loop.run_in_executor(None, self._read_all,
-                                                               cache.resource)
+                filled, revision = await loop.run_in_executor(None, self._read_all,
+                                                              cache.resource)
             except Compacted:
                 continue  # the snapshot was compacted while it was read: read a newer one
             except (StoreError, OSError) as exc:  # the database restarts: keep trying
                 log.warning("watch cache %s: listing failed, retrying: %s", cache.resource, exc)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            cache.finish_fill(objects, revision)
+            cache.finish_fill(filled, revision)
             return
 
-    def _read_all(self, resource: str) -> tuple[builtins.list[tuple[str, str, CachedObject]],
-                                                int]:
-        """Every object of ``resource`` at one revision, encoded batch by batch."""
+    def _read_all(self, resource: str) -> tuple[WatchCache, int]:
+        """Every object of ``resource`` at one revision, encoded batch by batch and indexed
+        (a worker thread runs this: for 100k objects it takes seconds)."""
         store = self.hub.store
         objects: builtins.list[tuple[str, str, CachedObject]] = []
         after: Ident | None = None
@@ -393,5 +399,8 @@ class WatchCaches:
                 meta = obj["metadata"]
                 objects.append((meta.get("namespace", ""), meta["name"], cached(obj)))
             if page.continue_after is None:
-                return objects, revision
+                break
             after = page.continue_after
+        filled = WatchCache(resource)
+        filled.load(objects)
+        return filled, revision

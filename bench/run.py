@@ -456,6 +456,63 @@ def _direct_inserts(backend: str, sample: bytes, rows: int, work: Path,
             "cpu_us_per_row": round(cpu * 1e6 / rows, 1), **stats}
 
 
+# -- 2c. two replicas on one PostgreSQL ------------------------------------------------------
+def bench_write_replicas(sizes: Sizes, report: Report, work: Path) -> None:
+    """Creates through two ``scs serve`` replicas on one PostgreSQL at once (issue 21:
+    >= 2,000/s): one wrk per replica with the write benchmark's script and connections. The
+    replicas share the encryption key and the ServiceAccount signing keys, as replicas must."""
+    pg = PostgresServer()
+    pg.start()
+    replicas: list[ScsServer] = []
+    try:
+        first = start_server(store=pg.url, config=NO_CONTROLLERS)
+        replicas.append(first)
+        second_dir = Path(tempfile.mkdtemp(prefix="scs-bench-replica-"))
+        shutil.copy2(first.data_dir / "encryption.key", second_dir / "encryption.key")
+        shutil.copytree(first.data_dir / "sa-signing", second_dir / "sa-signing")
+        replicas.append(start_server(data_dir=second_dir, store=pg.url, config=NO_CONTROLLERS))
+
+        async def prepare() -> None:
+            conn = await connect(first)
+            await make_namespace(conn, "bench")
+            conn.close()
+
+        asyncio.run(prepare())
+        results = asyncio.run(_wrk_on_all(replicas, sizes, work))
+    finally:
+        for server in replicas:
+            stop_server(server)
+        pg.cleanup()
+    total = sum(r["req_per_s"] for r in results)
+    errors = sum(r["status_errors"] for r in results)
+    report.details["write_replicas"] = {"replicas": results, "creates_per_s": total}
+    if errors:
+        raise RuntimeError(f"{errors} creates failed: {results}")
+    label = "write (postgresql, 2 replicas)"
+    report.add(label, f"creates/s ({sizes.write_connections} conns per replica)",
+               round(total, 1), target=">= 2000/s", met=total >= 2000)
+    report.add(label, "create p99 ms (worse replica)",
+               max(r["p99_us"] for r in results) / 1000)
+    report.add(label, "server CPU µs per create (mean of the replicas)",
+               round(sum(r["cpu_us_per_request"] for r in results) / len(results), 1))
+
+
+async def _wrk_on_all(servers: list[ScsServer], sizes: Sizes, work: Path
+                      ) -> list[dict[str, Any]]:
+    async def one(server: ScsServer, index: int) -> dict[str, Any]:
+        pid = server.proc.pid if server.proc else 0
+        cpu = cpu_seconds(pid)
+        result = await asyncio.to_thread(
+            run_wrk, server.url + NETWORKS.format(ns="bench"), server.token,
+            sizes.write_seconds, sizes.write_connections,
+            POST_LUA % {"prefix": f"r{index}{uuid.uuid4().hex[:6]}-",
+                        "template": _write_template()}, work)
+        result["cpu_us_per_request"] = _cpu_per(pid, cpu, result["requests"])
+        return result
+
+    return list(await asyncio.gather(*(one(s, i) for i, s in enumerate(servers))))
+
+
 # -- 2b. writes during compaction ------------------------------------------------------------
 COMPACTION_OBJECTS = 1000
 COMPACTION_WRITERS = 8
@@ -962,6 +1019,7 @@ BENCHMARKS: dict[str, Callable[[Sizes, Report, Path], None]] = {
     "read-workers": bench_read_workers,
     "write": bench_writes,
     "compaction": bench_compaction,
+    "write-replicas": bench_write_replicas,
     "scale": bench_scale,
     "watch": bench_watch,
     "reconcile": bench_reconcile,

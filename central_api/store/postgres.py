@@ -452,6 +452,7 @@ class PostgresStore(SqlStore):
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
+        self._group.close()
         self._closed = True
         self._drop_idle()
         with self._cond:

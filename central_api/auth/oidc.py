@@ -46,7 +46,7 @@ import yaml
 
 from ..machinery.user import User
 from ..net import non_public_address
-from .authn import InvalidToken
+from .authn import InvalidToken, TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +334,8 @@ class OidcAuthenticator:
         self.jwks_min_refresh_interval = jwks_min_refresh_interval
         self.http_timeout = http_timeout
         self._issuers: dict[str, _IssuerKeys] = {}
+        self._verified: TokenCache[tuple[_IssuerKeys, list[dict[str, Any]], User]] = \
+            TokenCache(clock)
         self.set_issuers(issuers)
 
     def set_issuers(self, issuers: list[OidcIssuer]) -> None:
@@ -357,6 +359,14 @@ class OidcAuthenticator:
         return self._issuers[issuer_url]
 
     async def authenticate(self, token: str) -> User | None:
+        """The token's user. A verified token is remembered (:class:`TokenCache`) for as
+        long as its issuer is trusted with the same settings and its keys were not fetched
+        again: :meth:`set_issuers` dropping or changing the issuer, or a new key set, ends
+        it at once; otherwise it lasts seconds (:class:`TokenCache`)."""
+        key = TokenCache.key(token)
+        cached = self._verified.get(key)
+        if cached is not None and self._still_trusted(*cached):
+            return cached[2]
         if token.count(".") != 2:
             return None
         try:
@@ -369,10 +379,17 @@ class OidcAuthenticator:
         if state is None:
             return None  # another authenticator's token (or an issuer we do not trust)
         try:
-            return await self._verify(state, token, header)
+            user = await self._verify(state, token, header)
         except InvalidToken as exc:
             log.debug("oidc: refused a token from %s: %s", issuer_url, exc)
             raise
+        self._verified.put(key, (state, state.keys, user), float(unverified["exp"]) + LEEWAY)
+        return user
+
+    def _still_trusted(self, state: _IssuerKeys, keys: list[dict[str, Any]], _: User) -> bool:
+        """The issuer is trusted with the same settings and its key set was not fetched
+        again since (a fetch is how a withdrawn key is learnt)."""
+        return self._issuers.get(state.issuer.issuer_url) is state and state.keys is keys
 
     async def _verify(self, state: _IssuerKeys, token: str, header: dict[str, Any]) -> User:
         issuer = state.issuer

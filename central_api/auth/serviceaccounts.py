@@ -21,6 +21,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..machinery.errors import ApiError, Cause, bad_request, invalid
 from ..machinery.files import write_private
 from ..machinery.user import MASTERS, User
-from .authn import InvalidToken
+from .authn import InvalidToken, TokenCache
 from .rbac import compact_rules, compact_string, covers
 
 ALGORITHM = "ES256"
@@ -100,6 +101,7 @@ class SigningKeys:
             raise ValueError("at least one signing key is needed")
         self.directory = directory
         self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._public: dict[str, ec.EllipticCurvePublicKey] = {}
         for key in keys:  # oldest first; re-inserting a duplicate keeps the first position
             self._keys.setdefault(key_id(key.public_key()), key)
 
@@ -131,8 +133,14 @@ class SigningKeys:
         return list(self._keys)
 
     def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
+        """Derived once per key: deriving it costs more than a remembered token's check."""
         key = self._keys.get(kid)
-        return None if key is None else key.public_key()
+        if key is None:
+            return None
+        public = self._public.get(kid)
+        if public is None:
+            public = self._public[kid] = key.public_key()
+        return public
 
     def public_keys(self) -> list[tuple[str, ec.EllipticCurvePublicKey]]:
         return [(kid, key.public_key()) for kid, key in self._keys.items()]
@@ -152,6 +160,7 @@ class SigningKeys:
         if len(self._keys) == 1:
             raise ValueError("cannot remove the only service account signing key")
         del self._keys[kid]
+        self._public.pop(kid, None)
         if self.directory is not None:
             (self.directory / f"{kid}.pem").unlink(missing_ok=True)
 
@@ -210,6 +219,18 @@ class TokenIssuer:
 
 # --- verifying --------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Verified:
+    """What a verified token says: the account (namespace, name, uid), its ``jti`` and the
+    id of the key it was signed with."""
+
+    namespace: str
+    name: str
+    uid: str
+    jti: object
+    kid: str
+
+
 class ServiceAccountAuthenticator:
     """Authenticates our service account tokens; ignores JWTs of other issuers (OIDC)."""
 
@@ -222,15 +243,21 @@ class ServiceAccountAuthenticator:
         self.audiences = frozenset(audiences)
         self.lookup = lookup
         self.clock = clock
+        self._verified: TokenCache[_Verified] = TokenCache(clock)
 
     async def authenticate(self, token: str) -> User | None:
-        claims = _unverified_claims(token)
-        if claims is None or claims.get("iss") != self.issuer:
-            return None  # not a JWT, or another issuer's: let the next authenticator try
-        claims = self._verified_claims(token)
-        self._check_times(claims)
-        self._check_audience(claims)
-        namespace, name, uid = _service_account(claims)
+        """The account's user. The signature and claims of a token are verified once per
+        :class:`TokenCache` period (while its key is still trusted); whether the account
+        still exists with the token's uid is asked on every request, so deleting it
+        revokes its tokens from the next request on."""
+        key = TokenCache.key(token)
+        account = self._verified.get(key)
+        if account is None or self.keys.public_key(account.kid) is None:
+            claims = _unverified_claims(token)
+            if claims is None or claims.get("iss") != self.issuer:
+                return None  # not a JWT, or another issuer's: let the next authenticator try
+            account = self._verify(token, key)
+        namespace, name, uid = account.namespace, account.name, account.uid
         current = self.lookup(namespace, name)
         if inspect.isawaitable(current):
             current = await current
@@ -239,7 +266,20 @@ class ServiceAccountAuthenticator:
         if current != uid:
             raise InvalidToken(f"service account {namespace}/{name} was re-created "
                                "(uid differs)")
-        return _user(namespace, name, uid, claims.get("jti"))
+        return _user(namespace, name, uid, account.jti)
+
+    def _verify(self, token: str, key: bytes) -> _Verified:
+        """Signature, times, audience and the account claim; kept in the cache when the
+        token names its key (the key's removal must revoke it)."""
+        claims = self._verified_claims(token)
+        kid = _text(jwt.get_unverified_header(token).get("kid"))  # parsed: it verified
+        self._check_times(claims)
+        self._check_audience(claims)
+        namespace, name, uid = _service_account(claims)
+        verified = _Verified(namespace, name, uid, claims.get("jti"), kid)
+        if kid:
+            self._verified.put(key, verified, float(claims["exp"]) + LEEWAY_SECONDS)
+        return verified
 
     def _verified_claims(self, token: str) -> dict[str, Any]:
         try:

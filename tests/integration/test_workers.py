@@ -24,6 +24,9 @@ from tests.server import ScsServer
 
 NAMESPACES = "/api/v1/namespaces"
 NETWORKS = "/apis/iaas.scs.community/v1alpha1/namespaces/{ns}/networks"
+START_TIMEOUT = 120
+"""The parent and then each worker build a server: on the shared 2-core machine, under the
+other suites' load, that took longer than the harness' default 30 s."""
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -37,7 +40,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     srv = ScsServer(store=store, extra_args=["--workers", "2", "--audit-log", str(audit)],
                     config={"providers": {"iaas": {"type": "sandbox", "speed": 0}}})
     try:
-        srv.start()
+        srv.start(timeout=START_TIMEOUT)
         wait_for(lambda: two_workers(srv), what="two workers")
         yield srv
     finally:
@@ -243,7 +246,7 @@ def test_audit_lines_are_written_per_worker(server: ScsServer) -> None:
 def test_sigterm_stops_every_worker() -> None:
     srv = ScsServer(extra_args=["--workers", "2"])
     try:
-        srv.start()
+        srv.start(timeout=START_TIMEOUT)
         pids = wait_for(lambda: two_workers(srv), what="two workers")
         assert srv.proc is not None
         srv.proc.send_signal(signal.SIGTERM)
@@ -257,7 +260,7 @@ def test_sigterm_stops_every_worker() -> None:
 def test_workers_end_when_the_parent_is_killed() -> None:
     srv = ScsServer(extra_args=["--workers", "2"])
     try:
-        srv.start()
+        srv.start(timeout=START_TIMEOUT)
         pids = wait_for(lambda: two_workers(srv), what="two workers")
         srv.kill()
         wait_for(lambda: not any(_alive(pid) for pid in pids) or None, timeout=15,

@@ -1,17 +1,20 @@
 """The MVCC log on SQL, shared by the SQLite and PostgreSQL stores.
 
-Subclasses supply a transaction (``_write_tx`` serialises writers, ``_read_tx`` gives one
-consistent snapshot) and the DDL; the queries here are portable SQL with ``?`` placeholders
-(the PostgreSQL cursor rewrites them). Writers take the single ``meta`` row first
-(``UPDATE ... RETURNING``), which serialises them, so revisions commit strictly in order and a
-watcher that read up to revision N can never later see a commit below N.
+Subclasses supply the transactions (``_batch_tx`` for the object writes, ``_write_tx`` for
+other writes under the same lock, ``_read_tx`` for one consistent snapshot) and the DDL; the
+queries here are portable SQL with ``?`` placeholders (the PostgreSQL cursor rewrites them).
+Object writes are group-committed (:mod:`.group`): a batch takes the writers' lock across
+processes (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's lock on the ``meta`` row), reads the
+current revision, hands consecutive revisions to the writes that pass their checks and
+stores the last one in ``meta``, so revisions commit strictly in order and a watcher that
+read up to revision N can never later see a commit below N.
 
-Stamps: the same ``meta`` update that hands out the revision takes the time
-(:func:`central_api.machinery.clock.now`, read after the writers' lock) and keeps
-``meta.stamp = max(now, previous stamp)``: stamps never decrease with the revision, across
-threads, processes sharing one PostgreSQL and clocks that step back. ``kv.stamp`` holds the
-revision's stamp in whole microseconds (NULL in rows written before stamps existed: 0.0, i.e.
-unknown, on :attr:`~central_api.store.base.Event.stamp`). It costs no extra statement.
+Stamps: a batch takes the time (:func:`central_api.machinery.clock.now`, read after the
+writers' lock) and keeps ``meta.stamp = max(now, previous stamp)`` for all its writes:
+stamps never decrease with the revision, across threads, processes sharing one PostgreSQL
+and clocks that step back. ``kv.stamp`` holds the revision's stamp in whole microseconds
+(NULL in rows written before stamps existed: 0.0, i.e. unknown, on
+:attr:`~central_api.store.base.Event.stamp`). It costs no extra statement.
 """
 
 from __future__ import annotations
@@ -77,21 +80,13 @@ class SqlStore(Store):
         explicit transaction (SQLite: two statements fewer on every GET)."""
         return self._read_tx()
 
+    def __init__(self, writers_lock: threading.Lock | None = None) -> None:
+        """``writers_lock``: the lock batches commit under, if the back end guards more
+        with it (SQLite: its one writer connection); else the group has a lock of its own."""
+        super().__init__()
+        self._group = GroupCommit(self._run_batch, self._notify, writers_lock)
+
     # -- writes ----------------------------------------------------------------------------
-    @property
-    def _group(self) -> GroupCommit:
-        """The store's write queue (created on first use: subclasses set up their
-        connections first, and may share the writers' lock with it)."""
-        group: GroupCommit | None = self.__dict__.get("_group_commit")
-        if group is None:
-            group = self.__dict__["_group_commit"] = GroupCommit(
-                self._run_batch, self._notify, self._writers_lock())
-        return group
-
-    def _writers_lock(self) -> threading.Lock | None:
-        """The lock batches commit under (None: a lock of the group's own)."""
-        return None
-
     def create(self, key: Key, obj: dict[str, Any],
                require: Requirement | None = None) -> dict[str, Any]:
         return self._group.submit(Write("ADDED", key, obj, None, require))

@@ -71,13 +71,13 @@ class SqliteStore(SqlStore):
     (= revision) range."""
 
     def __init__(self, path: str | Path, synchronous: str = DEFAULT_SYNCHRONOUS) -> None:
-        super().__init__()
+        self._lock = threading.Lock()
+        super().__init__(self._lock)
         if synchronous.upper() not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {sorted(SYNCHRONOUS_MODES)}")
         self.path = str(path)
         self._synchronous = synchronous.upper()
         self.commits_wait = self._synchronous in ("FULL", "EXTRA")
-        self._lock = threading.Lock()
         self._local = threading.local()
         _make_private(self.path)
         self._writer = self._connect()
@@ -102,9 +102,6 @@ class SqliteStore(SqlStore):
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
-
-    def _writers_lock(self) -> threading.Lock:
-        return self._lock
 
     @contextmanager
     def _write_tx(self) -> Iterator[Cursor]:

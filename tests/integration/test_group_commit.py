@@ -32,9 +32,10 @@ ACKED_BEFORE_KILL = 300
 
 
 class Writer(threading.Thread):
-    """Creates ServiceAccounts back to back (a plain kind: no controller writes them); every second name is shared with the next writer
-    (exactly one of the two creates may win), and every create is followed by an update
-    with a stale resourceVersion (must fail with 409 and change nothing)."""
+    """Creates ServiceAccounts back to back (a plain kind: no controller writes them);
+    every second name is shared with the next writer (exactly one of the two creates may
+    win), and every create is followed by an update with a stale resourceVersion (must fail
+    with 409 and change nothing)."""
 
     def __init__(self, server: ScsServer, index: int) -> None:
         super().__init__(daemon=True)

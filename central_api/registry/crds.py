@@ -28,9 +28,15 @@ def serve_crds(informers: Informers, catalog: Catalog) -> Informer:
     def withdraw(crd: dict[str, Any]) -> None:
         catalog.set_crd(crd["metadata"]["name"], [])
 
+    def update(old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Only a changed spec changes what is served: a label, annotation or status
+        written to a CRD (GitOps tools annotate what they apply) keeps the catalog's
+        generation, so discovery and OpenAPI stay cached."""
+        if old.get("spec") != new.get("spec"):
+            serve(new)
+
     informer = informers.informer(CRDS)
-    informer.add_handlers(Handlers(on_add=serve, on_update=lambda _, crd: serve(crd),
-                                   on_delete=withdraw))
+    informer.add_handlers(Handlers(on_add=serve, on_update=update, on_delete=withdraw))
     return informer
 
 

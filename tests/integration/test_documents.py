@@ -159,3 +159,27 @@ def test_a_watch_stream_is_never_compressed(http: httpx.Client, namespace: str) 
         assert "content-encoding" not in stream.headers
         events = [json.loads(line) for line in stream.iter_lines() if line]
     assert len(events) == 40  # every initial object, sent as it is
+
+
+def test_annotating_a_crd_keeps_the_documents_and_changing_its_schema_does_not(
+        http: httpx.Client) -> None:
+    group = f"{unique('annotated')}.example.com"
+    crd = widget_crd(group)
+    assert http.post(CRDS, json=crd).status_code == 201
+    name = crd["metadata"]["name"]
+    cached = http.get("/openapi/v2").headers["etag"]
+
+    patched = http.patch(f"{CRDS}/{name}", json={"metadata": {"annotations": {"gitops": "x"}}},
+                         headers={"Content-Type": "application/merge-patch+json"})
+    assert patched.status_code == 200, patched.text
+    assert http.get("/openapi/v2", headers={"If-None-Match": cached}).status_code == 304
+
+    schema = {"spec": {"versions": [{**crd["spec"]["versions"][0], "schema": {
+        "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+            "type": "object", "properties": {"colour": {"type": "string"}}}}}}}]}}
+    changed = http.patch(f"{CRDS}/{name}", json=schema,
+                         headers={"Content-Type": "application/merge-patch+json"})
+    assert changed.status_code == 200, changed.text
+    after = http.get("/openapi/v2", headers={"If-None-Match": cached})
+    assert after.status_code == 200
+    assert "colour" in after.text

@@ -230,7 +230,8 @@ def test_a_killed_worker_is_replaced_and_serves(server: ScsServer) -> None:
 
 
 def test_audit_lines_are_written_per_worker(server: ScsServer) -> None:
-    """Each worker writes its own file (no two processes rotate one file)."""
+    """Each worker writes its own file (no two processes rotate one file), and audit IDs
+    stay unique across workers."""
     audit = Path(server.extra_args[server.extra_args.index("--audit-log") + 1])
     conn, _ = on_worker(server, workers(server))
     conn.close()
@@ -238,9 +239,9 @@ def test_audit_lines_are_written_per_worker(server: ScsServer) -> None:
                      what="audit files")
     assert [f.name for f in files] == ["audit.worker0.log", "audit.worker1.log"]
     assert not audit.exists()
-    for file in files:
-        for line in file.read_text().splitlines():
-            assert json.loads(line)["auditID"]
+    ids = [json.loads(line)["auditID"] for file in files
+           for line in file.read_text().splitlines()]
+    assert ids and len(set(ids)) == len(ids)  # unique across the workers
 
 
 def test_sigterm_stops_every_worker() -> None:

@@ -4,6 +4,7 @@ What the process consists of is decided in :mod:`central_api.assembly`."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from functools import partial
 from pathlib import Path
@@ -153,5 +154,6 @@ def serve(process: ServerProcess, options: ServeOptions, cert: Path | None, key:
     server = uvicorn.Server(uvicorn.Config(
         process.app(), host=options.host, port=options.port, log_level=options.log_level,
         backlog=BACKLOG, **uvicorn_settings(guard)))
-    server.run(sockets=sockets)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        server.run(sockets=sockets)
     return server.started

@@ -244,13 +244,14 @@ def test_audit_lines_are_written_per_worker(server: ScsServer) -> None:
     assert ids and len(set(ids)) == len(ids)  # unique across the workers
 
 
-def test_sigterm_stops_every_worker() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_stops_every_worker(stop: signal.Signals) -> None:
     srv = ScsServer(extra_args=["--workers", "2"])
     try:
         srv.start(timeout=START_TIMEOUT)
         pids = wait_for(lambda: two_workers(srv), what="two workers")
         assert srv.proc is not None
-        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.send_signal(stop)
         assert srv.proc.wait(15) == 0
         wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids) or None,
                  timeout=5, what="the workers gone")

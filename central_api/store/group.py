@@ -80,12 +80,11 @@ class GroupCommit:
     def submit(self, write: Write) -> dict[str, Any]:
         """Queue ``write`` and return once its batch committed (or raise its error)."""
         self._pending.append(write)
-        committed = False
+        done: list[Write] = []
         with self.lock:
             if not write.done:
-                committed = self._drain(until=write)
-        if committed:
-            self._notify()
+                done = self._drain(until=write)
+        self._finish(done)
         return write.outcome()
 
     async def submit_async(self, write: Write) -> dict[str, Any]:
@@ -110,10 +109,9 @@ class GroupCommit:
         running such transactions back to back would otherwise keep writes waiting for all
         of them (a compaction of 20,000 versions stalled creates for 270 ms)."""
         with self.lock:
-            committed = self._drain()
+            done = self._drain()
             yield
-        if committed:
-            self._notify()
+        self._finish(done)
 
     def close(self) -> None:
         """Stop the committer thread after it committed what is queued."""
@@ -134,16 +132,14 @@ class GroupCommit:
                     return
                 self._idle = False
             with self.lock:
-                committed = self._drain()
-            if committed:
-                self._notify()
+                done = self._drain()
+            self._finish(done)
 
-    def _drain(self, until: Write | None = None) -> bool:
+    def _drain(self, until: Write | None = None) -> list[Write]:
         """Commit queued writes in batches (holding :attr:`lock`): all of them, or until
-        ``until`` is done (a thread's leader does not serve the queue forever). Returns
-        whether a write committed: the caller calls the write listeners once it released
-        the lock (a listener may write)."""
-        committed = False
+        ``until`` is done (a thread's leader does not serve the queue forever). Returns the
+        writes done, for :meth:`_finish` once the lock is released (a listener may write)."""
+        done: list[Write] = []
         while self._pending and not (until is not None and until.done):
             batch = [self._pending.popleft()
                      for _ in range(min(MAX_BATCH, len(self._pending)))]
@@ -154,9 +150,15 @@ class GroupCommit:
                     write.error, write.result = exc, None
             for write in batch:
                 write.done = True
-            committed = committed or any(write.error is None for write in batch)
-            _resolve(batch)
-        return committed
+            done += batch
+        return done
+
+    def _finish(self, done: list[Write]) -> None:
+        """Wake the write listeners (the watch hub) if a write committed, then the waiting
+        coroutines: a client that got its answer finds the hub already told."""
+        if any(write.error is None for write in done):
+            self._notify()
+        _resolve(done)
 
 
 def _resolve(writes: list[Write]) -> None:

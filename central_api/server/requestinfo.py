@@ -74,8 +74,8 @@ def _resource_verb(verb: str, named: bool, watch: bool) -> str:
 
 
 def request_path(scope: Mapping[str, Any]) -> str:
-    """What ``request.url.path`` gives, without building the URL (a sixth of the dispatch
-    CPU of a GET): Starlette escapes ``?``, ``#`` and ``\\`` of the decoded path, and
+    """What ``request.url.path`` gives, without building the URL (about 3 % of a GET's
+    CPU in the read profile): Starlette escapes ``?``, ``#`` and ``\\`` of the decoded path, and
     ``urlsplit`` drops tabs and line breaks."""
     path = str(scope["path"])
     if "?" in path or "#" in path or "\\" in path:

@@ -5,6 +5,7 @@ What the process consists of is decided in :mod:`central_api.assembly`."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 import socket
 from functools import partial
 from pathlib import Path
@@ -40,7 +41,7 @@ from ..server.connections import (
 )
 from ..server.workers import Supervisor, listen_socket, worker_count
 from ..store.sqlite import SqliteStore
-from ..store.wake import SqliteWake
+from ..store.wake import PeerWake
 
 STARTUP_FAILURE = 3
 """The exit code of a server whose app failed to start (uvicorn's)."""
@@ -93,17 +94,20 @@ def run_server(options: ServeOptions, console: Console) -> None:
     store.close()
     sock = listen_socket(options.host, options.port, BACKLOG)
     console.print(f"  {workers} worker processes")
+    peers = (secrets.token_hex(8), workers)
     with sock:
         raise SystemExit(Supervisor(workers, partial(
-            serve_worker, options, data, (cert, key), sock)).run())
+            serve_worker, options, data, (cert, key), sock, peers)).run())
 
 
 def serve_worker(options: ServeOptions, data: DataDir, tls: tuple[Path | None, Path | None],
-                 sock: socket.socket, index: int) -> int:
-    """One worker process: its own store connections (woken by the other workers' commits),
-    its own server and app, on the socket the parent listens on."""
+                 sock: socket.socket, peers: tuple[str, int], index: int) -> int:
+    """One worker process: its own store connections (on SQLite woken by the other workers'
+    commits: ``peers`` is their group and count), its own server and app, on the socket the
+    parent listens on."""
     store = open_configured_store(options, data)
-    wake = SqliteWake(store, store.path).start() if isinstance(store, SqliteStore) else None
+    wake = PeerWake(store, peers[0], index, peers[1]).start() \
+        if isinstance(store, SqliteStore) else None
     try:
         process = build_server(worker_options(options, index), data, store)
         return 0 if serve(process, options, *tls, sockets=[sock]) else STARTUP_FAILURE

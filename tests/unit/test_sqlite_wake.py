@@ -1,8 +1,10 @@
-"""The SQLite wake: a commit through another connection to the same file (as another worker
-process makes it) calls this store's write listeners, which its own commits alone never do."""
+"""The peer wake: a commit of one worker's store calls the write listeners of the other
+workers' stores on the same SQLite file (which they never hear otherwise), once, without
+echoing back."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +13,20 @@ import pytest
 
 from central_api.store.base import Key
 from central_api.store.sqlite import SqliteStore
-from central_api.store.wake import SqliteWake
+from central_api.store.wake import PeerWake
 
 KEY = Key("core/configmaps", "default", "one")
+VALUE = {"metadata": {"name": "one", "namespace": "default"}}
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.count = 0
+        self.event = threading.Event()
+
+    def __call__(self) -> None:
+        self.count += 1
+        self.event.set()
 
 
 @pytest.fixture
@@ -25,32 +38,41 @@ def stores(tmp_path: Path) -> Iterator[tuple[SqliteStore, SqliteStore]]:
     there.close()
 
 
-def test_a_commit_of_another_connection_wakes_the_listeners(
+def test_a_commit_of_another_worker_wakes_the_listeners_once(
         stores: tuple[SqliteStore, SqliteStore]) -> None:
     here, there = stores
-    woken = threading.Event()
-    here.add_write_listener(woken.set)
-    wake = SqliteWake(here, here.path).start()
+    group = secrets.token_hex(4)
+    heard_here, heard_there = Calls(), Calls()
+    here.add_write_listener(heard_here)
+    there.add_write_listener(heard_there)
+    wakes = [PeerWake(here, group, 0, 2).start(), PeerWake(there, group, 1, 2).start()]
     try:
-        assert not woken.wait(0.05)  # nothing committed: nothing to wake for
-        there.create(KEY, {"metadata": {"name": "one", "namespace": "default"}})
-        assert woken.wait(5)
+        there.create(KEY, VALUE)
+        assert heard_here.event.wait(5)
         assert [e.key for e in here.events_since(1)] == [KEY]
+        assert not threading.Event().wait(0.2) and heard_there.count == 1  # no echo back
+        assert heard_here.count == 1
     finally:
-        wake.stop()
+        for wake in wakes:
+            wake.stop()
 
 
-def test_without_the_wake_no_listener_hears_another_connection(
+def test_without_the_wake_no_listener_hears_another_worker(
         stores: tuple[SqliteStore, SqliteStore]) -> None:
     """Why the wake exists: listeners hear only their own store's commits."""
     here, there = stores
-    woken = threading.Event()
-    here.add_write_listener(woken.set)
-    there.create(KEY, {"metadata": {"name": "one", "namespace": "default"}})
-    assert not woken.wait(0.2)
+    heard = Calls()
+    here.add_write_listener(heard)
+    there.create(KEY, VALUE)
+    assert not heard.event.wait(0.2)
 
 
-def test_stop_ends_the_thread(stores: tuple[SqliteStore, SqliteStore]) -> None:
-    wake = SqliteWake(stores[0], stores[0].path).start()
-    wake.stop()
+def test_a_worker_that_is_down_is_skipped(stores: tuple[SqliteStore, SqliteStore]) -> None:
+    """Its index is not bound (not started yet, or restarting): the commit goes on."""
+    here, _ = stores
+    wake = PeerWake(here, secrets.token_hex(4), 0, 3).start()
+    try:
+        here.create(KEY, VALUE)
+    finally:
+        wake.stop()
     assert not wake._thread.is_alive()

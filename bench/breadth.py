@@ -88,7 +88,7 @@ def synthetic_crd(i: int, template: dict[str, Any], rng: random.Random) -> dict[
     group_no = i // KINDS_PER_GROUP
     spec["group"] = f"team{group_no:03d}.{DOMAINS[group_no % len(DOMAINS)]}"
     kind = f"{spec['names']['kind']}{i:03d}"
-    names = {"kind": kind, "listKind": f"{kind}List", "plural": kind.lower() + "s",
+    names: dict[str, Any] = {"kind": kind, "listKind": f"{kind}List", "plural": kind.lower() + "s",
              "singular": kind.lower()}
     if i % 3 == 0:
         names["shortNames"] = [f"b{i:03d}"]

@@ -330,7 +330,8 @@ def bench_write(sizes: Sizes, report: Report, work: Path, backend: str) -> None:
             sample, real = asyncio.run(run())
             real["rss_mib"] = rss_mib(server.proc.pid) if server.proc else 0
             if backend == "sqlite":  # while the server's certificate is there
-                base = _http_inserts(server, sizes, work)
+                base = _http_inserts(server, sizes, work, "NORMAL")
+                durable = _http_inserts(server, sizes, work, "FULL")
         finally:
             stop_server(server)
         if backend != "sqlite":
@@ -338,6 +339,12 @@ def bench_write(sizes: Sizes, report: Report, work: Path, backend: str) -> None:
     finally:
         if pg is not None:
             pg.cleanup()
+    if backend == "sqlite":
+        report.details["write_sqlite_full_baseline"] = durable
+        report.add("write (sqlite)", "creates/s vs a bare app syncing every commit (FULL)",
+                   real["req_per_s"], durable["rows_per_s"],
+                   round(real["req_per_s"] / durable["rows_per_s"], 3)
+                   if durable["rows_per_s"] else 0)
     report.details[f"write_{backend}"] = {"server": real, "baseline": base,
                                           "connections": sizes.write_connections,
                                           "object_bytes": len(sample)}
@@ -368,16 +375,19 @@ async def _drain(conn: Conn) -> None:
             return
 
 
-def _http_inserts(server: ScsServer, sizes: Sizes, work: Path) -> dict[str, Any]:
+def _http_inserts(server: ScsServer, sizes: Sizes, work: Path, synchronous: str
+                  ) -> dict[str, Any]:
     """The SQLite write baseline: ``bench/baseline_app.py --sqlite`` (uvicorn, httptools,
     uvloop, one WAL transaction per POSTed object into the store's schema), driven by the
-    same wrk script, connections and certificate as the server."""
+    same wrk script, connections and certificate as the server; at SQLite's ``synchronous``
+    level (NORMAL: the issue's baseline; FULL: the server's durability)."""
     from central_api.store.sqlite import SqliteStore
 
     database = work / f"baseline-{uuid.uuid4().hex[:6]}.db"
     SqliteStore(database).close()  # the same schema and indexes
     port = free_port()
-    baseline = _start_baseline(server, port, work, "--sqlite", str(database))
+    baseline = _start_baseline(server, port, work, "--sqlite", str(database),
+                               "--synchronous", synchronous)
     try:
         cpu = cpu_seconds(baseline.pid)
         result = run_wrk(f"https://127.0.0.1:{port}" + NETWORKS.format(ns="bench"),

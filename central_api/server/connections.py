@@ -107,7 +107,6 @@ class ConnectionGuard:
 
     def _with_tls(self, protocol: GuardedHttpToolsProtocol) -> asyncio.BaseProtocol:
         if self._tls is None:  # the same context uvicorn would build from the files
-            assert self.keyfile is not None
             self._tls = create_ssl_context(self.certfile or "", self.keyfile, None,
                                            SSL_PROTOCOL_VERSION, ssl.CERT_NONE, None, None)
         handshake = protocol.loop.create_future()

@@ -294,9 +294,13 @@ def test_a_tenants_storage_quota_refuses_growth_and_is_reported(limited: Limited
     path = f"/api/v1/namespaces/{ns}/secrets"
     wait_for(lambda: can_i(limited.member, "create", "secrets", "", ns), what="binding")
 
+    # Onboarding writes the tenant's credential Secret into the tenant's own namespace, which
+    # counts too: wait for it, or the counts below race with it.
+    wait_for(lambda: _tenant_ready(admin, quota_tenant), what="the tenant onboarded")
+
     # bytes: 300 KiB fit, another 200 KiB would not
     created(limited.member.post(path, json=big_secret("first", 220 * 1024)), "first")
-    usage = wait_for(lambda: _api_usage(admin, quota_tenant, lambda u: u["objects"] >= 2),
+    usage = wait_for(lambda: _api_usage(admin, quota_tenant, lambda u: u["objects"] >= 3),
                      what="the usage in the tenant's status")
     over = assert_forbidden(limited.member.post(path, json=big_secret("second", 150 * 1024)),
                             "a write beyond the tenant's apiBytes")
@@ -304,7 +308,7 @@ def test_a_tenants_storage_quota_refuses_growth_and_is_reported(limited: Limited
     assert "apiBytes" in over["message"]
     assert limited.member.get(f"{path}/second").status_code == 404
 
-    # objects: the namespace holds the tenant-admins binding and our member binding already
+    # objects: our member binding, the credential Secret and "first" are counted already
     for i in range(4 - usage["objects"]):
         created(limited.member.post(path, json=secret(f"small-{i}")), f"small-{i}")
     over = assert_forbidden(limited.member.post(path, json=secret("one-too-many")),
@@ -316,6 +320,11 @@ def test_a_tenants_storage_quota_refuses_growth_and_is_reported(limited: Limited
     wait_for(lambda: _api_usage(admin, quota_tenant, lambda u: u["bytes"] < 100 * 1024),
              what="the freed bytes in the status")
     created(limited.member.post(path, json=secret("fits-again")), "after the delete")
+
+
+def _tenant_ready(admin: httpx.Client, name: str) -> bool:
+    conditions = (admin.get(f"{TENANTS}/{name}").json().get("status") or {}).get("conditions")
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions or ())
 
 
 def _api_usage(admin: httpx.Client, name: str, ready: Any) -> dict[str, int] | None:

@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 
 from ..store.offload import off_loop
-from .requestinfo import RequestInfo
+from .requestinfo import RequestInfo, request_path
 
 if TYPE_CHECKING:
     from .app import ServerContext
@@ -57,7 +57,7 @@ class RequestMetrics:
         self.seconds.labels(*labels).observe(seconds)
 
     def labels(self, request: Request, code: int) -> tuple[str, str, str, str]:
-        path = request.url.path
+        path = request_path(request.scope)  # not request.url: ~3 % of a GET to build
         info: RequestInfo | None = getattr(request.state, "info", None)
         for prefix in self.ctx.mounts:
             if path == prefix or path.startswith(prefix + "/"):

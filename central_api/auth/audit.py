@@ -27,11 +27,11 @@ import re
 import select
 import sys
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import IO, Any, Protocol, TextIO
@@ -90,8 +90,21 @@ def kube_verb(method: str, has_name: bool, watch: bool = False) -> str:
     return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
+_second: tuple[int, str] = (0, "")
+"""The last whole second formatted, and its text: formatting a datetime per request was 2 %
+of a GET's CPU in the read profile."""
+
+
 def _now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now in UTC as RFC 3339 with milliseconds (``2026-12-03T22:34:07.123Z``)."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    second, text = _second
+    if second != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)  # one assignment: threads see the old or the new pair
+    return f"{text}.{min(int((now - whole) * 1000), 999):03d}Z"
 
 
 @dataclass

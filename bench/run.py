@@ -315,14 +315,7 @@ def bench_write(sizes: Sizes, report: Report, work: Path, backend: str) -> None:
             async def run() -> tuple[bytes, dict[str, Any]]:
                 sample, watcher = await prepare()
                 drain = asyncio.create_task(_drain(watcher))
-                pid = server.proc.pid if server.proc else 0
-                cpu = cpu_seconds(pid)
-                result = await asyncio.to_thread(
-                    run_wrk, server.url + NETWORKS.format(ns="bench"), server.token,
-                    sizes.write_seconds, sizes.write_connections,
-                    POST_LUA % {"prefix": f"w{uuid.uuid4().hex[:6]}-",
-                                "template": _write_template()}, work)
-                result["cpu_us_per_request"] = _cpu_per(pid, cpu, result["requests"])
+                result = await _wrk_creates(server, sizes, work, "w")
                 drain.cancel()
                 watcher.close()
                 return sample, result
@@ -509,18 +502,23 @@ def bench_write_replicas(sizes: Sizes, report: Report, work: Path) -> None:
 
 async def _wrk_on_all(servers: list[ScsServer], sizes: Sizes, work: Path
                       ) -> list[dict[str, Any]]:
-    async def one(server: ScsServer, index: int) -> dict[str, Any]:
-        pid = server.proc.pid if server.proc else 0
-        cpu = cpu_seconds(pid)
-        result = await asyncio.to_thread(
-            run_wrk, server.url + NETWORKS.format(ns="bench"), server.token,
-            sizes.write_seconds, sizes.write_connections,
-            POST_LUA % {"prefix": f"r{index}{uuid.uuid4().hex[:6]}-",
-                        "template": _write_template()}, work)
-        result["cpu_us_per_request"] = _cpu_per(pid, cpu, result["requests"])
-        return result
+    return list(await asyncio.gather(*(_wrk_creates(s, sizes, work, f"r{i}")
+                                       for i, s in enumerate(servers))))
 
-    return list(await asyncio.gather(*(one(s, i) for i, s in enumerate(servers))))
+
+async def _wrk_creates(server: ScsServer, sizes: Sizes, work: Path, prefix: str
+                       ) -> dict[str, Any]:
+    """wrk creating Networks in namespace ``bench`` (names start with ``prefix``), with the
+    server's CPU per create."""
+    pid = server.proc.pid if server.proc else 0
+    cpu = cpu_seconds(pid)
+    result = await asyncio.to_thread(
+        run_wrk, server.url + NETWORKS.format(ns="bench"), server.token,
+        sizes.write_seconds, sizes.write_connections,
+        POST_LUA % {"prefix": f"{prefix}{uuid.uuid4().hex[:6]}-",
+                    "template": _write_template()}, work)
+    result["cpu_us_per_request"] = _cpu_per(pid, cpu, result["requests"])
+    return result
 
 
 # -- 2b. writes during compaction ------------------------------------------------------------

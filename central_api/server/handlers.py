@@ -11,6 +11,7 @@ integer within int64, an object whose fields have their declared types).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import re
@@ -406,15 +407,11 @@ class ResourceHandlers:
         # may be large whatever the body's size. The store write goes to the group
         # committer: many creates are in flight at once and share one commit.
         admit = self._call if small else self._in_thread
-        if target.rt.storage_resource not in COUNTED_CREATES:
+        counted = target.rt.storage_resource in COUNTED_CREATES
+        async with self._counted_creates if counted else contextlib.nullcontext():
             prepared = await admit(self.resources.prepare_create, target.rt,
                                    target.namespace or "", body, opts)
             obj = await self.resources.commit_create(prepared)
-        else:
-            async with self._counted_creates:
-                prepared = await admit(self.resources.prepare_create, target.rt,
-                                       target.namespace or "", body, opts)
-                obj = await self.resources.commit_create(prepared)
         return self._render(request, target, obj, 201, _warnings(opts))
 
     async def update(self, request: Request, target: Target) -> Response:
